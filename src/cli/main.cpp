@@ -1,0 +1,44 @@
+// perfscope: one binary, one subcommand per file. This file only wires them up and maps
+// CLI11's parse errors to exit status 2.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/list.hpp"
+#include "cli/report_error.hpp"
+#include "cli/stat.hpp"
+
+namespace perfscope::cli {
+
+int report_error(const char* command, const Error& error) {
+  fmt::print(stderr, "perfscope {}: {}\n", command, error.message());
+  if (!error.hint.empty()) fmt::print(stderr, "{}\n", error.hint);
+  return 1;
+}
+
+}  // namespace perfscope::cli
+
+int main(int argc, char** argv) {
+  using namespace perfscope::cli;
+  CLI::App app{"perfscope: Linux performance analysis on perf_event_open(2) and eBPF"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "perfscope 0.1.0");
+  int exit_code = 0;
+  StatOptions stat;
+  add_stat_command(app, stat, exit_code);
+  ListOptions list;
+  add_list_command(app, list, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "perfscope: {}\n  run `perfscope --help` or `perfscope SUBCOMMAND --help`\n",
+               e.what());
+    return 2;
+  }
+  return exit_code;
+}

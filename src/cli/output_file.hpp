@@ -1,0 +1,33 @@
+// OutputFile: where a command writes its result. A named file is written to a temporary file in the
+// same directory and renamed into place by commit(), so an error or a crash never leaves a
+// half-written file behind. "-" is standard output; an empty path is standard error.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace perfscope::cli {
+
+class OutputFile {
+ public:
+  static Result<OutputFile> open(const std::string& path);
+  OutputFile(OutputFile&& o) noexcept;
+  OutputFile& operator=(OutputFile&&) = delete;
+  OutputFile(const OutputFile&) = delete;
+  ~OutputFile();  // discards an uncommitted file
+
+  std::FILE* stream() const { return stream_; }
+  // Flushes, syncs and renames into place. For stdout/stderr only flushes.
+  Status commit();
+
+ private:
+  OutputFile() = default;
+  std::FILE* stream_ = nullptr;
+  std::string path_;
+  std::string temp_path_;
+  bool owned_ = false;
+};
+
+}  // namespace perfscope::cli

@@ -1,0 +1,52 @@
+// Workload: a command perfscope starts and measures. The child is forked first and held before
+// exec() until the caller has attached its counters (enable_on_exec then starts them exactly at
+// exec), so nothing the command does is missed and nothing perfscope does is counted.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/unique_fd.hpp"
+
+namespace perfscope::cli {
+
+class Workload {
+ public:
+  Workload(Workload&& o) noexcept;
+  Workload& operator=(Workload&&) = delete;
+  Workload(const Workload&) = delete;
+  ~Workload();  // kills and reaps a child that was prepared but never waited for
+
+  // Forks the child. The child restores the default signal mask and dispositions, then waits.
+  static Result<Workload> prepare(const std::vector<std::string>& argv);
+  // Lets the child exec. Returns once exec() happened, or with the reason it failed.
+  Status start();
+  // Non-blocking reap: true once the child has exited (status and rusage are then valid).
+  bool try_reap();
+  // Blocking reap.
+  void reap();
+
+  pid_t pid() const { return pid_; }
+  bool exited() const { return exited_; }
+  // The shell convention: the exit code, or 128 + signal number.
+  int exit_code() const;
+  const struct rusage& usage() const { return usage_; }
+  const std::string& command_line() const { return command_line_; }
+
+ private:
+  Workload() = default;
+  pid_t pid_ = -1;
+  UniqueFd go_;         // write end: one byte releases the child
+  UniqueFd exec_error_; // read end: errno from a failed exec, EOF when exec succeeded
+  bool exited_ = false;
+  int status_ = 0;
+  struct rusage usage_ {};
+  std::string command_line_;
+  std::string program_;
+};
+
+}  // namespace perfscope::cli

@@ -1,0 +1,20 @@
+// Small, exact helpers for reading procfs/sysfs/tracefs files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace perfscope {
+
+// Whole file as text. The Error carries errno (ENOENT, EACCES) so callers can tell absent from denied.
+Result<std::string> read_text_file(const std::string& path);
+// First line of the file, trimmed, parsed as a signed decimal integer.
+Result<long long> read_int_file(const std::string& path);
+// Names in a directory, sorted, without "." and "..".
+Result<std::vector<std::string>> list_directory(const std::string& path);
+bool path_exists(const std::string& path);
+
+}  // namespace perfscope

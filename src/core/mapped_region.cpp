@@ -1,0 +1,33 @@
+#include "core/mapped_region.hpp"
+
+#include <sys/mman.h>
+
+#include <string>
+
+namespace perfscope {
+
+MappedRegion& MappedRegion::operator=(MappedRegion&& o) noexcept {
+  if (this != &o) {
+    unmap();
+    addr_ = std::exchange(o.addr_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+Result<MappedRegion> MappedRegion::map(int fd, std::size_t size, int prot, int flags, long offset,
+                                       const char* what) {
+  void* addr = ::mmap(nullptr, size, prot, flags, fd, offset);
+  if (addr == MAP_FAILED) {
+    return errno_error(std::string("mmap ") + what + " (" + std::to_string(size) + " bytes)");
+  }
+  return MappedRegion(addr, size);
+}
+
+void MappedRegion::unmap() noexcept {
+  if (addr_ != nullptr) ::munmap(addr_, size_);
+  addr_ = nullptr;
+  size_ = 0;
+}
+
+}  // namespace perfscope

@@ -1,0 +1,47 @@
+#include "counting/open_event.hpp"
+
+#include <sys/ioctl.h>
+
+#include "core/perf_syscall.hpp"
+#include "system/capabilities.hpp"
+#include "system/permission_advice.hpp"
+
+namespace perfscope::counting {
+
+Result<OpenedEvent> open_event(const events::EventSpec& spec, const Target& target,
+                               const CounterOptions& options, std::uint64_t read_format,
+                               int group_fd) {
+  events::EventSpec opened = spec;
+  perf_event_attr attr = opened.attr();
+  attr.read_format = read_format;
+  // Group members follow their leader's state; only the leader carries these.
+  const bool leader = group_fd < 0;
+  attr.disabled = leader && (options.start_disabled || options.enable_on_exec);
+  attr.enable_on_exec = leader && options.enable_on_exec;
+  attr.inherit = options.inherit;
+
+  auto fd = perf_event_open(attr, target.pid, target.cpu, group_fd, spec.display_name());
+  const bool refused = !fd && (fd.error().errnum == EACCES || fd.error().errnum == EPERM);
+  if (refused && options.user_only_fallback && !attr.exclude_kernel && opened.modifiers.empty()) {
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    auto retry = perf_event_open(attr, target.pid, target.cpu, group_fd, spec.display_name());
+    if (retry) {
+      opened.exclude_kernel = true;
+      opened.exclude_hv = true;
+      opened.modifiers = "u";
+      fd = std::move(retry);
+    }
+  }
+  if (!fd) {
+    return system::explain_open_failure(fd.error(), attr, target.pid, target.cpu,
+                                        spec.display_name(), system::Capabilities::current());
+  }
+  OpenedEvent out{std::move(*fd), std::move(opened), 0};
+  if (::ioctl(out.fd.get(), PERF_EVENT_IOC_ID, &out.id) < 0) {
+    return errno_error("ioctl PERF_EVENT_IOC_ID for " + spec.display_name());
+  }
+  return out;
+}
+
+}  // namespace perfscope::counting
