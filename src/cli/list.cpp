@@ -2,9 +2,12 @@
 
 #include <fnmatch.h>
 
+#include <iterator>
+#include <optional>
+
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cstring>
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/report_error.hpp"
@@ -16,6 +19,9 @@
 
 namespace perfscope::cli {
 namespace {
+
+// Selections up to this many tracepoints are checked by opening each one.
+constexpr std::size_t kOpenEachTracepointLimit = 100;
 
 struct Entry {
   std::string group;  // "hardware", "software", "cache", "tracepoint", "pmu"
@@ -96,8 +102,10 @@ std::vector<Entry> collect(const ListOptions& o, std::vector<std::string>& notes
         Entry e{"pmu", pmu + "/" + n + "/", {}, "", false, {}};
         if (!matches(e, o.filters)) continue;
         auto spec = events::parse_event(e.name);
-        if (spec) probe(e, *spec);
-        else e.reason = spec.error().message();
+        if (spec)
+          probe(e, *spec);
+        else
+          e.reason = spec.error().message();
         out.push_back(std::move(e));
       }
     }
@@ -111,19 +119,23 @@ std::vector<Entry> collect(const ListOptions& o, std::vector<std::string>& notes
       });
   if (!want_tracepoints) return out;
   if (caps.tracefs_path.empty()) {
-    notes.push_back("tracepoints: tracefs is not mounted; as root: mount -t tracefs nodev "
-                    "/sys/kernel/tracing");
+    notes.push_back(
+        "tracepoints: tracefs is not mounted; as root: mount -t tracefs nodev "
+        "/sys/kernel/tracing");
     return out;
   }
   const std::string events_dir = caps.tracefs_path + "/events";
   auto subsystems = list_directory(events_dir);
   if (!subsystems) {
-    notes.push_back(fmt::format("tracepoints: {} is not readable by this user; run as root to see "
-                                "them (perfscope doctor explains the options)",
-                                events_dir));
+    notes.push_back(
+        fmt::format("tracepoints: {} is not readable by this user; run as root to see "
+                    "them (perfscope doctor explains the options)",
+                    events_dir));
     return out;
   }
   const auto ctx = events::ParseContext::current();
+  std::vector<Entry> tracepoints;
+  std::vector<events::EventSpec> specs;
   for (const auto& sub : *subsystems) {
     auto names = list_directory(events_dir + "/" + sub);
     if (!names) continue;
@@ -132,11 +144,41 @@ std::vector<Entry> collect(const ListOptions& o, std::vector<std::string>& notes
       if (!path_exists(events_dir + "/" + sub + "/" + n + "/id")) continue;
       if (!matches(e, o.filters)) continue;
       auto spec = events::parse_event(e.name, ctx);
-      if (spec) probe(e, *spec);
-      else e.reason = spec.error().message();
-      out.push_back(std::move(e));
+      if (!spec) {
+        e.reason = spec.error().message();
+        continue;
+      }
+      tracepoints.push_back(std::move(e));
+      specs.push_back(std::move(*spec));
     }
   }
+  // Closing a tracepoint event waits for an RCU grace period in the kernel (~40 ms, serialised),
+  // so opening all ~2000 would take over a minute. Small selections are opened one by one; for
+  // large ones a single tracepoint stands for the rest (they share one permission check), except
+  // ftrace's, which have stricter rules and are always opened.
+  const bool each = tracepoints.size() <= kOpenEachTracepointLimit || o.probe_all;
+  std::optional<Entry> representative;
+  for (std::size_t i = 0; i < tracepoints.size(); ++i) {
+    Entry& e = tracepoints[i];
+    if (each || e.name.rfind("ftrace:", 0) == 0) {
+      probe(e, specs[i]);
+    } else {
+      if (!representative) {
+        representative = e;
+        probe(*representative, specs[i]);
+      }
+      e.available = representative->available;
+      e.reason = representative->reason;
+    }
+  }
+  if (representative) {
+    notes.push_back(fmt::format(
+        "tracepoints: {} was opened for all {} listed ({}); `perfscope list SUBSYSTEM` or "
+        "--probe-all opens each one",
+        representative->name, tracepoints.size(),
+        representative->available ? "it works" : "refused"));
+  }
+  std::move(tracepoints.begin(), tracepoints.end(), std::back_inserter(out));
   return out;
 }
 
@@ -155,6 +197,8 @@ void add_list_command(CLI::App& app, ListOptions& o, int& exit_code) {
       "list", "List events and whether each works on this machine (each one is opened to check)");
   sub->add_flag("-j,--json", o.json, "One JSON array of events");
   sub->add_flag("--available", o.available_only, "Only events that work here");
+  sub->add_flag("--probe-all", o.probe_all,
+                "Open every tracepoint, not one for the whole list (slow: ~40 ms each)");
   sub->add_option("filter", o.filters,
                   "Show only: hardware, software, cache, pmu, tracepoint, a tracepoint subsystem "
                   "(sched), a substring or a glob");
@@ -198,8 +242,8 @@ int run_list(const ListOptions& o) {
   }
   for (const auto& n : notes) fmt::print("\n# {}\n", n);
   if (entries.empty() && notes.empty()) {
-    return report_error("list", Error{"no event matches the filter", 0,
-                                      "  try `perfscope list` without a filter"});
+    return report_error(
+        "list", Error{"no event matches the filter", 0, "  try `perfscope list` without a filter"});
   }
   return 0;
 }

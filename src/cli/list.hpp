@@ -13,6 +13,7 @@ namespace perfscope::cli {
 struct ListOptions {
   bool json = false;
   bool available_only = false;
+  bool probe_all = false;            // open every tracepoint even in a long list
   std::vector<std::string> filters;  // group names, tracepoint subsystems, substrings or globs
 };
 

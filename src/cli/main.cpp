@@ -1,7 +1,7 @@
 // perfscope: one binary, one subcommand per file. This file only wires them up and maps
 // CLI11's parse errors to exit status 2.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/list.hpp"
 #include "cli/report_error.hpp"

@@ -7,11 +7,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
@@ -76,9 +76,9 @@ Result<std::vector<int>> parse_id_list(const std::string& text, const char* what
     int v = 0;
     auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v <= 0) {
-      return Error{fmt::format("invalid {} '{}'", what, item), 0,
-                   fmt::format("  give positive numbers separated by commas: -{} 1234,5678",
-                               what[0])};
+      return Error{
+          fmt::format("invalid {} '{}'", what, item), 0,
+          fmt::format("  give positive numbers separated by commas: -{} 1234,5678", what[0])};
     }
     ids.push_back(v);
   }
@@ -148,7 +148,8 @@ Result<Session> open_session(const std::vector<events::EventGroupSpec>& groups,
         return opened.error();
       }
       if (first) {
-        for (std::size_t i = 0; i < slot_ids.size(); ++i) s.slots[slot_ids[i]].spec = opened->specs()[i];
+        for (std::size_t i = 0; i < slot_ids.size(); ++i)
+          s.slots[slot_ids[i]].spec = opened->specs()[i];
       }
       first = false;
       OpenGroup og{std::move(*opened), slot_ids, {}, {}};
@@ -213,7 +214,8 @@ class SignalWatch {
   // Next pending signal number, or 0.
   int next() {
     signalfd_siginfo info;
-    return ::read(fd_.get(), &info, sizeof info) == sizeof info ? static_cast<int>(info.ssi_signo) : 0;
+    return ::read(fd_.get(), &info, sizeof info) == sizeof info ? static_cast<int>(info.ssi_signo)
+                                                                : 0;
   }
 
  private:
@@ -239,8 +241,10 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
   }
   const bool by_cpu = o.all_cpus || !o.cpus.empty();
   Result<std::vector<counting::Target>> targets = std::vector<counting::Target>{};
-  if (by_cpu) targets = cpu_targets(o);
-  else if (!o.pids.empty()) targets = process_targets(o.pids);
+  if (by_cpu)
+    targets = cpu_targets(o);
+  else if (!o.pids.empty())
+    targets = process_targets(o.pids);
   else if (!o.tids.empty()) {
     auto tids = parse_id_list(o.tids, "tid");
     if (!tids) return tids.error();
@@ -282,7 +286,8 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
     std::vector<pollfd> fds{{signals.fd(), POLLIN, 0}};
     for (const auto& p : pidfds) fds.push_back({p.valid() ? p.get() : -1, POLLIN, 0});
     int timeout = -1;
-    if (intervals) timeout = std::max(0, static_cast<int>((next_tick - now_seconds()) * 1000.0 + 0.5));
+    if (intervals)
+      timeout = std::max(0, static_cast<int>((next_tick - now_seconds()) * 1000.0 + 0.5));
     const int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return errno_error("poll");
     if (n > 0 && (fds[0].revents & POLLIN)) {
@@ -323,8 +328,10 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
   if (workload) {
     workload->reap();
     const auto& ru = workload->usage();
-    r.user_s = static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
-    r.sys_s = static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) * 1e-6;
+    r.user_s =
+        static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
+    r.sys_s =
+        static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) * 1e-6;
     r.exit_code = workload->exit_code();
   }
   return r;
@@ -349,8 +356,9 @@ Status validate(const StatOptions& o) {
                  "  they select different things to count: CPUs, processes or threads"};
   }
   if (targets == 0 && o.command.empty()) {
-    return Error{"nothing to count", 0,
-                 "  give a command (perfscope stat -- ls), -p PID, -t TID, or -a for the whole system"};
+    return Error{
+        "nothing to count", 0,
+        "  give a command (perfscope stat -- ls), -p PID, -t TID, or -a for the whole system"};
   }
   if (o.repeat == 0) return Error{"-r must be at least 1", 0, {}};
   if (o.repeat > 1 && o.command.empty()) {
@@ -376,13 +384,15 @@ void add_stat_command(CLI::App& app, StatOptions& o, int& exit_code) {
   sub->add_option("-C,--cpu", o.cpus, "Count every process on these CPUs only, e.g. 0-3,7");
   sub->add_option("-p,--pid", o.pids, "Count these processes (comma-separated), all their threads");
   sub->add_option("-t,--tid", o.tids, "Count these threads (comma-separated)");
-  sub->add_option("-I,--interval-print", o.interval_ms, "Also print the counts every MS milliseconds");
+  sub->add_option("-I,--interval-print", o.interval_ms,
+                  "Also print the counts every MS milliseconds");
   sub->add_option("-r,--repeat", o.repeat, "Run the command N times; show means and their spread");
   sub->add_option("-x,--field-separator", o.separator, "CSV-like output with this separator");
   sub->add_flag("-j,--json", o.json, "One JSON object per line");
   sub->add_option("-o,--output", o.output,
                   "Write the counts to FILE (default: standard error; - for standard output)");
-  sub->add_flag("-i,--no-inherit", o.no_inherit, "Do not count threads/processes the target creates");
+  sub->add_flag("-i,--no-inherit", o.no_inherit,
+                "Do not count threads/processes the target creates");
   sub->add_option("command", o.command, "The command to run and count (put it after --)");
   sub->positionals_at_end();
   sub->footer(

@@ -31,11 +31,11 @@ struct StatOptions {
 
 // One line of the result: an event as shown, with its totals over all CPUs/threads.
 struct EventTotals {
-  events::EventSpec spec;   // as opened (":u" after a user-only fallback)
+  events::EventSpec spec;  // as opened (":u" after a user-only fallback)
   bool supported = true;
-  std::string reason;       // why not, when !supported
-  double value = 0;         // scaled estimate, mean over runs
-  double stddev_pct = 0;    // relative standard error of the mean over runs, in %
+  std::string reason;     // why not, when !supported
+  double value = 0;       // scaled estimate, mean over runs
+  double stddev_pct = 0;  // relative standard error of the mean over runs, in %
   std::uint64_t enabled = 0;
   std::uint64_t running = 0;
   double running_fraction() const {

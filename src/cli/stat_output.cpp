@@ -2,8 +2,8 @@
 // metrics perf shows (CPUs utilized, rates, IPC, miss ratios) when both events were counted.
 #include <linux/perf_event.h>
 
-#include <cstdio>
 #include <fmt/format.h>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -22,7 +22,8 @@ bool is_clock(const events::EventSpec& s) {
          (s.config == PERF_COUNT_SW_TASK_CLOCK || s.config == PERF_COUNT_SW_CPU_CLOCK);
 }
 
-const EventTotals* find(const std::vector<EventTotals>& all, std::uint32_t type, std::uint64_t config) {
+const EventTotals* find(const std::vector<EventTotals>& all, std::uint32_t type,
+                        std::uint64_t config) {
   for (const auto& t : all) {
     if (t.supported && t.spec.type == type && t.spec.config == config) return &t;
   }
@@ -37,9 +38,12 @@ const EventTotals* find_clock(const std::vector<EventTotals>& all) {
 Metric per_second(double value, double seconds) {
   double rate = seconds > 0 ? value / seconds : 0;
   const char* unit = "/sec";
-  if (rate >= 1e9) rate /= 1e9, unit = "G/sec";
-  else if (rate >= 1e6) rate /= 1e6, unit = "M/sec";
-  else if (rate >= 1e3) rate /= 1e3, unit = "K/sec";
+  if (rate >= 1e9)
+    rate /= 1e9, unit = "G/sec";
+  else if (rate >= 1e6)
+    rate /= 1e6, unit = "M/sec";
+  else if (rate >= 1e3)
+    rate /= 1e3, unit = "K/sec";
   return {rate, unit};
 }
 
@@ -66,7 +70,8 @@ std::optional<Metric> metric_for(const EventTotals& t, const std::vector<EventTo
         if (clock_s > 0) return Metric{t.value / clock_s / 1e9, "GHz"};
         return std::nullopt;
       case PERF_COUNT_HW_INSTRUCTIONS:
-        if (cycles != nullptr && cycles->value > 0) return Metric{t.value / cycles->value, "insn per cycle"};
+        if (cycles != nullptr && cycles->value > 0)
+          return Metric{t.value / cycles->value, "insn per cycle"};
         return std::nullopt;
       case PERF_COUNT_HW_BRANCH_MISSES:
         return ratio_pct(t.value, find(all, PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_INSTRUCTIONS),
@@ -82,7 +87,8 @@ std::optional<Metric> metric_for(const EventTotals& t, const std::vector<EventTo
         break;
     }
   }
-  if (s.type == PERF_TYPE_HW_CACHE && ((s.config >> 16) & 0xff) == PERF_COUNT_HW_CACHE_RESULT_MISS) {
+  if (s.type == PERF_TYPE_HW_CACHE &&
+      ((s.config >> 16) & 0xff) == PERF_COUNT_HW_CACHE_RESULT_MISS) {
     const std::uint64_t access = s.config & 0xffff;  // same cache and op, result ACCESS
     return ratio_pct(t.value, find(all, PERF_TYPE_HW_CACHE, access), "of all accesses");
   }
@@ -139,9 +145,12 @@ std::string csv_row(const EventTotals& t, const std::vector<EventTotals>& all, d
                     const std::string& sep) {
   auto [v, unit] = shown_value(t);
   std::string value;
-  if (!t.supported) value = "<not supported>";
-  else if (t.running == 0 && t.enabled > 0) value = "<not counted>";
-  else value = unit[0] != '\0' ? fmt::format("{:.2f}", v) : fmt::format("{:.0f}", v);
+  if (!t.supported)
+    value = "<not supported>";
+  else if (t.running == 0 && t.enabled > 0)
+    value = "<not counted>";
+  else
+    value = unit[0] != '\0' ? fmt::format("{:.2f}", v) : fmt::format("{:.0f}", v);
   std::string metric, metric_unit;
   if (auto m = metric_for(t, all, elapsed_s)) {
     metric = fmt::format("{:.3f}", m->value);
@@ -152,7 +161,8 @@ std::string csv_row(const EventTotals& t, const std::vector<EventTotals>& all, d
                      t.running_fraction() * 100.0, metric, metric_unit);
 }
 
-nlohmann::json json_row(const EventTotals& t, const std::vector<EventTotals>& all, double elapsed_s) {
+nlohmann::json json_row(const EventTotals& t, const std::vector<EventTotals>& all,
+                        double elapsed_s) {
   auto [v, unit] = shown_value(t);
   nlohmann::json j;
   j["event"] = t.spec.display_name();
@@ -178,7 +188,8 @@ nlohmann::json json_row(const EventTotals& t, const std::vector<EventTotals>& al
 
 void print_report(std::FILE* out, const StatReport& r, const StatOptions& o) {
   if (o.json) {
-    for (const auto& t : r.events) fmt::print(out, "{}\n", json_row(t, r.events, r.elapsed_s).dump());
+    for (const auto& t : r.events)
+      fmt::print(out, "{}\n", json_row(t, r.events, r.elapsed_s).dump());
     nlohmann::json summary{{"elapsed-seconds", r.elapsed_s}, {"runs", r.runs}};
     if (r.user_s) summary["user-seconds"] = *r.user_s;
     if (r.sys_s) summary["system-seconds"] = *r.sys_s;
@@ -187,7 +198,8 @@ void print_report(std::FILE* out, const StatReport& r, const StatOptions& o) {
     return;
   }
   if (!o.separator.empty()) {
-    for (const auto& t : r.events) fmt::print(out, "{}\n", csv_row(t, r.events, r.elapsed_s, o.separator));
+    for (const auto& t : r.events)
+      fmt::print(out, "{}\n", csv_row(t, r.events, r.elapsed_s, o.separator));
     return;
   }
   fmt::print(out, "\n Performance counter stats for {}{}:\n\n", r.subject,
@@ -197,7 +209,8 @@ void print_report(std::FILE* out, const StatReport& r, const StatOptions& o) {
   fmt::print(out, "\n{:>18.9f} seconds time elapsed", r.elapsed_s);
   if (r.elapsed_stddev_pct) fmt::print(out, "  ( +- {:.2f}% )", *r.elapsed_stddev_pct);
   fmt::print(out, "\n\n");
-  if (r.user_s) fmt::print(out, "{:>18.9f} seconds user\n{:>18.9f} seconds sys\n\n", *r.user_s, *r.sys_s);
+  if (r.user_s)
+    fmt::print(out, "{:>18.9f} seconds user\n{:>18.9f} seconds sys\n\n", *r.user_s, *r.sys_s);
 }
 
 void print_interval_header(std::FILE* out, const StatOptions& o) {
@@ -213,7 +226,8 @@ void print_interval(std::FILE* out, double timestamp_s, const std::vector<EventT
       j["interval"] = timestamp_s;
       fmt::print(out, "{}\n", j.dump());
     } else if (!o.separator.empty()) {
-      fmt::print(out, "{:.9f}{}{}\n", timestamp_s, o.separator, csv_row(t, deltas, interval_s, o.separator));
+      fmt::print(out, "{:.9f}{}{}\n", timestamp_s, o.separator,
+                 csv_row(t, deltas, interval_s, o.separator));
     } else {
       print_human_row(out, t, deltas, interval_s, fmt::format("{:>16.9f}", timestamp_s).c_str());
     }

@@ -82,9 +82,10 @@ Status Workload::start() {
   exec_error_.reset();
   if (n == static_cast<ssize_t>(sizeof e)) {
     reap();
-    std::string hint = e == ENOENT ? "  check the name and PATH (use ./name for a program in this directory)"
-                     : e == EACCES ? "  the file is not executable by this user (chmod +x?)"
-                                   : "";
+    std::string hint =
+        e == ENOENT   ? "  check the name and PATH (use ./name for a program in this directory)"
+        : e == EACCES ? "  the file is not executable by this user (chmod +x?)"
+                      : "";
     return Error{"cannot run '" + program_ + "'", e, hint};
   }
   return {};

@@ -40,8 +40,8 @@ class Workload {
  private:
   Workload() = default;
   pid_t pid_ = -1;
-  UniqueFd go_;         // write end: one byte releases the child
-  UniqueFd exec_error_; // read end: errno from a failed exec, EOF when exec succeeded
+  UniqueFd go_;          // write end: one byte releases the child
+  UniqueFd exec_error_;  // read end: errno from a failed exec, EOF when exec succeeded
   bool exited_ = false;
   int status_ = 0;
   struct rusage usage_ {};

@@ -23,8 +23,10 @@ Result<int> parse_cpu_number(std::string_view s, std::string_view whole) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -42,10 +44,11 @@ Result<CpuSet> CpuSet::parse(std::string_view text) {
   }
   std::vector<int> cpus;
   std::string_view rest = whole;
-  while (!rest.empty()) {
+  for (bool more = true; more;) {
     const auto comma = rest.find(',');
     const std::string_view item = trim(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    more = comma != std::string_view::npos;  // "0-3," has an empty last item: an error
+    rest = more ? rest.substr(comma + 1) : std::string_view{};
     const auto dash = item.find('-');
     auto first = parse_cpu_number(item.substr(0, dash), whole);
     if (!first) return first.error();
@@ -70,7 +73,9 @@ Result<CpuSet> CpuSet::online(const std::string& path) {
   return parse(*text);
 }
 
-bool CpuSet::contains(int cpu) const { return std::binary_search(cpus_.begin(), cpus_.end(), cpu); }
+bool CpuSet::contains(int cpu) const {
+  return std::binary_search(cpus_.begin(), cpus_.end(), cpu);
+}
 
 bool CpuSet::subset_of(const CpuSet& other) const {
   return std::includes(other.cpus_.begin(), other.cpus_.end(), cpus_.begin(), cpus_.end());

@@ -9,7 +9,8 @@
 
 namespace perfscope {
 
-// Whole file as text. The Error carries errno (ENOENT, EACCES) so callers can tell absent from denied.
+// Whole file as text. The Error carries errno (ENOENT, EACCES) so callers can tell absent from
+// denied.
 Result<std::string> read_text_file(const std::string& path);
 // First line of the file, trimmed, parsed as a signed decimal integer.
 Result<long long> read_int_file(const std::string& path);

@@ -6,7 +6,8 @@
 
 namespace perfscope::counting {
 namespace {
-constexpr std::uint64_t kReadFormat = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+constexpr std::uint64_t kReadFormat =
+    PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
 }
 
 Result<Counter> Counter::open(const events::EventSpec& spec, const Target& target,
@@ -26,8 +27,14 @@ Result<Reading> Counter::read() const {
   return Reading{buf[0], buf[1], buf[2]};
 }
 
-Status Counter::enable() { return perf_ioctl(fd_.get(), PERF_EVENT_IOC_ENABLE, 0, "enable"); }
-Status Counter::disable() { return perf_ioctl(fd_.get(), PERF_EVENT_IOC_DISABLE, 0, "disable"); }
-Status Counter::reset() { return perf_ioctl(fd_.get(), PERF_EVENT_IOC_RESET, 0, "reset"); }
+Status Counter::enable() {
+  return perf_ioctl(fd_.get(), PERF_EVENT_IOC_ENABLE, 0, "enable");
+}
+Status Counter::disable() {
+  return perf_ioctl(fd_.get(), PERF_EVENT_IOC_DISABLE, 0, "disable");
+}
+Status Counter::reset() {
+  return perf_ioctl(fd_.get(), PERF_EVENT_IOC_RESET, 0, "reset");
+}
 
 }  // namespace perfscope::counting

@@ -31,6 +31,9 @@ Result<OpenedEvent> open_event(const events::EventSpec& spec, const Target& targ
       opened.exclude_hv = true;
       opened.modifiers = "u";
       fd = std::move(retry);
+    } else if (retry.error().errnum != EACCES && retry.error().errnum != EPERM) {
+      // Past the permission check the kernel says what is really wrong (ENOENT: no such PMU).
+      fd = std::move(retry);
     }
   }
   if (!fd) {

@@ -7,10 +7,13 @@
 namespace perfscope::events {
 namespace {
 
-bool has_glob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+bool has_glob(std::string_view s) {
+  return s.find_first_of("*?[") != std::string_view::npos;
+}
 
 // Expands "subsys:pattern" (either part may hold a glob) into tracepoint names.
-Result<std::vector<std::string>> expand_tracepoint_glob(std::string_view item, const ParseContext& ctx) {
+Result<std::vector<std::string>> expand_tracepoint_glob(std::string_view item,
+                                                        const ParseContext& ctx) {
   const auto colon = item.find(':');
   const std::string sub_pat(item.substr(0, colon));
   std::string ev_pat(item.substr(colon + 1));
@@ -20,8 +23,8 @@ Result<std::vector<std::string>> expand_tracepoint_glob(std::string_view item, c
     ev_pat.resize(c2);
   }
   if (ctx.tracefs.empty()) {
-    return Error{"tracepoint pattern " + std::string(item) + " needs tracefs, which is not mounted", 0,
-                 "  mount it (as root): mount -t tracefs nodev /sys/kernel/tracing"};
+    return Error{"tracepoint pattern " + std::string(item) + " needs tracefs, which is not mounted",
+                 0, "  mount it (as root): mount -t tracefs nodev /sys/kernel/tracing"};
   }
   auto subsystems = list_directory(ctx.tracefs + "/events");
   if (!subsystems) return subsystems.error();
@@ -44,10 +47,12 @@ Result<std::vector<std::string>> expand_tracepoint_glob(std::string_view item, c
   return out;
 }
 
-Result<std::vector<EventSpec>> parse_items(const std::vector<std::string>& items, const ParseContext& ctx) {
+Result<std::vector<EventSpec>> parse_items(const std::vector<std::string>& items,
+                                           const ParseContext& ctx) {
   std::vector<EventSpec> out;
   for (const auto& item : items) {
-    if (item.find(':') != std::string::npos && item.find('/') == std::string::npos && has_glob(item)) {
+    if (item.find(':') != std::string::npos && item.find('/') == std::string::npos &&
+        has_glob(item)) {
       auto names = expand_tracepoint_glob(item, ctx);
       if (!names) return names.error();
       for (const auto& n : *names) {
@@ -100,7 +105,8 @@ Result<std::vector<std::string>> split_event_list(std::string_view text) {
   return out;
 }
 
-Result<std::vector<EventGroupSpec>> parse_event_list(std::string_view text, const ParseContext& ctx) {
+Result<std::vector<EventGroupSpec>> parse_event_list(std::string_view text,
+                                                     const ParseContext& ctx) {
   auto items = split_event_list(text);
   if (!items) return items.error();
   std::vector<EventGroupSpec> groups;

@@ -41,13 +41,43 @@ Status apply_modifiers(EventSpec& spec, std::string_view mods, std::string_view 
   return {};
 }
 
-std::vector<std::string> all_symbolic_names() {
+bool all_caps(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
+
+// The names to suggest from: one spelling per event, in the style the user typed (Alumet's
+// CAPITALS or perf's lower-case), so "did you mean" never offers one event twice.
+std::vector<std::string> symbolic_names_like(std::string_view typed) {
+  const bool alumet_style = all_caps(typed);
   std::vector<std::string> names;
   for (const auto& e : named_events()) {
-    names.push_back(e.name);
-    for (const auto& a : e.aliases) names.push_back(a);
+    std::string pick = e.name;
+    if (alumet_style) {
+      for (const auto& a : e.aliases) {
+        if (all_caps(a)) pick = a;
+      }
+    }
+    names.push_back(std::move(pick));
   }
   return names;
+}
+
+// Like closest_names over every spelling, but each event is named once.
+std::vector<std::string> closest_events(std::string_view typed) {
+  std::vector<std::string> spellings;
+  for (const auto& e : named_events()) {
+    spellings.push_back(e.name);
+    for (const auto& a : e.aliases) spellings.push_back(a);
+  }
+  const auto preferred = symbolic_names_like(typed);
+  std::vector<std::string> out;
+  for (const auto& near : closest_names(typed, spellings, 10)) {
+    const NamedEvent* ev = find_named_event(near);
+    const std::string& name = preferred[static_cast<std::size_t>(ev - named_events().data())];
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+    if (out.size() == 3) break;
+  }
+  return out;
 }
 
 std::string suggestion_hint(const std::vector<std::string>& near, const std::string& where) {
@@ -88,7 +118,8 @@ Result<EventSpec> parse_tracepoint(std::string_view name, const ParseContext& ct
                      ctx.tracefs + ")"};
   }
   auto subsystems = list_directory(events_dir);
-  if (subsystems && std::find(subsystems->begin(), subsystems->end(), subsys) == subsystems->end()) {
+  if (subsystems &&
+      std::find(subsystems->begin(), subsystems->end(), subsys) == subsystems->end()) {
     return Error{"unknown tracepoint subsystem '" + subsys + "'", 0,
                  suggestion_hint(closest_names(subsys, *subsystems),
                                  "`perfscope list tracepoint` shows every tracepoint")};
@@ -101,7 +132,8 @@ Result<EventSpec> parse_tracepoint(std::string_view name, const ParseContext& ct
                suggestion_hint(near, "`perfscope list " + subsys + "` shows its tracepoints")};
 }
 
-Result<EventSpec> parse_pmu(std::string_view text, const ParseContext& ctx, std::string_view& mods) {
+Result<EventSpec> parse_pmu(std::string_view text, const ParseContext& ctx,
+                            std::string_view& mods) {
   // "pmu/terms/" then optional modifiers directly ("/u") or after a colon ("/:u").
   const auto first = text.find('/');
   const auto last = text.rfind('/');
@@ -167,18 +199,26 @@ bool looks_raw(std::string_view s) {
 
 const char* kind_name(EventKind kind) {
   switch (kind) {
-    case EventKind::hardware: return "hardware";
-    case EventKind::software: return "software";
-    case EventKind::cache: return "cache";
-    case EventKind::raw: return "raw";
-    case EventKind::pmu: return "pmu";
-    case EventKind::tracepoint: return "tracepoint";
+    case EventKind::hardware:
+      return "hardware";
+    case EventKind::software:
+      return "software";
+    case EventKind::cache:
+      return "cache";
+    case EventKind::raw:
+      return "raw";
+    case EventKind::pmu:
+      return "pmu";
+    case EventKind::tracepoint:
+      return "tracepoint";
   }
   return "?";
 }
 
 std::string EventSpec::display_name() const {
-  return modifiers.empty() ? name : name + ":" + modifiers;
+  if (modifiers.empty()) return name;
+  // perf writes PMU modifiers straight after the closing slash: cpu/event=0x3c/u
+  return kind == EventKind::pmu ? name + modifiers : name + ":" + modifiers;
 }
 
 perf_event_attr EventSpec::attr() const {
@@ -247,7 +287,7 @@ Result<EventSpec> parse_event(std::string_view text, const ParseContext& ctx) {
       parsed = parse_raw(base.substr(1));
     } else {
       return Error{"unknown event '" + std::string(base) + "'", 0,
-                   suggestion_hint(closest_names(base, all_symbolic_names()),
+                   suggestion_hint(closest_events(base),
                                    "`perfscope list` shows every event and whether it works here")};
     }
   }

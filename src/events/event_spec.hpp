@@ -51,7 +51,8 @@ struct ParseContext {
   static ParseContext current();
 };
 
-Result<EventSpec> parse_event(std::string_view text, const ParseContext& ctx = ParseContext::current());
+Result<EventSpec> parse_event(std::string_view text,
+                              const ParseContext& ctx = ParseContext::current());
 
 // One entry of an event list: a single event, or a {braced} group scheduled together.
 struct EventGroupSpec {
@@ -60,8 +61,8 @@ struct EventGroupSpec {
 };
 
 // "a,b,{c,d},sched:*": commas inside pmu/.../ and {...} do not split; tracepoint globs expand.
-Result<std::vector<EventGroupSpec>> parse_event_list(std::string_view text,
-                                                     const ParseContext& ctx = ParseContext::current());
+Result<std::vector<EventGroupSpec>> parse_event_list(
+    std::string_view text, const ParseContext& ctx = ParseContext::current());
 
 // Splits an event list at top-level commas (not inside /.../ or {...}). Exposed for tests.
 Result<std::vector<std::string>> split_event_list(std::string_view text);

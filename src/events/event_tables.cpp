@@ -57,7 +57,8 @@ std::vector<NamedEvent> build() {
      "moves of a task to another CPU");
   sw("minor-faults", {"PAGE_FAULTS_MIN"}, PERF_COUNT_SW_PAGE_FAULTS_MIN,
      "page faults served without I/O");
-  sw("major-faults", {"PAGE_FAULTS_MAJ"}, PERF_COUNT_SW_PAGE_FAULTS_MAJ, "page faults that did I/O");
+  sw("major-faults", {"PAGE_FAULTS_MAJ"}, PERF_COUNT_SW_PAGE_FAULTS_MAJ,
+     "page faults that did I/O");
   sw("alignment-faults", {"ALIGNMENT_FAULTS"}, PERF_COUNT_SW_ALIGNMENT_FAULTS,
      "unaligned accesses fixed up by the kernel");
   sw("emulation-faults", {"EMULATION_FAULTS"}, PERF_COUNT_SW_EMULATION_FAULTS,
@@ -94,8 +95,8 @@ std::vector<NamedEvent> build() {
       for (std::uint64_t result : {std::uint64_t{PERF_COUNT_HW_CACHE_RESULT_ACCESS},
                                    std::uint64_t{PERF_COUNT_HW_CACHE_RESULT_MISS}}) {
         const bool miss = result == PERF_COUNT_HW_CACHE_RESULT_MISS;
-        std::string name = std::string(c.perf) + "-" + (miss ? std::string(op.perf) + "-misses"
-                                                             : std::string(op.plural));
+        std::string name = std::string(c.perf) + "-" +
+                           (miss ? std::string(op.perf) + "-misses" : std::string(op.plural));
         std::string alumet =
             std::string(c.alumet) + "_" + op.alumet + "_" + (miss ? "MISS" : "ACCESS");
         v.push_back({std::move(name),

@@ -1,5 +1,6 @@
 // The symbolic event names perfscope knows, with their attr type/config. Facts from
-// include/uapi/linux/perf_event.h; spellings from perf (tools/perf) and the Alumet plugin (seed 002).
+// include/uapi/linux/perf_event.h; spellings from perf (tools/perf) and the Alumet plugin (seed
+// 002).
 #pragma once
 
 #include <cstdint>

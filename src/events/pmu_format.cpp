@@ -8,8 +8,10 @@ namespace perfscope::events {
 namespace {
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -56,7 +58,8 @@ Status apply_terms(const std::string& pmu_dir, const std::string& pmu_name, std:
       if (auto st = apply_format_field(*field, value, config); !st) {
         return Error{"value of '" + std::string(term) + "' does not fit PMU " + pmu_name +
                          " field " + key + " (" + std::string(trim(*fmt)) + ")",
-                     0, {}};
+                     0,
+                     {}};
       }
       continue;
     }
@@ -91,10 +94,14 @@ Result<FormatField> parse_format_field(std::string_view text) {
   if (colon == std::string_view::npos) return bad();
   const std::string_view target = text.substr(0, colon);
   FormatField field;
-  if (target == "config") field.config_index = 0;
-  else if (target == "config1") field.config_index = 1;
-  else if (target == "config2") field.config_index = 2;
-  else return bad();
+  if (target == "config")
+    field.config_index = 0;
+  else if (target == "config1")
+    field.config_index = 1;
+  else if (target == "config2")
+    field.config_index = 2;
+  else
+    return bad();
   std::string_view rest = text.substr(colon + 1);
   while (!rest.empty()) {
     const auto comma = rest.find(',');

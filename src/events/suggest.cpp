@@ -4,7 +4,9 @@
 
 namespace perfscope::events {
 namespace {
-char fold(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+char fold(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
 }  // namespace
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -23,7 +25,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::vector<std::string> closest_names(std::string_view word, const std::vector<std::string>& candidates,
+std::vector<std::string> closest_names(std::string_view word,
+                                       const std::vector<std::string>& candidates,
                                        std::size_t max) {
   std::string lw(word);
   for (auto& c : lw) c = fold(c);

@@ -62,11 +62,16 @@ int try_open(std::uint32_t type, std::uint64_t config, bool exclude_kernel, pid_
 
 const char* cap_name(Cap cap) {
   switch (cap) {
-    case Cap::sys_ptrace: return "CAP_SYS_PTRACE";
-    case Cap::sys_admin: return "CAP_SYS_ADMIN";
-    case Cap::syslog: return "CAP_SYSLOG";
-    case Cap::perfmon: return "CAP_PERFMON";
-    case Cap::bpf: return "CAP_BPF";
+    case Cap::sys_ptrace:
+      return "CAP_SYS_PTRACE";
+    case Cap::sys_admin:
+      return "CAP_SYS_ADMIN";
+    case Cap::syslog:
+      return "CAP_SYSLOG";
+    case Cap::perfmon:
+      return "CAP_PERFMON";
+    case Cap::bpf:
+      return "CAP_BPF";
   }
   return "CAP_?";
 }

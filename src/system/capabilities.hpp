@@ -23,9 +23,9 @@ enum class Cap : int {
 const char* cap_name(Cap cap);  // "CAP_PERFMON"
 
 struct Pmu {
-  std::string name;   // directory name under /sys/bus/event_source/devices
+  std::string name;        // directory name under /sys/bus/event_source/devices
   std::uint32_t type = 0;  // attr.type to use for this PMU
-  bool core = false;  // the CPU's own PMU (registered as PERF_TYPE_RAW, or a hybrid cpu_* PMU)
+  bool core = false;       // the CPU's own PMU (registered as PERF_TYPE_RAW, or a hybrid cpu_* PMU)
 };
 
 // Where to look; tests point these at synthetic trees.
@@ -47,13 +47,13 @@ struct Capabilities {
   std::vector<Pmu> pmus;
   bool hardware_pmu = false;  // a core PMU exists
 
-  std::string tracefs_path;  // mounted tracefs (preferring /sys/kernel/tracing); empty if none
+  std::string tracefs_path;       // mounted tracefs (preferring /sys/kernel/tracing); empty if none
   bool tracefs_readable = false;  // its events/ directory can be listed by this process
 
   int kptr_restrict = -1;  // -1 when unreadable
   bool btf = false;
   long max_sample_rate = -1;  // perf_event_max_sample_rate, Hz
-  long mlock_kb = -1;  // perf_event_mlock_kb, per user
+  long mlock_kb = -1;         // perf_event_mlock_kb, per user
   int unprivileged_bpf_disabled = -1;
   int nmi_watchdog = -1;
 

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <climits>
 #include <fmt/format.h>
+#include <climits>
 
 #include "core/files.hpp"
 
@@ -27,22 +27,32 @@ long owner_of(pid_t pid) {
 
 int paranoid_needed(Access access) {
   switch (access) {
-    case Access::own_process_user: return 2;
-    case Access::own_process_kernel: return 1;
-    case Access::cpu_wide: return 0;
-    case Access::raw_tracepoint: return -1;
-    case Access::other_user_process: return 2;
+    case Access::own_process_user:
+      return 2;
+    case Access::own_process_kernel:
+      return 1;
+    case Access::cpu_wide:
+      return 0;
+    case Access::raw_tracepoint:
+      return -1;
+    case Access::other_user_process:
+      return 2;
   }
   return -1;
 }
 
 const char* describe_access(Access access) {
   switch (access) {
-    case Access::own_process_user: return "counting your own processes (user space)";
-    case Access::own_process_kernel: return "counting your own processes including kernel space";
-    case Access::cpu_wide: return "system-wide counting (all processes on a CPU)";
-    case Access::raw_tracepoint: return "raw tracepoint data";
-    case Access::other_user_process: return "measuring another user's process";
+    case Access::own_process_user:
+      return "counting your own processes (user space)";
+    case Access::own_process_kernel:
+      return "counting your own processes including kernel space";
+    case Access::cpu_wide:
+      return "system-wide counting (all processes on a CPU)";
+    case Access::raw_tracepoint:
+      return "raw tracepoint data";
+    case Access::other_user_process:
+      return "measuring another user's process";
   }
   return "this operation";
 }
@@ -118,7 +128,8 @@ Error explain_open_failure(const Error& failure, const perf_event_attr& attr, pi
   switch (failure.errnum) {
     case EACCES:
     case EPERM:
-      e.op = fmt::format("{} refused for {}", describe_access(classify(attr, pid, cpu)), event_name);
+      e.op =
+          fmt::format("{} refused for {}", describe_access(classify(attr, pid, cpu)), event_name);
       e.hint = permission_hint(classify(attr, pid, cpu), caps);
       break;
     case ENOENT:
@@ -128,7 +139,8 @@ Error explain_open_failure(const Error& failure, const perf_event_attr& attr, pi
         e.hint = no_hardware_pmu_hint();
       } else if (attr.type == PERF_TYPE_TRACEPOINT) {
         e.op = fmt::format("tracepoint {} could not be opened", event_name);
-        e.hint = "  the tracepoint id is not valid on this kernel: check `perfscope list tracepoint`";
+        e.hint =
+            "  the tracepoint id is not valid on this kernel: check `perfscope list tracepoint`";
       } else {
         e.op = fmt::format("event {} is not supported by this kernel or CPU", event_name);
         e.hint = "  `perfscope list` shows the events this machine supports";
@@ -140,10 +152,12 @@ Error explain_open_failure(const Error& failure, const perf_event_attr& attr, pi
       break;
     case EMFILE:
     case ENFILE:
-      e.hint = "  too many open files: raise the limit (ulimit -n 65536) or count fewer events or CPUs";
+      e.hint =
+          "  too many open files: raise the limit (ulimit -n 65536) or count fewer events or CPUs";
       break;
     case ENODEV:
-      e.hint = fmt::format("  the PMU behind {} does not cover CPU {} (hybrid CPU?)", event_name, cpu);
+      e.hint =
+          fmt::format("  the PMU behind {} does not cover CPU {} (hybrid CPU?)", event_name, cpu);
       break;
     default:
       break;

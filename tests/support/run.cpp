@@ -1,0 +1,118 @@
+#include "support/run.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace perfscope::testing {
+namespace {
+
+std::string nobody_dir() {
+  static const std::string dir = [] {
+    if (::geteuid() != 0) return std::string{};
+    char tmpl[] = "/tmp/perfscope-nobody-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return std::string{};
+    ::chmod(tmpl, 0755);
+    namespace fs = std::filesystem;
+    fs::copy_file(PERFSCOPE_BINARY, std::string(tmpl) + "/perfscope");
+    for (const auto& e : fs::directory_iterator(PERFSCOPE_TARGETS_DIR)) {
+      fs::copy_file(e.path(), std::string(tmpl) + "/" + e.path().filename().string());
+    }
+    return std::string(tmpl);
+  }();
+  return dir;
+}
+
+}  // namespace
+
+std::string perfscope_binary() {
+  return PERFSCOPE_BINARY;
+}
+std::string target(const std::string& name) {
+  return std::string(PERFSCOPE_TARGETS_DIR) + "/" + name;
+}
+std::string perfscope_binary_for_nobody() {
+  const auto d = nobody_dir();
+  return d.empty() ? d : d + "/perfscope";
+}
+std::string target_for_nobody(const std::string& name) {
+  const auto d = nobody_dir();
+  return d.empty() ? d : d + "/" + name;
+}
+
+RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return {};
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::setpgid(0, 0);
+    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) ::_exit(126);
+    if (options.as_nobody) {
+      // As setpriv --reuid=65534 --regid=65534 --clear-groups: changing all uids away from 0
+      // clears the effective, permitted and ambient capability sets.
+      if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+          ::setresuid(65534, 65534, 65534) != 0) {
+        ::_exit(126);
+      }
+      ::setenv("HOME", "/tmp", 1);
+    }
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  RunResult r;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_streams = 2;
+  timespec start;
+  ::clock_gettime(CLOCK_MONOTONIC, &start);
+  bool interrupted = false;
+  while (open_streams > 0) {
+    int timeout = -1;
+    if (options.interrupt_after_ms >= 0 && !interrupted) {
+      timespec now;
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      const long elapsed =
+          (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+      timeout = static_cast<int>(std::max(0L, options.interrupt_after_ms - elapsed));
+      if (timeout == 0) {
+        ::kill(pid, SIGINT);
+        interrupted = true;
+        continue;
+      }
+    }
+    if (::poll(fds, 2, timeout) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[4096];
+      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_streams;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+}  // namespace perfscope::testing

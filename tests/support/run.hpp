@@ -1,0 +1,32 @@
+// Runs programs for CLI tests: argv in, exit code and both output streams out.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace perfscope::testing {
+
+struct RunResult {
+  int exit_code = -1;  // exit status, or 128 + signal
+  std::string out;
+  std::string err;
+};
+
+struct RunOptions {
+  bool as_nobody = false;       // drop to uid/gid 65534 with no capabilities (setpriv semantics)
+  std::string cwd;              // working directory, empty: inherit
+  int interrupt_after_ms = -1;  // send SIGINT after this long (>= 0)
+};
+
+RunResult run(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+// Path of the perfscope binary under test, and of a test target program ("ps-busy").
+std::string perfscope_binary();
+std::string target(const std::string& name);
+
+// A perfscope binary and targets that user `nobody` can execute (copied to a world-readable
+// temporary directory, since build trees often are not). Empty when not root.
+std::string perfscope_binary_for_nobody();
+std::string target_for_nobody(const std::string& name);
+
+}  // namespace perfscope::testing
