@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package perfscope needs to build, test and benchmark. Idempotent: when
+# everything is present it does not touch the network. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ make pkg-config clang-format
+  # libraries
+  libfmt-dev libcli11-dev nlohmann-json3-dev
+  # tests and micro-benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests
+  linux-perf hyperfine util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
