@@ -87,7 +87,8 @@ TEST(Counter, PageFaultsOfThisProcessCoverTouchedPages) {
   auto r = c->read();
   ASSERT_TRUE(r.has_value());
   EXPECT_GE(r->value, static_cast<std::uint64_t>(kPages));
-  EXPECT_LT(r->value, static_cast<std::uint64_t>(kPages) + 64);
+  // Under AddressSanitizer each 8 pages touched also touch one shadow page.
+  EXPECT_LT(r->value, static_cast<std::uint64_t>(kPages + kPages / 8 + 64));
 }
 
 TEST(Counter, EnableDisableResetControlCounting) {
