@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "cli/doctor.hpp"
 #include "cli/list.hpp"
 #include "cli/report_error.hpp"
 #include "cli/stat.hpp"
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   add_stat_command(app, stat, exit_code);
   ListOptions list;
   add_list_command(app, list, exit_code);
+  DoctorOptions doctor;
+  add_doctor_command(app, doctor, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

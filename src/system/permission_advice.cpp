@@ -23,6 +23,23 @@ long owner_of(pid_t pid) {
   return std::strtol(status->c_str() + at + 5, nullptr, 10);
 }
 
+// The doctor capability (--need key) that covers an access.
+const char* doctor_key(Access access) {
+  switch (access) {
+    case Access::own_process_user:
+      return "count-own";
+    case Access::own_process_kernel:
+      return "profile-own";
+    case Access::cpu_wide:
+      return "count-system";
+    case Access::raw_tracepoint:
+      return "syscalls";
+    case Access::other_user_process:
+      return "count-own";
+  }
+  return "count-own";
+}
+
 }  // namespace
 
 int paranoid_needed(Access access) {
@@ -80,7 +97,7 @@ std::string permission_hint(Access access, const Capabilities& caps) {
   if (access == Access::other_user_process) {
     return "  the process belongs to another user: run perfscope as that user, as root, or give "
            "it CAP_SYS_PTRACE\n"
-           "  more: perfscope doctor";
+           "  more:             perfscope doctor --need count-own";
   }
   const int needed = paranoid_needed(access);
   std::string out;
@@ -100,8 +117,8 @@ std::string permission_hint(Access access, const Capabilities& caps) {
   }
   out += fmt::format(
       "  least privilege:  sudo setcap cap_perfmon,cap_bpf,cap_syslog=ep {}\n"
-      "  more:             perfscope doctor",
-      self_executable_path());
+      "  more:             perfscope doctor --need {}",
+      self_executable_path(), doctor_key(access));
   return out;
 }
 
