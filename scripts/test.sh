@@ -3,7 +3,7 @@
 #   scripts/test.sh              warnings as errors, build/ directory
 #   scripts/test.sh --sanitize   the same under AddressSanitizer + UndefinedBehaviorSanitizer, build-asan/
 # Tests whose requirements this machine does not meet (hardware PMU, root, tracefs) are skipped
-# with the reason; see docs/testing.md.
+# with the reason; see README.md, "Tests".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

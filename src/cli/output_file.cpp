@@ -1,5 +1,6 @@
 #include "cli/output_file.hpp"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,14 +15,33 @@ Result<OutputFile> OutputFile::open(const std::string& path) {
     out.stream_ = path.empty() ? stderr : stdout;
     return out;
   }
+  struct stat st;
+  const bool exists = ::lstat(path.c_str(), &st) == 0;
+  if (exists && !S_ISREG(st.st_mode)) {
+    // A device, FIFO or symlink (/dev/null, /dev/stdout): write through it, never replace it.
+    out.stream_ = std::fopen(path.c_str(), "we");
+    if (out.stream_ == nullptr) return errno_error("cannot open output file " + path);
+    out.path_ = path;
+    out.direct_ = true;
+    return out;
+  }
   std::string temp = path + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(temp.data());
+  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0) {
     return errno_error("cannot create output file " + path,
                        "  check that the directory exists and is writable");
   }
-  ::fchmod(fd, 0644);
+  // The final file gets the mode an ordinary create would give (or the existing file's mode).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~mask));
   out.stream_ = ::fdopen(fd, "w");
+  if (out.stream_ == nullptr) {
+    auto err = errno_error("cannot open output file " + path);
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return err;
+  }
   out.path_ = path;
   out.temp_path_ = temp;
   out.owned_ = true;
@@ -32,9 +52,11 @@ OutputFile::OutputFile(OutputFile&& o) noexcept
     : stream_(std::exchange(o.stream_, nullptr)),
       path_(std::move(o.path_)),
       temp_path_(std::move(o.temp_path_)),
-      owned_(std::exchange(o.owned_, false)) {}
+      owned_(std::exchange(o.owned_, false)),
+      direct_(std::exchange(o.direct_, false)) {}
 
 OutputFile::~OutputFile() {
+  if (direct_ && stream_ != nullptr) std::fclose(stream_);
   if (owned_ && stream_ != nullptr) {
     std::fclose(stream_);
     ::unlink(temp_path_.c_str());
@@ -42,6 +64,13 @@ OutputFile::~OutputFile() {
 }
 
 Status OutputFile::commit() {
+  if (direct_) {
+    const bool ok = std::fclose(stream_) == 0;
+    stream_ = nullptr;
+    direct_ = false;
+    if (!ok) return errno_error("cannot write output file " + path_);
+    return {};
+  }
   if (!owned_) {
     std::fflush(stream_);
     return {};

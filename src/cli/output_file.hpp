@@ -1,6 +1,8 @@
-// OutputFile: where a command writes its result. A named file is written to a temporary file in the
-// same directory and renamed into place by commit(), so an error or a crash never leaves a
-// half-written file behind. "-" is standard output; an empty path is standard error.
+// OutputFile: where a command writes its result. A regular file is written to a temporary file in
+// the same directory and renamed into place by commit(), so the named file is never half-written:
+// an error removes the temporary; only a crash can leave a FILE.tmp.XXXXXX beside it. Devices,
+// FIFOs and symlinks are written through, not replaced. "-" is standard output; an empty path is
+// standard error.
 #pragma once
 
 #include <cstdio>
@@ -27,7 +29,8 @@ class OutputFile {
   std::FILE* stream_ = nullptr;
   std::string path_;
   std::string temp_path_;
-  bool owned_ = false;
+  bool owned_ = false;   // a temporary file, renamed into place by commit()
+  bool direct_ = false;  // an existing non-regular file, written in place
 };
 
 }  // namespace perfscope::cli

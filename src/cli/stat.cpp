@@ -12,6 +12,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <utility>
 
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
@@ -86,20 +88,49 @@ Result<std::vector<int>> parse_id_list(const std::string& text, const char* what
   return ids;
 }
 
+// A numeric field of /proc/PID/status ("Tgid:"), or -1.
+long status_field(int pid, const char* field) {
+  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return -1;
+  const auto at = status->find(std::string("\n") + field);
+  if (at == std::string::npos) return -1;
+  return std::strtol(status->c_str() + at + 1 + std::strlen(field), nullptr, 10);
+}
+
+// The processes of -p, each watched through a pidfd so counting ends when they have all exited.
+struct ProcessTargets {
+  std::vector<counting::Target> threads;
+  std::vector<UniqueFd> pidfds;
+};
+
 // Every thread of each process: counters are per thread; inherit covers threads created later.
-Result<std::vector<counting::Target>> process_targets(const std::string& pids) {
+// The pidfd is taken before the threads are listed, so an exit in between is still seen.
+Result<ProcessTargets> process_targets(const std::string& pids) {
   auto ids = parse_id_list(pids, "pid");
   if (!ids) return ids.error();
-  std::vector<counting::Target> targets;
+  ProcessTargets out;
   for (int pid : *ids) {
+    const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) {
+      // pidfd_open refuses a thread that is not its process's leader (EINVAL, or ENOENT on newer
+      // kernels); /proc still knows it, and names its process.
+      const long tgid = status_field(pid, "Tgid:");
+      if (tgid > 0 && tgid != pid) {
+        return Error{
+            fmt::format("{} is a thread id, not a process id", pid), 0,
+            fmt::format("  count that thread with -t {}, or its process with -p {}", pid, tgid)};
+      }
+    }
     auto tasks = list_directory("/proc/" + std::to_string(pid) + "/task");
-    if (!tasks) {
+    if (fd < 0 || !tasks) {
+      if (fd >= 0) ::close(static_cast<int>(fd));
       return Error{fmt::format("no process with pid {}", pid), 0,
                    "  check the pid with `ps -p PID`; the process may have exited"};
     }
-    for (const auto& t : *tasks) targets.push_back({static_cast<pid_t>(std::stoi(t)), -1});
+    out.pidfds.emplace_back(static_cast<int>(fd));
+    for (const auto& t : *tasks) out.threads.push_back({static_cast<pid_t>(std::stoi(t)), -1});
   }
-  return targets;
+  return out;
 }
 
 Result<std::vector<counting::Target>> cpu_targets(const StatOptions& o) {
@@ -135,6 +166,19 @@ Result<Session> open_session(const std::vector<events::EventGroupSpec>& groups,
       auto opened = counting::CounterGroup::open(g.events, target, options);
       if (!opened) {
         const Error& e = opened.error();
+        const bool kernel_only_refused =
+            (e.errnum == EACCES || e.errnum == EPERM) && target.pid != -1 &&
+            std::any_of(g.events.begin(), g.events.end(), counting::counts_kernel_activity);
+        if (first && kernel_only_refused) {
+          for (std::size_t i = 0; i < slot_ids.size(); ++i) {
+            s.slots[slot_ids[i]].supported = false;
+            s.slots[slot_ids[i]].reason = fmt::format(
+                "counts kernel activity: needs perf_event_paranoid <= 1 or CAP_PERFMON (now {}; "
+                "perfscope doctor --need profile-own)",
+                system::Capabilities::current().paranoid);
+          }
+          break;
+        }
         if (first && is_unsupported(e.errnum)) {
           // The whole group is unusable; name the reason once per member.
           for (std::size_t i = 0; i < slot_ids.size(); ++i) {
@@ -198,29 +242,56 @@ std::vector<EventTotals> to_totals(const Session& s, const std::vector<Accumulat
 }
 
 // Blocks SIGINT/SIGTERM/SIGCHLD for the lifetime of a stat run and reads them from a signalfd.
+// SIGCHLD's disposition is reset to default meanwhile: inherited as SIG_IGN, the kernel would reap
+// the command itself and never report its exit.
 class SignalWatch {
  public:
-  SignalWatch() {
+  struct Signal {
+    int number = 0;
+    bool from_terminal = false;  // sent by the kernel (tty Ctrl-C), not by kill()
+  };
+
+  static Result<SignalWatch> create() {
+    SignalWatch w;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &set, &old_);
-    fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGCHLD, &dfl, &w.old_chld_);
+    ::sigprocmask(SIG_BLOCK, &set, &w.old_mask_);
+    w.armed_ = true;
+    w.fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!w.fd_) return errno_error("signalfd");
+    return w;
   }
-  ~SignalWatch() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
+  SignalWatch(SignalWatch&& o) noexcept
+      : old_mask_(o.old_mask_),
+        old_chld_(o.old_chld_),
+        fd_(std::move(o.fd_)),
+        armed_(std::exchange(o.armed_, false)) {}
+  SignalWatch& operator=(SignalWatch&&) = delete;
+  ~SignalWatch() {
+    if (!armed_) return;
+    ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+    ::sigaction(SIGCHLD, &old_chld_, nullptr);
+  }
   int fd() const { return fd_.get(); }
-  // Next pending signal number, or 0.
-  int next() {
+  // The next pending signal; number 0 when none.
+  Signal next() {
     signalfd_siginfo info;
-    return ::read(fd_.get(), &info, sizeof info) == sizeof info ? static_cast<int>(info.ssi_signo)
-                                                                : 0;
+    if (::read(fd_.get(), &info, sizeof info) != sizeof info) return {};
+    return {static_cast<int>(info.ssi_signo), info.ssi_code == SI_KERNEL};
   }
 
  private:
-  sigset_t old_;
+  SignalWatch() = default;
+  sigset_t old_mask_{};
+  struct sigaction old_chld_ {};
   UniqueFd fd_;
+  bool armed_ = false;
 };
 
 struct RunResult {
@@ -241,11 +312,15 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
   }
   const bool by_cpu = o.all_cpus || !o.cpus.empty();
   Result<std::vector<counting::Target>> targets = std::vector<counting::Target>{};
-  if (by_cpu)
+  std::vector<UniqueFd> pidfds;  // -p processes, watched so counting ends when they all exit
+  if (by_cpu) {
     targets = cpu_targets(o);
-  else if (!o.pids.empty())
-    targets = process_targets(o.pids);
-  else if (!o.tids.empty()) {
+  } else if (!o.pids.empty()) {
+    auto processes = process_targets(o.pids);
+    if (!processes) return processes.error();
+    targets = std::move(processes->threads);
+    if (!workload) pidfds = std::move(processes->pidfds);
+  } else if (!o.tids.empty()) {
     auto tids = parse_id_list(o.tids, "tid");
     if (!tids) return tids.error();
     std::vector<counting::Target> t;
@@ -263,14 +338,10 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
   auto session = open_session(groups, *targets, options, !o.pids.empty());
   if (!session) return session.error();
 
-  // Watch -p processes so counting ends when they all exit.
-  std::vector<UniqueFd> pidfds;
-  if (!o.pids.empty() && !workload) {
-    const auto pids = parse_id_list(o.pids, "pid");  // validated by process_targets above
-    for (int pid : pids.value()) {
-      const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-      if (fd >= 0) pidfds.emplace_back(static_cast<int>(fd));
-    }
+  if (session->groups.empty() && std::any_of(session->slots.begin(), session->slots.end(),
+                                             [](const Slot& sl) { return sl.supported; })) {
+    return Error{"nothing could be counted: the target exited before its counters were opened", 0,
+                 "  check the pid with `ps -p PID`"};
   }
 
   const double start = now_seconds();
@@ -291,11 +362,13 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
     const int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return errno_error("poll");
     if (n > 0 && (fds[0].revents & POLLIN)) {
-      while (int sig = signals.next()) {
-        if (sig == SIGCHLD) {
+      for (auto sig = signals.next(); sig.number != 0; sig = signals.next()) {
+        if (sig.number == SIGCHLD) {
           if (workload && workload->try_reap()) done = true;
         } else if (workload && !workload->exited()) {
-          ::kill(workload->pid(), sig);  // the command decides; we report when it is gone
+          // The command decides; we report when it is gone. A terminal's Ctrl-C already reached
+          // it (same process group), so only a kill() aimed at perfscope is passed on.
+          if (!sig.from_terminal) ::kill(workload->pid(), sig.number);
           interrupted = true;
         } else {
           interrupted = done = true;
@@ -416,12 +489,13 @@ int run_stat(const StatOptions& o) {
   auto out = OutputFile::open(o.output);
   if (!out) return report_error("stat", out.error());
 
-  SignalWatch signals;
+  auto signals = SignalWatch::create();
+  if (!signals) return report_error("stat", signals.error());
   if (o.interval_ms > 0) print_interval_header(out->stream(), o);
 
   std::vector<RunResult> runs;
   for (unsigned i = 0; i < o.repeat; ++i) {
-    auto r = run_once(o, *groups, signals, *out);
+    auto r = run_once(o, *groups, *signals, *out);
     if (!r) return report_error("stat", r.error());
     runs.push_back(std::move(*r));
     if (runs.back().interrupted) break;
@@ -431,13 +505,12 @@ int run_stat(const StatOptions& o) {
   report.subject = describe_subject(o);
   report.runs = static_cast<unsigned>(runs.size());
   const auto n = static_cast<double>(runs.size());
-  std::vector<std::string> dropped;
-  std::string dropped_reason;
+  std::map<std::string, std::string> dropped;  // reason -> events left out for it
   for (std::size_t i = 0; i < runs.front().totals.size(); ++i) {
     EventTotals t = runs.front().totals[i];
     if (defaults && !t.supported) {
-      dropped.push_back(t.spec.display_name());
-      dropped_reason = t.reason;
+      auto& names = dropped[t.reason];
+      names += (names.empty() ? "" : ", ") + t.spec.display_name();
       continue;
     }
     double sum = 0, sq = 0;
@@ -455,11 +528,18 @@ int run_stat(const StatOptions& o) {
     }
     report.events.push_back(std::move(t));
   }
-  if (!dropped.empty()) {
-    std::string names;
-    for (const auto& d : dropped) names += (names.empty() ? "" : ", ") + d;
-    report.notes.push_back(fmt::format("not counted: {}: {}; `perfscope list` shows what works",
-                                       names, dropped_reason));
+  for (const auto& [reason, names] : dropped) {
+    report.notes.push_back(
+        fmt::format("not counted: {}: {}; `perfscope list` shows what works", names, reason));
+  }
+  // With -r, the status is the first failing run's; a failing run is named, not hidden.
+  int exit_code = 0;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].exit_code != 0 && runs.size() > 1) {
+      report.notes.push_back(
+          fmt::format("run {} of {} exited with status {}", i + 1, runs.size(), runs[i].exit_code));
+    }
+    if (exit_code == 0) exit_code = runs[i].exit_code;
   }
   double esum = 0, esq = 0;
   for (const auto& r : runs) {
@@ -482,7 +562,7 @@ int run_stat(const StatOptions& o) {
   }
   print_report(out->stream(), report, o);
   if (auto st = out->commit(); !st) return report_error("stat", st.error());
-  return runs.back().exit_code;
+  return exit_code;
 }
 
 }  // namespace perfscope::cli

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "counting/reading.hpp"
 #include "events/event_spec.hpp"
 
 namespace CLI {
@@ -39,7 +40,7 @@ struct EventTotals {
   std::uint64_t enabled = 0;
   std::uint64_t running = 0;
   double running_fraction() const {
-    return enabled == 0 ? 1.0 : running >= enabled ? 1.0 : double(running) / double(enabled);
+    return counting::Reading{0, enabled, running}.running_fraction();
   }
 };
 

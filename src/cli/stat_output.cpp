@@ -221,6 +221,8 @@ void print_interval_header(std::FILE* out, const StatOptions& o) {
 void print_interval(std::FILE* out, double timestamp_s, const std::vector<EventTotals>& deltas,
                     double interval_s, const StatOptions& o) {
   for (const auto& t : deltas) {
+    if (!t.supported && o.events.empty())
+      continue;  // left out of the default set (noted at the end)
     if (o.json) {
       auto j = json_row(t, deltas, interval_s);
       j["interval"] = timestamp_s;

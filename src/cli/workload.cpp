@@ -42,7 +42,11 @@ Result<Workload> Workload::prepare(const std::vector<std::string>& argv) {
   args.push_back(nullptr);
 
   const pid_t pid = ::fork();
-  if (pid < 0) return errno_error("fork");
+  if (pid < 0) {
+    auto failure = errno_error("fork");
+    for (int fd : {go[0], go[1], err[0], err[1]}) ::close(fd);
+    return failure;
+  }
   if (pid == 0) {
     ::close(go[1]);
     ::close(err[0]);
@@ -52,6 +56,7 @@ Result<Workload> Workload::prepare(const std::vector<std::string>& argv) {
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
     ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGCHLD, SIG_DFL);
     char byte;
     if (::read(go[0], &byte, 1) != 1) ::_exit(127);  // perfscope gave up before starting us
     ::execvp(args[0], args.data());

@@ -19,7 +19,8 @@ Result<MappedRegion> MappedRegion::map(int fd, std::size_t size, int prot, int f
                                        const char* what) {
   void* addr = ::mmap(nullptr, size, prot, flags, fd, offset);
   if (addr == MAP_FAILED) {
-    return errno_error(std::string("mmap ") + what + " (" + std::to_string(size) + " bytes)");
+    const int e = errno;
+    return Error{std::string("mmap ") + what + " (" + std::to_string(size) + " bytes)", e, {}};
   }
   return MappedRegion(addr, size);
 }

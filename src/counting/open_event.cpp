@@ -8,6 +8,13 @@
 
 namespace perfscope::counting {
 
+bool counts_kernel_activity(const events::EventSpec& spec) {
+  if (spec.type == PERF_TYPE_TRACEPOINT) return true;
+  return spec.type == PERF_TYPE_SOFTWARE && (spec.config == PERF_COUNT_SW_CONTEXT_SWITCHES ||
+                                             spec.config == PERF_COUNT_SW_CPU_MIGRATIONS ||
+                                             spec.config == PERF_COUNT_SW_CGROUP_SWITCHES);
+}
+
 Result<OpenedEvent> open_event(const events::EventSpec& spec, const Target& target,
                                const CounterOptions& options, std::uint64_t read_format,
                                int group_fd) {
@@ -22,7 +29,8 @@ Result<OpenedEvent> open_event(const events::EventSpec& spec, const Target& targ
 
   auto fd = perf_event_open(attr, target.pid, target.cpu, group_fd, spec.display_name());
   const bool refused = !fd && (fd.error().errnum == EACCES || fd.error().errnum == EPERM);
-  if (refused && options.user_only_fallback && !attr.exclude_kernel && opened.modifiers.empty()) {
+  if (refused && options.user_only_fallback && !attr.exclude_kernel && opened.modifiers.empty() &&
+      !counts_kernel_activity(spec)) {
     attr.exclude_kernel = 1;
     attr.exclude_hv = 1;
     auto retry = perf_event_open(attr, target.pid, target.cpu, group_fd, spec.display_name());

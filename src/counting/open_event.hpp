@@ -24,6 +24,10 @@ struct CounterOptions {
   bool user_only_fallback = true;
 };
 
+// True for events that fire only in kernel context (context switches, migrations, tracepoints):
+// counted user-space only they always read 0, so the user-only fallback must not apply to them.
+bool counts_kernel_activity(const events::EventSpec& spec);
+
 struct OpenedEvent {
   UniqueFd fd;
   events::EventSpec spec;  // what was really opened (exclude_kernel set by the fallback)

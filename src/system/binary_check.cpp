@@ -144,6 +144,8 @@ Result<BinaryReport> inspect_binary(const std::string& path, int max_functions) 
     }
   }
   r.symtab = symtab != nullptr && !functions.empty();
+  // Prologue patterns are x86-64's; elsewhere the frame-pointer check is not made (0 sampled).
+  if (eh.e_machine != EM_X86_64 || max_functions <= 0) functions.clear();
   const std::size_t step = functions.size() > static_cast<std::size_t>(max_functions)
                                ? functions.size() / static_cast<std::size_t>(max_functions)
                                : 1;

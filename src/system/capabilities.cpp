@@ -62,6 +62,8 @@ int try_open(std::uint32_t type, std::uint64_t config, bool exclude_kernel, pid_
 
 const char* cap_name(Cap cap) {
   switch (cap) {
+    case Cap::ipc_lock:
+      return "CAP_IPC_LOCK";
     case Cap::sys_ptrace:
       return "CAP_SYS_PTRACE";
     case Cap::sys_admin:

@@ -14,6 +14,7 @@ namespace perfscope::system {
 
 // Linux capability numbers (include/uapi/linux/capability.h).
 enum class Cap : int {
+  ipc_lock = 14,
   sys_ptrace = 19,
   sys_admin = 21,
   syslog = 34,

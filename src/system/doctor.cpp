@@ -110,8 +110,11 @@ Verdict ebpf_profile(const Capabilities& caps, const ProbeResults& p) {
             tried(p.bpf_perf_program.ok() ? p.bpf_stack_map : p.bpf_perf_program),
             {}};
   if (!loaded) {
-    v.why += fmt::format(" (unprivileged_bpf_disabled={}: bpf() needs CAP_BPF)",
-                         caps.unprivileged_bpf_disabled);
+    const ProbeResult& failed = p.bpf_perf_program.ok() ? p.bpf_stack_map : p.bpf_perf_program;
+    if (failed.errnum == EPERM || failed.errnum == EACCES) {
+      v.why += fmt::format(" (unprivileged_bpf_disabled={}: bpf() needs CAP_BPF)",
+                           caps.unprivileged_bpf_disabled);
+    }
     v.fix = fmt::format(
         "  least privilege:  sudo setcap cap_perfmon,cap_bpf,cap_syslog=ep {}\n"
         "  or run as root; perfscope record falls back to the perf ring-buffer backend",
@@ -183,7 +186,9 @@ void add_findings(Diagnosis& d, const Capabilities& caps, const ProbeResults& p,
   }
   add("another user's process", p.count_other_user.ok() || !p.count_other_user.tried,
       tried(p.count_other_user),
-      "  run perfscope as that user or as root, or give it CAP_SYS_PTRACE");
+      fmt::format("  run perfscope as that user or as root, or give it CAP_PERFMON: sudo setcap "
+                  "cap_perfmon,cap_bpf,cap_syslog=ep {}",
+                  self_executable_path()));
   add("uprobes", p.uprobe.ok(), tried(p.uprobe),
       p.uprobe.tried && refused(p.uprobe)
           ? fmt::format("  uprobe events need CAP_PERFMON: sudo setcap "
@@ -198,7 +203,10 @@ void add_findings(Diagnosis& d, const Capabilities& caps, const ProbeResults& p,
   add("perf_event_max_sample_rate", caps.max_sample_rate < 0 || caps.max_sample_rate >= 99,
       fmt::format("{} Hz (perfscope samples at 99 Hz by default)", caps.max_sample_rate),
       "  sudo sysctl -w kernel.perf_event_max_sample_rate=1000");
-  const bool mlock_ok = caps.mlock_kb < 0 || caps.perfmon() || caps.mlock_kb >= kRecordBufferKb;
+  // Beyond perf_event_mlock_kb, ring buffers are charged to RLIMIT_MEMLOCK unless the process has
+  // CAP_IPC_LOCK or the paranoid level is -1.
+  const bool mlock_ok = caps.mlock_kb < 0 || caps.has(Cap::ipc_lock) || caps.paranoid == -1 ||
+                        caps.mlock_kb >= kRecordBufferKb;
   add("perf_event_mlock_kb", mlock_ok,
       fmt::format("{} KiB per CPU; a recording maps {} KiB per CPU ({} KiB for {} CPUs)",
                   caps.mlock_kb, kRecordBufferKb, kRecordBufferKb * cpus, cpus),

@@ -95,9 +95,11 @@ std::string self_executable_path() {
 
 std::string permission_hint(Access access, const Capabilities& caps) {
   if (access == Access::other_user_process) {
-    return "  the process belongs to another user: run perfscope as that user, as root, or give "
-           "it CAP_SYS_PTRACE\n"
-           "  more:             perfscope doctor --need count-own";
+    return fmt::format(
+        "  the process belongs to another user: run perfscope as that user or as root, or give it\n"
+        "  CAP_PERFMON (least privilege: sudo setcap cap_perfmon,cap_bpf,cap_syslog=ep {})\n"
+        "  more:             perfscope doctor --need count-own",
+        self_executable_path());
   }
   const int needed = paranoid_needed(access);
   std::string out;
@@ -123,7 +125,9 @@ std::string permission_hint(Access access, const Capabilities& caps) {
 }
 
 std::string no_hardware_pmu_hint() {
-  return "  this machine has no hardware PMU (usually a virtual machine without PMU passthrough), "
+  return "  no hardware PMU was found on this machine (usually a virtual machine without "
+         "PMU "
+         "passthrough), "
          "so hardware and cache events do not exist here\n"
          "  use software events instead: cpu-clock, task-clock, page-faults, context-switches "
          "(perfscope list shows what works)";

@@ -1,14 +1,17 @@
 // perfscope stat as a user runs it: real binary, real targets, output parsed back.
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "support/requirements.hpp"
 #include "support/run.hpp"
@@ -257,6 +260,63 @@ TEST(StatCli, SystemWideInterruptedByCtrlC) {
   EXPECT_NE(r.err.find("msec cpu-clock"), std::string::npos) << r.err;
 }
 
+TEST(StatCli, OutputThroughSymlinkOrFifoIsNotReplaced) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  const std::string dir = temp_dir();
+  const std::string real = dir + "/real.txt", link = dir + "/link.txt";
+  std::filesystem::create_symlink(real, link);
+  auto r = run(stat_args({"-x", ",", "-e", "page-faults", "-o", link, "--", "/bin/true"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(link)) << "the link itself stays a link";
+  std::ifstream f(real);
+  std::string line;
+  ASSERT_TRUE(std::getline(f, line));
+  EXPECT_NE(line.find("page-faults"), std::string::npos) << line;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StatCli, FailingRunsOfRepeatAreNamedAndSetTheStatus) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  auto r = run(stat_args({"-r", "2", "-e", "task-clock", "--", "/bin/sh", "-c", "exit 4"}));
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("run 1 of 2 exited with status 4"), std::string::npos) << r.err;
+}
+
+TEST(StatCli, IgnoredSigchldDoesNotHang) {
+  PS_REQUIRE(paranoid(2), pmu("software"), program("timeout"));
+  // A parent that ignores SIGCHLD passes SIG_IGN on through exec.
+  auto r = run({"/bin/sh", "-c",
+                "trap '' CHLD; exec timeout 20 " + testing::perfscope_binary() +
+                    " stat -e task-clock -- /bin/true"});
+  EXPECT_EQ(r.exit_code, 0) << "124 would be the timeout:\n" << r.err;
+  EXPECT_NE(r.err.find("task-clock"), std::string::npos) << r.err;
+}
+
+TEST(StatCli, IntervalRowsLeaveOutDefaultsThisMachineLacks) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  auto r = run(stat_args({"-I", "100", "--", target("ps-sleeper"), "20", "10"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("<not supported>"), std::string::npos) << r.err;
+}
+
+TEST(StatCli, ThreadIdGivenToPidIsExplained) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  // A thread of this test process that is not its leader, alive while perfscope looks at it.
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> stop{false};
+  std::thread worker([&] {
+    tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    while (!stop) ::usleep(1000);
+  });
+  while (tid == 0) ::usleep(1000);
+  auto r = run(stat_args({"-p", std::to_string(tid.load()), "-e", "task-clock"}));
+  stop = true;
+  worker.join();
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("is a thread id, not a process id"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("-t " + std::to_string(tid.load())), std::string::npos) << r.err;
+}
+
 // As user nobody at this machine's paranoid level: own processes work (user space only when the
 // level demands it), system-wide gets the permission message with the fixes.
 TEST(StatCliUnprivileged, OwnCommandWorksAndSystemWideExplainsTheFix) {
@@ -275,6 +335,17 @@ TEST(StatCliUnprivileged, OwnCommandWorksAndSystemWideExplainsTheFix) {
     const auto rows = parse_csv(own.err);
     const std::string name = caps.paranoid >= 2 ? "page-faults:u" : "page-faults";
     EXPECT_GE(csv_value(rows, name), 700) << own.err;
+    // Context switches happen in the kernel: counted user-space only they would read 0, so at
+    // paranoid 2 they are reported as not supported, with the reason, instead of a false zero.
+    auto cs = run({bin, "stat", "-x", ",", "-e", "context-switches", "--",
+                   testing::target_for_nobody("ps-sleeper"), "5"},
+                  nobody);
+    ASSERT_EQ(cs.exit_code, 0) << cs.err;
+    if (caps.paranoid >= 2) {
+      EXPECT_NE(cs.err.find("<not supported>"), std::string::npos) << cs.err;
+    } else {
+      EXPECT_GE(csv_value(parse_csv(cs.err), "context-switches"), 5) << cs.err;
+    }
   }
   auto wide = run({bin, "stat", "-a", "-e", "cpu-clock", "--", "/bin/true"}, nobody);
   if (caps.paranoid > 0) {
