@@ -99,11 +99,6 @@ void print_binary(const system::BinaryReport& b) {
 
 // --fix: as root, apply; otherwise print the commands. Returns the exit status.
 int run_fix(const DoctorOptions& o, const system::Capabilities& caps) {
-  if (o.level < -1 || o.level > 4) {
-    return report_error("doctor", Error{fmt::format("--level {} is out of range", o.level), 0,
-                                        "  perf_event_paranoid takes -1 to 4\n" +
-                                            system::paranoid_levels_explained()});
-  }
   std::vector<std::string> plan;
   if (caps.paranoid != o.level)
     plan.push_back(fmt::format("sysctl -w kernel.perf_event_paranoid={}", o.level));

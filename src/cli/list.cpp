@@ -145,7 +145,8 @@ std::vector<Entry> collect(const ListOptions& o, std::vector<std::string>& notes
       if (!matches(e, o.filters)) continue;
       auto spec = events::parse_event(e.name, ctx);
       if (!spec) {
-        e.reason = spec.error().message();
+        e.reason = spec.error().message();  // listed, as not available, with the reason
+        out.push_back(std::move(e));
         continue;
       }
       tracepoints.push_back(std::move(e));

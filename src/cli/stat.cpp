@@ -88,15 +88,6 @@ Result<std::vector<int>> parse_id_list(const std::string& text, const char* what
   return ids;
 }
 
-// A numeric field of /proc/PID/status ("Tgid:"), or -1.
-long status_field(int pid, const char* field) {
-  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return -1;
-  const auto at = status->find(std::string("\n") + field);
-  if (at == std::string::npos) return -1;
-  return std::strtol(status->c_str() + at + 1 + std::strlen(field), nullptr, 10);
-}
-
 // The processes of -p, each watched through a pidfd so counting ends when they have all exited.
 struct ProcessTargets {
   std::vector<counting::Target> threads;
@@ -114,7 +105,7 @@ Result<ProcessTargets> process_targets(const std::string& pids) {
     if (fd < 0) {
       // pidfd_open refuses a thread that is not its process's leader (EINVAL, or ENOENT on newer
       // kernels); /proc still knows it, and names its process.
-      const long tgid = status_field(pid, "Tgid:");
+      const long tgid = proc_status_field(pid, "Tgid:");
       if (tgid > 0 && tgid != pid) {
         return Error{
             fmt::format("{} is a thread id, not a process id", pid), 0,

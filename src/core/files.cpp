@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 
 #include "core/unique_fd.hpp"
 
@@ -55,6 +56,15 @@ Result<std::vector<std::string>> list_directory(const std::string& path) {
   ::closedir(dir);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+long proc_status_field(long pid, const char* field) {
+  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return -1;
+  const std::string key = std::string("\n") + field;
+  const auto at = status->find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtol(status->c_str() + at + key.size(), nullptr, 10);
 }
 
 bool path_exists(const std::string& path) {

@@ -17,5 +17,7 @@ Result<long long> read_int_file(const std::string& path);
 // Names in a directory, sorted, without "." and "..".
 Result<std::vector<std::string>> list_directory(const std::string& path);
 bool path_exists(const std::string& path);
+// A numeric field of /proc/PID/status ("Uid:" gives the real uid, "Tgid:" the process id), or -1.
+long proc_status_field(long pid, const char* field);
 
 }  // namespace perfscope

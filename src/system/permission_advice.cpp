@@ -14,15 +14,6 @@ bool hardware_like(std::uint32_t type) {
   return type == PERF_TYPE_HARDWARE || type == PERF_TYPE_HW_CACHE || type == PERF_TYPE_RAW;
 }
 
-// The uid owning /proc/PID, or -1.
-long owner_of(pid_t pid) {
-  auto status = read_text_file("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return -1;
-  const auto at = status->find("\nUid:");
-  if (at == std::string::npos) return -1;
-  return std::strtol(status->c_str() + at + 5, nullptr, 10);
-}
-
 // The doctor capability (--need key) that covers an access.
 const char* doctor_key(Access access) {
   switch (access) {
@@ -80,7 +71,7 @@ Access classify(const perf_event_attr& attr, pid_t pid, int cpu) {
     return Access::raw_tracepoint;
   }
   if (pid > 0) {
-    const long owner = owner_of(pid);
+    const long owner = proc_status_field(pid, "Uid:");
     if (owner >= 0 && owner != static_cast<long>(::getuid())) return Access::other_user_process;
   }
   return attr.exclude_kernel ? Access::own_process_user : Access::own_process_kernel;

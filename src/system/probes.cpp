@@ -49,11 +49,8 @@ pid_t other_users_process() {
   const uid_t me = ::getuid();
   for (const auto& e : *entries) {
     if (e.empty() || e.find_first_not_of("0123456789") != std::string::npos) continue;
-    auto status = read_text_file("/proc/" + e + "/status");
-    if (!status) continue;
-    const auto at = status->find("\nUid:");
-    if (at == std::string::npos) continue;
-    if (std::strtoul(status->c_str() + at + 5, nullptr, 10) != me) return std::stoi(e);
+    const long uid = proc_status_field(std::stol(e), "Uid:");
+    if (uid >= 0 && static_cast<uid_t>(uid) != me) return std::stoi(e);
   }
   return -1;
 }
