@@ -61,6 +61,7 @@ nlohmann::json binary_json(const system::BinaryReport& b) {
           {"debug_info", b.debug_info},
           {"debuglink", b.debuglink},
           {"build_id", b.build_id},
+          {"entry_offset", b.entry_offset},
           {"eh_frame", b.eh_frame},
           {"eh_frame_hdr", b.eh_frame_hdr},
           {"debug_frame", b.debug_frame},

@@ -78,6 +78,14 @@ Result<BinaryReport> inspect_binary(const std::string& path, int max_functions) 
   if (!r.elf64)
     return Error{path + " is a 32-bit ELF file", 0, "  only 64-bit binaries are inspected"};
 
+  for (std::size_t i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    if (!img.read(eh.e_phoff + i * eh.e_phentsize, ph)) break;
+    if (ph.p_type == PT_LOAD && eh.e_entry >= ph.p_vaddr && eh.e_entry < ph.p_vaddr + ph.p_filesz) {
+      r.entry_offset = static_cast<long>(eh.e_entry - ph.p_vaddr + ph.p_offset);
+    }
+  }
+
   std::vector<Elf64_Shdr> sections(eh.e_shnum);
   for (std::size_t i = 0; i < sections.size(); ++i) {
     if (!img.read(eh.e_shoff + i * eh.e_shentsize, sections[i])) {

@@ -19,6 +19,7 @@ struct BinaryReport {
   bool eh_frame = false;    // .eh_frame (+ .eh_frame_hdr): what DWARF unwinding uses
   bool eh_frame_hdr = false;
   bool debug_frame = false;
+  long entry_offset = -1;      // file offset of the entry point (where a uprobe can sit), or -1
   int functions_sampled = 0;   // function prologues looked at
   int with_frame_pointer = 0;  // of those, how many set up %rbp (push %rbp; mov %rsp,%rbp)
   // A verdict for --call-graph fp: most sampled functions keep a frame pointer.
@@ -27,7 +28,7 @@ struct BinaryReport {
   }
 };
 
-// Up to `max_functions` function prologues are sampled, spread over the symbol table.
+// Up to `max_functions` function prologues are sampled, spread over the symbol table (0: none).
 Result<BinaryReport> inspect_binary(const std::string& path, int max_functions = 200);
 
 }  // namespace perfscope::system

@@ -1,6 +1,5 @@
 #include "system/probes.hpp"
 
-#include <elf.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <sys/resource.h>
@@ -13,6 +12,7 @@
 #include "core/files.hpp"
 #include "core/perf_syscall.hpp"
 #include "core/unique_fd.hpp"
+#include "system/binary_check.hpp"
 #include "system/permission_advice.hpp"
 
 namespace perfscope::system {
@@ -51,26 +51,6 @@ pid_t other_users_process() {
     if (e.empty() || e.find_first_not_of("0123456789") != std::string::npos) continue;
     const long uid = proc_status_field(std::stol(e), "Uid:");
     if (uid >= 0 && static_cast<uid_t>(uid) != me) return std::stoi(e);
-  }
-  return -1;
-}
-
-// File offset of this binary's entry point: a real instruction that never runs again.
-long entry_offset(const std::string& path) {
-  auto text = read_text_file(path);
-  if (!text || text->size() < sizeof(Elf64_Ehdr)) return -1;
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, text->data(), sizeof eh);
-  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64)
-    return -1;
-  for (int i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph;
-    const std::size_t off = eh.e_phoff + static_cast<std::size_t>(i) * eh.e_phentsize;
-    if (off + sizeof ph > text->size()) return -1;
-    std::memcpy(&ph, text->data() + off, sizeof ph);
-    if (ph.p_type == PT_LOAD && eh.e_entry >= ph.p_vaddr && eh.e_entry < ph.p_vaddr + ph.p_filesz) {
-      return static_cast<long>(eh.e_entry - ph.p_vaddr + ph.p_offset);
-    }
   }
   return -1;
 }
@@ -156,7 +136,9 @@ ProbeResults run_probes(const Capabilities& caps) {
 
   const Pmu* uprobe = caps.find_pmu("uprobe");
   const std::string self = self_executable_path();
-  const long offset = entry_offset(self);
+  // The entry point is a real instruction that never runs again: a safe place for the probe.
+  const auto binary = inspect_binary(self, 0);
+  const long offset = binary ? binary->entry_offset : -1;
   if (uprobe == nullptr) {
     r.uprobe.detail = "no uprobe PMU in /sys/bus/event_source/devices";
   } else if (offset < 0) {

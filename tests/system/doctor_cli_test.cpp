@@ -167,6 +167,7 @@ TEST(DoctorBinary, FramePointerAndDebugInfoBuilds) {
   EXPECT_TRUE(fp["debug_info"].get<bool>());
   EXPECT_TRUE(fp["frame_pointers"].get<bool>());
   EXPECT_EQ(fp["build_id"].get<std::string>().size(), 40u);
+  EXPECT_GT(fp["entry_offset"].get<long>(), 0) << "the uprobe probe sits there";
   EXPECT_TRUE(fp["eh_frame"].get<bool>());
   const auto nofp = json_of("ps-busy-nofp");
   EXPECT_FALSE(nofp["symbols"].get<bool>());
