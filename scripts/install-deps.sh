@@ -8,6 +8,8 @@ packages=(
   cmake ninja-build g++ make pkg-config clang-format
   # libraries
   libfmt-dev libcli11-dev nlohmann-json3-dev
+  # symbols and DWARF (elfutils), the pprof file format (protobuf, gzip through zlib)
+  libelf-dev libdw-dev zlib1g-dev libprotobuf-dev protobuf-compiler
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests

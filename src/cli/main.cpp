@@ -5,6 +5,8 @@
 
 #include "cli/doctor.hpp"
 #include "cli/list.hpp"
+#include "cli/record.hpp"
+#include "cli/report.hpp"
 #include "cli/report_error.hpp"
 #include "cli/stat.hpp"
 
@@ -30,6 +32,8 @@ int main(int argc, char** argv) {
   add_list_command(app, list, exit_code);
   DoctorOptions doctor;
   add_doctor_command(app, doctor, exit_code);
+  add_record_command(app, exit_code);
+  add_report_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

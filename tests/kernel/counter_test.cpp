@@ -130,7 +130,11 @@ TEST(Counter, TaskClockOfABusyChildCloseToItsCpuTime) {
   ASSERT_EQ(child.wait(), 0);
   const double reported_ns = std::stod(child.output());  // the child's own CLOCK_PROCESS_CPUTIME_ID
   const double counted_ns = static_cast<double>(c->read()->value);
-  EXPECT_NEAR(counted_ns, reported_ns, 0.05 * reported_ns);
+  // task-clock runs on perf's clock while the task is on a CPU, so in a VM it also counts time the
+  // host stole from this guest, which CLOCK_PROCESS_CPUTIME_ID leaves out; it also counts exec and
+  // exit. It can be longer than the child's own figure, never much shorter.
+  EXPECT_GE(counted_ns, 0.97 * reported_ns);
+  EXPECT_LE(counted_ns, 1.15 * reported_ns);
 }
 
 TEST(Counter, InheritCountsChildProcesses) {

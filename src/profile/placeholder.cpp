@@ -1,0 +1,1 @@
+// Placeholder so the profile/ library configures before its first source lands; delete it then.

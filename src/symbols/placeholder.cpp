@@ -1,0 +1,1 @@
+// Placeholder so the symbols/ library configures before its first source lands; delete it then.
