@@ -17,6 +17,7 @@
 
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
+#include "cli/targets.hpp"
 #include "cli/workload.hpp"
 #include "core/cpu_set.hpp"
 #include "core/files.hpp"
@@ -68,77 +69,11 @@ struct Session {
   std::vector<OpenGroup> groups;
 };
 
-Result<std::vector<int>> parse_id_list(const std::string& text, const char* what) {
-  std::vector<int> ids;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    const std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    int v = 0;
-    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v <= 0) {
-      return Error{
-          fmt::format("invalid {} '{}'", what, item), 0,
-          fmt::format("  give positive numbers separated by commas: -{} 1234,5678", what[0])};
-    }
-    ids.push_back(v);
-  }
-  if (ids.empty()) return Error{fmt::format("empty {} list", what), 0, {}};
-  return ids;
-}
-
-// The processes of -p, each watched through a pidfd so counting ends when they have all exited.
-struct ProcessTargets {
-  std::vector<counting::Target> threads;
-  std::vector<UniqueFd> pidfds;
-};
-
-// Every thread of each process: counters are per thread; inherit covers threads created later.
-// The pidfd is taken before the threads are listed, so an exit in between is still seen.
-Result<ProcessTargets> process_targets(const std::string& pids) {
-  auto ids = parse_id_list(pids, "pid");
-  if (!ids) return ids.error();
-  ProcessTargets out;
-  for (int pid : *ids) {
-    const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-    if (fd < 0) {
-      // pidfd_open refuses a thread that is not its process's leader (EINVAL, or ENOENT on newer
-      // kernels); /proc still knows it, and names its process.
-      const long tgid = proc_status_field(pid, "Tgid:");
-      if (tgid > 0 && tgid != pid) {
-        return Error{
-            fmt::format("{} is a thread id, not a process id", pid), 0,
-            fmt::format("  count that thread with -t {}, or its process with -p {}", pid, tgid)};
-      }
-    }
-    auto tasks = list_directory("/proc/" + std::to_string(pid) + "/task");
-    if (fd < 0 || !tasks) {
-      if (fd >= 0) ::close(static_cast<int>(fd));
-      return Error{fmt::format("no process with pid {}", pid), 0,
-                   "  check the pid with `ps -p PID`; the process may have exited"};
-    }
-    out.pidfds.emplace_back(static_cast<int>(fd));
-    for (const auto& t : *tasks) out.threads.push_back({static_cast<pid_t>(std::stoi(t)), -1});
-  }
-  return out;
-}
-
 Result<std::vector<counting::Target>> cpu_targets(const StatOptions& o) {
-  auto online = CpuSet::online();
-  if (!online) return online.error();
-  CpuSet cpus = *online;
-  if (!o.cpus.empty()) {
-    auto chosen = CpuSet::parse(o.cpus);
-    if (!chosen) return chosen.error();
-    if (!chosen->subset_of(*online)) {
-      return Error{fmt::format("CPU list '{}' names CPUs that are not online", o.cpus), 0,
-                   fmt::format("  online CPUs: {}", online->to_string())};
-    }
-    cpus = *chosen;
-  }
+  auto cpus = choose_cpus(o.cpus);
+  if (!cpus) return cpus.error();
   std::vector<counting::Target> targets;
-  for (int cpu : cpus) targets.push_back({-1, cpu});
+  for (int cpu : *cpus) targets.push_back({-1, cpu});
   return targets;
 }
 
@@ -309,7 +244,7 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
   } else if (!o.pids.empty()) {
     auto processes = process_targets(o.pids);
     if (!processes) return processes.error();
-    targets = std::move(processes->threads);
+    for (pid_t tid : processes->threads) targets->push_back({tid, -1});
     if (!workload) pidfds = std::move(processes->pidfds);
   } else if (!o.tids.empty()) {
     auto tids = parse_id_list(o.tids, "tid");

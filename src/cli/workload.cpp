@@ -1,10 +1,12 @@
 #include "cli/workload.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -27,7 +29,21 @@ Workload::~Workload() {
   }
 }
 
-Result<Workload> Workload::prepare(const std::vector<std::string>& argv) {
+std::optional<RunAs> sudo_invoker() {
+  if (::geteuid() != 0) return std::nullopt;
+  const char* uid = std::getenv("SUDO_UID");
+  const char* gid = std::getenv("SUDO_GID");
+  if (uid == nullptr || gid == nullptr) return std::nullopt;
+  char* end = nullptr;
+  const unsigned long u = std::strtoul(uid, &end, 10);
+  if (*uid == '\0' || *end != '\0' || u == 0) return std::nullopt;
+  const unsigned long g = std::strtoul(gid, &end, 10);
+  if (*gid == '\0' || *end != '\0') return std::nullopt;
+  return RunAs{static_cast<uid_t>(u), static_cast<gid_t>(g)};
+}
+
+Result<Workload> Workload::prepare(const std::vector<std::string>& argv,
+                                   std::optional<RunAs> run_as) {
   if (argv.empty()) return Error{"no command given", 0, {}};
   int go[2], err[2];
   if (::pipe2(go, O_CLOEXEC) < 0) return errno_error("pipe");
@@ -59,7 +75,11 @@ Result<Workload> Workload::prepare(const std::vector<std::string>& argv) {
     ::signal(SIGCHLD, SIG_DFL);
     char byte;
     if (::read(go[0], &byte, 1) != 1) ::_exit(127);  // perfscope gave up before starting us
-    ::execvp(args[0], args.data());
+    // Dropping to the invoking user happens last, after perfscope attached its events as root.
+    if (!run_as || (::setgroups(0, nullptr) == 0 && ::setgid(run_as->gid) == 0 &&
+                    ::setuid(run_as->uid) == 0)) {
+      ::execvp(args[0], args.data());
+    }
     const int e = errno;
     (void)!::write(err[1], &e, sizeof e);
     ::_exit(127);

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,15 @@
 #include "core/unique_fd.hpp"
 
 namespace perfscope::cli {
+
+// The user a command runs as when perfscope itself runs as root.
+struct RunAs {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+// The user who ran `sudo perfscope ...` (SUDO_UID / SUDO_GID), when perfscope runs as root under
+// sudo: a profiled build or test should not run as root just because profiling needed it.
+std::optional<RunAs> sudo_invoker();
 
 class Workload {
  public:
@@ -22,7 +32,9 @@ class Workload {
   ~Workload();  // kills and reaps a child that was prepared but never waited for
 
   // Forks the child. The child restores the default signal mask and dispositions, then waits.
-  static Result<Workload> prepare(const std::vector<std::string>& argv);
+  // With `run_as`, the child drops to that user and group (and no supplementary groups) first.
+  static Result<Workload> prepare(const std::vector<std::string>& argv,
+                                  std::optional<RunAs> run_as = std::nullopt);
   // Lets the child exec. Returns once exec() happened, or with the reason it failed.
   Status start();
   // Non-blocking reap: true once the child has exited (status and rusage are then valid).

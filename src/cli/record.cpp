@@ -1,0 +1,387 @@
+// `perfscope record`: CPU sampling into a symbolized pprof profile (perf ring-buffer backend).
+#include "cli/record.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "cli/report_error.hpp"
+#include "cli/targets.hpp"
+#include "cli/workload.hpp"
+#include "core/files.hpp"
+#include "profile/profile.hpp"
+#include "recording/profile_builder.hpp"
+#include "sampling/collector.hpp"
+#include "sampling/session.hpp"
+#include "symbols/symbolizer.hpp"
+#include "system/capabilities.hpp"
+
+namespace perfscope::cli {
+namespace {
+
+struct RecordOptions {
+  unsigned frequency = 99;
+  double duration_s = 0;  // 0: until the command exits, or Ctrl-C
+  bool all_cpus = false;
+  std::string pids;
+  std::string tid;
+  std::string cpus;
+  std::string event = "cpu-clock";
+  bool call_graph_flag = false;  // -g
+  std::string call_graph = "fp";
+  std::string output = "perfscope.pb.gz";
+  bool no_kernel = false;
+  std::vector<std::string> command;
+};
+
+double monotonic_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double cpu_seconds(const rusage& r) {
+  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+// Fails before recording when the profile could not be written at the end.
+Status check_output(const std::string& path) {
+  if (path == "-") return {};
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Error{fmt::format("output {} is a directory", path), 0,
+                 "  give a file name: -o DIR/perfscope.pb.gz"};
+  }
+  const auto slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return errno_error(fmt::format("cannot write the profile to {}", path),
+                       "  choose a writable place with -o FILE (nothing was recorded)");
+  }
+  return {};
+}
+
+// SIGINT and SIGTERM, blocked and read through a descriptor the session's epoll watches, so an
+// interrupted recording ends like a finished one: drained, symbolized, written.
+class StopSignals {
+ public:
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGHUP);
+    ::sigprocmask(SIG_BLOCK, &set_, &old_);
+    fd_ = UniqueFd(::signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
+  }
+  ~StopSignals() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
+  int fd() const { return fd_.get(); }
+  // The signal received, or 0.
+  int take() {
+    signalfd_siginfo info{};
+    if (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      return static_cast<int>(info.ssi_signo);
+    }
+    return 0;
+  }
+
+ private:
+  sigset_t set_{}, old_{};
+  UniqueFd fd_;
+};
+
+bool pidfd_exited(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
+std::string plural(std::uint64_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+int run_record(const RecordOptions& o) {
+  const char* cmd = "record";
+  // --- check the request before touching the kernel --------------------------------------------
+  const int targets = (o.all_cpus ? 1 : 0) + (!o.pids.empty() ? 1 : 0) + (!o.tid.empty() ? 1 : 0) +
+                      (!o.command.empty() ? 1 : 0);
+  if (targets > 1) {
+    return report_error(cmd, Error{"choose one target", 0,
+                                   "  -a (every CPU), -p PID, -t TID or -- COMMAND, not several"});
+  }
+  if (o.frequency == 0) {
+    return report_error(cmd, Error{"frequency must be at least 1 Hz", 0, "  e.g. -F 99"});
+  }
+  if (o.duration_s < 0 || !std::isfinite(o.duration_s)) {
+    return report_error(cmd, Error{"duration must be positive", 0, "  e.g. -d 5 (seconds)"});
+  }
+  if (o.call_graph != "fp" && o.call_graph != "none") {
+    return report_error(
+        cmd, Error{fmt::format("unknown call-graph mode '{}'", o.call_graph), 0,
+                   "  use --call-graph fp (frame pointers) or none (DWARF unwinding: not yet)"});
+  }
+  if (auto st = check_output(o.output); !st) return report_error(cmd, st.error());
+
+  const auto& caps = system::Capabilities::current();
+  auto event = events::parse_event(o.event);
+  if (!event) return report_error(cmd, event.error());
+  auto cpus = choose_cpus(o.cpus);
+  if (!cpus) return report_error(cmd, cpus.error());
+
+  sampling::SamplingOptions so;
+  so.event = *event;
+  so.frequency = o.frequency;
+  so.callchain = o.call_graph == "fp";
+  so.user_only = o.no_kernel;
+  so.cpus = *cpus;
+
+  sampling::Collector collector;
+  std::optional<Workload> workload;
+  std::vector<UniqueFd> pidfds;
+  std::string subject;
+  if (!o.command.empty()) {
+    auto w = Workload::prepare(o.command, sudo_invoker());
+    if (!w) return report_error(cmd, w.error());
+    workload.emplace(std::move(*w));
+    so.threads = {workload->pid()};
+    so.enable_on_exec = true;
+    subject = fmt::format("'{}'", workload->command_line());
+  } else if (!o.pids.empty()) {
+    auto processes = process_targets(o.pids);
+    if (!processes) return report_error(cmd, processes.error());
+    so.threads = processes->threads;
+    pidfds = std::move(processes->pidfds);
+    for (pid_t pid : processes->pids) collector.processes().seed_from_proc(pid);
+    subject = fmt::format("process {}", o.pids);
+  } else if (!o.tid.empty()) {
+    auto tids = parse_id_list(o.tid, "tid");
+    if (!tids) return report_error(cmd, tids.error());
+    if (tids->size() != 1) {
+      return report_error(cmd, Error{"-t takes one thread id", 0, "  use -p PID for a process"});
+    }
+    const pid_t tid = tids->front();
+    const long tgid = proc_status_field(tid, "Tgid:");
+    if (tgid <= 0) {
+      return report_error(
+          cmd, Error{fmt::format("no thread with id {}", tid), 0, "  list threads with `ps -eLf`"});
+    }
+    so.threads = {tid};
+    so.inherit = false;
+    collector.processes().seed_from_proc(static_cast<pid_t>(tgid));
+    subject = fmt::format("thread {}", tid);
+  } else {
+    subject = "system wide";
+  }
+  const bool system_wide = so.threads.empty();
+
+  auto session = sampling::Session::open(so, caps);
+  if (!session) {
+    Error e = session.error();
+    if (system_wide && !o.all_cpus && (e.errnum == EACCES || e.errnum == EPERM)) {
+      e.hint += "\n  or profile one of your own programs: perfscope record -- ./program ARGS";
+    }
+    return report_error(cmd, e);
+  }
+  for (const auto& note : session->notes()) fmt::print(stderr, "perfscope record: {}\n", note);
+
+  StopSignals signals;
+  if (auto st = session->watch(signals.fd()); !st) return report_error(cmd, st.error());
+  if (workload) {
+    const long fd = ::syscall(SYS_pidfd_open, workload->pid(), 0);
+    if (fd >= 0) pidfds.emplace_back(static_cast<int>(fd));
+  }
+  for (const auto& fd : pidfds) {
+    if (auto st = session->watch(fd.get()); !st) return report_error(cmd, st.error());
+  }
+
+  // --- record ----------------------------------------------------------------------------------
+  rusage self_before{};
+  ::getrusage(RUSAGE_SELF, &self_before);
+  if (system_wide) collector.processes().seed_from_proc(-1);
+  const auto wall_start = std::chrono::system_clock::now();
+  const double start = monotonic_s();
+  if (workload) {
+    if (auto st = workload->start(); !st) return report_error(cmd, st.error());
+  } else if (auto st = session->enable(); !st) {
+    return report_error(cmd, st.error());
+  }
+  if (system_wide && o.duration_s == 0) {
+    fmt::print(stderr,
+               "perfscope record: sampling every CPU at {} Hz until Ctrl-C (or use -d SECONDS)\n",
+               session->options().frequency);
+  }
+
+  int stop_signal = 0;
+  bool targets_gone = false;
+  for (;;) {
+    int timeout_ms = 250;
+    if (o.duration_s > 0) {
+      const double left = start + o.duration_s - monotonic_s();
+      if (left <= 0) break;
+      timeout_ms = std::min(timeout_ms, static_cast<int>(std::ceil(left * 1000)));
+    }
+    auto woken = session->poll(timeout_ms, collector);
+    if (!woken) return report_error(cmd, woken.error());
+    if (!*woken) continue;
+    if (int sig = signals.take(); sig != 0) {
+      stop_signal = sig;
+      break;
+    }
+    if (!pidfds.empty() && std::all_of(pidfds.begin(), pidfds.end(),
+                                       [](const UniqueFd& fd) { return pidfd_exited(fd.get()); })) {
+      targets_gone = true;
+      break;
+    }
+  }
+  const double elapsed = monotonic_s() - start;
+  (void)session->disable();
+  session->drain(collector);
+  rusage self_after{};
+  ::getrusage(RUSAGE_SELF, &self_after);
+
+  int exit_code = 0;
+  double workload_cpu_s = -1;
+  if (workload) {
+    if (!workload->try_reap()) {
+      // Recording ended first (duration, Ctrl-C): the command does not outlive its profile.
+      ::kill(workload->pid(), stop_signal != 0 ? stop_signal : SIGTERM);
+      workload->reap();
+    }
+    workload_cpu_s = cpu_seconds(workload->usage());
+    if (stop_signal == 0) exit_code = workload->exit_code();
+  }
+  (void)targets_gone;
+
+  // --- symbolize and save ----------------------------------------------------------------------
+  const auto& opened = session->options();
+  recording::ProfileInfo info;
+  info.event = opened.event.display_name();
+  info.time_based =
+      opened.event.type == PERF_TYPE_SOFTWARE && (opened.event.config == PERF_COUNT_SW_CPU_CLOCK ||
+                                                  opened.event.config == PERF_COUNT_SW_TASK_CLOCK);
+  info.frequency = opened.frequency;
+  info.time_nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count();
+  info.duration_nanos = static_cast<std::int64_t>(elapsed * 1e9);
+  info.comments.push_back(
+      fmt::format("perfscope: record {} at {} Hz, {}", info.event, opened.frequency,
+                  opened.callchain ? "frame-pointer call chains" : "no call chains"));
+  info.comments.push_back(fmt::format("perfscope: target {}", subject));
+  for (const auto& note : session->notes()) info.comments.push_back("perfscope: " + note);
+  const std::uint64_t lost = collector.lost_records() + collector.lost_samples();
+  info.comments.push_back(fmt::format("perfscope: lost {} samples", lost));
+  info.comments.push_back(fmt::format("perfscope: throttled {} times", collector.throttled()));
+
+  symbols::Symbolizer symbolizer;
+  recording::BuildStats built;
+  const double symbolize_start = monotonic_s();
+  const auto profile = recording::build_profile(collector, symbolizer, info, &built);
+  const double symbolize_s = monotonic_s() - symbolize_start;
+  if (auto st = profile::write_pprof(profile, o.output); !st) return report_error(cmd, st.error());
+  rusage self_end{};
+  ::getrusage(RUSAGE_SELF, &self_end);
+
+  // --- summary (seed 001's lines first) --------------------------------------------------------
+  std::FILE* out = o.output == "-" ? stderr : stdout;
+  const std::uint64_t total = collector.samples();
+  if (stop_signal != 0) {
+    fmt::print(out, "Stopped by {} after {:.2f} s; the profile is complete up to then.\n",
+               strsignal(stop_signal), elapsed);
+  }
+  fmt::print(out, "Collected {} samples in {:.2f} s ({}, {} at {} Hz{})\n", total, elapsed, subject,
+             info.event, opened.frequency, opened.user_only ? ", user space only" : "");
+  for (int cpu : opened.cpus) {
+    auto it = collector.samples_per_cpu().find(static_cast<std::uint32_t>(cpu));
+    fmt::print(out, "CPU {}: {} samples\n", cpu,
+               it == collector.samples_per_cpu().end() ? 0 : it->second);
+  }
+  if (info.time_based && system_wide && elapsed > 0) {
+    const double expected =
+        static_cast<double>(opened.frequency) * elapsed * static_cast<double>(opened.cpus.size());
+    fmt::print(out,
+               "Sample rate: {:.1f}% of expected ({} Hz x {:.2f} s x {} CPUs = {:.0f} expected)\n",
+               100.0 * static_cast<double>(total) / expected, opened.frequency, elapsed,
+               opened.cpus.size(), expected);
+  } else if (info.time_based && workload_cpu_s > 0) {
+    const double expected = static_cast<double>(opened.frequency) * workload_cpu_s;
+    fmt::print(
+        out,
+        "Sample rate: {:.1f}% of expected ({} Hz x {:.2f} s of the command's CPU time = {:.0f} "
+        "expected)\n",
+        100.0 * static_cast<double>(total) / expected, opened.frequency, workload_cpu_s, expected);
+  }
+  fmt::print(out, "Lost: {} (ring buffer full), {} (dropped by the kernel); throttled {}\n",
+             plural(collector.lost_records(), "sample", "samples"),
+             plural(collector.lost_samples(), "sample", "samples"),
+             plural(collector.throttled(), "time", "times"));
+  if (session->stats().decode_errors + session->stats().ring_errors > 0) {
+    fmt::print(out, "Unreadable records: {} ({})\n",
+               session->stats().decode_errors + session->stats().ring_errors,
+               session->last_error());
+  }
+  fmt::print(out, "Wrote {} ({} stacks, {} addresses, {} unresolved; symbolized in {:.2f} s)\n",
+             o.output == "-" ? "profile to standard output" : o.output, built.stacks,
+             built.addresses, built.unknown, symbolize_s);
+  const double recording_cpu = cpu_seconds(self_after) - cpu_seconds(self_before);
+  fmt::print(out,
+             "perfscope CPU time: {:.3f} s while recording ({:.2f} ms per 1,000 samples), {:.3f} s "
+             "in total\n",
+             recording_cpu, total > 0 ? recording_cpu * 1e6 / static_cast<double>(total) : 0.0,
+             cpu_seconds(self_end));
+  if (workload && stop_signal == 0 && exit_code != 0) {
+    fmt::print(stderr, "perfscope record: the command exited with status {}\n", exit_code);
+  }
+  return stop_signal != 0 ? 128 + stop_signal : exit_code;
+}
+
+}  // namespace
+
+void add_record_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<RecordOptions>();
+  auto* c = app.add_subcommand(
+      "record",
+      "Sample where the CPUs spend their time and save a symbolized profile (pprof).\n"
+      "Sampling frequency defaults to 99 Hz, not 100: a rate that divides the kernel's timer tick\n"
+      "would sample in lockstep with periodic work and see only part of it.");
+  c->add_option("-F,-f,--freq,--frequency", o->frequency,
+                "Sampling frequency in Hz, per CPU (default 99 Hz)")
+      ->capture_default_str();
+  c->add_option("-d,--duration", o->duration_s,
+                "Recording duration in seconds (default: until the command exits, or Ctrl-C)");
+  c->add_flag("-a,--all-cpus", o->all_cpus, "Sample every process on every CPU (system-wide)");
+  c->add_option("-p,--pid", o->pids, "Sample these processes (comma list), with their threads");
+  c->add_option("-t,--tid", o->tid, "Sample this one thread");
+  c->add_option("-C,--cpu", o->cpus, "Only these CPUs (e.g. 0-3,7)");
+  c->add_option("-e,--event", o->event,
+                "Event that drives sampling (default cpu-clock; a hardware event falls back to "
+                "cpu-clock on machines without a PMU)")
+      ->capture_default_str();
+  c->add_flag("-g", o->call_graph_flag, "Record call chains (frame pointers; the default)");
+  c->add_option("--call-graph", o->call_graph, "Call chains: fp (frame pointers) or none")
+      ->capture_default_str();
+  c->add_option("-o,--output", o->output, "Profile file, gzipped pprof ('-' for standard output)")
+      ->capture_default_str();
+  c->add_flag("--no-kernel", o->no_kernel, "Leave kernel space out of samples and stacks");
+  c->add_option("command", o->command, "Command to run and sample (after --)");
+  c->footer(
+      "Examples:\n"
+      "  perfscope record -a -d 5                 every CPU for 5 seconds at 99 Hz\n"
+      "  perfscope record -F 999 -- ./build/app   a command, until it exits\n"
+      "  perfscope record -p 1234 -d 10 -o app.pb.gz\n"
+      "Then: perfscope report -i perfscope.pb.gz");
+  c->callback([o, &exit_code] { exit_code = run_record(*o); });
+}
+
+}  // namespace perfscope::cli

@@ -1,0 +1,225 @@
+#include "recording/profile_builder.hpp"
+
+#include <fmt/format.h>
+#include <linux/perf_event.h>
+
+#include <unistd.h>
+
+#include <map>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
+
+namespace perfscope::recording {
+namespace {
+
+struct MappingKey {
+  std::string path;
+  std::uint64_t start, end, pgoff;
+  auto operator<=>(const MappingKey&) const = default;
+};
+
+struct LocationKey {
+  std::uint64_t mapping_id, address;
+  std::uint32_t space;  // only for addresses outside every mapping, whose reason depends on it
+  bool operator==(const LocationKey&) const = default;
+};
+struct LocationKeyHash {
+  std::size_t operator()(const LocationKey& k) const {
+    return std::hash<std::uint64_t>()(k.address * 31 + k.mapping_id) ^ k.space;
+  }
+};
+
+bool is_file_mapping(const std::string& path) {
+  return !path.empty() && path.front() == '/' && path.rfind("//anon", 0) != 0 &&
+         path.rfind("/memfd:", 0) != 0;
+}
+
+bool is_jit_region(const std::string& path) {
+  return path == "//anon" || path.rfind("[anon", 0) == 0 || path.rfind("/memfd:", 0) == 0;
+}
+
+class Builder {
+ public:
+  Builder(const sampling::Collector& c, symbols::Symbolizer& s, profile::Profile& p)
+      : collector_(c), symbolizer_(s), p_(p) {}
+
+  std::uint64_t location(std::uint64_t address, bool kernel, bool leaf,
+                         sampling::AddressSpaceId space_id) {
+    // A return address points after the call; look up the call itself.
+    const std::uint64_t lookup = leaf ? address : address - 1;
+    if (kernel) {
+      const auto& frames = symbolizer_.resolve_kernel(lookup);
+      const std::string module = frames.empty() ? "[kernel.kallsyms]" : frames.back().module;
+      return intern_location(kernel_mapping(module), address, 0, frames);
+    }
+    const auto& space = collector_.processes().space(space_id);
+    const sampling::Mapping* m = space.find(address);
+    if (m != nullptr && is_file_mapping(m->path)) {
+      const auto mapping_id = file_mapping(*m);
+      const LocationKey key{mapping_id, address, 0};
+      if (auto it = locations_.find(key); it != locations_.end()) return it->second;
+      symbols::MappedFile file{
+          m->path, open_path(space.pid, m->path), m->build_id, m->start, m->end, m->pgoff};
+      return intern_location(mapping_id, address, 0, symbolizer_.resolve_user(file, lookup));
+    }
+    if (m != nullptr && !is_jit_region(m->path)) {  // [vdso], [vsyscall], ...
+      const auto mapping_id = file_mapping(*m);
+      return intern_location(mapping_id, address, 0,
+                             {symbols::Symbolizer::unknown(m->path.substr(0, 40), m->path)});
+    }
+    // Anonymous memory or no mapping known: a JIT map is the only hope.
+    const LocationKey key{0, address, space_id + 1};
+    if (auto it = locations_.find(key); it != locations_.end()) return it->second;
+    const auto& jit = symbolizer_.resolve_jit(space.pid, lookup);
+    if (!jit.empty() && jit.front().resolved) return intern_location(0, address, space_id + 1, jit);
+    std::string reason;
+    if (m != nullptr) {
+      reason = fmt::format("anonymous memory, no /tmp/perf-{}.map", space.pid);
+    } else if (collector_.processes().exited(space.pid)) {
+      reason = "process gone";
+    } else if (space.mappings.empty()) {
+      reason = "no mappings known for this process";
+    } else {
+      reason = "address outside every mapping";
+    }
+    return intern_location(0, address, space_id + 1, {symbols::Symbolizer::unknown(reason)});
+  }
+
+  std::uint64_t intern_location(std::uint64_t mapping_id, std::uint64_t address,
+                                std::uint32_t space_tag,
+                                const std::vector<symbols::Frame>& frames) {
+    const LocationKey key{mapping_id, address, space_tag};
+    if (auto it = locations_.find(key); it != locations_.end()) return it->second;
+    profile::Location loc;
+    loc.mapping_id = mapping_id;
+    loc.address = address;
+    bool unknown = false;
+    for (const auto& f : frames) {
+      const auto fn = p_.add_function(f.function, f.function, f.file);
+      loc.lines.push_back({fn, static_cast<std::int64_t>(f.line), 0});
+      if (!f.resolved) unknown = true;
+    }
+    if (unknown) ++unknown_;
+    const auto id = p_.add_location(std::move(loc));
+    locations_.emplace(key, id);
+    return id;
+  }
+
+  std::uint64_t kernel_mapping(const std::string& module) {
+    auto [it, inserted] = kernel_mappings_.try_emplace(module, 0);
+    if (inserted) {
+      profile::Mapping m;
+      m.limit = ~std::uint64_t{0};
+      m.filename = p_.intern(module);
+      m.has_functions = true;
+      it->second = p_.add_mapping(m);
+    }
+    return it->second;
+  }
+
+  std::uint64_t file_mapping(const sampling::Mapping& sm) {
+    auto [it, inserted] =
+        file_mappings_.try_emplace(MappingKey{sm.path, sm.start, sm.end, sm.pgoff}, 0);
+    if (inserted) {
+      profile::Mapping m;
+      m.start = sm.start;
+      m.limit = sm.end;
+      m.offset = sm.pgoff;
+      m.filename = p_.intern(sm.path);
+      m.build_id = p_.intern(sm.build_id);
+      m.has_functions = true;
+      m.has_filenames = true;
+      m.has_line_numbers = true;
+      m.has_inline_frames = true;
+      it->second = p_.add_mapping(m);
+    }
+    return it->second;
+  }
+
+  // Files of a process that runs in another mount namespace (a container) are reached through
+  // its /proc/PID/root while it lives; everyone else's through the path itself, which also works
+  // after the process has exited.
+  static std::string open_path(pid_t pid, const std::string& path) {
+    if (pid <= 0) return {};
+    char root[8] = {};
+    const auto link = fmt::format("/proc/{}/root", pid);
+    const ssize_t n = ::readlink(link.c_str(), root, sizeof root - 1);
+    if (n <= 0 || std::string_view(root, static_cast<std::size_t>(n)) == "/") return {};
+    return link + path;
+  }
+
+  std::size_t unknown() const { return unknown_; }
+  std::size_t locations() const { return locations_.size(); }
+
+ private:
+  const sampling::Collector& collector_;
+  symbols::Symbolizer& symbolizer_;
+  profile::Profile& p_;
+  std::unordered_map<LocationKey, std::uint64_t, LocationKeyHash> locations_;
+  std::map<std::string, std::uint64_t> kernel_mappings_;
+  std::map<MappingKey, std::uint64_t> file_mappings_;
+  std::size_t unknown_ = 0;
+};
+
+}  // namespace
+
+profile::Profile build_profile(const sampling::Collector& collector,
+                               symbols::Symbolizer& symbolizer, const ProfileInfo& info,
+                               BuildStats* stats) {
+  profile::Profile p;
+  p.sample_types.push_back({p.intern("samples"), p.intern("count")});
+  if (info.time_based) {
+    p.sample_types.push_back({p.intern("cpu"), p.intern("nanoseconds")});
+    p.period_type = {p.intern("cpu"), p.intern("nanoseconds")};
+    p.period = info.frequency > 0 ? static_cast<std::int64_t>(1'000'000'000 / info.frequency)
+                                  : static_cast<std::int64_t>(info.period);
+  } else {
+    p.sample_types.push_back({p.intern(info.event), p.intern("count")});
+    p.period_type = {p.intern(info.event), p.intern("count")};
+    p.period = static_cast<std::int64_t>(info.period);
+  }
+  p.time_nanos = info.time_nanos;
+  p.duration_nanos = info.duration_nanos;
+  for (const auto& c : info.comments) p.add_comment(c);
+
+  const auto key_pid = p.intern("pid");
+  const auto key_tid = p.intern("tid");
+  const auto key_cpu = p.intern("cpu");
+  const auto key_comm = p.intern("comm");
+
+  Builder b(collector, symbolizer, p);
+  const auto& stacks = collector.stacks();
+  p.reserve_samples(stacks.entries().size());
+  for (const auto& e : stacks.entries()) {
+    profile::Sample s;
+    bool kernel = false;  // call chains open with a context marker; until then, user space
+    bool leaf = true;
+    for (const std::uint64_t address : stacks.stack(e)) {
+      if (address >= static_cast<std::uint64_t>(PERF_CONTEXT_MAX)) {
+        kernel = address == static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL);
+        continue;
+      }
+      s.location_ids.push_back(b.location(address, kernel, leaf, e.key.space));
+      leaf = false;
+    }
+    s.values = {static_cast<std::int64_t>(e.count), static_cast<std::int64_t>(e.period)};
+    s.labels = {
+        {key_pid, 0, e.key.pid, 0},
+        {key_tid, 0, e.key.tid, 0},
+        {key_cpu, 0, e.key.cpu, 0},
+        {key_comm,
+         p.intern(collector.processes().thread_comm(static_cast<pid_t>(e.key.tid), e.key.space)), 0,
+         0},
+    };
+    p.add_sample(std::move(s));
+  }
+  if (stats != nullptr) {
+    stats->stacks = stacks.entries().size();
+    stats->addresses = b.locations();
+    stats->unknown = b.unknown();
+  }
+  return p;
+}
+
+}  // namespace perfscope::recording

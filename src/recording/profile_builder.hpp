@@ -1,0 +1,38 @@
+// Builds the saved Profile from what a recording collected: every unique address symbolized
+// once, stacks turned into pprof locations (leaf first, inline frames as extra lines), samples
+// labelled with pid, tid, cpu and comm.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "profile/profile.hpp"
+#include "sampling/collector.hpp"
+#include "symbols/symbolizer.hpp"
+
+namespace perfscope::recording {
+
+struct ProfileInfo {
+  std::string event = "cpu-clock";  // as sampled (after fallbacks)
+  bool time_based = true;           // the period is nanoseconds of CPU time (cpu-clock, task-clock)
+  std::uint64_t frequency = 0;      // Hz, 0 when sampling by period
+  std::uint64_t period = 0;         // events per sample when sampling by period
+  std::int64_t time_nanos = 0;      // recording start, ns since the epoch
+  std::int64_t duration_nanos = 0;
+  std::vector<std::string> comments;  // command line, notes, lost/throttled counts
+};
+
+struct BuildStats {
+  std::size_t stacks = 0;     // distinct (pid, tid, cpu, stack) entries
+  std::size_t addresses = 0;  // distinct locations
+  std::size_t unknown = 0;    // locations that could not be symbolized
+};
+
+// The kernel's PERF_CONTEXT_* markers split a call chain into kernel and user parts; they never
+// become frames.
+profile::Profile build_profile(const sampling::Collector& collector,
+                               symbols::Symbolizer& symbolizer, const ProfileInfo& info,
+                               BuildStats* stats = nullptr);
+
+}  // namespace perfscope::recording

@@ -1,0 +1,47 @@
+// Collector: what a recording keeps from the records it reads. Feeds the ProcessTable and the
+// StackAggregator, and counts what the summary reports: samples per CPU, lost and throttled.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "sampling/decoder.hpp"
+#include "sampling/process_table.hpp"
+#include "sampling/stack_aggregator.hpp"
+
+namespace perfscope::sampling {
+
+class Collector : public RecordHandler {
+ public:
+  void on_sample(const Sample& sample) override;
+  void on_mmap(const MmapRecord& mmap) override { processes_.on_mmap(mmap); }
+  void on_comm(const CommRecord& comm) override { processes_.on_comm(comm); }
+  void on_fork(const TaskRecord& task) override { processes_.on_fork(task); }
+  void on_exit(const TaskRecord& task) override { processes_.on_exit(task); }
+  void on_lost(const LostRecord& lost) override;
+  void on_throttle(const ThrottleRecord& throttle) override;
+  void on_other(std::uint32_t type) override;
+
+  ProcessTable& processes() { return processes_; }
+  const ProcessTable& processes() const { return processes_; }
+  const StackAggregator& stacks() const { return stacks_; }
+
+  std::uint64_t samples() const { return stacks_.total_samples(); }
+  const std::map<std::uint32_t, std::uint64_t>& samples_per_cpu() const { return per_cpu_; }
+  std::uint64_t lost_records() const { return lost_records_; }  // LOST: ring full
+  std::uint64_t lost_samples() const { return lost_samples_; }  // LOST_SAMPLES
+  std::uint64_t throttled() const { return throttled_; }        // THROTTLE records
+  std::uint64_t first_time() const { return first_time_; }
+  std::uint64_t last_time() const { return last_time_; }
+
+ private:
+  ProcessTable processes_;
+  StackAggregator stacks_;
+  std::map<std::uint32_t, std::uint64_t> per_cpu_;
+  std::vector<std::uint64_t> scratch_;  // a stack without call chain: marker + ip
+  std::uint64_t lost_records_ = 0, lost_samples_ = 0, throttled_ = 0, other_ = 0;
+  std::uint64_t first_time_ = 0, last_time_ = 0;
+};
+
+}  // namespace perfscope::sampling

@@ -1,0 +1,83 @@
+// ProcessTable: what each process looked like while it was sampled, so its addresses can be
+// symbolized after it has exited.
+//
+// Seeded from /proc (comm, executable mappings) when a recording starts, then kept current from
+// MMAP2 / COMM / FORK / EXIT records. exec() gives a process a new address space; samples are tied
+// to the address space they were taken in (AddressSpaceId), so a process that exec()s is still
+// symbolized correctly on both sides of the exec. Nothing is ever removed during a recording.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.hpp"
+#include "sampling/records.hpp"
+
+namespace perfscope::sampling {
+
+struct Mapping {
+  std::uint64_t start = 0, end = 0, pgoff = 0;
+  std::string path;        // "[vdso]", "//anon", or a file path as the kernel names it
+  std::string build_id;    // lowercase hex from MMAP2, empty when the kernel did not send one
+  bool from_proc = false;  // seeded from /proc/PID/maps rather than seen in an MMAP record
+};
+
+using AddressSpaceId = std::uint32_t;
+
+struct AddressSpace {
+  pid_t pid = 0;
+  std::string comm;               // the process name while it ran this program
+  std::vector<Mapping> mappings;  // sorted by start, non-overlapping
+  // The mapping containing `address`, or nullptr.
+  const Mapping* find(std::uint64_t address) const;
+  void insert(Mapping m);  // replaces whatever the new mapping overlaps, as mmap(MAP_FIXED) does
+};
+
+class ProcessTable {
+ public:
+  // Reads comm and executable mappings of `pid` (every process when pid is -1) from `proc_root`.
+  // Processes that vanish meanwhile, or whose maps cannot be read (another user's), are skipped.
+  void seed_from_proc(pid_t pid, const std::string& proc_root = "/proc");
+
+  // Record handlers, in ring order.
+  void on_mmap(const MmapRecord& m);
+  void on_comm(const CommRecord& c);
+  void on_fork(const TaskRecord& t);
+  void on_exit(const TaskRecord& t);
+
+  // The address space `pid` was running at `time` (perf clock), created on demand.
+  AddressSpaceId space_of(pid_t pid, std::uint64_t time);
+  const AddressSpace& space(AddressSpaceId id) const { return spaces_[id]; }
+  std::size_t space_count() const { return spaces_.size(); }
+
+  // The thread's own name (set with prctl or at exec) when known, else its process's.
+  std::string_view thread_comm(pid_t tid, AddressSpaceId space) const;
+  // True when an EXIT record for the process (its main thread) was seen.
+  bool exited(pid_t pid) const;
+
+ private:
+  struct Image {
+    std::uint64_t since = 0;  // perf clock time of the exec or fork that created it
+    AddressSpaceId space = 0;
+  };
+  struct Process {
+    std::vector<Image> images;  // in time order
+    bool exited = false;
+  };
+  AddressSpaceId new_space(pid_t pid, std::string comm);
+  Process& process(pid_t pid);
+
+  std::unordered_map<pid_t, Process> processes_;
+  std::vector<AddressSpace> spaces_;
+  std::unordered_map<pid_t, std::string> thread_comms_;
+};
+
+std::string build_id_hex(std::span<const std::uint8_t> bytes);
+
+}  // namespace perfscope::sampling

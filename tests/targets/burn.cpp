@@ -1,0 +1,52 @@
+// ps-burn [MILLISECONDS]: a C++ program whose CPU time is known: ~75% in burn_a and ~25% in
+// burn_b, both reached through main -> perfscope_targets::work -> burn_*. The split is by work
+// (identical loops, 3:1 iterations), so it holds at any speed. Runs for about MILLISECONDS of CPU
+// time (default 1000), then prints its CPU time in ns.
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace perfscope_targets {
+
+// Non-leaf on purpose: gcc 12 drops the frame pointer of leaf functions even with
+// -mno-omit-leaf-frame-pointer, which would hide the caller from frame-pointer unwinding.
+__attribute__((noinline)) void sink(unsigned long x) {
+  asm volatile("" : : "r"(x) : "memory");
+}
+
+__attribute__((noinline)) unsigned long burn_a(unsigned long n, unsigned long x) {
+  for (unsigned long i = 0; i < n; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
+  sink(x);
+  return x;
+}
+
+__attribute__((noinline)) unsigned long burn_b(unsigned long n, unsigned long x) {
+  for (unsigned long i = 0; i < n; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
+  sink(x);
+  return x;
+}
+
+__attribute__((noinline)) unsigned long work(unsigned long chunk, unsigned long x) {
+  x = burn_a(3 * chunk, x);
+  x = burn_b(chunk, x);
+  sink(x);
+  return x;
+}
+
+}  // namespace perfscope_targets
+
+static long long cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+int main(int argc, char** argv) {
+  const long long ms = argc > 1 ? std::atoll(argv[1]) : 1000;
+  unsigned long x = 1;
+  // Chunks of ~1 ms keep the 3:1 split exact at any stopping point.
+  while (cpu_ns() < ms * 1000000LL) x = perfscope_targets::work(400000, x);
+  std::printf("%lld %lu\n", cpu_ns(), x & 1);
+  return 0;
+}
