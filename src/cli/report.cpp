@@ -1,13 +1,304 @@
-// Placeholder until `perfscope report` lands (owned by the profile/ work).
+// `perfscope report`: a saved profile as tables (hottest functions, modules, processes, CPUs) or as
+// folded stacks. Reads a file only: works on any machine, with no kernel access.
 #include "cli/report.hpp"
 
+#include <time.h>
+
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <memory>
+
+#include "cli/output_file.hpp"
+#include "cli/report_error.hpp"
+#include "output/folded.hpp"
+#include "profile/profile.hpp"
+#include "profile/query.hpp"
 
 namespace perfscope::cli {
+namespace {
+
+struct ReportOptions {
+  std::string input = "perfscope.pb.gz";
+  std::string output = "-";
+  std::string sort = "self";
+  std::string by = "function";
+  std::size_t top = 20;
+  std::string pids;
+  std::string comm;
+  bool folded = false;
+  bool no_comm = false;
+};
+
+// Rows of each breakdown under the main table.
+constexpr std::size_t kBreakdownRows = 5;
+
+Result<std::vector<std::int64_t>> parse_pids(const std::string& text) {
+  std::vector<std::int64_t> pids;
+  std::string_view rest = text;
+  while (!rest.empty() || pids.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v < 0) {
+      return Error{fmt::format("invalid pid '{}'", item), 0,
+                   "  give process ids separated by commas: --pid 1234,5678"};
+    }
+    pids.push_back(v);
+  }
+  return pids;
+}
+
+std::string describe_filter(const profile::SampleFilter& f) {
+  std::string out;
+  if (!f.pids.empty()) out = fmt::format("pid {}", fmt::join(f.pids, ","));
+  if (!f.comm.empty()) out += fmt::format("{}comm '{}'", out.empty() ? "" : ", ", f.comm);
+  return out;
+}
+
+// "1234 samples", "12.345 s cpu", "77 bytes alloc_space".
+std::string format_value(const profile::Profile& p, std::size_t i, std::int64_t v) {
+  const std::string_view type = p.string(p.sample_types[i].type);
+  const std::string_view unit = p.string(p.sample_types[i].unit);
+  if (unit == "nanoseconds") return fmt::format("{:.3f} s {}", static_cast<double>(v) / 1e9, type);
+  if (unit == "count" || unit.empty()) return fmt::format("{} {}", v, type);
+  return fmt::format("{} {} {}", v, unit, type);
+}
+
+std::string format_time(std::int64_t nanos) {
+  const time_t t = static_cast<time_t>(nanos / 1000000000);
+  struct tm tm;
+  if (::gmtime_r(&t, &tm) == nullptr) return fmt::format("{} ns after the epoch", nanos);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile& p,
+                  const profile::Totals& all, const profile::Totals& matched,
+                  const profile::SampleFilter& filter) {
+  fmt::print(out, "Profile: {}\n", o.input);
+  std::vector<std::string> totals;
+  for (std::size_t i = 0; i < p.sample_types.size(); ++i) {
+    totals.push_back(format_value(p, i, all.values[i]));
+  }
+  fmt::print(out, "Total: {}\n", totals.empty() ? "no sample types" : fmt::to_string(fmt::join(totals, ", ")));
+  if (const std::int64_t lost = profile::lost_samples(p); lost > 0) {
+    fmt::print(out, "Lost: {} samples (dropped by the kernel: the profile undercounts)\n", lost);
+  }
+  if (p.duration_nanos > 0 || p.time_nanos > 0) {
+    std::string line = "Duration: ";
+    line += p.duration_nanos > 0
+                ? fmt::format("{:.3f} s", static_cast<double>(p.duration_nanos) / 1e9)
+                : "unknown";
+    if (p.time_nanos > 0) line += ", started " + format_time(p.time_nanos);
+    fmt::print(out, "{}\n", line);
+  }
+  if (p.period > 0) {
+    fmt::print(out, "Period: {} {} of {}\n", p.period, p.string(p.period_type.unit),
+               p.string(p.period_type.type));
+  }
+  for (profile::StringId c : p.comments) {
+    const std::string_view text = p.string(c);
+    if (!text.starts_with("perfscope: lost ")) fmt::print(out, "Note: {}\n", text);
+  }
+  if (!filter.empty() && !p.sample_types.empty()) {
+    const double share = all.values[0] != 0 ? 100.0 * static_cast<double>(matched.values[0]) /
+                                                  static_cast<double>(all.values[0])
+                                            : 0.0;
+    fmt::print(out, "Filter: {}: {} ({:.1f}%)\n", describe_filter(filter),
+               format_value(p, 0, matched.values[0]), share);
+  }
+}
+
+double percent(std::int64_t part, std::int64_t whole) {
+  return whole != 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+const char* plural(profile::GroupBy by) {
+  switch (by) {
+    case profile::GroupBy::function:
+      return "functions";
+    case profile::GroupBy::module:
+      return "modules";
+    case profile::GroupBy::process:
+      return "processes";
+    case profile::GroupBy::cpu:
+      return "CPUs";
+  }
+  return "";
+}
+
+const char* column(profile::GroupBy by) {
+  switch (by) {
+    case profile::GroupBy::function:
+      return "Function";
+    case profile::GroupBy::module:
+      return "Module";
+    case profile::GroupBy::process:
+      return "Process";
+    case profile::GroupBy::cpu:
+      return "CPU";
+  }
+  return "";
+}
+
+std::string count_title(const profile::Hottest& h) {
+  return h.entries.size() < h.distinct ? fmt::format("top {} of {}", h.entries.size(), h.distinct)
+                                       : fmt::format("{}", h.distinct);
+}
+
+// Functions and modules: self and total. Processes and CPUs own whole samples: one column.
+void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by, const char* title) {
+  std::size_t width = 5;
+  for (const auto& e : h.entries) {
+    width = std::max({width, fmt::formatted_size("{}", e.self), fmt::formatted_size("{}", e.total)});
+  }
+  fmt::print(out, "\n{} ({}):\n", title, count_title(h));
+  const bool per_frame = by == profile::GroupBy::function || by == profile::GroupBy::module;
+  if (per_frame) {
+    fmt::print(out, "{:>7} {:>7}  {:>{}}  {:>{}}  {}\n", "Self%", "Total%", "Self", width, "Total",
+               width, column(by));
+    for (const auto& e : h.entries) {
+      fmt::print(out, "{:>6.2f}% {:>6.2f}%  {:>{}}  {:>{}}  {}\n", percent(e.self, h.total),
+                 percent(e.total, h.total), e.self, width, e.total, width, e.name);
+    }
+  } else {
+    fmt::print(out, "{:>7}  {:>{}}  {}\n", "Share", "Count", width, column(by));
+    for (const auto& e : h.entries) {
+      fmt::print(out, "{:>6.2f}%  {:>{}}  {}\n", percent(e.self, h.total), e.self, width, e.name);
+    }
+  }
+}
+
+// Names the processes there are, for a filter that matched none of them.
+std::string known_processes(const profile::Profile& p) {
+  auto h = profile::hottest(p, {.by = profile::GroupBy::process, .top = 8});
+  if (!h || h->entries.empty()) return "  the profile has no samples";
+  std::vector<std::string> names;
+  for (const auto& e : h->entries) names.push_back(e.name);
+  return fmt::format("  processes in the profile: {}{}\n  see them all with `perfscope report --by "
+                     "process`",
+                     fmt::join(names, ", "), h->distinct > names.size() ? ", ..." : "");
+}
+
+int run_report(const ReportOptions& o) {
+  auto by = profile::parse_group_by(o.by);
+  if (!by) return report_error("report", by.error());
+  auto sort = profile::parse_sort_by(o.sort);
+  if (!sort) return report_error("report", sort.error());
+  profile::SampleFilter filter;
+  if (!o.pids.empty()) {
+    auto pids = parse_pids(o.pids);
+    if (!pids) return report_error("report", pids.error());
+    filter.pids = std::move(*pids);
+  }
+  filter.comm = o.comm;
+
+  auto p = profile::read_pprof(o.input);
+  if (!p) {
+    Error e = std::move(p).take_error();
+    if (e.errnum == ENOENT && e.hint.empty()) {
+      e.hint = "  record one with `perfscope record -- ./program` (it writes perfscope.pb.gz), or "
+               "name it with -i FILE";
+    }
+    return report_error("report", e);
+  }
+  if (p->sample_types.empty() && !p->samples().empty()) {
+    return report_error("report", Error{o.input + " has samples but no sample types", 0,
+                                        "  the profile is malformed; record it again"});
+  }
+  const profile::Totals all = profile::totals(*p);
+  const profile::Totals matched = filter.empty() ? all : profile::totals(*p, filter);
+  if (!filter.empty() && matched.samples == 0) {
+    return report_error("report", Error{fmt::format("no samples of {} in {}",
+                                                    describe_filter(filter), o.input),
+                                        0, known_processes(*p)});
+  }
+
+  if (o.folded) {
+    auto text = output::folded(*p, {.include_comm = !o.no_comm, .filter = filter});
+    if (!text) return report_error("report", text.error());
+    auto out = OutputFile::open(o.output);
+    if (!out) return report_error("report", out.error());
+    std::fwrite(text->data(), 1, text->size(), out->stream());
+    if (auto st = out->commit(); !st) return report_error("report", st.error());
+    return 0;
+  }
+
+  // Everything is computed before the output file is created: an error leaves no file behind.
+  profile::Hottest main_table, processes, cpus;
+  const bool has_samples = !p->sample_types.empty() && matched.samples > 0;
+  if (has_samples) {
+    auto h = profile::hottest(*p, {.by = *by, .sort = *sort, .top = o.top, .filter = filter});
+    if (!h) return report_error("report", h.error());
+    main_table = std::move(*h);
+    const profile::LabelKeys keys(*p);
+    if (*by != profile::GroupBy::process && (keys.pid >= 0 || keys.comm >= 0)) {
+      auto ph = profile::hottest(
+          *p, {.by = profile::GroupBy::process, .top = kBreakdownRows, .filter = filter});
+      if (ph) processes = std::move(*ph);
+    }
+    if (*by != profile::GroupBy::cpu && keys.cpu >= 0) {
+      auto ch = profile::hottest(
+          *p, {.by = profile::GroupBy::cpu, .top = kBreakdownRows, .filter = filter});
+      if (ch) cpus = std::move(*ch);
+    }
+  }
+
+  auto out = OutputFile::open(o.output);
+  if (!out) return report_error("report", out.error());
+  print_header(out->stream(), o, *p, all, matched, filter);
+  if (!has_samples) {
+    fmt::print(out->stream(), "\nThe profile holds no samples.\n");
+  } else {
+    const std::string title = fmt::format("Hottest {}, by {}", plural(*by), o.sort);
+    print_table(out->stream(), main_table, *by, title.c_str());
+    if (!processes.entries.empty()) {
+      print_table(out->stream(), processes, profile::GroupBy::process, "Processes");
+    }
+    if (!cpus.entries.empty()) print_table(out->stream(), cpus, profile::GroupBy::cpu, "CPUs");
+  }
+  if (auto st = out->commit(); !st) return report_error("report", st.error());
+  return 0;
+}
+
+}  // namespace
 
 void add_report_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("report", "Show a saved profile (not yet built)");
-  cmd->callback([&exit_code] { exit_code = 1; });
+  auto o = std::make_shared<ReportOptions>();
+  auto* sub = app.add_subcommand(
+      "report", "Show where a saved profile spends its time: tables or folded stacks");
+  sub->add_option("-i,--input", o->input, "The profile to read (pprof, gzipped or not; - for stdin)")
+      ->capture_default_str();
+  sub->add_option("--sort", o->sort,
+                  "Order rows by self (in the entry itself) or total (including what it calls)")
+      ->capture_default_str();
+  sub->add_option("--top", o->top, "Show this many rows (0: all)")->capture_default_str();
+  sub->add_option("--by", o->by, "Group by function, module, process (comm and pid) or cpu")
+      ->capture_default_str();
+  sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
+  sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
+  sub->add_flag("--folded", o->folded,
+                "Write folded stacks (one line per stack, for flamegraph.pl, inferno, speedscope)");
+  sub->add_flag("--no-comm", o->no_comm,
+                "With --folded, leave out the command name as the root frame");
+  sub->add_option("-o,--output", o->output,
+                  "Write to FILE instead of standard output (replaced only when complete)");
+  sub->footer(
+      "Self counts samples whose innermost frame is the entry; total counts samples with the entry\n"
+      "anywhere in the stack (once per sample, even with recursion). Percentages are of the\n"
+      "samples that pass --pid/--comm.\n"
+      "Examples:\n"
+      "  perfscope report                           (reads perfscope.pb.gz)\n"
+      "  perfscope report -i app.pb.gz --sort total --top 40\n"
+      "  perfscope report --by module --pid 1234\n"
+      "  perfscope report --folded -o app.folded    (then: flamegraph.pl app.folded > app.svg)");
+  sub->callback([o, &exit_code] { exit_code = run_report(*o); });
 }
 
 }  // namespace perfscope::cli
