@@ -90,7 +90,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
           (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
       timeout = static_cast<int>(std::max(0L, options.interrupt_after_ms - elapsed));
       if (timeout == 0) {
-        ::kill(pid, SIGINT);
+        ::kill(pid, options.interrupt_signal);
         interrupted = true;
         continue;
       }

@@ -15,7 +15,8 @@ struct RunResult {
 struct RunOptions {
   bool as_nobody = false;       // drop to uid/gid 65534 with no capabilities (setpriv semantics)
   std::string cwd;              // working directory, empty: inherit
-  int interrupt_after_ms = -1;  // send SIGINT after this long (>= 0)
+  int interrupt_after_ms = -1;  // send `interrupt_signal` after this long (>= 0)
+  int interrupt_signal = 2;     // SIGINT
 };
 
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options = {});

@@ -1,0 +1,391 @@
+// `perfscope record` end to end: real sampling of purpose-built targets with known hot functions,
+// read back through the pprof reader, checked against the truth the targets were built with.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "profile/profile.hpp"
+#include "support/requirements.hpp"
+#include "support/run.hpp"
+
+namespace perfscope {
+namespace {
+
+using testing::perfscope_binary;
+using testing::run;
+using testing::target;
+
+// A fresh directory per test for output files.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/perfscope-record-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+    ::chmod(path_.c_str(), 0777);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// What the tests look at in a profile: per sample, its comm, tid and function names leaf first.
+struct FlatSample {
+  std::string comm;
+  std::int64_t pid = 0, tid = 0, cpu = 0;
+  std::vector<std::string> frames;  // leaf first, inline frames included
+  std::int64_t count = 0;
+};
+
+std::vector<FlatSample> flatten(const profile::Profile& p) {
+  std::vector<FlatSample> out;
+  for (const auto& s : p.samples()) {
+    FlatSample f;
+    f.count = s.values.at(0);
+    for (const auto& l : s.labels) {
+      const auto key = p.string(l.key);
+      if (key == "comm") f.comm = std::string(p.string(l.str));
+      if (key == "pid") f.pid = l.num;
+      if (key == "tid") f.tid = l.num;
+      if (key == "cpu") f.cpu = l.num;
+    }
+    for (auto id : s.location_ids) {
+      for (const auto& line : p.location(id).lines) {
+        f.frames.emplace_back(p.string(p.function(line.function_id).name));
+      }
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+profile::Profile load(const std::string& path) {
+  auto p = profile::read_pprof(path);
+  EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().describe());
+  return p ? std::move(*p) : profile::Profile{};
+}
+
+bool contains(const std::vector<std::string>& frames, const std::string& needle) {
+  for (const auto& f : frames) {
+    if (f.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::int64_t total(const std::vector<FlatSample>& samples, const std::string& comm = {}) {
+  std::int64_t n = 0;
+  for (const auto& s : samples) {
+    if (comm.empty() || s.comm == comm) n += s.count;
+  }
+  return n;
+}
+
+// Samples of `comm` whose leaf frame contains `leaf`.
+std::int64_t leaf_count(const std::vector<FlatSample>& samples, const std::string& comm,
+                        const std::string& leaf) {
+  std::int64_t n = 0;
+  for (const auto& s : samples) {
+    if (s.comm == comm && !s.frames.empty() && s.frames.front().find(leaf) != std::string::npos) {
+      n += s.count;
+    }
+  }
+  return n;
+}
+
+TEST(RecordCli, HelpMentionsFrequencyDurationHzAnd99) {
+  const auto r = run({perfscope_binary(), "record", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* word : {"frequency", "duration", "Hz", "99", "Sampling"}) {
+    EXPECT_NE(r.out.find(word), std::string::npos) << word << " missing from:\n" << r.out;
+  }
+}
+
+TEST(RecordCli, AttributesKnownHotFunctionsWithinSevenPoints) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  TempDir dir;
+  const auto out = dir.file("burn.pb.gz");
+  const auto r =
+      run({perfscope_binary(), "record", "-F", "999", "-o", out, "--", target("ps-burn"), "1500"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Collected "), std::string::npos) << r.out;
+  const auto samples = flatten(load(out));
+  const auto all = total(samples, "ps-burn");
+  ASSERT_GT(all, 800) << "1.5 s of CPU at 999 Hz";
+  // burn_a and burn_b call sink(); a sample there counts for its caller.
+  std::int64_t a = 0, b = 0, via_main = 0;
+  for (const auto& s : samples) {
+    if (s.comm != "ps-burn") continue;
+    const bool in_a = contains(s.frames, "perfscope_targets::burn_a(unsigned long, unsigned long)");
+    const bool in_b = contains(s.frames, "perfscope_targets::burn_b(unsigned long, unsigned long)");
+    if (in_a) a += s.count;
+    if (in_b) b += s.count;
+    if ((in_a || in_b) && contains(s.frames, "perfscope_targets::work(") &&
+        contains(s.frames, "main")) {
+      via_main += s.count;
+    }
+  }
+  const double pa = 100.0 * static_cast<double>(a) / static_cast<double>(all);
+  const double pb = 100.0 * static_cast<double>(b) / static_cast<double>(all);
+  EXPECT_NEAR(pa, 75.0, 7.0) << a << " of " << all;
+  EXPECT_NEAR(pb, 25.0, 7.0) << b << " of " << all;
+  EXPECT_EQ(via_main, a + b) << "every burn_* stack goes main -> work -> burn_*";
+}
+
+TEST(RecordCli, EveryThreadOfAMultiThreadedCommandIsSampled) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  TempDir dir;
+  const auto out = dir.file("threads.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "-F", "499", "-o", out, "--",
+                      target("ps-threads"), "3", "400"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto samples = flatten(load(out));
+  std::map<std::int64_t, std::int64_t> per_thread;
+  std::int64_t pid = 0;
+  for (const auto& s : samples) {
+    if (contains(s.frames, "perfscope_targets::thread_burn(") &&
+        contains(s.frames, "perfscope_targets::thread_main(")) {
+      per_thread[s.tid] += s.count;
+      pid = s.pid;
+    }
+  }
+  ASSERT_EQ(per_thread.size(), 3u) << "three burning threads";
+  for (const auto& [tid, n] : per_thread) {
+    EXPECT_NE(tid, pid) << "burning happens in the created threads, not main";
+    EXPECT_GT(n, 100) << "400 ms at 499 Hz is ~200 samples per thread; tid " << tid;
+  }
+}
+
+TEST(RecordCli, ForkAndExecAreAttributedToTheRightProgram) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  TempDir dir;
+  const auto out = dir.file("forkexec.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "-F", "499", "-o", out, "--",
+                      target("ps-fork_exec"), target("ps-burn"), "600"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto samples = flatten(load(out));
+  const auto parent_spin = leaf_count(samples, "ps-fork_exec", "parent_spin");
+  EXPECT_GT(parent_spin, 100) << "the parent spins while the child runs";
+  std::int64_t child_burn = 0, misattributed = 0;
+  for (const auto& s : samples) {
+    const bool burn = contains(s.frames, "perfscope_targets::burn_");
+    if (burn && s.comm == "ps-burn") child_burn += s.count;
+    if (burn && s.comm != "ps-burn") misattributed += s.count;
+    if (contains(s.frames, "parent_spin") && s.comm != "ps-fork_exec") misattributed += s.count;
+  }
+  EXPECT_GT(child_burn, 150) << "the exec()ed child is symbolized as ps-burn";
+  EXPECT_EQ(misattributed, 0);
+}
+
+TEST(RecordCli, ProcessThatExitsBeforeTheEndIsStillSymbolized) {
+  PS_REQUIRE(paranoid(0), pmu("software"));
+  TempDir dir;
+  const auto out = dir.file("system.pb.gz");
+  testing::RunResult r;
+  std::thread recorder([&] {
+    r = run({perfscope_binary(), "record", "-a", "-F", "499", "-d", "2", "-o", out});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const auto burn = run({target("ps-burn"), "400"});  // starts and exits mid-recording
+  recorder.join();
+  ASSERT_EQ(burn.exit_code, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto samples = flatten(load(out));
+  const auto all = total(samples, "ps-burn");
+  const auto a = leaf_count(samples, "ps-burn", "perfscope_targets::burn_a(");
+  const auto b = leaf_count(samples, "ps-burn", "perfscope_targets::burn_b(");
+  ASSERT_GT(all, 100) << "0.4 s at 499 Hz";
+  EXPECT_GT(a + b, all * 8 / 10) << "symbolized after the process was gone";
+}
+
+TEST(RecordCli, KernelStacksOfASyscallHeavyCommand) {
+  PS_REQUIRE(paranoid(1), pmu("software"));
+  TempDir dir;
+  const auto out = dir.file("syscalls.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "-F", "999", "-o", out, "--",
+                      target("ps-getpid_loop"), "3000000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto samples = flatten(load(out));
+  std::int64_t kernel = 0;
+  for (const auto& s : samples) {
+    if (contains(s.frames, "do_syscall_64") || contains(s.frames, "entry_SYSCALL_64")) {
+      kernel += s.count;
+    }
+  }
+  EXPECT_GT(kernel, total(samples) / 4) << "getpid() spends its time entering the kernel";
+}
+
+TEST(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
+  PS_REQUIRE(paranoid(0), pmu("software"));
+  TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  const auto r =
+      run({perfscope_binary(), "record", "-f", "49", "-d", "1", "-o", dir.file("a.pb.gz")});
+  const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Collected "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CPU 0: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Sample rate: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("49 Hz x"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Lost: 0 samples"), std::string::npos) << r.out;
+  EXPECT_GE(secs, 1.0);
+  EXPECT_LE(secs, 4.0);
+
+  const auto two = std::chrono::steady_clock::now();
+  const auto r2 = run({perfscope_binary(), "record", "-d", "2", "-o", dir.file("b.pb.gz")});
+  const auto secs2 = std::chrono::duration<double>(std::chrono::steady_clock::now() - two).count();
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_GE(secs2, 1.0);
+  EXPECT_LE(secs2, 4.0);
+  // At 99 Hz on every CPU for 2 s the idle tasks are sampled too: nearly every tick is there.
+  const auto samples = flatten(load(dir.file("b.pb.gz")));
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  EXPECT_GT(total(samples), static_cast<std::int64_t>(99 * 2 * cpus * 8 / 10));
+}
+
+TEST(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  for (int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(sig);
+    TempDir dir;
+    const auto out = dir.file("stopped.pb.gz");
+    testing::RunOptions opts;
+    opts.interrupt_after_ms = 700;
+    opts.interrupt_signal = sig;
+    const auto r = run(
+        {perfscope_binary(), "record", "-F", "499", "-o", out, "--", target("ps-burn"), "20000"},
+        opts);
+    EXPECT_EQ(r.exit_code, 128 + sig) << r.err;
+    EXPECT_NE(r.out.find("Stopped by"), std::string::npos) << r.out;
+    const auto samples = flatten(load(out));
+    EXPECT_GT(leaf_count(samples, "ps-burn", "burn_a"), 50) << "the samples before the signal";
+    std::error_code ec;
+    std::size_t leftovers = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path(), ec)) {
+      if (e.path().filename() != "stopped.pb.gz") ++leftovers;
+    }
+    EXPECT_EQ(leftovers, 0u) << "no temporary file left behind";
+  }
+}
+
+TEST(RecordCli, BadInputsFailClearlyAndWriteNothing) {
+  TempDir dir;
+  const auto out = dir.file("never.pb.gz");
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"-e", "no-such-event", "--", target("ps-burn"), "10"}, "no-such-event"},
+      {{"-F", "0", "--", target("ps-burn"), "10"}, "frequency"},
+      {{"-d", "-1", "--", target("ps-burn"), "10"}, "duration"},
+      {{"-p", "999999999"}, "no process"},
+      {{"-p", "12ab"}, "invalid pid"},
+      {{"-t", "999999999"}, "no thread"},
+      {{"--call-graph", "lbr", "--", target("ps-burn"), "10"}, "call-graph"},
+      {{"-a", "-p", "1"}, "choose one target"},
+      {{"-C", "4096", "--", target("ps-burn"), "10"}, "not online"},
+      {{"--", "/no/such/program"}, "/no/such/program"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv{perfscope_binary(), "record", "-o", out};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    const auto r = run(argv);
+    SCOPED_TRACE(argv.back());
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << "no output after a failure";
+  }
+}
+
+TEST(RecordCli, UnwritableOutputFailsBeforeRecording) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run({perfscope_binary(), "record", "-o", "/no/such/dir/p.pb.gz", "--",
+                      target("ps-burn"), "3000"});
+  const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cannot write the profile to /no/such/dir/p.pb.gz"), std::string::npos)
+      << r.err;
+  EXPECT_LT(secs, 2.0) << "the 3 s command never ran";
+}
+
+TEST(RecordCli, HardwareEventFallsBackToCpuClockWithoutAPmu) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  if (system::Capabilities::current().hardware_pmu) GTEST_SKIP() << "this machine has a PMU";
+  TempDir dir;
+  const auto out = dir.file("cycles.pb.gz");
+  const auto r = run(
+      {perfscope_binary(), "record", "-e", "cycles", "-o", out, "--", target("ps-burn"), "200"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("sampling cpu-clock instead"), std::string::npos) << r.err;
+  EXPECT_GT(total(flatten(load(out))), 5);
+}
+
+TEST(RecordCli, ExistingProcessByPid) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  TempDir dir;
+  const auto out = dir.file("pid.pb.gz");
+  std::string burn_out;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::execl(target("ps-burn").c_str(), "ps-burn", "3000", nullptr);
+    ::_exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto r =
+      run({perfscope_binary(), "record", "-p", std::to_string(child), "-d", "1", "-o", out});
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto samples = flatten(load(out));
+  EXPECT_GT(leaf_count(samples, "ps-burn", "perfscope_targets::burn_a("), 40);
+}
+
+TEST(RecordCliUnprivileged, OwnCommandWorksAndSystemWideExplainsTheFix) {
+  PS_REQUIRE(root());
+  const auto& caps = system::Capabilities::current();
+  if (caps.paranoid < 1) GTEST_SKIP() << "perf_event_paranoid " << caps.paranoid << " lets anyone";
+  TempDir dir;
+  testing::RunOptions nobody;
+  nobody.as_nobody = true;
+  nobody.cwd = dir.path();
+  const auto bin = testing::perfscope_binary_for_nobody();
+  const auto own = run({bin, "record", "-F", "499", "-o", "own.pb.gz", "--",
+                        testing::target_for_nobody("ps-burn"), "500"},
+                       nobody);
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  if (caps.paranoid >= 2) {
+    EXPECT_NE(own.err.find("kernel space left out"), std::string::npos) << own.err;
+  }
+  const auto samples = flatten(load(dir.file("own.pb.gz")));
+  EXPECT_GT(leaf_count(samples, "ps-burn", "perfscope_targets::burn_a("), 100);
+
+  const auto system_wide = run({bin, "record", "-d", "1", "-o", "all.pb.gz"}, nobody);
+  EXPECT_NE(system_wide.exit_code, 0);
+  EXPECT_NE(system_wide.err.find("perf_event_paranoid"), std::string::npos) << system_wide.err;
+  EXPECT_NE(system_wide.err.find("perfscope doctor"), std::string::npos) << system_wide.err;
+  EXPECT_NE(system_wide.err.find("perfscope record -- ./program"), std::string::npos)
+      << system_wide.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("all.pb.gz")));
+
+  const auto unwritable = run(
+      {bin, "record", "-o", "/root/p.pb.gz", "--", testing::target_for_nobody("ps-burn"), "100"},
+      nobody);
+  EXPECT_NE(unwritable.exit_code, 0);
+  EXPECT_NE(unwritable.err.find("cannot write the profile"), std::string::npos) << unwritable.err;
+}
+
+}  // namespace
+}  // namespace perfscope
