@@ -115,11 +115,15 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
 int run_record(const RecordOptions& o) {
   const char* cmd = "record";
   // --- check the request before touching the kernel --------------------------------------------
+  // -a (or -C) with a command samples every process on those CPUs for as long as it runs.
+  const bool system_wide_command = !o.command.empty() && (o.all_cpus || !o.cpus.empty());
   const int targets = (o.all_cpus ? 1 : 0) + (!o.pids.empty() ? 1 : 0) + (!o.tid.empty() ? 1 : 0) +
-                      (!o.command.empty() ? 1 : 0);
+                      (!o.command.empty() && !system_wide_command ? 1 : 0);
   if (targets > 1) {
-    return report_error(cmd, Error{"choose one target", 0,
-                                   "  -a (every CPU), -p PID, -t TID or -- COMMAND, not several"});
+    return report_error(
+        cmd, Error{"choose one target", 0,
+                   "  -a (every CPU, optionally while -- COMMAND runs), -p PID, -t TID or "
+                   "-- COMMAND, not several"});
   }
   if (o.frequency == 0) {
     return report_error(cmd, Error{"frequency must be at least 1 Hz", 0, "  e.g. -F 99"});
@@ -155,9 +159,13 @@ int run_record(const RecordOptions& o) {
     auto w = Workload::prepare(o.command, sudo_invoker());
     if (!w) return report_error(cmd, w.error());
     workload.emplace(std::move(*w));
-    so.threads = {workload->pid()};
-    so.enable_on_exec = true;
-    subject = fmt::format("'{}'", workload->command_line());
+    if (system_wide_command) {
+      subject = fmt::format("system wide while '{}' ran", workload->command_line());
+    } else {
+      so.threads = {workload->pid()};
+      so.enable_on_exec = true;
+      subject = fmt::format("'{}'", workload->command_line());
+    }
   } else if (!o.pids.empty()) {
     auto processes = process_targets(o.pids);
     if (!processes) return report_error(cmd, processes.error());
@@ -212,12 +220,13 @@ int run_record(const RecordOptions& o) {
   if (system_wide) collector.processes().seed_from_proc(-1);
   const auto wall_start = std::chrono::system_clock::now();
   const double start = monotonic_s();
+  if (!so.enable_on_exec) {
+    if (auto st = session->enable(); !st) return report_error(cmd, st.error());
+  }
   if (workload) {
     if (auto st = workload->start(); !st) return report_error(cmd, st.error());
-  } else if (auto st = session->enable(); !st) {
-    return report_error(cmd, st.error());
   }
-  if (system_wide && o.duration_s == 0) {
+  if (system_wide && !workload && o.duration_s == 0) {
     fmt::print(stderr,
                "perfscope record: sampling every CPU at {} Hz until Ctrl-C (or use -d SECONDS)\n",
                session->options().frequency);
@@ -314,7 +323,7 @@ int run_record(const RecordOptions& o) {
                "Sample rate: {:.1f}% of expected ({} Hz x {:.2f} s x {} CPUs = {:.0f} expected)\n",
                100.0 * static_cast<double>(total) / expected, opened.frequency, elapsed,
                opened.cpus.size(), expected);
-  } else if (info.time_based && workload_cpu_s > 0) {
+  } else if (info.time_based && !system_wide && workload_cpu_s > 0) {
     const double expected = static_cast<double>(opened.frequency) * workload_cpu_s;
     fmt::print(
         out,

@@ -74,6 +74,20 @@ TEST(DoctorCli, VerdictsMatchWhatNobodyReallyGetsAtEachParanoidLevel) {
                          testing::target_for_nobody("ps-getpid_loop"), "5"},
                         as_nobody());
     EXPECT_EQ(v.at("syscalls"), tp.exit_code == 0) << tp.err;
+    // The profiling rows against real recordings (output under /tmp, writable by nobody).
+    const auto profile_own = run(
+        {bin, "record", "-F", "199", "-o", "/tmp/perfscope-doctor-own.pb.gz", "--", pages, "10"},
+        as_nobody());
+    EXPECT_EQ(v.at("profile-own"), profile_own.exit_code == 0) << profile_own.err;
+    const auto profile_system = run(
+        {bin, "record", "-a", "-d", "0.3", "-o", "/tmp/perfscope-doctor-all.pb.gz"}, as_nobody());
+    EXPECT_EQ(v.at("profile-system"), profile_system.exit_code == 0) << profile_system.err;
+    if (!v.at("profile-system")) {
+      EXPECT_NE(profile_system.err.find("perfscope doctor --need"), std::string::npos)
+          << profile_system.err;
+    }
+    ::unlink("/tmp/perfscope-doctor-own.pb.gz");
+    ::unlink("/tmp/perfscope-doctor-all.pb.gz");
     const auto cycles =
         run({bin, "stat", "-x", ",", "-e", "cycles", "--", "/bin/true"}, as_nobody());
     EXPECT_EQ(v.at("hardware"),
