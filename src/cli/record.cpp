@@ -243,6 +243,8 @@ int run_record(const RecordOptions& o) {
     }
     auto woken = session->poll(timeout_ms, collector);
     if (!woken) return report_error(cmd, woken.error());
+    // Without a pidfd (kernels before 5.3) the command's exit is noticed by polling.
+    if (workload && pidfds.empty() && workload->try_reap()) break;
     if (!*woken) continue;
     if (int sig = signals.take(); sig != 0) {
       stop_signal = sig;
