@@ -192,20 +192,17 @@ TEST(RecordCli, ProcessThatExitsBeforeTheEndIsStillSymbolized) {
   PS_REQUIRE(paranoid(0), pmu("software"));
   TempDir dir;
   const auto out = dir.file("system.pb.gz");
-  testing::RunResult r;
-  std::thread recorder([&] {
-    r = run({perfscope_binary(), "record", "-a", "-F", "499", "-d", "2", "-o", out});
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  const auto burn = run({target("ps-burn"), "400"});  // starts and exits mid-recording
-  recorder.join();
-  ASSERT_EQ(burn.exit_code, 0);
+  // System-wide while a shell runs: ps-burn starts after the recording did and has exited (and
+  // been reaped) well before it ends, whatever the machine's load.
+  const auto script = "sleep 0.3; " + target("ps-burn") + " 300 >/dev/null; sleep 0.5";
+  const auto r =
+      run({perfscope_binary(), "record", "-a", "-F", "499", "-o", out, "--", "sh", "-c", script});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto samples = flatten(load(out));
   const auto all = total(samples, "ps-burn");
   const auto a = leaf_count(samples, "ps-burn", "perfscope_targets::burn_a(");
   const auto b = leaf_count(samples, "ps-burn", "perfscope_targets::burn_b(");
-  ASSERT_GT(all, 100) << "0.4 s at 499 Hz";
+  ASSERT_GT(all, 60) << "0.3 s of CPU at 499 Hz";
   EXPECT_GT(a + b, all * 8 / 10) << "symbolized after the process was gone";
 }
 
@@ -269,7 +266,7 @@ TEST(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
     EXPECT_EQ(r.exit_code, 128 + sig) << r.err;
     EXPECT_NE(r.out.find("Stopped by"), std::string::npos) << r.out;
     const auto samples = flatten(load(out));
-    EXPECT_GT(leaf_count(samples, "ps-burn", "burn_a"), 50) << "the samples before the signal";
+    EXPECT_GT(leaf_count(samples, "ps-burn", "burn_a"), 10) << "the samples before the signal";
     std::error_code ec;
     std::size_t leftovers = 0;
     for (const auto& e : std::filesystem::directory_iterator(dir.path(), ec)) {
@@ -337,20 +334,23 @@ TEST(RecordCli, ExistingProcessByPid) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   TempDir dir;
   const auto out = dir.file("pid.pb.gz");
-  std::string burn_out;
   const pid_t child = ::fork();
   if (child == 0) {
     ::execl(target("ps-burn").c_str(), "ps-burn", "3000", nullptr);
     ::_exit(127);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const auto r =
-      run({perfscope_binary(), "record", "-p", std::to_string(child), "-d", "1", "-o", out});
+  const auto r = run({perfscope_binary(), "record", "-p", std::to_string(child), "-F", "499", "-d",
+                      "1", "-o", out});
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // How much CPU the process got in that second depends on the machine's load; its split does not.
   const auto samples = flatten(load(out));
-  EXPECT_GT(leaf_count(samples, "ps-burn", "perfscope_targets::burn_a("), 40);
+  const auto all = total(samples, "ps-burn");
+  ASSERT_GT(all, 30);
+  const auto a = leaf_count(samples, "ps-burn", "perfscope_targets::burn_a(");
+  EXPECT_NEAR(100.0 * static_cast<double>(a) / static_cast<double>(all), 75.0, 15.0);
 }
 
 TEST(RecordCliUnprivileged, OwnCommandWorksAndSystemWideExplainsTheFix) {
