@@ -259,6 +259,7 @@ int run_record(const RecordOptions& o) {
   const double elapsed = monotonic_s() - start;
   (void)session->disable();
   session->drain(collector);
+  collector.finish();
   rusage self_after{};
   ::getrusage(RUSAGE_SELF, &self_after);
 

@@ -8,17 +8,36 @@ void Collector::on_sample(const Sample& s) {
   ++per_cpu_[s.id.cpu];
   if (first_time_ == 0 || s.id.time < first_time_) first_time_ = s.id.time;
   if (s.id.time > last_time_) last_time_ = s.id.time;
-  const StackKey key{s.id.pid, s.id.tid, s.id.cpu,
-                     processes_.space_of(static_cast<pid_t>(s.id.pid), s.id.time)};
+  const auto offset = static_cast<std::uint32_t>(pending_stacks_.size());
   if (!s.callchain.empty()) {
-    stacks_.add(key, s.callchain, 1, s.period);
-    return;
+    pending_stacks_.insert(pending_stacks_.end(), s.callchain.begin(), s.callchain.end());
+  } else {
+    // No call chain asked for: the sampled ip alone, marked with its context like a call chain.
+    pending_stacks_.push_back(s.kernel ? static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL)
+                                       : static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    pending_stacks_.push_back(s.ip);
   }
-  // No call chain asked for: the sampled ip alone, marked with its context like a call chain.
-  scratch_.assign({s.kernel ? static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL)
-                            : static_cast<std::uint64_t>(PERF_CONTEXT_USER),
-                   s.ip});
-  stacks_.add(key, scratch_, 1, s.period);
+  pending_.push_back({s.id.pid, s.id.tid, s.id.cpu, s.id.time, s.period, offset,
+                      static_cast<std::uint32_t>(pending_stacks_.size() - offset)});
+}
+
+void Collector::flush(std::uint64_t before) {
+  std::size_t kept = 0;
+  std::vector<std::uint64_t> kept_stacks;
+  for (const auto& p : pending_) {
+    const std::span<const std::uint64_t> stack{pending_stacks_.data() + p.offset, p.length};
+    if (p.time >= before) {  // not yet safe: keep for the next pass
+      Pending q = p;
+      q.offset = static_cast<std::uint32_t>(kept_stacks.size());
+      kept_stacks.insert(kept_stacks.end(), stack.begin(), stack.end());
+      pending_[kept++] = q;
+      continue;
+    }
+    const StackKey key{p.pid, p.tid, p.cpu, processes_.space_of(static_cast<pid_t>(p.pid), p.time)};
+    stacks_.add(key, stack, 1, p.period);
+  }
+  pending_.resize(kept);
+  pending_stacks_.swap(kept_stacks);
 }
 
 void Collector::on_lost(const LostRecord& lost) {

@@ -1,5 +1,10 @@
 // Collector: what a recording keeps from the records it reads. Feeds the ProcessTable and the
 // StackAggregator, and counts what the summary reports: samples per CPU, lost and throttled.
+//
+// Rings are per CPU and read one after the other, so a sample can arrive before the COMM (exec) or
+// FORK record, written earlier on another CPU, that decides which program it belongs to. Samples
+// therefore wait in a small buffer until a pass over every ring that started after them has ended
+// (on_pass_end); side-band records are applied at once. finish() takes the rest.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +27,9 @@ class Collector : public RecordHandler {
   void on_lost(const LostRecord& lost) override;
   void on_throttle(const ThrottleRecord& throttle) override;
   void on_other(std::uint32_t type) override;
+  void on_pass_end(std::uint64_t pass_start) override { flush(pass_start); }
+  // Aggregates every sample still waiting; call once the last records have been drained.
+  void finish() { flush(~std::uint64_t{0}); }
 
   ProcessTable& processes() { return processes_; }
   const ProcessTable& processes() const { return processes_; }
@@ -39,7 +47,14 @@ class Collector : public RecordHandler {
   ProcessTable processes_;
   StackAggregator stacks_;
   std::map<std::uint32_t, std::uint64_t> per_cpu_;
-  std::vector<std::uint64_t> scratch_;  // a stack without call chain: marker + ip
+  struct Pending {
+    std::uint32_t pid, tid, cpu;
+    std::uint64_t time, period;
+    std::uint32_t offset, length;  // into pending_stacks_
+  };
+  void flush(std::uint64_t before);
+  std::vector<Pending> pending_;
+  std::vector<std::uint64_t> pending_stacks_;
   std::uint64_t lost_records_ = 0, lost_samples_ = 0, throttled_ = 0, other_ = 0;
   std::uint64_t first_time_ = 0, last_time_ = 0;
 };

@@ -28,6 +28,9 @@ class RecordHandler {
   virtual void on_throttle(const ThrottleRecord& throttle) = 0;
   // Record types perfscope does not use (AUX, KSYMBOL, ...): counted by the caller if it wants.
   virtual void on_other(std::uint32_t /*type*/) {}
+  // After a pass over every ring that started at `pass_start` (perf clock): every record stamped
+  // earlier than that has now been delivered, whichever ring it was in.
+  virtual void on_pass_end(std::uint64_t /*pass_start*/) {}
 };
 
 // The sample_type bits the decoder understands. Opening events with others is a programming error

@@ -104,6 +104,14 @@ ProcessTable::Process& ProcessTable::process(pid_t pid) {
   return processes_[pid];
 }
 
+// Records of one process can come from several CPUs' rings out of time order (a child's exec on
+// one CPU read before its fork on another): images stay sorted by the time they began.
+void ProcessTable::add_image(Process& proc, Image image) {
+  auto at = std::upper_bound(proc.images.begin(), proc.images.end(), image.since,
+                             [](std::uint64_t t, const Image& i) { return t < i.since; });
+  proc.images.insert(at, image);
+}
+
 void ProcessTable::seed_from_proc(pid_t pid, const std::string& proc_root) {
   std::vector<pid_t> pids;
   if (pid >= 0) {
@@ -170,8 +178,7 @@ void ProcessTable::on_comm(const CommRecord& c) {
   const auto pid = static_cast<pid_t>(c.pid);
   thread_comms_[static_cast<pid_t>(c.tid)] = std::string(c.comm);
   if (c.exec) {
-    const auto id = new_space(pid, std::string(c.comm));
-    process(pid).images.push_back({c.id.time, id});
+    add_image(process(pid), {c.id.time, new_space(pid, std::string(c.comm))});
   } else if (c.pid == c.tid) {
     spaces_[space_of(pid, c.id.time)].comm = std::string(c.comm);
   }
@@ -189,7 +196,7 @@ void ProcessTable::on_fork(const TaskRecord& t) {
   AddressSpace copy = spaces_[parent_space];
   copy.pid = pid;
   spaces_.push_back(std::move(copy));
-  process(pid).images.push_back({t.time, static_cast<AddressSpaceId>(spaces_.size() - 1)});
+  add_image(process(pid), {t.time, static_cast<AddressSpaceId>(spaces_.size() - 1)});
 }
 
 void ProcessTable::on_exit(const TaskRecord& t) {

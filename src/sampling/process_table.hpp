@@ -71,6 +71,7 @@ class ProcessTable {
     bool exited = false;
   };
   AddressSpaceId new_space(pid_t pid, std::string comm);
+  static void add_image(Process& proc, Image image);
   Process& process(pid_t pid);
 
   std::unordered_map<pid_t, Process> processes_;

@@ -254,6 +254,10 @@ Result<bool> Session::poll(int timeout_ms, RecordHandler& handler) {
 }
 
 void Session::drain(RecordHandler& handler) {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);  // the events' clock (attr.clockid)
+  const auto pass_start = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
+                          static_cast<std::uint64_t>(now.tv_nsec);
   for (auto& ring : rings_) {
     auto drained = ring.buffer.drain([&](std::span<const std::byte> record) {
       ++stats_.records;
@@ -267,6 +271,7 @@ void Session::drain(RecordHandler& handler) {
       last_error_ = drained.error().message();
     }
   }
+  handler.on_pass_end(pass_start);
 }
 
 }  // namespace perfscope::sampling

@@ -40,6 +40,7 @@ TEST(SamplingSession, SamplesThisThreadWithCallChains) {
   spin_ms(50);
   ASSERT_TRUE(s->disable());
   s->drain(c);
+  c.finish();
   ::munmap(code, 4096);
   EXPECT_GT(c.samples(), 200u) << "300 ms at 1000 Hz";
   EXPECT_EQ(s->stats().decode_errors, 0u);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sampling/collector.hpp"
 #include "sampling/process_table.hpp"
 #include "sampling/stack_aggregator.hpp"
 
@@ -158,6 +159,33 @@ TEST(StackAggregator, SurvivesGrowthWithManyDistinctStacks) {
   }
   ASSERT_EQ(agg.entries().size(), 50000u);
   for (const auto& e : agg.entries()) ASSERT_EQ(e.count, 3u);
+}
+
+TEST(Collector, SampleReadBeforeTheExecFromAnotherCpuStillGetsTheNewProgram) {
+  Collector c;
+  const std::uint64_t chain[] = {static_cast<std::uint64_t>(PERF_CONTEXT_USER), 0x400100};
+  Sample s;
+  s.id.pid = s.id.tid = 10;
+  s.id.cpu = 1;
+  s.id.time = 250;
+  s.callchain = chain;
+  c.on_sample(s);  // CPU 1's ring was read first...
+  CommRecord exec;
+  exec.pid = exec.tid = 10;
+  exec.comm = "ps-burn";
+  exec.exec = true;
+  exec.id.time = 200;
+  c.on_comm(exec);  // ...then CPU 0's, holding the earlier exec
+  c.on_mmap(mmap_of(10, 0x400000, 0x1000, 0, "/usr/bin/ps-burn", 210));
+  c.on_pass_end(240);
+  EXPECT_TRUE(c.stacks().entries().empty()) << "a sample newer than the pass waits";
+  c.on_pass_end(300);
+  ASSERT_EQ(c.stacks().entries().size(), 1u);
+  const auto& space = c.processes().space(c.stacks().entries()[0].key.space);
+  EXPECT_EQ(space.comm, "ps-burn");
+  ASSERT_NE(space.find(0x400100), nullptr);
+  EXPECT_EQ(space.find(0x400100)->path, "/usr/bin/ps-burn");
+  EXPECT_EQ(c.samples(), 1u);
 }
 
 }  // namespace
