@@ -14,6 +14,7 @@
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
 #include "output/folded.hpp"
+#include "profile/names.hpp"
 #include "profile/profile.hpp"
 #include "profile/query.hpp"
 
@@ -37,11 +38,11 @@ constexpr std::size_t kBreakdownRows = 5;
 
 Result<std::vector<std::int64_t>> parse_pids(const std::string& text) {
   std::vector<std::int64_t> pids;
-  std::string_view rest = text;
-  while (!rest.empty() || pids.empty()) {
-    const auto comma = rest.find(',');
-    const std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  const std::string_view all = text;
+  for (std::size_t start = 0;;) {
+    const auto comma = all.find(',', start);
+    const std::string_view item =
+        all.substr(start, comma == std::string_view::npos ? comma : comma - start);
     std::int64_t v = 0;
     auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v < 0) {
@@ -49,8 +50,9 @@ Result<std::vector<std::int64_t>> parse_pids(const std::string& text) {
                    "  give process ids separated by commas: --pid 1234,5678"};
     }
     pids.push_back(v);
+    if (comma == std::string_view::npos) return pids;
+    start = comma + 1;
   }
-  return pids;
 }
 
 std::string describe_filter(const profile::SampleFilter& f) {
@@ -86,7 +88,8 @@ void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile
   for (std::size_t i = 0; i < p.sample_types.size(); ++i) {
     totals.push_back(format_value(p, i, all.values[i]));
   }
-  fmt::print(out, "Total: {}\n", totals.empty() ? "no sample types" : fmt::to_string(fmt::join(totals, ", ")));
+  fmt::print(out, "Total: {}\n",
+             totals.empty() ? "no sample types" : fmt::to_string(fmt::join(totals, ", ")));
   if (const std::int64_t lost = profile::lost_samples(p); lost > 0) {
     fmt::print(out, "Lost: {} samples (dropped by the kernel: the profile undercounts)\n", lost);
   }
@@ -104,7 +107,9 @@ void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile
   }
   for (profile::StringId c : p.comments) {
     const std::string_view text = p.string(c);
-    if (!text.starts_with("perfscope: lost ")) fmt::print(out, "Note: {}\n", text);
+    if (!text.starts_with("perfscope: lost ")) {
+      fmt::print(out, "Note: {}\n", profile::printable(text));
+    }
   }
   if (!filter.empty() && !p.sample_types.empty()) {
     const double share = all.values[0] != 0 ? 100.0 * static_cast<double>(matched.values[0]) /
@@ -153,10 +158,12 @@ std::string count_title(const profile::Hottest& h) {
 }
 
 // Functions and modules: self and total. Processes and CPUs own whole samples: one column.
-void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by, const char* title) {
+void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by,
+                 const char* title) {
   std::size_t width = 5;
   for (const auto& e : h.entries) {
-    width = std::max({width, fmt::formatted_size("{}", e.self), fmt::formatted_size("{}", e.total)});
+    width =
+        std::max({width, fmt::formatted_size("{}", e.self), fmt::formatted_size("{}", e.total)});
   }
   fmt::print(out, "\n{} ({}):\n", title, count_title(h));
   const bool per_frame = by == profile::GroupBy::function || by == profile::GroupBy::module;
@@ -181,9 +188,10 @@ std::string known_processes(const profile::Profile& p) {
   if (!h || h->entries.empty()) return "  the profile has no samples";
   std::vector<std::string> names;
   for (const auto& e : h->entries) names.push_back(e.name);
-  return fmt::format("  processes in the profile: {}{}\n  see them all with `perfscope report --by "
-                     "process`",
-                     fmt::join(names, ", "), h->distinct > names.size() ? ", ..." : "");
+  return fmt::format(
+      "  processes in the profile: {}{}\n  see them all with `perfscope report --by "
+      "process`",
+      fmt::join(names, ", "), h->distinct > names.size() ? ", ..." : "");
 }
 
 int run_report(const ReportOptions& o) {
@@ -203,8 +211,9 @@ int run_report(const ReportOptions& o) {
   if (!p) {
     Error e = std::move(p).take_error();
     if (e.errnum == ENOENT && e.hint.empty()) {
-      e.hint = "  record one with `perfscope record -- ./program` (it writes perfscope.pb.gz), or "
-               "name it with -i FILE";
+      e.hint =
+          "  record one with `perfscope record -- ./program` (it writes perfscope.pb.gz), or "
+          "name it with -i FILE";
     }
     return report_error("report", e);
   }
@@ -215,9 +224,9 @@ int run_report(const ReportOptions& o) {
   const profile::Totals all = profile::totals(*p);
   const profile::Totals matched = filter.empty() ? all : profile::totals(*p, filter);
   if (!filter.empty() && matched.samples == 0) {
-    return report_error("report", Error{fmt::format("no samples of {} in {}",
-                                                    describe_filter(filter), o.input),
-                                        0, known_processes(*p)});
+    return report_error(
+        "report", Error{fmt::format("no samples of {} in {}", describe_filter(filter), o.input), 0,
+                        known_processes(*p)});
   }
 
   if (o.folded) {
@@ -273,7 +282,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<ReportOptions>();
   auto* sub = app.add_subcommand(
       "report", "Show where a saved profile spends its time: tables or folded stacks");
-  sub->add_option("-i,--input", o->input, "The profile to read (pprof, gzipped or not; - for stdin)")
+  sub->add_option("-i,--input", o->input,
+                  "The profile to read (pprof, gzipped or not; - for stdin)")
       ->capture_default_str();
   sub->add_option("--sort", o->sort,
                   "Order rows by self (in the entry itself) or total (including what it calls)")
@@ -290,8 +300,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
   sub->add_option("-o,--output", o->output,
                   "Write to FILE instead of standard output (replaced only when complete)");
   sub->footer(
-      "Self counts samples whose innermost frame is the entry; total counts samples with the entry\n"
-      "anywhere in the stack (once per sample, even with recursion). Percentages are of the\n"
+      "Self: samples whose innermost frame is the entry. Total: samples with the entry\n"
+      "anywhere in the stack, once per sample even with recursion. Percentages are of the\n"
       "samples that pass --pid/--comm.\n"
       "Examples:\n"
       "  perfscope report                           (reads perfscope.pb.gz)\n"

@@ -1,0 +1,94 @@
+// Questions `perfscope report` asks of a Profile: totals, filters, and the hottest functions,
+// modules, processes or CPUs. Work is done on ids (one pass over the samples, no string work
+// per frame); names are built once per distinct entry.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "profile/profile.hpp"
+
+namespace perfscope::profile {
+
+enum class GroupBy { function, module, process, cpu };
+enum class SortBy { self, total };
+
+// "function", "module", "process", "cpu"; the Error lists the choices.
+Result<GroupBy> parse_group_by(std::string_view name);
+// "self", "total".
+Result<SortBy> parse_sort_by(std::string_view name);
+
+// Which samples to look at; empty fields match every sample.
+struct SampleFilter {
+  std::vector<std::int64_t> pids = {};  // "pid" label is one of these
+  std::string comm = {};                // "comm" label is exactly this
+
+  bool empty() const { return pids.empty() && comm.empty(); }
+};
+
+// The ids of the conventional label keys in one profile; -1 for a key the profile never uses.
+struct LabelKeys {
+  explicit LabelKeys(const Profile& p);
+  std::int64_t pid = -1, tid = -1, cpu = -1, comm = -1;
+};
+
+// The num value of the first label with this key.
+std::optional<std::int64_t> num_label(const Sample& s, std::int64_t key);
+// The str value of the first label with this key; 0 ("") when absent.
+StringId str_label(const Sample& s, std::int64_t key);
+
+// A SampleFilter resolved against one profile: matching compares ids, never text.
+class SampleMatcher {
+ public:
+  SampleMatcher(const Profile& p, const SampleFilter& f);
+  bool operator()(const Sample& s) const;
+
+ private:
+  LabelKeys keys_;
+  bool all_ = true;
+  bool none_ = false;  // the comm is not in the profile at all
+  std::vector<std::int64_t> pids_;
+  std::int64_t comm_ = -1;
+};
+
+struct Totals {
+  std::size_t samples = 0;           // Sample entries that matched
+  std::vector<std::int64_t> values;  // sums, one per sample type
+};
+Totals totals(const Profile& p, const SampleFilter& filter = {});
+
+// Samples the kernel dropped, from "perfscope: lost N samples" comments (summed).
+std::int64_t lost_samples(const Profile& p);
+
+struct QueryOptions {
+  GroupBy by = GroupBy::function;
+  SortBy sort = SortBy::self;
+  std::size_t top = 0;          // 0: every entry
+  std::size_t value_index = 0;  // which Sample::values entry weighs a sample
+  SampleFilter filter = {};
+};
+
+// One row. For functions and modules, self counts samples whose leaf frame is this entry and total
+// those with the entry anywhere in the stack, once per sample however often it recurs. Processes
+// and CPUs are properties of the whole sample: self == total.
+struct Entry {
+  std::string name;  // function name, module basename, "comm (pid)" or "cpu N"
+  std::int64_t self = 0;
+  std::int64_t total = 0;
+};
+
+struct Hottest {
+  std::vector<Entry> entries;  // sorted (descending, then by name), at most `top`
+  std::size_t distinct = 0;    // entries before the cut to `top`
+  std::int64_t total = 0;      // weight of all matching samples: the 100% of percentages
+  std::size_t samples = 0;     // matching Sample entries
+};
+
+// Error only for a value_index outside the profile's sample types.
+Result<Hottest> hottest(const Profile& p, const QueryOptions& options);
+
+}  // namespace perfscope::profile

@@ -1,0 +1,72 @@
+// ElfModule: one ELF file (executable or shared library) opened once and queried per address:
+// function symbols, load segments, and DWARF line and inline information when the file or a
+// separate debug file carries it.
+//
+// Not thread-safe: libdw fills its caches lazily, and so do the per-unit function indexes here.
+// Holds no file descriptor: files are mmapped (and read whole when mmap fails), so a recording
+// that touches hundreds of libraries does not run out of descriptors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "symbols/frame.hpp"
+
+namespace perfscope::symbols {
+
+struct ElfSymbol {
+  std::string_view name;  // mangled, as in the symbol table; valid while the module lives
+  std::uint64_t start = 0, size = 0;
+};
+
+class ElfModule {
+ public:
+  // Opens `open_path` (the file as it is reachable now) and looks for its separate debug file in
+  // `debug_dirs`: DIR/.build-id/xx/rest.debug, then the .gnu_debuglink name next to the file, in
+  // its .debug/ subdirectory and under DIR/<directory of display_path>/. A debug file whose
+  // build-id differs from the module's is ignored (without build-ids the debuglink CRC is not
+  // checked; MiniDebugInfo, .gnu_debugdata, is not read). `display_path` is the path the process
+  // knows; errors name it. When `expected_build_id` is set and the file's differs, the file
+  // changed since the process mapped it: then only a debug file with the expected build-id can
+  // stand in, else open() fails.
+  static Result<std::unique_ptr<ElfModule>> open(const std::string& display_path,
+                                                 const std::string& open_path,
+                                                 std::string_view expected_build_id,
+                                                 const std::vector<std::string>& debug_dirs);
+  ~ElfModule();
+  ElfModule(const ElfModule&) = delete;
+  ElfModule& operator=(const ElfModule&) = delete;
+
+  // Lowercase hex, empty when the file has no build-id note.
+  const std::string& build_id() const;
+  // The separate debug file in use, or empty.
+  const std::string& debug_file() const;
+  // Function symbols (.symtab of the file or its debug file, else .dynsym) or DWARF exist.
+  bool has_symbols() const;
+  std::size_t symbol_count() const;
+
+  // The ELF virtual address of a file offset, through the PT_LOAD segment holding it.
+  std::uint64_t vaddr_for_file_offset(std::uint64_t offset) const;
+  // The function symbol covering `vaddr`: the largest start <= vaddr, within its size when the
+  // size is non-zero. Of aliases at one address one is kept: sized before sizeless, exported
+  // (global or weak) before local, fewer leading underscores, global before weak, shorter, then
+  // by name. So libc's getpid/__getpid pair gives "getpid".
+  std::optional<ElfSymbol> symbol_at(std::uint64_t vaddr) const;
+  // Appends the frames for `vaddr`, innermost first, with function, file, line, inlined, resolved
+  // and module_offset set (module is left to the caller). Appends nothing when neither the
+  // symbols nor DWARF know the address.
+  void symbolize(std::uint64_t vaddr, bool inline_frames, bool line_numbers,
+                 std::vector<Frame>& out);
+
+ private:
+  struct State;
+  explicit ElfModule(std::unique_ptr<State> state);
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace perfscope::symbols

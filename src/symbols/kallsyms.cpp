@@ -1,0 +1,187 @@
+#include "symbols/kallsyms.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include "core/files.hpp"
+
+namespace perfscope::symbols {
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+
+bool parse_hex(std::string_view s, std::uint64_t& out) {
+  if (s.starts_with("0x")) s.remove_prefix(2);
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+std::size_t leading_underscores(std::string_view name) {
+  const auto n = name.find_first_not_of('_');
+  return n == std::string_view::npos ? name.size() : n;
+}
+
+// Splits off the next space-separated field of `s`.
+std::string_view next_field(std::string_view& s) {
+  const auto begin = s.find_first_not_of(' ');
+  if (begin == std::string_view::npos) {
+    s = {};
+    return {};
+  }
+  s.remove_prefix(begin);
+  const auto end = std::min(s.find(' '), s.size());
+  const auto field = s.substr(0, end);
+  s.remove_prefix(end);
+  return field;
+}
+
+}  // namespace
+
+KernelSymbols KernelSymbols::parse(std::string_view kallsyms, std::string_view modules) {
+  KernelSymbols ks;
+  ks.modules_.emplace_back();  // index 0: the kernel image
+  ks.names_.reserve(kallsyms.size() / 2);
+  ks.symbols_.reserve(kallsyms.size() / 40);
+  bool any_symbol = false;
+  bool any_nonzero = false;
+  std::string_view last_module;
+  std::uint16_t last_module_index = 0;
+
+  std::size_t pos = 0;
+  while (pos < kallsyms.size()) {
+    const std::size_t nl = std::min(kallsyms.find('\n', pos), kallsyms.size());
+    std::string_view line = kallsyms.substr(pos, nl - pos);
+    pos = nl + 1;
+
+    // "ffffffff81000000 T _stext" or "ffffffffc0201000 t name\t[module]"
+    const auto space = line.find(' ');
+    std::uint64_t address = 0;
+    if (space == std::string_view::npos || space + 3 > line.size() || line[space + 2] != ' ' ||
+        !parse_hex(line.substr(0, space), address)) {
+      continue;
+    }
+    const char type = line[space + 1];
+    std::string_view name = line.substr(space + 3);
+    std::string_view module;
+    if (const auto tab = name.find('\t'); tab != std::string_view::npos) {
+      module = name.substr(tab + 1);
+      name = name.substr(0, tab);
+      if (module.size() >= 2 && module.front() == '[' && module.back() == ']') {
+        module = module.substr(1, module.size() - 2);
+      }
+    }
+    any_symbol = true;
+    any_nonzero = any_nonzero || address != 0;
+    // End markers, not functions: an address at or past them belongs to no symbol.
+    if (module.empty() && (name == "_etext" || name == "_einittext")) {
+      if (name == "_etext") ks.etext_ = address;
+      continue;
+    }
+    if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
+    if (name.empty() || ks.names_.size() > std::numeric_limits<std::uint32_t>::max() - name.size())
+      continue;
+    name = name.substr(0, std::numeric_limits<std::uint16_t>::max());
+
+    std::uint16_t module_index = 0;
+    if (!module.empty()) {
+      // kallsyms lists a module's symbols together, so the last lookup almost always matches.
+      if (module != last_module) {
+        auto it = std::find_if(ks.modules_.begin() + 1, ks.modules_.end(),
+                               [&](const Module& m) { return m.name == module; });
+        if (it == ks.modules_.end()) {
+          if (ks.modules_.size() > std::numeric_limits<std::uint16_t>::max()) continue;
+          ks.modules_.push_back(Module{std::string(module)});
+          it = ks.modules_.end() - 1;
+        }
+        last_module = module;
+        last_module_index = static_cast<std::uint16_t>(it - ks.modules_.begin());
+      }
+      module_index = last_module_index;
+    }
+    ks.symbols_.push_back(Symbol{address, static_cast<std::uint32_t>(ks.names_.size()),
+                                 static_cast<std::uint16_t>(name.size()), module_index,
+                                 type == 'T' || type == 'W'});
+    ks.names_.append(name);
+  }
+  ks.hidden_ = any_symbol && !any_nonzero;
+
+  // /proc/modules: "name size refcount deps state address [taints]"
+  pos = 0;
+  while (pos < modules.size()) {
+    const std::size_t nl = std::min(modules.find('\n', pos), modules.size());
+    std::string_view line = modules.substr(pos, nl - pos);
+    pos = nl + 1;
+    const auto name = next_field(line);
+    const auto size_text = next_field(line);
+    next_field(line);
+    next_field(line);
+    next_field(line);
+    const auto address_text = next_field(line);
+    std::uint64_t size = 0, address = 0;
+    const auto [p, ec] =
+        std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+    if (ec != std::errc() || !parse_hex(address_text, address) || address == 0) continue;
+    for (auto& m : ks.modules_) {
+      if (m.name == name) {
+        m.start = address;
+        m.end = address + size;
+      }
+    }
+  }
+
+  // Among aliases at one address, keep one deterministically: global before local, then fewer
+  // leading underscores ("_text" before "__pi__text"), then the shorter name, then by name.
+  auto name_of = [&ks](const Symbol& s) {
+    return std::string_view(ks.names_).substr(s.name_offset, s.name_length);
+  };
+  std::sort(ks.symbols_.begin(), ks.symbols_.end(), [&](const Symbol& a, const Symbol& b) {
+    if (a.start != b.start) return a.start < b.start;
+    if (a.global != b.global) return a.global;
+    const auto an = name_of(a), bn = name_of(b);
+    const auto au = leading_underscores(an), bu = leading_underscores(bn);
+    if (au != bu) return au < bu;
+    if (an.size() != bn.size()) return an.size() < bn.size();
+    return an < bn;
+  });
+  ks.symbols_.erase(
+      std::unique(ks.symbols_.begin(), ks.symbols_.end(),
+                  [](const Symbol& a, const Symbol& b) { return a.start == b.start; }),
+      ks.symbols_.end());
+  ks.symbols_.shrink_to_fit();
+  ks.names_.shrink_to_fit();
+  return ks;
+}
+
+Result<KernelSymbols> KernelSymbols::load(const std::string& kallsyms_path,
+                                          const std::string& modules_path) {
+  auto text = read_text_file(kallsyms_path);
+  if (!text) return text.error();
+  auto modules = read_text_file(modules_path);
+  return parse(*text, modules ? std::string_view(*modules) : std::string_view());
+}
+
+std::optional<KernelSymbols::Hit> KernelSymbols::find(std::uint64_t address) const {
+  if (hidden_) return std::nullopt;
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
+                             [](std::uint64_t a, const Symbol& s) { return a < s.start; });
+  if (it == symbols_.begin()) return std::nullopt;
+  const Symbol& sym = *(it - 1);
+  const Module& module = modules_[sym.module];
+
+  // The region's end bounds its last symbol: _etext for the kernel image, the module's extent
+  // from /proc/modules. kallsyms has no sizes, so with neither a bound nor a following symbol in
+  // the same region, the symbol gets one page.
+  std::uint64_t end = 0;
+  if (sym.module == 0 && etext_ > sym.start) end = etext_;
+  if (sym.module != 0 && module.end > sym.start) end = module.end;
+  if (it != symbols_.end() && (it->module == sym.module || end != 0)) {
+    end = end == 0 ? it->start : std::min(end, it->start);
+  }
+  if (end == 0) end = sym.start + kPage;
+  if (address >= end) return std::nullopt;
+  return Hit{std::string_view(names_).substr(sym.name_offset, sym.name_length), module.name,
+             sym.start};
+}
+
+}  // namespace perfscope::symbols

@@ -1,0 +1,62 @@
+// KernelSymbols: the kernel's text symbols from /proc/kallsyms (and module extents from
+// /proc/modules), sorted once for binary search.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace perfscope::symbols {
+
+class KernelSymbols {
+ public:
+  struct Hit {
+    std::string_view name;    // as in kallsyms (C names; not demangled)
+    std::string_view module;  // "" for the kernel image, else the module name without brackets
+    std::uint64_t start = 0;
+  };
+
+  // Parses kallsyms text ("ADDR TYPE NAME[\t[MODULE]]" per line) keeping text symbols (t T w W),
+  // and /proc/modules text ("NAME SIZE REFS DEPS STATE ADDR ...") for module extents; `modules`
+  // may be empty. Malformed lines are skipped.
+  static KernelSymbols parse(std::string_view kallsyms, std::string_view modules = {});
+  // Reads and parses both files. A missing or unreadable modules file is not an error (kernels
+  // without module support have none); a missing kallsyms is.
+  static Result<KernelSymbols> load(const std::string& kallsyms_path,
+                                    const std::string& modules_path);
+
+  // True when every address read as zero: kptr_restrict or perf_event_paranoid hides them from
+  // this process, and nothing can be resolved.
+  bool addresses_hidden() const { return hidden_; }
+  std::size_t size() const { return symbols_.size(); }
+
+  // The symbol containing `address`: the one with the largest start <= address, unless the address
+  // lies past the end of the kernel text (_etext) or of the symbol's module. The last symbol of a
+  // region with no known end covers at most one page.
+  std::optional<Hit> find(std::uint64_t address) const;
+
+ private:
+  struct Symbol {
+    std::uint64_t start;
+    std::uint32_t name_offset;  // into names_
+    std::uint16_t name_length;
+    std::uint16_t module;  // index into modules_; 0 = the kernel image
+    bool global;           // T or W
+  };
+  struct Module {
+    std::string name;
+    std::uint64_t start = 0, end = 0;  // from /proc/modules; 0/0 when unknown
+  };
+
+  std::string names_;  // every kept name, back to back (one allocation instead of one per line)
+  std::vector<Symbol> symbols_;
+  std::vector<Module> modules_;
+  std::uint64_t etext_ = 0;  // end of the kernel image's text; 0 when kallsyms lacks _etext
+  bool hidden_ = false;
+};
+
+}  // namespace perfscope::symbols

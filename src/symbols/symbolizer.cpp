@@ -1,0 +1,218 @@
+#include "symbols/symbolizer.hpp"
+
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+
+#include "symbols/elf_module.hpp"
+#include "symbols/kallsyms.hpp"
+#include "symbols/perf_map.hpp"
+
+namespace perfscope::symbols {
+namespace {
+
+constexpr std::string_view kKernelModule = "[kernel.kallsyms]";
+
+using FrameCache = std::unordered_map<std::uint64_t, std::vector<Frame>>;
+
+// "cannot read PATH: No such file or directory" from a read_text_file() error.
+std::string cannot_read(const std::string& path, const Error& e) {
+  return "cannot read " + path + (e.errnum != 0 ? ": " + std::string(std::strerror(e.errnum)) : "");
+}
+
+std::string basename_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+struct Symbolizer::Impl {
+  SymbolizerOptions options;
+  Stats stats;
+
+  bool kernel_tried = false;
+  std::optional<KernelSymbols> kernel;
+  std::string kernel_failure;
+  FrameCache kernel_frames;
+
+  struct Module {
+    std::unique_ptr<ElfModule> elf;  // null when it could not be loaded
+    std::string path;                // the path it was first loaded under
+    std::string failure;             // why elf is null
+    FrameCache frames;               // by ELF vaddr; by file offset when elf is null
+  };
+  std::vector<std::unique_ptr<Module>> modules;
+  // "build-id:HEX" and "path:OPEN_PATH" keys; several may name one module.
+  std::unordered_map<std::string, Module*> modules_by_key;
+
+  struct Jit {
+    std::string path;
+    std::optional<PerfMap> map;
+    std::string failure;
+    FrameCache frames;
+  };
+  std::unordered_map<int, Jit> jits;
+
+  const std::vector<Frame>& remember(FrameCache& cache, std::uint64_t key,
+                                     std::vector<Frame> frames) {
+    if (!frames.empty() && frames.back().resolved) {
+      ++stats.addresses_resolved;
+    } else {
+      ++stats.addresses_unknown;
+    }
+    return cache.emplace(key, std::move(frames)).first->second;
+  }
+
+  Module* module_for(const MappedFile& mapping) {
+    const std::string& open_path = mapping.open_path.empty() ? mapping.path : mapping.open_path;
+    const std::string path_key = "path:" + open_path;
+    if (!mapping.build_id.empty()) {
+      if (auto it = modules_by_key.find("build-id:" + mapping.build_id);
+          it != modules_by_key.end()) {
+        return it->second;
+      }
+    }
+    if (auto it = modules_by_key.find(path_key); it != modules_by_key.end()) {
+      // A failure under this path holds for any build-id; a success only when the ids agree
+      // (or nothing says which id is expected).
+      Module* m = it->second;
+      if (!m->elf || mapping.build_id.empty() || m->elf->build_id() == mapping.build_id) return m;
+    }
+
+    auto module = std::make_unique<Module>();
+    module->path = mapping.path;
+    auto elf = ElfModule::open(mapping.path, open_path, mapping.build_id, options.debug_dirs);
+    if (!elf) {
+      module->failure = elf.error().message();
+      ++stats.modules_failed;
+    } else {
+      const std::string id_key = (*elf)->build_id().empty() ? "" : "build-id:" + (*elf)->build_id();
+      if (!id_key.empty()) {
+        if (auto it = modules_by_key.find(id_key); it != modules_by_key.end()) {
+          // The same file under another path (a symlink, another container): reuse it.
+          modules_by_key[path_key] = it->second;
+          return it->second;
+        }
+      }
+      module->elf = std::move(*elf);
+      ++stats.modules_loaded;
+      if (!module->elf->has_symbols()) ++stats.modules_without_symbols;
+      if (!id_key.empty()) modules_by_key[id_key] = module.get();
+    }
+    // Failures stay keyed by path only: another process may reach the same build-id elsewhere.
+    modules_by_key[path_key] = module.get();
+    modules.push_back(std::move(module));
+    return modules.back().get();
+  }
+};
+
+Symbolizer::Symbolizer(SymbolizerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+Symbolizer::~Symbolizer() = default;
+Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
+Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
+
+Frame Symbolizer::unknown(std::string_view reason, std::string_view module) {
+  Frame f;
+  f.function.reserve(reason.size() + 11);
+  f.function.append("[unknown: ").append(reason).append("]");
+  f.module = std::string(module);
+  return f;
+}
+
+const std::vector<Frame>& Symbolizer::resolve_kernel(std::uint64_t address) {
+  Impl& d = *impl_;
+  if (auto it = d.kernel_frames.find(address); it != d.kernel_frames.end()) return it->second;
+  if (!d.kernel_tried) {
+    d.kernel_tried = true;
+    auto loaded = KernelSymbols::load(d.options.kallsyms_path, d.options.modules_path);
+    if (loaded) {
+      d.kernel = std::move(*loaded);
+    } else {
+      d.kernel_failure = cannot_read(d.options.kallsyms_path, loaded.error());
+    }
+  }
+  Frame f;
+  if (!d.kernel) {
+    f = unknown(d.kernel_failure, kKernelModule);
+  } else if (d.kernel->addresses_hidden()) {
+    f = unknown("kernel addresses hidden (kptr_restrict / perf_event_paranoid)", kKernelModule);
+  } else if (const auto hit = d.kernel->find(address)) {
+    f.function = std::string(hit->name);
+    f.module =
+        hit->module.empty() ? std::string(kKernelModule) : "[" + std::string(hit->module) + "]";
+    f.resolved = true;
+  } else {
+    f = unknown("not in kallsyms", kKernelModule);
+  }
+  f.module_offset = address;
+  std::vector<Frame> frames;
+  frames.push_back(std::move(f));
+  return d.remember(d.kernel_frames, address, std::move(frames));
+}
+
+const std::vector<Frame>& Symbolizer::resolve_user(const MappedFile& mapping,
+                                                   std::uint64_t address) {
+  Impl& d = *impl_;
+  Impl::Module* m = d.module_for(mapping);
+  const std::uint64_t file_offset = address - mapping.start + mapping.pgoff;
+  if (!m->elf) {
+    if (auto it = m->frames.find(file_offset); it != m->frames.end()) return it->second;
+    std::vector<Frame> frames;
+    frames.push_back(unknown(m->failure, m->path));
+    frames.back().module_offset = file_offset;
+    return d.remember(m->frames, file_offset, std::move(frames));
+  }
+  const std::uint64_t vaddr = m->elf->vaddr_for_file_offset(file_offset);
+  if (auto it = m->frames.find(vaddr); it != m->frames.end()) return it->second;
+  std::vector<Frame> frames;
+  m->elf->symbolize(vaddr, d.options.inline_frames, d.options.line_numbers, frames);
+  if (frames.empty()) {
+    const std::string name = basename_of(m->path);
+    frames.push_back(unknown(
+        m->elf->has_symbols() ? "no symbol for this address in " + name : "no symbols in " + name,
+        {}));
+    frames.back().module_offset = vaddr;
+  }
+  for (auto& f : frames) f.module = m->path;
+  return d.remember(m->frames, vaddr, std::move(frames));
+}
+
+const std::vector<Frame>& Symbolizer::resolve_jit(int pid, std::uint64_t address) {
+  Impl& d = *impl_;
+  auto [it, inserted] = d.jits.try_emplace(pid);
+  Impl::Jit& jit = it->second;
+  if (inserted) {
+    jit.path = d.options.perf_map_dir + "/perf-" + std::to_string(pid) + ".map";
+    auto loaded = PerfMap::load(jit.path);
+    if (loaded) {
+      jit.map = std::move(*loaded);
+    } else {
+      jit.failure = cannot_read(jit.path, loaded.error());
+    }
+  }
+  if (auto cached = jit.frames.find(address); cached != jit.frames.end()) return cached->second;
+  const std::string module = "[jit] " + jit.path;
+  Frame f;
+  if (!jit.map) {
+    f = unknown(jit.failure, module);
+  } else if (const PerfMap::Entry* e = jit.map->find(address)) {
+    f.function = demangle(e->name);
+    f.module = module;
+    f.resolved = true;
+  } else {
+    f = unknown("not in " + jit.path, module);
+  }
+  f.module_offset = address;
+  std::vector<Frame> frames;
+  frames.push_back(std::move(f));
+  return d.remember(jit.frames, address, std::move(frames));
+}
+
+Symbolizer::Stats Symbolizer::stats() const {
+  return impl_->stats;
+}
+
+}  // namespace perfscope::symbols

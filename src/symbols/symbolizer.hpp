@@ -1,0 +1,76 @@
+// Symbolizer: turns kernel, user and JIT addresses into frames (function, inline chain,
+// file:line, module), each unique address once, at the end of a recording.
+//
+// Not thread-safe; one per recording. Never throws across its API and never prints: what cannot
+// be resolved becomes an "[unknown: REASON]" frame, counted in stats().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "symbols/demangle.hpp"
+#include "symbols/frame.hpp"
+
+namespace perfscope::symbols {
+
+struct SymbolizerOptions {
+  std::string kallsyms_path = "/proc/kallsyms";
+  std::string modules_path = "/proc/modules";
+  // Separate debug info: DIR/.build-id/xx/rest.debug and DIR/<module dir>/<debuglink>.
+  std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
+  // Where JIT maps live: DIR/perf-PID.map.
+  std::string perf_map_dir = "/tmp";
+  bool inline_frames = true;
+  bool line_numbers = true;
+};
+
+class Symbolizer {
+ public:
+  explicit Symbolizer(SymbolizerOptions options = {});
+  ~Symbolizer();
+  // A moved-from Symbolizer may only be destroyed or assigned to.
+  Symbolizer(Symbolizer&&) noexcept;
+  Symbolizer& operator=(Symbolizer&&) noexcept;
+
+  // The returned references point into caches and stay valid for the Symbolizer's lifetime.
+
+  // A kernel address. kallsyms is read on the first call. Unknown reasons: "kernel addresses
+  // hidden (kptr_restrict / perf_event_paranoid)" when kallsyms shows zeros, "not in kallsyms",
+  // "cannot read /proc/kallsyms: ...". Module is "[kernel.kallsyms]" or "[MODULE]".
+  const std::vector<Frame>& resolve_kernel(std::uint64_t address);
+
+  // A user address (process virtual address) inside a file mapping. The file is opened once per
+  // build-id (or per path when none is known; a file's own build-id then joins it to an already
+  // loaded copy), a file that failed is remembered as failed, and each (module, address) is
+  // resolved once. Frames carry module = the path the module was first loaded under.
+  const std::vector<Frame>& resolve_user(const MappedFile& mapping, std::uint64_t address);
+
+  // An address in an anonymous (JIT) region of `pid`, looked up in perf_map_dir/perf-PID.map,
+  // which is read once per pid. Module is "[jit] PATH".
+  const std::vector<Frame>& resolve_jit(int pid, std::uint64_t address);
+
+  // A frame that says why an address cannot be resolved: unknown("process gone") gives function
+  // "[unknown: process gone]", resolved = false.
+  static Frame unknown(std::string_view reason, std::string_view module = {});
+
+  // Diagnostics for the record summary. Addresses count unique addresses (cache misses) of all
+  // three kinds; a module counts once however many paths or processes map it.
+  struct Stats {
+    std::size_t modules_loaded = 0;           // ELF files opened successfully
+    std::size_t modules_without_symbols = 0;  // of those, with no symbol table and no DWARF
+    std::size_t modules_failed = 0;           // could not be opened or read
+    std::size_t addresses_resolved = 0;
+    std::size_t addresses_unknown = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace perfscope::symbols

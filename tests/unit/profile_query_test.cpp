@@ -1,0 +1,208 @@
+// Queries behind `perfscope report`: self and total, grouping, filters, ordering, totals.
+#include <gtest/gtest.h>
+
+#include "profile/names.hpp"
+#include "profile/query.hpp"
+#include "unit/profile_builder.hpp"
+
+namespace perfscope::profile {
+namespace {
+
+using testing::TestProfile;
+using testing::Thread;
+
+Hottest query(const Profile& p, QueryOptions o = {}) {
+  auto h = hottest(p, o);
+  EXPECT_TRUE(h) << h.error().describe();
+  return h ? *h : Hottest{};
+}
+
+const Entry* find(const Hottest& h, const std::string& name) {
+  for (const auto& e : h.entries) {
+    if (e.name == name) return &e;
+  }
+  return nullptr;
+}
+
+// "name self/total" for each row, in order.
+std::vector<std::string> rows(const Hottest& h) {
+  std::vector<std::string> out;
+  for (const auto& e : h.entries) {
+    out.push_back(e.name + " " + std::to_string(e.self) + "/" + std::to_string(e.total));
+  }
+  return out;
+}
+
+TEST(Hottest, SelfIsTheLeafAndTotalCountsEachSampleOnce) {
+  TestProfile t;
+  t.add({"main", "a", "b", "a"}, 3);  // recursion: a appears twice
+  t.add({"main", "a"}, 2);
+  t.add({"main", "c"}, 1);
+  const Hottest h = query(t.p);
+  EXPECT_EQ(h.total, 6);
+  EXPECT_EQ(h.samples, 3u);
+  EXPECT_EQ(rows(h), (std::vector<std::string>{"a 5/5", "c 1/1", "main 0/6", "b 0/3"}));
+}
+
+TEST(Hottest, InlinedFunctionsAreEntriesOfTheirOwn) {
+  TestProfile t;
+  const auto leaf = t.inlined({"inner", "middle", "outer"});
+  t.add_locations({t.frame("main"), leaf}, 4);
+  const Hottest h = query(t.p, {.sort = SortBy::total});
+  ASSERT_NE(find(h, "inner"), nullptr);
+  EXPECT_EQ(find(h, "inner")->self, 4);
+  EXPECT_EQ(find(h, "middle")->self, 0);
+  EXPECT_EQ(find(h, "middle")->total, 4);
+  EXPECT_EQ(find(h, "outer")->total, 4);
+  EXPECT_EQ(find(h, "main")->total, 4);
+}
+
+TEST(Hottest, FunctionsWithOneNameAreOneEntry) {
+  TestProfile t;
+  t.add_locations({t.frame("main", "/bin/a"), t.frame("helper", "/bin/a")}, 2);
+  t.add_locations({t.frame("main", "/bin/b"), t.frame("helper", "/lib/b.so")}, 3);
+  const Hottest h = query(t.p);
+  EXPECT_EQ(rows(h), (std::vector<std::string>{"helper 5/5", "main 0/5"}));
+}
+
+TEST(Hottest, ByModuleUsesTheMappingBasename) {
+  TestProfile t;
+  t.add_locations({t.frame("main"), t.frame("memcpy", "/usr/lib/libc.so.6")}, 5);
+  t.add_locations({t.frame("main"), t.frame("memcpy", "/usr/lib/libc.so.6"),
+                   t.frame("page_fault", "[kernel.kallsyms]")},
+                  2);
+  t.add({"main"}, 1);
+  const Hottest h = query(t.p, {.by = GroupBy::module});
+  EXPECT_EQ(rows(h),
+            (std::vector<std::string>{"libc.so.6 5/7", "[kernel.kallsyms] 2/2", "app 1/8"}));
+}
+
+TEST(Hottest, ByProcessAndByCpu) {
+  TestProfile t;
+  t.add({"main"}, 5, {.pid = 10, .tid = 10, .cpu = 1, .comm = "web"});
+  t.add({"main"}, 2, {.pid = 10, .tid = 11, .cpu = 0, .comm = "web"});
+  t.add({"main"}, 4, {.pid = 20, .tid = 20, .cpu = 1, .comm = "db"});
+  EXPECT_EQ(rows(query(t.p, {.by = GroupBy::process})),
+            (std::vector<std::string>{"web (10) 7/7", "db (20) 4/4"}));
+  EXPECT_EQ(rows(query(t.p, {.by = GroupBy::cpu})),
+            (std::vector<std::string>{"cpu 1 9/9", "cpu 0 2/2"}));
+}
+
+TEST(Hottest, SamplesWithoutLabelsAreUnknown) {
+  TestProfile t;
+  t.p.add_sample({{t.frame("main")}, {3, 30}, {}});
+  EXPECT_EQ(rows(query(t.p, {.by = GroupBy::process})),
+            (std::vector<std::string>{"[unknown] 3/3"}));
+  EXPECT_EQ(rows(query(t.p, {.by = GroupBy::cpu})), (std::vector<std::string>{"[unknown] 3/3"}));
+}
+
+TEST(Hottest, FiltersByPidAndComm) {
+  TestProfile t;
+  t.add({"main", "serve"}, 5, {.pid = 10, .comm = "web"});
+  t.add({"main", "query"}, 4, {.pid = 20, .comm = "db"});
+  t.add({"main", "flush"}, 1, {.pid = 30, .comm = "db"});
+  EXPECT_EQ(rows(query(t.p, {.filter = {.pids = {20}}})),
+            (std::vector<std::string>{"query 4/4", "main 0/4"}));
+  EXPECT_EQ(rows(query(t.p, {.filter = {.pids = {10, 30}}})),
+            (std::vector<std::string>{"serve 5/5", "flush 1/1", "main 0/6"}));
+  EXPECT_EQ(query(t.p, {.filter = {.comm = "db"}}).total, 5);
+  EXPECT_EQ(query(t.p, {.filter = {.pids = {30}, .comm = "db"}}).total, 1);
+  EXPECT_EQ(query(t.p, {.filter = {.pids = {10}, .comm = "db"}}).samples, 0u);
+  const Hottest none = query(t.p, {.filter = {.comm = "not-in-profile"}});
+  EXPECT_EQ(none.samples, 0u);
+  EXPECT_TRUE(none.entries.empty());
+}
+
+TEST(Hottest, TopAndSortOrder) {
+  TestProfile t;
+  t.add({"main", "a"}, 1);
+  t.add({"main", "b", "c"}, 4);
+  t.add({"main", "b"}, 2);
+  t.add({"main", "d"}, 3);
+  const Hottest by_self = query(t.p, {.top = 2});
+  EXPECT_EQ(rows(by_self), (std::vector<std::string>{"c 4/4", "d 3/3"}));
+  EXPECT_EQ(by_self.distinct, 5u);
+  const Hottest by_total = query(t.p, {.sort = SortBy::total, .top = 3});
+  EXPECT_EQ(rows(by_total), (std::vector<std::string>{"main 0/10", "b 2/6", "c 4/4"}));
+}
+
+TEST(Hottest, TiesAreBrokenByName) {
+  TestProfile t;
+  for (const char* f : {"zeta", "alpha", "mid"}) t.add({f}, 2);
+  EXPECT_EQ(rows(query(t.p)), (std::vector<std::string>{"alpha 2/2", "mid 2/2", "zeta 2/2"}));
+}
+
+TEST(Hottest, OtherValueIndexWeighsBySecondValue) {
+  TestProfile t;
+  t.add({"main"}, 2);
+  const Hottest h = query(t.p, {.value_index = 1});
+  EXPECT_EQ(h.total, 2 * TestProfile::kPeriod);
+  EXPECT_FALSE(hottest(t.p, {.value_index = 2}));
+}
+
+TEST(Hottest, UnsymbolizedLocationsAreNamedByFileOffset) {
+  TestProfile t;
+  const auto m = t.mapping("/usr/lib/libfoo.so");
+  const auto lib = t.p.add_location({m, t.p.mapping(m).start + 0x1234, {}});
+  const auto bare = t.p.add_location({0, 0x7f0000001000, {}});
+  t.add_locations({t.frame("main"), lib}, 1);
+  t.add_locations({t.frame("main"), bare}, 1);
+  EXPECT_EQ(rows(query(t.p)),
+            (std::vector<std::string>{"0x7f0000001000 1/1", "libfoo.so+0x1234 1/1", "main 0/2"}));
+}
+
+TEST(Hottest, EmptyStacksCountInTheTotalOnly) {
+  TestProfile t;
+  t.add_locations({}, 3);
+  t.add({"main"}, 1);
+  const Hottest h = query(t.p);
+  EXPECT_EQ(h.total, 4);
+  EXPECT_EQ(rows(h), (std::vector<std::string>{"main 1/1"}));
+}
+
+TEST(Totals, SumsEveryValueOfMatchingSamples) {
+  TestProfile t;
+  t.add({"main"}, 2, {.pid = 1});
+  t.add({"main"}, 3, {.pid = 2});
+  const Totals all = totals(t.p);
+  EXPECT_EQ(all.samples, 2u);
+  EXPECT_EQ(all.values, (std::vector<std::int64_t>{5, 5 * TestProfile::kPeriod}));
+  EXPECT_EQ(totals(t.p, {.pids = {2}}).values[0], 3);
+}
+
+TEST(Totals, LostSamplesComeFromComments) {
+  TestProfile t;
+  EXPECT_EQ(lost_samples(t.p), 0);
+  t.p.add_comment("perfscope: lost 3 samples");
+  t.p.add_comment("perfscope: lost 1 sample");
+  t.p.add_comment("perfscope: lost many samples");
+  t.p.add_comment("someone else: lost 100 samples");
+  EXPECT_EQ(lost_samples(t.p), 4);
+}
+
+TEST(Parse, GroupAndSortNames) {
+  EXPECT_EQ(*parse_group_by("module"), GroupBy::module);
+  EXPECT_EQ(*parse_group_by("cpu"), GroupBy::cpu);
+  EXPECT_EQ(*parse_sort_by("total"), SortBy::total);
+  const auto bad = parse_group_by("thread");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "cannot group by 'thread'");
+  EXPECT_NE(bad.error().hint.find("function, module, process, cpu"), std::string::npos);
+  EXPECT_FALSE(parse_sort_by("Self"));
+}
+
+TEST(Names, KernelMappingsAndPrintableNames) {
+  TestProfile t;
+  EXPECT_TRUE(is_kernel_mapping(t.p, t.mapping("[kernel.kallsyms]")));
+  EXPECT_TRUE(is_kernel_mapping(t.p, t.mapping("[nf_tables]")));
+  EXPECT_FALSE(is_kernel_mapping(t.p, t.mapping("[vdso]")));
+  EXPECT_FALSE(is_kernel_mapping(t.p, t.mapping("[anon:jit]")));
+  EXPECT_FALSE(is_kernel_mapping(t.p, t.mapping("/usr/lib/libc.so.6")));
+  EXPECT_FALSE(is_kernel_mapping(t.p, 0));
+  EXPECT_EQ(printable("a\nb\tc"), "a b c");
+  EXPECT_EQ(basename("/usr/lib/libc.so.6"), "libc.so.6");
+  EXPECT_EQ(basename("[kernel.kallsyms]"), "[kernel.kallsyms]");
+}
+
+}  // namespace
+}  // namespace perfscope::profile
