@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/doctor.hpp"
+#include "cli/flamegraph.hpp"
 #include "cli/list.hpp"
 #include "cli/record.hpp"
 #include "cli/report.hpp"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   add_doctor_command(app, doctor, exit_code);
   add_record_command(app, exit_code);
   add_report_command(app, exit_code);
+  add_flamegraph_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,302 @@
+// `perfscope flamegraph`: reads one input (or two with --diff), merges its stacks into a tree and
+// writes the SVG. Text inputs are read in chunks and folded as they arrive, so memory follows the
+// number of distinct stacks, not the size of the input. Nothing is written unless everything
+// succeeded.
+#include "cli/flamegraph.hpp"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "cli/output_file.hpp"
+#include "cli/report_error.hpp"
+#include "output/flamegraph_svg.hpp"
+#include "output/folded_reader.hpp"
+#include "output/perf_script.hpp"
+#include "output/stack_tree.hpp"
+#include "profile/profile.hpp"
+#include "profile/query.hpp"
+
+namespace perfscope::cli {
+namespace {
+
+constexpr const char* kDefaultProfile = "perfscope.pb.gz";
+constexpr std::size_t kChunk = 1u << 20;
+
+struct FlamegraphOptions {
+  std::string input;  // empty: stdin when it is not a terminal, else perfscope.pb.gz
+  std::string output = "-";
+  std::string title;  // empty: chosen by mode
+  int width = 1200;
+  double min_width = 0.1;
+  bool inverted = false;
+  std::string colors = "hot";
+  std::string pids;
+  std::string comm;
+  std::string diff;
+  bool normalize = false;
+  std::string folded_out;
+};
+
+Result<std::vector<std::int64_t>> parse_pid_list(const std::string& text) {
+  std::vector<std::int64_t> pids;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v < 0) {
+      return Error{fmt::format("invalid pid '{}'", item), 0,
+                   "  give process ids separated by commas: --pid 1234,5678"};
+    }
+    pids.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return pids;
+}
+
+struct Filters {
+  std::vector<std::int64_t> pids;
+  std::string comm;
+};
+
+// A loaded input: its tree, and what its counts are.
+struct Loaded {
+  output::StackTree tree;
+  std::string unit = "samples";
+};
+
+// Closes what it opened, never stdin.
+struct InputStream {
+  std::FILE* f = nullptr;
+  bool owned = false;
+  ~InputStream() {
+    if (owned && f != nullptr) std::fclose(f);
+  }
+};
+
+Result<std::size_t> read_some(std::FILE* f, std::string& buf, std::size_t want,
+                              const std::string& name) {
+  const std::size_t old = buf.size();
+  buf.resize(old + want);
+  const std::size_t n = std::fread(buf.data() + old, 1, want, f);
+  buf.resize(old + n);
+  if (n == 0 && std::ferror(f)) return errno_error("cannot read " + name);
+  return n;
+}
+
+// Streams the rest of `f` through `reader` (FoldedReader or PerfScriptReader), `head` first.
+template <typename Reader>
+Status stream_lines(std::FILE* f, std::string head, Reader& reader, const std::string& name) {
+  output::LineSplitter lines;
+  auto on_line = [&](std::string_view l) { return reader.add_line(l); };
+  std::string buf = std::move(head);
+  while (true) {
+    if (auto st = lines.feed(buf, on_line); !st) return st;
+    buf.clear();
+    auto n = read_some(f, buf, kChunk, name);
+    if (!n) return n.error();
+    if (*n == 0) break;
+  }
+  return lines.finish(on_line);
+}
+
+Result<Loaded> load(const std::string& path, const Filters& filters) {
+  const std::string name = path == "-" ? std::string("standard input") : path;
+  InputStream in;
+  if (path == "-") {
+    in.f = stdin;
+  } else {
+    in.f = std::fopen(path.c_str(), "rbe");
+    if (in.f == nullptr) {
+      Error e = errno_error("cannot open " + path);
+      if (e.errnum == ENOENT && path == kDefaultProfile) {
+        e.hint =
+            "  record one with `perfscope record -- ./program`, name an input with -i FILE, or "
+            "pipe `perf script` into `perfscope flamegraph`";
+      }
+      return e;
+    }
+    in.owned = true;
+  }
+  // Enough of the start to tell the format.
+  std::string head;
+  while (head.size() < 65536) {
+    auto n = read_some(in.f, head, 65536 - head.size(), name);
+    if (!n) return n.error();
+    if (*n == 0) break;
+  }
+  Loaded out;
+  switch (output::detect_input_format(head)) {
+    case output::InputFormat::pprof: {
+      std::string bytes = std::move(head);
+      while (true) {
+        auto n = read_some(in.f, bytes, kChunk, name);
+        if (!n) return n.error();
+        if (*n == 0) break;
+      }
+      auto p = profile::decode_pprof(bytes, name);
+      if (!p) return std::move(p).take_error();
+      if (p->sample_types.empty()) {
+        return Error{name + " has no sample types", 0,
+                     "  the profile is malformed; record it again"};
+      }
+      auto tree = output::tree_from_profile(
+          *p, {.filter = profile::SampleFilter{.pids = filters.pids, .comm = filters.comm}});
+      if (!tree) return std::move(tree).take_error();
+      out.tree = std::move(*tree);
+      out.unit = std::string(p->string(p->sample_types[0].type));
+      if (out.unit.empty()) out.unit = "samples";
+      return out;
+    }
+    case output::InputFormat::folded: {
+      if (!filters.pids.empty()) {
+        return Error{name + " holds folded stacks, which carry no process ids", 0,
+                     "  --pid needs a perfscope profile or perf script output; --comm matches "
+                     "the root frame of folded stacks"};
+      }
+      output::FoldedReader reader(out.tree, name, {.comm = filters.comm});
+      if (auto st = stream_lines(in.f, std::move(head), reader, name); !st) {
+        return std::move(st).take_error();
+      }
+      if (reader.stacks() == 0 && out.tree.total() == 0 && filters.comm.empty()) {
+        return Error{name + " holds no stacks with samples", 0, {}};
+      }
+      return out;
+    }
+    case output::InputFormat::perf_script: {
+      output::PerfScriptReader reader(out.tree, name, {.pids = filters.pids, .comm = filters.comm});
+      if (auto st = stream_lines(in.f, std::move(head), reader, name); !st) {
+        return std::move(st).take_error();
+      }
+      if (auto st = reader.finish(); !st) return std::move(st).take_error();
+      return out;
+    }
+    case output::InputFormat::unknown:
+      break;
+  }
+  if (head.empty()) {
+    return Error{name + " is empty", 0,
+                 "  give a perfscope profile, folded stacks or `perf script` output"};
+  }
+  return Error{"cannot tell what " + name + " holds", 0,
+               "  perfscope flamegraph reads a perfscope profile (pprof), folded stacks\n"
+               "  ('main;parse;memcpy 42') or the default text output of `perf script`"};
+}
+
+int run_flamegraph(FlamegraphOptions o) {
+  constexpr const char* kCmd = "flamegraph";
+  auto palette = output::parse_palette(o.colors);
+  if (!palette) return report_error(kCmd, palette.error());
+  if (o.normalize && o.diff.empty()) {
+    return report_error(kCmd, Error{"--normalize needs --diff BASELINE", 0,
+                                    "  normalising scales the baseline to the input's total"});
+  }
+  Filters filters;
+  if (!o.pids.empty()) {
+    auto pids = parse_pid_list(o.pids);
+    if (!pids) return report_error(kCmd, pids.error());
+    filters.pids = std::move(*pids);
+  }
+  filters.comm = o.comm;
+  if (o.input.empty()) o.input = ::isatty(STDIN_FILENO) ? kDefaultProfile : "-";
+  if (o.input == "-" && o.diff == "-") {
+    return report_error(kCmd, Error{"the input and the baseline cannot both be standard input", 0,
+                                    "  name one of them with a file"});
+  }
+
+  auto loaded = load(o.input, filters);
+  if (!loaded) return report_error(kCmd, loaded.error());
+  if (loaded->tree.total() <= 0) {
+    std::string what = o.input == "-" ? "standard input" : o.input;
+    return report_error(kCmd, Error{"no samples to draw in " + what, 0,
+                                    filters.pids.empty() && filters.comm.empty()
+                                        ? std::string()
+                                        : "  no sample matched --pid/--comm"});
+  }
+  output::SvgOptions svg{.title = o.title,
+                         .width = o.width,
+                         .min_width = o.min_width,
+                         .inverted = o.inverted,
+                         .palette = *palette,
+                         .unit = loaded->unit};
+  Result<std::string> text = std::string();
+  if (o.diff.empty()) {
+    if (svg.title.empty()) svg.title = o.inverted ? "Icicle Graph" : "Flame Graph";
+    text = output::flamegraph_svg(loaded->tree, svg);
+  } else {
+    auto baseline = load(o.diff, filters);
+    if (!baseline) return report_error(kCmd, baseline.error());
+    if (svg.title.empty()) svg.title = "Differential Flame Graph";
+    text = output::differential_svg(loaded->tree, baseline->tree, svg, {.normalize = o.normalize});
+  }
+  if (!text) return report_error(kCmd, text.error());
+
+  // Both files are complete in memory before either is created.
+  std::optional<OutputFile> folded_file;
+  std::string folded;
+  if (!o.folded_out.empty()) {
+    folded = output::folded_from_tree(loaded->tree);
+    auto f = OutputFile::open(o.folded_out);
+    if (!f) return report_error(kCmd, f.error());
+    folded_file.emplace(std::move(*f));
+  }
+  auto out = OutputFile::open(o.output);
+  if (!out) return report_error(kCmd, out.error());
+  std::fwrite(text->data(), 1, text->size(), out->stream());
+  if (folded_file) std::fwrite(folded.data(), 1, folded.size(), folded_file->stream());
+  if (auto st = out->commit(); !st) return report_error(kCmd, st.error());
+  if (folded_file) {
+    if (auto st = folded_file->commit(); !st) return report_error(kCmd, st.error());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_flamegraph_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<FlamegraphOptions>();
+  auto* sub = app.add_subcommand(
+      "flamegraph",
+      "Draw an interactive SVG flame graph of a profile, folded stacks or perf script");
+  sub->add_option("-i,--input", o->input,
+                  "What to draw: a perfscope profile, folded stacks or `perf script` output, told "
+                  "apart by content (- for stdin; default: stdin when piped, else " +
+                      std::string(kDefaultProfile) + ")");
+  sub->add_option("-o,--output", o->output,
+                  "Write the SVG to FILE instead of standard output (replaced only when complete)");
+  sub->add_option("--title", o->title, "The title at the top of the graph");
+  sub->add_option("--width", o->width, "Width of the image in pixels")->capture_default_str();
+  sub->add_option("--min-width", o->min_width, "Leave out frames narrower than this many pixels")
+      ->capture_default_str();
+  sub->add_flag("--inverted", o->inverted, "Draw an icicle graph: roots at the top");
+  sub->add_option("--colors", o->colors,
+                  "Palette: hot, mem, io, or kind (kernel, user, JIT and inlined frames apart)")
+      ->capture_default_str();
+  sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
+  sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
+  sub->add_option("--diff", o->diff,
+                  "Compare with BASELINE (same kinds of input): red grew, blue shrank");
+  sub->add_flag("--normalize", o->normalize,
+                "With --diff, scale the baseline to the input's total first");
+  sub->add_option("--folded-out", o->folded_out,
+                  "Also write the merged stacks as folded lines to FILE");
+  sub->footer(
+      "Examples:\n"
+      "  perfscope flamegraph -o app.svg                  (reads perfscope.pb.gz)\n"
+      "  perf script | perfscope flamegraph > perf.svg\n"
+      "  perfscope flamegraph -i after.pb.gz --diff before.pb.gz --normalize -o diff.svg\n"
+      "  perfscope flamegraph -i app.folded --colors kind --inverted -o icicle.svg");
+  sub->callback([o, &exit_code] { exit_code = run_flamegraph(*o); });
+}
+
+}  // namespace perfscope::cli

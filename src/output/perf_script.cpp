@@ -1,0 +1,339 @@
+#include "output/perf_script.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <limits>
+
+#include "output/folded_reader.hpp"
+
+namespace perfscope::output {
+namespace {
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// The next whitespace-separated token of `s` (advancing it), or "" at the end.
+std::string_view next_token(std::string_view& s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  std::size_t n = 0;
+  while (n < s.size() && !is_space(s[n])) ++n;
+  std::string_view tok = s.substr(0, n);
+  s.remove_prefix(n);
+  return tok;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_digit);
+}
+
+bool parse_int(std::string_view s, std::int64_t& out) {
+  if (!all_digits(s)) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// "1234" or "1234/5678".
+bool parse_pid_tid(std::string_view tok, std::int64_t& pid, std::int64_t& tid) {
+  const std::size_t slash = tok.find('/');
+  if (slash == std::string_view::npos) {
+    if (!parse_int(tok, pid)) return false;
+    tid = pid;
+    return true;
+  }
+  return parse_int(tok.substr(0, slash), pid) && parse_int(tok.substr(slash + 1), tid);
+}
+
+// "[003]".
+bool is_cpu(std::string_view tok) {
+  return tok.size() >= 3 && tok.front() == '[' && tok.back() == ']' &&
+         all_digits(tok.substr(1, tok.size() - 2));
+}
+
+// "8533.566824:" (perf prints seconds with a fraction; accept a bare integer too).
+bool is_time(std::string_view tok) {
+  if (tok.size() < 2 || tok.back() != ':') return false;
+  tok.remove_suffix(1);
+  const std::size_t dot = tok.find('.');
+  if (dot == std::string_view::npos) return all_digits(tok);
+  return all_digits(tok.substr(0, dot)) && all_digits(tok.substr(dot + 1));
+}
+
+std::string_view basename(std::string_view path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos || slash + 1 == path.size()) return path;
+  return path.substr(slash + 1);
+}
+
+// perf's names for code that is the kernel's: "[kernel.kallsyms]", "[guest.kernel.kallsyms]",
+// "[nf_tables]" (a module); not the bracketed user-space areas.
+bool is_kernel_module(std::string_view module) {
+  if (module.size() < 3 || module.front() != '[' || module.back() != ']') return false;
+  static constexpr std::array<std::string_view, 9> kUserAreas{
+      "[vdso", "[vsyscall", "[vvar", "[stack", "[heap", "[anon", "[uprobes", "[unknown", "[jit"};
+  return std::none_of(kUserAreas.begin(), kUserAreas.end(),
+                      [&](std::string_view a) { return module.starts_with(a); });
+}
+
+bool is_jit_module(std::string_view module) {
+  const std::string_view base = basename(module);
+  return module.starts_with("[jit") || (base.starts_with("perf-") && base.ends_with(".map")) ||
+         base.starts_with("jitted-");
+}
+
+// "name+0x1f" -> "name"; a '+' that is part of the name (operator+) stays.
+std::string_view strip_offset(std::string_view sym) {
+  const std::size_t plus = sym.rfind("+0x");
+  if (plus == std::string_view::npos || plus == 0 || plus + 3 == sym.size()) return sym;
+  const std::string_view hex = sym.substr(plus + 3);
+  return std::all_of(hex.begin(), hex.end(), is_hex) ? sym.substr(0, plus) : sym;
+}
+
+}  // namespace
+
+std::optional<PerfScriptHeader> parse_perf_script_header(std::string_view line) {
+  if (line.empty() || is_space(line.front())) {
+    // perf right-aligns COMM in a 16-wide column when there are no callchain lines.
+    line = trim(line);
+  }
+  if (line.empty()) return std::nullopt;
+  // COMM may hold spaces: the PID is the first numeric token after it that is followed by a CPU
+  // or a time.
+  std::string_view rest = line;
+  std::string_view first = next_token(rest);
+  if (first.empty()) return std::nullopt;
+  while (!rest.empty()) {
+    std::string_view after_pid = rest;
+    const std::string_view tok = next_token(after_pid);
+    std::int64_t pid = 0, tid = 0;
+    if (tok.empty()) break;
+    if (parse_pid_tid(tok, pid, tid)) {
+      std::string_view probe = after_pid;
+      std::string_view t = next_token(probe);
+      if (is_cpu(t)) t = next_token(probe);
+      if (is_time(t)) {
+        PerfScriptHeader h;
+        h.comm = trim(line.substr(0, static_cast<std::size_t>(tok.data() - line.data())));
+        h.pid = pid;
+        h.tid = tid;
+        std::string_view after_time = probe;
+        std::string_view maybe = next_token(after_time);
+        std::int64_t period = 0;
+        if (parse_int(maybe, period)) {
+          h.period = period;
+          probe = after_time;
+          maybe = next_token(after_time);
+        }
+        if (maybe.size() > 1 && maybe.back() == ':') {
+          h.event = maybe.substr(0, maybe.size() - 1);
+          probe = after_time;
+        }
+        h.rest = trim(probe);
+        return h;
+      }
+    }
+    next_token(rest);  // the token belongs to COMM
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// The frame in `text`, its name written to `name` (a buffer reused across lines, so the hot path
+// allocates nothing once it has grown); nullopt when `text` is not a frame.
+std::optional<FrameKind> parse_frame(std::string_view text, std::string& name) {
+  text = trim(text);
+  std::string_view rest = text;
+  const std::string_view addr = next_token(rest);
+  if (addr.empty() || !std::all_of(addr.begin(), addr.end(), is_hex)) return std::nullopt;
+  rest = trim(rest);
+  if (rest.empty() || rest.back() != ')') return std::nullopt;
+  // The module is the last parenthesised group; symbols may hold parentheses of their own.
+  int depth = 0;
+  std::size_t open = std::string_view::npos;
+  for (std::size_t i = rest.size(); i-- > 0;) {
+    if (rest[i] == ')') ++depth;
+    if (rest[i] == '(' && --depth == 0) {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string_view::npos) return std::nullopt;
+  const std::string_view module = rest.substr(open + 1, rest.size() - open - 2);
+  const std::string_view sym = strip_offset(trim(rest.substr(0, open)));
+
+  FrameKind kind = FrameKind::user;
+  if (module == "inlined") {
+    kind = FrameKind::inlined;
+  } else if (is_kernel_module(module)) {
+    kind = FrameKind::kernel;
+  } else if (is_jit_module(module)) {
+    kind = FrameKind::jit;
+  }
+  name.clear();
+  if (sym.empty() || sym == "[unknown]") {
+    if (module.empty() || module == "[unknown]" || module == "inlined") {
+      name = "[unknown]";
+    } else if (module.front() == '[') {
+      name = module;
+    } else {
+      name += '[';
+      name += basename(module);
+      name += ']';
+    }
+  } else {
+    name = sym;
+  }
+  std::replace(name.begin(), name.end(), ';', ':');
+  return kind;
+}
+
+}  // namespace
+
+std::optional<PerfScriptFrame> parse_perf_script_frame(std::string_view text) {
+  PerfScriptFrame f;
+  auto kind = parse_frame(text, f.name);
+  if (!kind) return std::nullopt;
+  f.kind = *kind;
+  return f;
+}
+
+PerfScriptReader::PerfScriptReader(StackTree& tree, std::string source, PerfScriptOptions options)
+    : tree_(tree), source_(std::move(source)), options_(std::move(options)) {}
+
+Error PerfScriptReader::error(std::string reason) const {
+  return Error{fmt::format("{}:{}: {}", source_, line_, reason), 0,
+               "  expected the default output of `perf script`: a sample header line\n"
+               "  ('COMM PID [CPU] TIME: PERIOD EVENT:'), then with callchains one indented\n"
+               "  'ADDR SYMBOL+0xOFF (MODULE)' line per frame, and a blank line between samples"};
+}
+
+void PerfScriptReader::end_sample() {
+  if (!in_sample_) return;
+  in_sample_ = false;
+  if (!keep_) return;
+  std::uint32_t n = StackTree::kRoot;
+  if (options_.include_comm) n = tree_.child(n, {comm_, FrameKind::user});
+  for (auto it = frames_.rbegin(); it != frames_.rend(); ++it) n = tree_.child(n, *it);
+  if (n == StackTree::kRoot) n = tree_.child(n, {tree_.intern("[unknown]"), FrameKind::user});
+  if (weight_ > std::numeric_limits<std::int64_t>::max() - tree_.total()) return;
+  tree_.add_count(n, weight_);
+}
+
+Status PerfScriptReader::add_line(std::string_view line) {
+  ++line_;
+  if (line.find('\0') != std::string_view::npos) {
+    return error("the line holds a NUL byte: this is binary data, not perf script text");
+  }
+  const std::string_view trimmed = trim(line);
+  if (trimmed.empty()) {
+    end_sample();
+    return {};
+  }
+  if (!in_sample_ && trimmed.front() == '#') return {};  // perf script --header
+
+  if (is_space(line.front())) {
+    // A frame line, or a header perf right-aligned (no callchains).
+    if (in_sample_) {
+      if (auto kind = parse_frame(trimmed, name_)) {
+        if (keep_) frames_.push_back({tree_.intern(name_), *kind});
+        return {};
+      }
+      if (!parse_perf_script_header(line)) {
+        const std::size_t gap = trimmed.find_first_of(" \t");
+        if (gap == std::string_view::npos ||
+            !std::all_of(trimmed.begin(), trimmed.begin() + static_cast<std::ptrdiff_t>(gap),
+                         is_hex)) {
+          return error(
+              fmt::format("'{}' is neither a frame nor a sample header", trimmed.substr(0, 80)));
+        }
+        return error("the frame line has no '(MODULE)' at its end: was the output cut short?");
+      }
+    } else if (!parse_perf_script_header(line)) {
+      return error(fmt::format("'{}' is an indented line outside a sample", trimmed.substr(0, 80)));
+    }
+  }
+
+  auto h = parse_perf_script_header(line);
+  if (!h) {
+    return error(fmt::format("'{}' is not a sample header", trimmed.substr(0, 80)));
+  }
+  end_sample();
+  in_sample_ = true;
+  ++samples_;
+  frames_.clear();
+  keep_ = (options_.comm.empty() || h->comm == options_.comm) &&
+          (options_.pids.empty() ||
+           std::find(options_.pids.begin(), options_.pids.end(), h->pid) != options_.pids.end());
+  if (!keep_) return {};
+  comm_ = tree_.intern(h->comm.empty() ? std::string_view("[unknown]") : h->comm);
+  weight_ = options_.weight_by_period && h->period ? *h->period : 1;
+  if (!h->rest.empty()) {
+    if (auto kind = parse_frame(h->rest, name_)) frames_.push_back({tree_.intern(name_), *kind});
+  }
+  return {};
+}
+
+Status PerfScriptReader::finish() {
+  end_sample();
+  if (samples_ == 0) {
+    return Error{fmt::format("{}: no samples in the perf script output", source_), 0,
+                 "  was `perf record` run, and did it capture samples? try `perf report`"};
+  }
+  return {};
+}
+
+Status PerfScriptReader::add_text(std::string_view text) {
+  LineSplitter lines;
+  auto on_line = [this](std::string_view l) { return add_line(l); };
+  if (auto st = lines.feed(text, on_line); !st) return st;
+  if (auto st = lines.finish(on_line); !st) return st;
+  return finish();
+}
+
+InputFormat detect_input_format(std::string_view head) {
+  if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
+      static_cast<unsigned char>(head[1]) == 0x8b) {
+    return InputFormat::pprof;
+  }
+  // Text is what the text readers take; anything with NUL or other binary control bytes is
+  // taken for an uncompressed profile.proto message.
+  const std::size_t probe = std::min<std::size_t>(head.size(), 4096);
+  for (std::size_t i = 0; i < probe; ++i) {
+    const auto c = static_cast<unsigned char>(head[i]);
+    if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return InputFormat::pprof;
+  }
+  std::string_view rest = head;
+  while (!rest.empty()) {
+    const std::size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::string_view t = trim(line);
+    if (t.empty() || t.front() == '#') continue;
+    if (parse_perf_script_header(line)) return InputFormat::perf_script;
+    const std::size_t gap = t.find_last_of(" \t");
+    if (gap != std::string_view::npos && all_digits(t.substr(gap + 1)) && !is_space(line.front())) {
+      return InputFormat::folded;
+    }
+    return InputFormat::unknown;
+  }
+  return InputFormat::unknown;
+}
+
+}  // namespace perfscope::output
