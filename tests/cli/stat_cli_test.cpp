@@ -221,7 +221,8 @@ TEST(StatCli, CountsAnExistingProcessUntilItExits) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   const pid_t pid = fork();
   if (pid == 0) {
-    execl(target("ps-sleeper").c_str(), "ps-sleeper", "30", "10", static_cast<char*>(nullptr));
+    // 60 sleeps of 10 ms: a slow (sanitized) perfscope may attach a few hundred ms late.
+    execl(target("ps-sleeper").c_str(), "ps-sleeper", "60", "10", static_cast<char*>(nullptr));
     _exit(127);
   }
   auto r = run(stat_args({"-x", ",", "-e", "context-switches", "-p", std::to_string(pid)}));
