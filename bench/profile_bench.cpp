@@ -132,14 +132,21 @@ void set_counters(benchmark::State& state, const Fixture& f) {
 
 void BM_ReadPprof(benchmark::State& state) {
   const Fixture& f = fixture(state.range(0) != 0);
+  const bool merge = state.range(1) != 0;
+  std::size_t samples = 0;
   for (auto _ : state) {
-    auto p = profile::read_pprof(f.path);
+    auto p = profile::read_pprof(f.path, {.merge_samples = merge});
     if (!p) state.SkipWithError(p.error().message().c_str());
+    samples = p->samples().size();
     benchmark::DoNotOptimize(p);
   }
   set_counters(state, f);
+  state.counters["samples_read"] = static_cast<double>(samples);
 }
-BENCHMARK(BM_ReadPprof)->ArgName("aggregated")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReadPprof)
+    ->ArgNames({"aggregated", "merge"})
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_WritePprof(benchmark::State& state) {
   const Fixture& f = fixture(state.range(0) != 0);
@@ -194,11 +201,11 @@ void BM_Folded(benchmark::State& state) {
 }
 BENCHMARK(BM_Folded)->ArgName("aggregated")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
-// What `perfscope report` does with default options: read, totals, three tables.
+// What `perfscope report` does with default options: read (merging samples), totals, three tables.
 void BM_ReportPipeline(benchmark::State& state) {
   const Fixture& f = fixture(state.range(0) != 0);
   for (auto _ : state) {
-    auto p = profile::read_pprof(f.path);
+    auto p = profile::read_pprof(f.path, {.merge_samples = true});
     if (!p) state.SkipWithError(p.error().message().c_str());
     auto t = profile::totals(*p);
     auto fn = profile::hottest(*p, {.top = 20});
@@ -212,5 +219,18 @@ void BM_ReportPipeline(benchmark::State& state) {
   set_counters(state, f);
 }
 BENCHMARK(BM_ReportPipeline)->ArgName("aggregated")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// What `perfscope report --folded` does: read (merging samples), fold.
+void BM_FoldedPipeline(benchmark::State& state) {
+  const Fixture& f = fixture(state.range(0) != 0);
+  for (auto _ : state) {
+    auto p = profile::read_pprof(f.path, {.merge_samples = true});
+    if (!p) state.SkipWithError(p.error().message().c_str());
+    auto text = output::folded(*p);
+    benchmark::DoNotOptimize(text);
+  }
+  set_counters(state, f);
+}
+BENCHMARK(BM_FoldedPipeline)->ArgName("aggregated")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace

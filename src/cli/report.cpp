@@ -207,7 +207,7 @@ int run_report(const ReportOptions& o) {
   }
   filter.comm = o.comm;
 
-  auto p = profile::read_pprof(o.input);
+  auto p = profile::read_pprof(o.input, {.merge_samples = true});
   if (!p) {
     Error e = std::move(p).take_error();
     if (e.errnum == ENOENT && e.hint.empty()) {

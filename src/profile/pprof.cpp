@@ -189,7 +189,7 @@ Status write_pprof(const Profile& p, const std::string& path) {
   return write_file_atomically(path, *compressed);
 }
 
-Result<Profile> read_pprof(const std::string& path) {
+Result<Profile> read_pprof(const std::string& path, const ReadOptions& options) {
   Result<std::string> data = std::string{};
   if (path == "-") {
     data = read_all(STDIN_FILENO, "from stdin");
@@ -200,7 +200,7 @@ Result<Profile> read_pprof(const std::string& path) {
     ::close(fd);
   }
   if (!data) return data.error();
-  return decode_pprof(*data, path == "-" ? "standard input" : path);
+  return decode_pprof(*data, path == "-" ? "standard input" : path, options);
 }
 
 }  // namespace perfscope::profile

@@ -11,6 +11,7 @@
 // that do not parse, make the input "not a pprof profile".
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <climits>
 #include <optional>
 #include <unordered_map>
@@ -219,7 +220,8 @@ bool scan(std::string_view bytes, Layout& l) {
 // Builds the Profile from a scanned message; the first problem becomes the Error.
 class Decoder {
  public:
-  explicit Decoder(const std::string& source) : source_(source) {}
+  Decoder(const std::string& source, const ReadOptions& options)
+      : source_(source), merge_(options.merge_samples) {}
 
   Result<Profile> decode(const Layout& l) {
     if (l.strings.empty() || !l.strings[0].empty()) {
@@ -249,12 +251,13 @@ class Decoder {
     for (std::string_view loc : l.locations) {
       if (!location(loc, ++n)) return take_error();
     }
-    p_.reserve_samples(l.samples.size());
+    if (!merge_) p_.reserve_samples(l.samples.size());
     n = 0;
     for (std::string_view s : l.samples) {
       if (!sample(s, ++n)) return take_error();
     }
     if (error_) return take_error();
+    for (Sample& s : merged_) p_.add_sample(std::move(s));
     return std::move(p_);
   }
 
@@ -473,12 +476,44 @@ class Decoder {
                             values_.size(), p_.sample_types.size()));
       return false;
     }
+    if (merge_ && merge_into_earlier()) return true;
     Sample s;
     s.location_ids.assign(ids_.begin(), ids_.end());
     s.values.assign(values_.begin(), values_.end());
     s.labels.assign(labels_.begin(), labels_.end());
-    p_.add_sample(std::move(s));
+    if (merge_) {
+      merged_.push_back(std::move(s));
+    } else {
+      p_.add_sample(std::move(s));
+    }
     return true;
+  }
+
+  // Adds the sample being decoded to an earlier one with the same locations and labels, if any;
+  // otherwise remembers its key for later ones.
+  bool merge_into_earlier() {
+    std::uint64_t h = ids_.size();
+    for (std::uint64_t id : ids_) h = hash_combine(h, id);
+    for (const Label& lb : labels_) {
+      h = hash_combine(h, (std::uint64_t{lb.key} << 32) | lb.str);
+      h = hash_combine(h, static_cast<std::uint64_t>(lb.num) ^ lb.num_unit);
+    }
+    const std::int64_t found = merge_index_.find(h, [&](std::uint32_t i) {
+      const Sample& s = merged_[i];
+      return s.location_ids == ids_ && s.labels.size() == labels_.size() &&
+             std::equal(s.labels.begin(), s.labels.end(), labels_.begin(), same_label);
+    });
+    if (found < 0) {
+      merge_index_.insert(h, static_cast<std::uint32_t>(merged_.size()));
+      return false;
+    }
+    auto& values = merged_[static_cast<std::size_t>(found)].values;
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] += values_[i];
+    return true;
+  }
+
+  static bool same_label(const Label& a, const Label& b) {
+    return a.key == b.key && a.str == b.str && a.num == b.num && a.num_unit == b.num_unit;
   }
 
   bool label(std::string_view bytes) {
@@ -534,12 +569,16 @@ class Decoder {
   std::vector<std::uint64_t> ids_;
   std::vector<std::int64_t> values_;
   std::vector<Label> labels_;
+  bool merge_;
+  std::vector<Sample> merged_;  // with merge_, the samples so far, moved into p_ at the end
+  IdIndex merge_index_;         // (locations, labels) -> index in merged_
   std::optional<Error> error_;
 };
 
 }  // namespace
 
-Result<Profile> decode_pprof(std::string_view bytes, const std::string& source) {
+Result<Profile> decode_pprof(std::string_view bytes, const std::string& source,
+                             const ReadOptions& options) {
   std::string inflated;
   if (is_gzip(bytes)) {
     auto r = gunzip(bytes, source, kMaxMessage);
@@ -555,7 +594,7 @@ Result<Profile> decode_pprof(std::string_view bytes, const std::string& source) 
     return Error{source + " is not a pprof profile (not a profile.proto message, nor gzip)", 0,
                  "  give a file written by `perfscope record` or another pprof producer"};
   }
-  return Decoder(source).decode(layout);
+  return Decoder(source, options).decode(layout);
 }
 
 }  // namespace perfscope::profile

@@ -133,8 +133,17 @@ Status validate(const Profile& p);
 
 // The profile as an uncompressed profile.proto message. Validates first.
 Result<std::string> encode_pprof(const Profile& p);
+
+struct ReadOptions {
+  // Samples with the same locations and labels become one, their values summed (what pprof calls
+  // compacting). Every query and rendering gives the same result; a profile written one sample per
+  // event takes a fraction of the memory and time. Off: samples are kept one for one.
+  bool merge_samples = false;
+};
+
 // Parses a profile.proto message, gzip-compressed or not. `source` names it in errors.
-Result<Profile> decode_pprof(std::string_view bytes, const std::string& source = "profile");
+Result<Profile> decode_pprof(std::string_view bytes, const std::string& source = "profile",
+                             const ReadOptions& options = {});
 
 // Writes the profile gzip-compressed. A regular file is written to a temporary file in the same
 // directory and renamed into place, so `path` is never left half-written; "-" is standard output.
@@ -142,6 +151,6 @@ Status write_pprof(const Profile& p, const std::string& path);
 // Reads a profile written by write_pprof, pprof or any other producer of profile.proto, gzipped or
 // plain; "-" is standard input. Ids are renumbered 1..n and duplicate strings merged, so ids read
 // back may differ from the file's while everything they refer to is the same.
-Result<Profile> read_pprof(const std::string& path);
+Result<Profile> read_pprof(const std::string& path, const ReadOptions& options = {});
 
 }  // namespace perfscope::profile

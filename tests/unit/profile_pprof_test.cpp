@@ -320,6 +320,27 @@ TEST_F(Pprof, ValuesMustMatchSampleTypes) {
       << e.message();
 }
 
+TEST_F(Pprof, MergingSamplesSumsThoseWithTheSameStackAndLabels) {
+  testing::TestProfile t;
+  t.add({"main", "a"}, 1, {.pid = 1});
+  t.add({"main", "b"}, 2, {.pid = 1});
+  t.add({"main", "a"}, 3, {.pid = 1});
+  t.add({"main", "a"}, 4, {.pid = 2});  // another process: not the same sample
+  t.add({"main", "b"}, 5, {.pid = 1});
+  ASSERT_TRUE(write_pprof(t.p, path("p.pb.gz")));
+  auto kept = read_pprof(path("p.pb.gz"));
+  auto merged = read_pprof(path("p.pb.gz"), {.merge_samples = true});
+  ASSERT_TRUE(kept);
+  ASSERT_TRUE(merged);
+  EXPECT_EQ(kept->samples().size(), 5u);
+  ASSERT_EQ(merged->samples().size(), 3u);
+  EXPECT_EQ(merged->samples()[0].values, (std::vector<std::int64_t>{4, 4 * t.kPeriod}));
+  EXPECT_EQ(merged->samples()[1].values, (std::vector<std::int64_t>{7, 7 * t.kPeriod}));
+  EXPECT_EQ(merged->samples()[2].values, (std::vector<std::int64_t>{4, 4 * t.kPeriod}));
+  EXPECT_EQ(merged->samples()[0].location_ids, kept->samples()[0].location_ids);
+  EXPECT_TRUE(validate(*merged));
+}
+
 // Other producers may number ids in any order and repeat strings; references still resolve.
 TEST_F(Pprof, ForeignIdsAndDuplicateStringsAreRenumbered) {
   std::string m = strings({"", "main", "main", "samples", "count"});
