@@ -9,13 +9,13 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <optional>
 
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
+#include "cli/targets.hpp"
 #include "output/flamegraph_svg.hpp"
 #include "output/folded_reader.hpp"
 #include "output/perf_script.hpp"
@@ -43,26 +43,6 @@ struct FlamegraphOptions {
   bool normalize = false;
   std::string folded_out;
 };
-
-Result<std::vector<std::int64_t>> parse_pid_list(const std::string& text) {
-  std::vector<std::int64_t> pids;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = text.find(',', start);
-    const std::string item =
-        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    std::int64_t v = 0;
-    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v < 0) {
-      return Error{fmt::format("invalid pid '{}'", item), 0,
-                   "  give process ids separated by commas: --pid 1234,5678"};
-    }
-    pids.push_back(v);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return pids;
-}
 
 struct Filters {
   std::vector<std::int64_t> pids;
@@ -203,7 +183,7 @@ int run_flamegraph(FlamegraphOptions o) {
   }
   Filters filters;
   if (!o.pids.empty()) {
-    auto pids = parse_pid_list(o.pids);
+    auto pids = parse_pid_filter(o.pids);
     if (!pids) return report_error(kCmd, pids.error());
     filters.pids = std::move(*pids);
   }

@@ -8,11 +8,11 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <memory>
 
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
+#include "cli/targets.hpp"
 #include "output/folded.hpp"
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
@@ -35,25 +35,6 @@ struct ReportOptions {
 
 // Rows of each breakdown under the main table.
 constexpr std::size_t kBreakdownRows = 5;
-
-Result<std::vector<std::int64_t>> parse_pids(const std::string& text) {
-  std::vector<std::int64_t> pids;
-  const std::string_view all = text;
-  for (std::size_t start = 0;;) {
-    const auto comma = all.find(',', start);
-    const std::string_view item =
-        all.substr(start, comma == std::string_view::npos ? comma : comma - start);
-    std::int64_t v = 0;
-    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v < 0) {
-      return Error{fmt::format("invalid pid '{}'", item), 0,
-                   "  give process ids separated by commas: --pid 1234,5678"};
-    }
-    pids.push_back(v);
-    if (comma == std::string_view::npos) return pids;
-    start = comma + 1;
-  }
-}
 
 std::string describe_filter(const profile::SampleFilter& f) {
   std::string out;
@@ -201,7 +182,7 @@ int run_report(const ReportOptions& o) {
   if (!sort) return report_error("report", sort.error());
   profile::SampleFilter filter;
   if (!o.pids.empty()) {
-    auto pids = parse_pids(o.pids);
+    auto pids = parse_pid_filter(o.pids);
     if (!pids) return report_error("report", pids.error());
     filter.pids = std::move(*pids);
   }

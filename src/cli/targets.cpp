@@ -60,6 +60,25 @@ Result<ProcessTargets> process_targets(const std::string& pids) {
   return out;
 }
 
+Result<std::vector<std::int64_t>> parse_pid_filter(const std::string& text) {
+  std::vector<std::int64_t> pids;
+  const std::string_view all = text;
+  for (std::size_t start = 0;;) {
+    const auto comma = all.find(',', start);
+    const std::string_view item =
+        all.substr(start, comma == std::string_view::npos ? comma : comma - start);
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || p != item.data() + item.size() || v < 0) {
+      return Error{fmt::format("invalid pid '{}'", item), 0,
+                   "  give process ids separated by commas: --pid 1234,5678"};
+    }
+    pids.push_back(v);
+    if (comma == std::string_view::npos) return pids;
+    start = comma + 1;
+  }
+}
+
 Result<CpuSet> choose_cpus(const std::string& list) {
   auto online = CpuSet::online();
   if (!online) return online.error();

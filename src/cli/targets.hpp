@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct ProcessTargets {
   std::vector<pid_t> pids;
 };
 Result<ProcessTargets> process_targets(const std::string& pids);
+
+// --pid of report and flamegraph: "1234,5678" selecting samples of a saved profile. Unlike -p,
+// nothing is checked against /proc, and 0 (the idle task) is a valid choice.
+Result<std::vector<std::int64_t>> parse_pid_filter(const std::string& text);
 
 // -C LIST checked against the online CPUs; empty: every online CPU.
 Result<CpuSet> choose_cpus(const std::string& list);
