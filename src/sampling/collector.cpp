@@ -23,7 +23,8 @@ void Collector::on_sample(const Sample& s) {
 
 void Collector::flush(std::uint64_t before) {
   std::size_t kept = 0;
-  std::vector<std::uint64_t> kept_stacks;
+  auto& kept_stacks = spare_stacks_;
+  kept_stacks.clear();
   for (const auto& p : pending_) {
     const std::span<const std::uint64_t> stack{pending_stacks_.data() + p.offset, p.length};
     if (p.time >= before) {  // not yet safe: keep for the next pass

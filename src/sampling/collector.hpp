@@ -55,6 +55,8 @@ class Collector : public RecordHandler {
   void flush(std::uint64_t before);
   std::vector<Pending> pending_;
   std::vector<std::uint64_t> pending_stacks_;
+  std::vector<std::uint64_t> spare_stacks_;  // swapped with pending_stacks_ each pass, so neither
+                                             // is reallocated once grown
   std::uint64_t lost_records_ = 0, lost_samples_ = 0, throttled_ = 0, other_ = 0;
   std::uint64_t first_time_ = 0, last_time_ = 0;
 };
