@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <vector>
 
 #include "cli/report_error.hpp"
 #include "cli/targets.hpp"
@@ -27,6 +28,7 @@
 #include "sampling/session.hpp"
 #include "symbols/symbolizer.hpp"
 #include "system/capabilities.hpp"
+#include "system/cpu_times.hpp"
 
 namespace perfscope::cli {
 namespace {
@@ -218,6 +220,7 @@ int run_record(const RecordOptions& o) {
   rusage self_before{};
   ::getrusage(RUSAGE_SELF, &self_before);
   if (system_wide) collector.processes().seed_from_proc(-1);
+  const auto cpu_times_start = system::read_cpu_times();
   const auto wall_start = std::chrono::system_clock::now();
   const double start = monotonic_s();
   if (!so.enable_on_exec) {
@@ -257,6 +260,7 @@ int run_record(const RecordOptions& o) {
     }
   }
   const double elapsed = monotonic_s() - start;
+  const auto cpu_times = system::cpu_times_between(cpu_times_start, system::read_cpu_times());
   (void)session->disable();
   session->drain(collector);
   collector.finish();
@@ -314,10 +318,21 @@ int run_record(const RecordOptions& o) {
   }
   fmt::print(out, "Collected {} samples in {:.2f} s ({}, {} at {} Hz{})\n", total, elapsed, subject,
              info.event, opened.frequency, opened.user_only ? ", user space only" : "");
+  // An idle CPU may take no cpu-clock samples at all (seen on 6.x kernels in VMs, where perf
+  // record -a shows the same), so each CPU's idle share is printed beside its count.
+  std::vector<int> idle_cpus;
   for (int cpu : opened.cpus) {
     auto it = collector.samples_per_cpu().find(static_cast<std::uint32_t>(cpu));
-    fmt::print(out, "CPU {}: {} samples\n", cpu,
-               it == collector.samples_per_cpu().end() ? 0 : it->second);
+    const std::uint64_t n = it == collector.samples_per_cpu().end() ? 0 : it->second;
+    auto t = cpu_times.find(cpu);
+    if (system_wide && t != cpu_times.end() && t->second.total() > 0) {
+      const double idle = t->second.idle_s / t->second.total();
+      const double per_cpu = static_cast<double>(opened.frequency) * elapsed;
+      if (idle >= 0.5 && static_cast<double>(n) < 0.5 * per_cpu) idle_cpus.push_back(cpu);
+      fmt::print(out, "CPU {}: {} samples (idle {:.0f}%)\n", cpu, n, 100.0 * idle);
+    } else {
+      fmt::print(out, "CPU {}: {} samples\n", cpu, n);
+    }
   }
   if (info.time_based && system_wide && elapsed > 0) {
     const double expected =
@@ -326,6 +341,13 @@ int run_record(const RecordOptions& o) {
                "Sample rate: {:.1f}% of expected ({} Hz x {:.2f} s x {} CPUs = {:.0f} expected)\n",
                100.0 * static_cast<double>(total) / expected, opened.frequency, elapsed,
                opened.cpus.size(), expected);
+    if (static_cast<double>(total) < 0.9 * expected && !idle_cpus.empty()) {
+      fmt::print(out,
+                 "Note: {} {} {} idle most of the time and took few samples: the kernel may skip "
+                 "cpu-clock samples on an idle CPU, so the rate is only meaningful for busy CPUs\n",
+                 idle_cpus.size() == 1 ? "CPU" : "CPUs", fmt::join(idle_cpus, ", "),
+                 idle_cpus.size() == 1 ? "was" : "were");
+    }
   } else if (info.time_based && !system_wide && workload_cpu_s > 0) {
     const double expected = static_cast<double>(opened.frequency) * workload_cpu_s;
     fmt::print(
