@@ -10,10 +10,12 @@ packages=(
   libfmt-dev libcli11-dev nlohmann-json3-dev
   # symbols and DWARF (elfutils), the pprof file format (protobuf, gzip through zlib)
   libelf-dev libdw-dev zlib1g-dev libprotobuf-dev protobuf-compiler
+  # the eBPF backend: clang for the BPF target, bpftool for the skeleton, libbpf to load it
+  clang llvm bpftool libbpf-dev
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests
-  linux-perf hyperfine util-linux
+  linux-perf hyperfine util-linux bpfcc-tools libcap2-bin
 )
 
 missing=()

@@ -13,11 +13,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
 #include <vector>
 
+#include "bpf/profiler.hpp"
 #include "cli/report_error.hpp"
 #include "cli/targets.hpp"
 #include "cli/workload.hpp"
@@ -45,8 +47,24 @@ struct RecordOptions {
   std::string call_graph = "fp";
   std::string output = "perfscope.pb.gz";
   bool no_kernel = false;
+  std::string backend = "auto";
+  std::uint32_t bpf_stack_entries = 16384;
+  std::uint32_t bpf_count_entries = 32768;
   std::vector<std::string> command;
 };
+
+// The side-band a BPF recording still needs from perf: MMAP2/COMM/FORK/EXIT records, carried by
+// the dummy event (it counts nothing and never samples) on every CPU.
+sampling::SamplingOptions side_band_options(const CpuSet& cpus) {
+  sampling::SamplingOptions sb;
+  sb.event = events::software_event("dummy", PERF_COUNT_SW_DUMMY);
+  sb.frequency = 0;
+  sb.period = 1;
+  sb.callchain = false;
+  sb.cpus = cpus;
+  sb.ring_pages = 64;
+  return sb;
+}
 
 double monotonic_s() {
   timespec ts{};
@@ -133,6 +151,11 @@ int run_record(const RecordOptions& o) {
   if (o.duration_s < 0 || !std::isfinite(o.duration_s)) {
     return report_error(cmd, Error{"duration must be positive", 0, "  e.g. -d 5 (seconds)"});
   }
+  if (o.backend != "auto" && o.backend != "bpf" && o.backend != "perf") {
+    return report_error(cmd, Error{fmt::format("unknown backend '{}'", o.backend), 0,
+                                   "  use --backend auto, bpf (in-kernel aggregation) or perf "
+                                   "(ring buffers)"});
+  }
   if (o.call_graph != "fp" && o.call_graph != "none") {
     return report_error(
         cmd, Error{fmt::format("unknown call-graph mode '{}'", o.call_graph), 0,
@@ -196,7 +219,55 @@ int run_record(const RecordOptions& o) {
   }
   const bool system_wide = so.threads.empty();
 
-  auto session = sampling::Session::open(so, caps);
+  // --- backend: eBPF in-kernel aggregation when allowed, perf ring buffers otherwise ----------
+  std::string backend_reason;
+  bool use_bpf = false;
+  if (o.backend != "perf") {
+    std::string why = bpf::unavailable_reason(caps);
+    if (why.empty() && !o.tid.empty()) {
+      why = "-t follows one thread, which the eBPF filter (by process) cannot";
+    } else if (why.empty() && !so.callchain) {
+      why = "--call-graph none: the eBPF backend always aggregates by stack";
+    }
+    if (!why.empty() && o.backend == "bpf") {
+      return report_error(cmd, Error{"the eBPF backend cannot run here", 0,
+                                     fmt::format("  {}\n  or use --backend perf", why)});
+    }
+    use_bpf = why.empty();
+    backend_reason = why;
+  }
+  std::optional<bpf::Profiler> profiler;
+  if (use_bpf) {
+    bpf::ProfilerOptions bo;
+    bo.event = so.event;
+    bo.frequency = so.frequency;
+    bo.cpus = so.cpus;
+    bo.kernel_stacks = !so.user_only;
+    bo.stack_entries = o.bpf_stack_entries;
+    bo.count_entries = o.bpf_count_entries;
+    if (!system_wide) {
+      if (workload) {
+        bo.targets = {workload->pid()};
+      } else {
+        for (pid_t tid : so.threads) {
+          const long tgid = proc_status_field(tid, "Tgid:");
+          if (tgid > 0 &&
+              std::find(bo.targets.begin(), bo.targets.end(), tgid) == bo.targets.end()) {
+            bo.targets.push_back(static_cast<pid_t>(tgid));
+          }
+        }
+      }
+    }
+    auto p = bpf::Profiler::open(std::move(bo), caps);
+    if (!p) {
+      if (o.backend == "bpf") return report_error(cmd, p.error());
+      backend_reason = fmt::format("loading failed: {}", p.error().message());
+    } else {
+      profiler.emplace(std::move(*p));
+    }
+  }
+
+  auto session = sampling::Session::open(profiler ? side_band_options(so.cpus) : so, caps);
   if (!session) {
     Error e = session.error();
     if (system_wide && !o.all_cpus && (e.errnum == EACCES || e.errnum == EPERM)) {
@@ -205,6 +276,9 @@ int run_record(const RecordOptions& o) {
     return report_error(cmd, e);
   }
   for (const auto& note : session->notes()) fmt::print(stderr, "perfscope record: {}\n", note);
+  if (profiler) {
+    for (const auto& note : profiler->notes()) fmt::print(stderr, "perfscope record: {}\n", note);
+  }
 
   StopSignals signals;
   if (auto st = session->watch(signals.fd()); !st) return report_error(cmd, st.error());
@@ -223,7 +297,11 @@ int run_record(const RecordOptions& o) {
   const auto cpu_times_start = system::read_cpu_times();
   const auto wall_start = std::chrono::system_clock::now();
   const double start = monotonic_s();
-  if (!so.enable_on_exec) {
+  if (profiler) {
+    // Side-band first, so no exec or mmap of a sampled process is missed.
+    if (auto st = session->enable(); !st) return report_error(cmd, st.error());
+    if (auto st = profiler->start(); !st) return report_error(cmd, st.error());
+  } else if (!so.enable_on_exec) {
     if (auto st = session->enable(); !st) return report_error(cmd, st.error());
   }
   if (workload) {
@@ -237,7 +315,18 @@ int run_record(const RecordOptions& o) {
 
   int stop_signal = 0;
   bool targets_gone = false;
+  // The in-kernel counts are drained once a second (and at the end), so the maps never have to
+  // hold more than a second of distinct stacks. The side-band rings are read first: every exec or
+  // mmap a drained sample depends on was written before it.
+  const auto drain_bpf = [&]() -> Status {
+    return profiler->drain(collector, [&] { session->drain(collector); });
+  };
+  double next_drain = start + 1.0;
   for (;;) {
+    if (profiler && monotonic_s() >= next_drain) {
+      if (auto st = drain_bpf(); !st) return report_error(cmd, st.error());
+      next_drain = monotonic_s() + 1.0;
+    }
     int timeout_ms = 250;
     if (o.duration_s > 0) {
       const double left = start + o.duration_s - monotonic_s();
@@ -261,8 +350,12 @@ int run_record(const RecordOptions& o) {
   }
   const double elapsed = monotonic_s() - start;
   const auto cpu_times = system::cpu_times_between(cpu_times_start, system::read_cpu_times());
+  if (profiler) profiler->stop();
   (void)session->disable();
   session->drain(collector);
+  if (profiler) {
+    if (auto st = drain_bpf(); !st) return report_error(cmd, st.error());
+  }
   collector.finish();
   rusage self_after{};
   ::getrusage(RUSAGE_SELF, &self_after);
@@ -281,12 +374,17 @@ int run_record(const RecordOptions& o) {
   (void)targets_gone;
 
   // --- symbolize and save ----------------------------------------------------------------------
-  const auto& opened = session->options();
+  sampling::SamplingOptions opened = session->options();
+  if (profiler) {  // the session carried only side-band records
+    opened.event = profiler->options().event;
+    opened.frequency = profiler->options().frequency;
+    opened.callchain = true;
+    opened.user_only = !profiler->options().kernel_stacks;
+  }
+  const bpf::ProfilerStats bpf_stats = profiler ? profiler->stats() : bpf::ProfilerStats{};
   recording::ProfileInfo info;
   info.event = opened.event.display_name();
-  info.time_based =
-      opened.event.type == PERF_TYPE_SOFTWARE && (opened.event.config == PERF_COUNT_SW_CPU_CLOCK ||
-                                                  opened.event.config == PERF_COUNT_SW_TASK_CLOCK);
+  info.time_based = events::is_time_based(opened.event);
   info.frequency = opened.frequency;
   info.time_nanos =
       std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count();
@@ -295,10 +393,18 @@ int run_record(const RecordOptions& o) {
       fmt::format("perfscope: record {} at {} Hz, {}", info.event, opened.frequency,
                   opened.callchain ? "frame-pointer call chains" : "no call chains"));
   info.comments.push_back(fmt::format("perfscope: target {}", subject));
+  info.comments.push_back(fmt::format(
+      "perfscope: backend {}", profiler ? "bpf (in-kernel aggregation)" : "perf (ring buffers)"));
   for (const auto& note : session->notes()) info.comments.push_back("perfscope: " + note);
-  const std::uint64_t lost = collector.lost_records() + collector.lost_samples();
+  if (profiler) {
+    for (const auto& note : profiler->notes()) info.comments.push_back("perfscope: " + note);
+  }
+  const std::uint64_t lost =
+      profiler ? bpf_stats.counts_full : collector.lost_records() + collector.lost_samples();
   info.comments.push_back(fmt::format("perfscope: lost {} samples", lost));
-  info.comments.push_back(fmt::format("perfscope: throttled {} times", collector.throttled()));
+  if (!profiler) {  // a BPF program never sees the throttling of the events it is attached to
+    info.comments.push_back(fmt::format("perfscope: throttled {} times", collector.throttled()));
+  }
 
   symbols::Symbolizer symbolizer;
   recording::BuildStats built;
@@ -356,10 +462,32 @@ int run_record(const RecordOptions& o) {
         "expected)\n",
         100.0 * static_cast<double>(total) / expected, opened.frequency, workload_cpu_s, expected);
   }
-  fmt::print(out, "Lost: {} (ring buffer full), {} (dropped by the kernel); throttled {}\n",
-             plural(collector.lost_records(), "sample", "samples"),
-             plural(collector.lost_samples(), "sample", "samples"),
-             plural(collector.throttled(), "time", "times"));
+  if (profiler) {
+    fmt::print(out,
+               "Lost: {} (BPF counts map full), {} (side-band ring buffer full); "
+               "throttled: not visible to BPF\n",
+               plural(bpf_stats.counts_full, "sample", "samples"),
+               plural(collector.lost_records(), "record", "records"));
+    fmt::print(out,
+               "Stacks not captured: kernel {} (map collision) + {} (error), user {} (map "
+               "collision) + {} (unreadable); --bpf-stack-entries {} per generation\n",
+               bpf_stats.kernel_stack_collisions, bpf_stats.kernel_stack_errors,
+               bpf_stats.user_stack_collisions, bpf_stats.user_stack_errors,
+               profiler->options().stack_entries);
+  } else {
+    fmt::print(out, "Lost: {} (ring buffer full), {} (dropped by the kernel); throttled {}\n",
+               plural(collector.lost_records(), "sample", "samples"),
+               plural(collector.lost_samples(), "sample", "samples"),
+               plural(collector.throttled(), "time", "times"));
+  }
+  if (profiler) {
+    fmt::print(out, "Backend: bpf (in-kernel aggregation; {} samples counted in the kernel)\n",
+               bpf_stats.samples);
+  } else if (backend_reason.empty() || o.backend == "perf") {
+    fmt::print(out, "Backend: perf (ring buffers)\n");
+  } else {
+    fmt::print(out, "Backend: perf (ring buffers), as eBPF cannot run here: {}\n", backend_reason);
+  }
   if (session->stats().decode_errors + session->stats().ring_errors > 0) {
     fmt::print(out, "Unreadable records: {} ({})\n",
                session->stats().decode_errors + session->stats().ring_errors,
@@ -408,6 +536,16 @@ void add_record_command(CLI::App& app, int& exit_code) {
   c->add_option("-o,--output", o->output, "Profile file, gzipped pprof ('-' for standard output)")
       ->capture_default_str();
   c->add_flag("--no-kernel", o->no_kernel, "Leave kernel space out of samples and stacks");
+  c->add_option("--backend", o->backend,
+                "auto: eBPF in-kernel aggregation when allowed (root or CAP_BPF+CAP_PERFMON, "
+                "kernel BTF), else perf ring buffers; bpf or perf to choose")
+      ->capture_default_str();
+  c->add_option("--bpf-stack-entries", o->bpf_stack_entries,
+                "eBPF backend: stack map size per generation (collisions are counted)")
+      ->capture_default_str();
+  c->add_option("--bpf-count-entries", o->bpf_count_entries,
+                "eBPF backend: distinct stacks per drain interval (1 s) before samples are lost")
+      ->capture_default_str();
   c->add_option("command", o->command, "Command to run and sample (after --)");
   c->footer(
       "Examples:\n"

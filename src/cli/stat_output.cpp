@@ -18,8 +18,7 @@ struct Metric {
 };
 
 bool is_clock(const events::EventSpec& s) {
-  return s.type == PERF_TYPE_SOFTWARE &&
-         (s.config == PERF_COUNT_SW_TASK_CLOCK || s.config == PERF_COUNT_SW_CPU_CLOCK);
+  return events::is_time_based(s);
 }
 
 const EventTotals* find(const std::vector<EventTotals>& all, std::uint32_t type,

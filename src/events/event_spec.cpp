@@ -197,6 +197,20 @@ bool looks_raw(std::string_view s) {
 
 }  // namespace
 
+EventSpec software_event(std::string name, std::uint64_t config) {
+  EventSpec s;
+  s.name = std::move(name);
+  s.kind = EventKind::software;
+  s.type = PERF_TYPE_SOFTWARE;
+  s.config = config;
+  return s;
+}
+
+bool is_time_based(const EventSpec& spec) {
+  return spec.type == PERF_TYPE_SOFTWARE &&
+         (spec.config == PERF_COUNT_SW_CPU_CLOCK || spec.config == PERF_COUNT_SW_TASK_CLOCK);
+}
+
 const char* kind_name(EventKind kind) {
   switch (kind) {
     case EventKind::hardware:

@@ -54,6 +54,12 @@ struct ParseContext {
 Result<EventSpec> parse_event(std::string_view text,
                               const ParseContext& ctx = ParseContext::current());
 
+// A software event by its PERF_COUNT_SW_* config, without a lookup: software_event("cpu-clock",
+// PERF_COUNT_SW_CPU_CLOCK) is what sampling falls back to; "dummy" carries side-band records.
+EventSpec software_event(std::string name, std::uint64_t config);
+// cpu-clock and task-clock: each sample's period is nanoseconds of CPU time.
+bool is_time_based(const EventSpec& spec);
+
 // One entry of an event list: a single event, or a {braced} group scheduled together.
 struct EventGroupSpec {
   std::vector<EventSpec> events;

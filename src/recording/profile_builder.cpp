@@ -96,6 +96,15 @@ class Builder {
     return intern_location(0, address, space_id + 1, {symbols::Symbolizer::unknown(reason)});
   }
 
+  // The frame standing for a kernel or user stack the eBPF backend could not capture.
+  std::uint64_t lost_stack(bool kernel) {
+    const std::uint32_t tag = kernel ? 0xffffffffu : 0xfffffffeu;
+    return intern_location(0, sampling::kStackLost, tag,
+                           {symbols::Symbolizer::unknown(
+                               kernel ? "kernel stack lost: BPF stack map full or colliding"
+                                      : "user stack lost: BPF stack map full or colliding")});
+  }
+
   std::uint64_t intern_location(std::uint64_t mapping_id, std::uint64_t address,
                                 std::uint32_t space_tag,
                                 const std::vector<symbols::Frame>& frames) {
@@ -241,6 +250,11 @@ profile::Profile build_profile(const sampling::Collector& collector,
     bool kernel = false;  // call chains open with a context marker; until then, user space
     bool leaf = true;
     for (const std::uint64_t address : stacks.stack(e)) {
+      if (address == sampling::kStackLost) {
+        s.location_ids.push_back(b.lost_stack(kernel));
+        leaf = false;
+        continue;
+      }
       if (address >= static_cast<std::uint64_t>(PERF_CONTEXT_MAX)) {
         kernel = address == static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL);
         continue;

@@ -41,6 +41,16 @@ void Collector::flush(std::uint64_t before) {
   pending_stacks_.swap(kept_stacks);
 }
 
+void Collector::add_aggregated(std::uint32_t pid, std::uint32_t tid, std::uint32_t cpu,
+                               std::uint64_t time, std::string_view comm,
+                               std::span<const std::uint64_t> stack, std::uint64_t count,
+                               std::uint64_t period) {
+  per_cpu_[cpu] += count;
+  processes_.learn_thread_comm(static_cast<pid_t>(tid), comm);
+  const StackKey key{pid, tid, cpu, processes_.space_of(static_cast<pid_t>(pid), time)};
+  stacks_.add(key, stack, count, period);
+}
+
 void Collector::on_lost(const LostRecord& lost) {
   if (lost.samples_only) {
     lost_samples_ += lost.lost;

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
+#include <string_view>
 #include <vector>
 
 #include "sampling/decoder.hpp"
@@ -30,6 +32,14 @@ class Collector : public RecordHandler {
   void on_pass_end(std::uint64_t pass_start) override { flush(pass_start); }
   // Aggregates every sample still waiting; call once the last records have been drained.
   void finish() { flush(~std::uint64_t{0}); }
+
+  // `count` samples aggregated elsewhere (the eBPF backend's in-kernel counts), taken by thread
+  // `tid` of process `pid` on `cpu` while it ran the program image current at `time` (0: the
+  // process's first known image). `stack` is leaf first with PERF_CONTEXT_* markers; `comm` is
+  // the thread's name when the side-band records did not give one.
+  void add_aggregated(std::uint32_t pid, std::uint32_t tid, std::uint32_t cpu, std::uint64_t time,
+                      std::string_view comm, std::span<const std::uint64_t> stack,
+                      std::uint64_t count, std::uint64_t period);
 
   ProcessTable& processes() { return processes_; }
   const ProcessTable& processes() const { return processes_; }

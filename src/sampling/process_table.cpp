@@ -153,6 +153,11 @@ void ProcessTable::seed_from_proc(pid_t pid, const std::string& proc_root) {
   }
 }
 
+void ProcessTable::learn_thread_comm(pid_t tid, std::string_view comm) {
+  if (comm.empty()) return;
+  thread_comms_.try_emplace(tid, comm);
+}
+
 AddressSpaceId ProcessTable::space_of(pid_t pid, std::uint64_t time) {
   auto& proc = process(pid);
   if (proc.images.empty()) {

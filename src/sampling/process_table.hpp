@@ -56,6 +56,8 @@ class ProcessTable {
   const AddressSpace& space(AddressSpaceId id) const { return spaces_[id]; }
   std::size_t space_count() const { return spaces_.size(); }
 
+  // Records `comm` as the thread's name unless a COMM record or /proc already gave one.
+  void learn_thread_comm(pid_t tid, std::string_view comm);
   // The thread's own name (set with prctl or at exec) when known, else its process's.
   std::string_view thread_comm(pid_t tid, AddressSpaceId space) const;
   // True when an EXIT record for the process (its main thread) was seen.

@@ -21,6 +21,12 @@ struct SampleId {
   std::uint32_t cpu = 0;
 };
 
+// A call-chain marker of our own, in the range perf keeps for markers (>= PERF_CONTEXT_MAX) but
+// unused by the kernel: "the stack of the current context (kernel or user) could not be captured".
+// The eBPF backend puts it where bpf_get_stackid failed (a stack map collision or a full map), so
+// the sample keeps its weight in the profile and shows why its stack is missing.
+inline constexpr std::uint64_t kStackLost = static_cast<std::uint64_t>(-4000);
+
 struct Sample {
   SampleId id;
   std::uint64_t ip = 0;

@@ -21,12 +21,7 @@ bool hardware_like(const events::EventSpec& spec) {
 }
 
 events::EventSpec cpu_clock() {
-  events::EventSpec s;
-  s.name = "cpu-clock";
-  s.kind = events::EventKind::software;
-  s.type = PERF_TYPE_SOFTWARE;
-  s.config = PERF_COUNT_SW_CPU_CLOCK;
-  return s;
+  return events::software_event("cpu-clock", PERF_COUNT_SW_CPU_CLOCK);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "profile/profile.hpp"
+#include "support/profile_view.hpp"
 #include "support/requirements.hpp"
 #include "support/run.hpp"
 #include "system/cpu_times.hpp"
@@ -27,90 +28,33 @@ using testing::perfscope_binary;
 using testing::run;
 using testing::target;
 
-// A fresh directory per test for output files.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/perfscope-record-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-    ::chmod(path_.c_str(), 0777);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
+using testing::contains;
+using testing::flatten;
+using testing::leaf_count;
+using testing::load;
+using testing::TempDir;
+using testing::total;
 
- private:
-  std::string path_;
-};
-
-// What the tests look at in a profile: per sample, its comm, tid and function names leaf first.
-struct FlatSample {
-  std::string comm;
-  std::int64_t pid = 0, tid = 0, cpu = 0;
-  std::vector<std::string> frames;  // leaf first, inline frames included
-  std::int64_t count = 0;
-};
-
-std::vector<FlatSample> flatten(const profile::Profile& p) {
-  std::vector<FlatSample> out;
-  for (const auto& s : p.samples()) {
-    FlatSample f;
-    f.count = s.values.at(0);
-    for (const auto& l : s.labels) {
-      const auto key = p.string(l.key);
-      if (key == "comm") f.comm = std::string(p.string(l.str));
-      if (key == "pid") f.pid = l.num;
-      if (key == "tid") f.tid = l.num;
-      if (key == "cpu") f.cpu = l.num;
+// Every RecordCli test runs with each backend: the default (auto: eBPF in-kernel aggregation
+// as root) and the perf ring buffers. Its run() adds --backend to `perfscope record` commands.
+class RecordCli : public ::testing::TestWithParam<std::string> {
+ protected:
+  static testing::RunResult run(std::vector<std::string> argv,
+                                const testing::RunOptions& options = {}) {
+    if (argv.size() > 1 && argv[1] == "record" && GetParam() != "auto") {
+      argv.insert(argv.begin() + 2, {"--backend", GetParam()});
     }
-    for (auto id : s.location_ids) {
-      for (const auto& line : p.location(id).lines) {
-        f.frames.emplace_back(p.string(p.function(line.function_id).name));
-      }
-    }
-    out.push_back(std::move(f));
+    return testing::run(argv, options);
   }
-  return out;
-}
-
-profile::Profile load(const std::string& path) {
-  auto p = profile::read_pprof(path);
-  EXPECT_TRUE(p.has_value()) << (p ? "" : p.error().describe());
-  return p ? std::move(*p) : profile::Profile{};
-}
-
-bool contains(const std::vector<std::string>& frames, const std::string& needle) {
-  for (const auto& f : frames) {
-    if (f.find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
-
-std::int64_t total(const std::vector<FlatSample>& samples, const std::string& comm = {}) {
-  std::int64_t n = 0;
-  for (const auto& s : samples) {
-    if (comm.empty() || s.comm == comm) n += s.count;
-  }
-  return n;
-}
+};
+INSTANTIATE_TEST_SUITE_P(Backends, RecordCli, ::testing::Values("auto", "perf"),
+                         [](const auto& info) { return info.param; });
 
 // CPU time the hypervisor took from this machine's virtual CPUs so far ("steal" in /proc/stat).
 double stolen_cpu_seconds() {
   double s = 0;
   for (const auto& [cpu, t] : system::read_cpu_times()) s += t.steal_s;
   return s;
-}
-
-// Samples of `comm` whose leaf frame contains `leaf`.
-std::int64_t leaf_count(const std::vector<FlatSample>& samples, const std::string& comm,
-                        const std::string& leaf) {
-  std::int64_t n = 0;
-  for (const auto& s : samples) {
-    if (s.comm == comm && !s.frames.empty() && s.frames.front().find(leaf) != std::string::npos) {
-      n += s.count;
-    }
-  }
-  return n;
 }
 
 // Seed 001 wants `-d 2` to take 1-4 s in all. That includes symbolizing everything the system
@@ -122,7 +66,7 @@ constexpr double kSlack = 3.0;
 constexpr double kSlack = 1.0;
 #endif
 
-TEST(RecordCli, HelpMentionsFrequencyDurationHzAnd99) {
+TEST_P(RecordCli, HelpMentionsFrequencyDurationHzAnd99) {
   const auto r = run({perfscope_binary(), "record", "--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* word : {"frequency", "duration", "Hz", "99", "Sampling"}) {
@@ -130,7 +74,7 @@ TEST(RecordCli, HelpMentionsFrequencyDurationHzAnd99) {
   }
 }
 
-TEST(RecordCli, AttributesKnownHotFunctionsWithinSevenPoints) {
+TEST_P(RecordCli, AttributesKnownHotFunctionsWithinSevenPoints) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   TempDir dir;
   const auto out = dir.file("burn.pb.gz");
@@ -161,7 +105,7 @@ TEST(RecordCli, AttributesKnownHotFunctionsWithinSevenPoints) {
   EXPECT_EQ(via_main, a + b) << "every burn_* stack goes main -> work -> burn_*";
 }
 
-TEST(RecordCli, EveryThreadOfAMultiThreadedCommandIsSampled) {
+TEST_P(RecordCli, EveryThreadOfAMultiThreadedCommandIsSampled) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   TempDir dir;
   const auto out = dir.file("threads.pb.gz");
@@ -185,7 +129,7 @@ TEST(RecordCli, EveryThreadOfAMultiThreadedCommandIsSampled) {
   }
 }
 
-TEST(RecordCli, ForkAndExecAreAttributedToTheRightProgram) {
+TEST_P(RecordCli, ForkAndExecAreAttributedToTheRightProgram) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   TempDir dir;
   const auto out = dir.file("forkexec.pb.gz");
@@ -206,7 +150,7 @@ TEST(RecordCli, ForkAndExecAreAttributedToTheRightProgram) {
   EXPECT_EQ(misattributed, 0);
 }
 
-TEST(RecordCli, ProcessThatExitsBeforeTheEndIsStillSymbolized) {
+TEST_P(RecordCli, ProcessThatExitsBeforeTheEndIsStillSymbolized) {
   PS_REQUIRE(paranoid(0), pmu("software"));
   TempDir dir;
   const auto out = dir.file("system.pb.gz");
@@ -224,7 +168,7 @@ TEST(RecordCli, ProcessThatExitsBeforeTheEndIsStillSymbolized) {
   EXPECT_GT(a + b, all * 8 / 10) << "symbolized after the process was gone";
 }
 
-TEST(RecordCli, KernelStacksOfASyscallHeavyCommand) {
+TEST_P(RecordCli, KernelStacksOfASyscallHeavyCommand) {
   PS_REQUIRE(paranoid(1), pmu("software"));
   TempDir dir;
   const auto out = dir.file("syscalls.pb.gz");
@@ -241,7 +185,7 @@ TEST(RecordCli, KernelStacksOfASyscallHeavyCommand) {
   EXPECT_GT(kernel, total(samples) / 4) << "getpid() spends its time entering the kernel";
 }
 
-TEST(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
+TEST_P(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
   PS_REQUIRE(paranoid(0), pmu("software"));
   TempDir dir;
   const auto start = std::chrono::steady_clock::now();
@@ -280,7 +224,7 @@ TEST(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
       << r2.out;
 }
 
-TEST(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
+TEST_P(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   for (int sig : {SIGINT, SIGTERM}) {
     SCOPED_TRACE(sig);
@@ -305,7 +249,7 @@ TEST(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
   }
 }
 
-TEST(RecordCli, BadInputsFailClearlyAndWriteNothing) {
+TEST_P(RecordCli, BadInputsFailClearlyAndWriteNothing) {
   TempDir dir;
   const auto out = dir.file("never.pb.gz");
   struct Case {
@@ -336,7 +280,7 @@ TEST(RecordCli, BadInputsFailClearlyAndWriteNothing) {
   }
 }
 
-TEST(RecordCli, UnwritableOutputFailsBeforeRecording) {
+TEST_P(RecordCli, UnwritableOutputFailsBeforeRecording) {
   const auto start = std::chrono::steady_clock::now();
   const auto r = run({perfscope_binary(), "record", "-o", "/no/such/dir/p.pb.gz", "--",
                       target("ps-burn"), "3000"});
@@ -347,7 +291,7 @@ TEST(RecordCli, UnwritableOutputFailsBeforeRecording) {
   EXPECT_LT(secs, 2.0) << "the 3 s command never ran";
 }
 
-TEST(RecordCli, HardwareEventFallsBackToCpuClockWithoutAPmu) {
+TEST_P(RecordCli, HardwareEventFallsBackToCpuClockWithoutAPmu) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   if (system::Capabilities::current().hardware_pmu) GTEST_SKIP() << "this machine has a PMU";
   TempDir dir;
@@ -359,7 +303,7 @@ TEST(RecordCli, HardwareEventFallsBackToCpuClockWithoutAPmu) {
   EXPECT_GT(total(flatten(load(out))), 5);
 }
 
-TEST(RecordCli, ExistingProcessByPid) {
+TEST_P(RecordCli, ExistingProcessByPid) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   TempDir dir;
   const auto out = dir.file("pid.pb.gz");

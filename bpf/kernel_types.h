@@ -1,0 +1,22 @@
+/* The few kernel types perfscope's BPF programs read, declared for CO-RE: libbpf relocates each
+ * field access against the running kernel's BTF (/sys/kernel/btf/vmlinux) at load time, so these
+ * declarations only need the field names and types, not the kernel's layout. Everything else comes
+ * from the stable UAPI headers (<linux/bpf.h>, <linux/types.h>). */
+#ifndef PERFSCOPE_BPF_KERNEL_TYPES_H
+#define PERFSCOPE_BPF_KERNEL_TYPES_H
+
+#include <linux/types.h>
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct mm_struct;
+
+struct task_struct {
+  int pid;
+  int tgid;
+  struct mm_struct *mm;
+};
+
+#pragma clang attribute pop
+
+#endif

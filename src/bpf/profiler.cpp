@@ -1,0 +1,313 @@
+#include "bpf/profiler.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/perf_event.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <thread>
+#include <unordered_map>
+
+#include "core/files.hpp"
+#include "core/perf_syscall.hpp"
+#include "profile.skel.h"
+#include "profile_abi.h"
+#include "system/permission_advice.hpp"
+
+namespace perfscope::bpf {
+namespace {
+
+// libbpf reports through a print callback; the library never prints, so warnings are kept here
+// and the last ones go into the Error of a failed load.
+thread_local std::string libbpf_log;
+
+int keep_libbpf_output(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  const int n = std::vsnprintf(line, sizeof(line), format, args);
+  if (n > 0) {
+    libbpf_log.append(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(line) - 1));
+    if (libbpf_log.size() > 16384) libbpf_log.erase(0, libbpf_log.size() - 16384);
+  }
+  return 0;
+}
+
+// The last few lines libbpf wrote, indented for an Error hint.
+std::string libbpf_tail() {
+  std::vector<std::string_view> lines;
+  std::string_view rest = libbpf_log;
+  while (!rest.empty()) {
+    const auto eol = rest.find('\n');
+    lines.push_back(rest.substr(0, eol));
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+  }
+  std::string out;
+  const std::size_t from = lines.size() > 6 ? lines.size() - 6 : 0;
+  for (std::size_t i = from; i < lines.size(); ++i) {
+    if (!lines[i].empty()) out += fmt::format("\n  libbpf: {}", lines[i]);
+  }
+  return out;
+}
+
+events::EventSpec cpu_clock() {
+  return events::software_event("cpu-clock", PERF_COUNT_SW_CPU_CLOCK);
+}
+
+}  // namespace
+
+std::string unavailable_reason(const system::Capabilities& caps) {
+  const bool can_bpf = caps.has(system::Cap::bpf) || caps.has(system::Cap::sys_admin);
+  if (!can_bpf || !caps.perfmon()) {
+    return fmt::format(
+        "loading BPF programs needs CAP_BPF and CAP_PERFMON (or root), and this process has {}{}: "
+        "run as root, or give the binary the capabilities: sudo setcap "
+        "cap_perfmon,cap_bpf,cap_syslog=ep {}",
+        can_bpf ? "CAP_BPF only" : (caps.perfmon() ? "CAP_PERFMON only" : "neither"),
+        caps.unprivileged_bpf_disabled > 0 ? " (unprivileged BPF is disabled)" : "",
+        system::self_executable_path());
+  }
+  if (!caps.btf) {
+    return "the kernel has no BTF (/sys/kernel/btf/vmlinux), which the CO-RE programs need: use a "
+           "kernel built with CONFIG_DEBUG_INFO_BTF=y";
+  }
+  return {};
+}
+
+void Profiler::SkeletonDeleter::operator()(perfscope_profile* skel) const {
+  perfscope_profile__destroy(skel);
+}
+void Profiler::LinkDeleter::operator()(bpf_link* link) const {
+  bpf_link__destroy(link);
+}
+
+Profiler::Profiler(Profiler&&) noexcept = default;
+Profiler& Profiler::operator=(Profiler&&) noexcept = default;
+Profiler::~Profiler() {
+  // Links before the skeleton: detaching needs the programs alive.
+  sampling_links_.clear();
+  tracepoint_links_.clear();
+}
+
+Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilities& caps) {
+  if (auto why = unavailable_reason(caps); !why.empty()) {
+    return Error{"load the eBPF profiler", EPERM, "  " + why};
+  }
+  Profiler p;
+  if (options.event.name.empty()) options.event = cpu_clock();
+  if (options.event.kind == events::EventKind::hardware && !caps.hardware_pmu) {
+    p.notes_.push_back(
+        fmt::format("{} cannot be sampled here (no hardware PMU): sampling "
+                    "cpu-clock instead",
+                    options.event.display_name()));
+    options.event = cpu_clock();
+  }
+  if (options.frequency > 0 && caps.max_sample_rate > 0 &&
+      options.frequency > static_cast<std::uint64_t>(caps.max_sample_rate)) {
+    p.notes_.push_back(fmt::format("{} Hz is above kernel.perf_event_max_sample_rate: {} Hz",
+                                   options.frequency, caps.max_sample_rate));
+    options.frequency = static_cast<std::uint64_t>(caps.max_sample_rate);
+  }
+  p.options_ = std::move(options);
+  const auto& o = p.options_;
+
+  libbpf_set_print(keep_libbpf_output);
+  libbpf_log.clear();
+  p.skel_.reset(perfscope_profile__open());
+  if (!p.skel_) {
+    return Error{"open the eBPF profiler", errno,
+                 "  libbpf could not open the embedded object" + libbpf_tail()};
+  }
+  auto& skel = *p.skel_;
+  skel.rodata->filter_targets = !o.targets.empty();
+  skel.rodata->kernel_stacks = o.kernel_stacks;
+  skel.rodata->user_stacks = o.user_stacks;
+  skel.rodata->skip_idle = o.skip_idle;
+  for (auto* map : {skel.maps.counts0, skel.maps.counts1}) {
+    bpf_map__set_max_entries(map, o.count_entries);
+  }
+  for (auto* map : {skel.maps.stacks0, skel.maps.stacks1}) {
+    bpf_map__set_max_entries(map, o.stack_entries);
+  }
+  if (int err = perfscope_profile__load(p.skel_.get()); err != 0) {
+    const int e = err < 0 ? -err : err;
+    return Error{"load the eBPF profiler", e,
+                 fmt::format("  the kernel refused the BPF programs (for the details: perfscope "
+                             "doctor --need bpf){}",
+                             libbpf_tail())};
+  }
+  const std::uint8_t yes = 1;
+  for (pid_t pid : o.targets) {
+    const auto key = static_cast<std::uint32_t>(pid);
+    if (bpf_map__update_elem(skel.maps.targets, &key, sizeof(key), &yes, sizeof(yes), BPF_ANY) !=
+        0) {
+      return Error{"add target process to the eBPF filter", errno, ""};
+    }
+  }
+  p.stack_buffer_.resize(PS_MAX_STACK_DEPTH);
+  return p;
+}
+
+std::uint64_t Profiler::sample_period_ns() const {
+  if (!events::is_time_based(options_.event)) return 0;
+  if (options_.frequency > 0) return 1'000'000'000ULL / options_.frequency;
+  return options_.period;
+}
+
+Status Profiler::start() {
+  auto& skel = *skel_;
+  for (auto* prog : {skel.progs.on_fork, skel.progs.on_exec}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (link == nullptr) {
+      return Error{fmt::format("attach {}", bpf_program__name(prog)), errno, libbpf_tail()};
+    }
+    tracepoint_links_.emplace_back(link);
+  }
+  perf_event_attr a = options_.event.attr();
+  if (options_.frequency > 0) {
+    a.freq = 1;
+    a.sample_freq = options_.frequency;
+  } else {
+    a.sample_period = options_.period;
+  }
+  if (!options_.kernel_stacks) a.exclude_kernel = 1;
+  const auto& caps = system::Capabilities::current();
+  for (int cpu : options_.cpus) {
+    auto fd = perf_event_open(a, -1, cpu, -1,
+                              fmt::format("{} sampling for BPF", options_.event.display_name()));
+    if (!fd)
+      return system::explain_open_failure(fd.error(), a, -1, cpu, options_.event.display_name(),
+                                          caps);
+    // The link owns the event from here: destroying it disables and closes the event.
+    const int raw = fd->release();
+    bpf_link* link = bpf_program__attach_perf_event(skel.progs.on_sample, raw);
+    if (link == nullptr) {
+      const int e = errno;
+      ::close(raw);
+      return Error{fmt::format("attach the BPF program to CPU {}", cpu), e, libbpf_tail()};
+    }
+    sampling_links_.emplace_back(link);
+  }
+  return {};
+}
+
+void Profiler::stop() {
+  sampling_links_.clear();
+}
+
+Status Profiler::drain(sampling::Collector& collector, const std::function<void()>& after_switch) {
+  const unsigned old = generation_;
+  generation_ ^= 1U;
+  skel_->bss->generation = generation_;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  // A program that read the old generation just before the switch is still running for a few
+  // microseconds (perf_event programs run in interrupt context and cannot sleep); give it far
+  // more than that before the old maps are read and cleared.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (after_switch) after_switch();
+  return drain_generation(old, collector);
+}
+
+Status Profiler::drain_generation(unsigned generation, sampling::Collector& collector) {
+  auto& skel = *skel_;
+  bpf_map* counts = generation & 1U ? skel.maps.counts1 : skel.maps.counts0;
+  bpf_map* stacks = generation & 1U ? skel.maps.stacks1 : skel.maps.stacks0;
+  const int counts_fd = bpf_map__fd(counts);
+  const int stacks_fd = bpf_map__fd(stacks);
+
+  // Every key first, then their values: deleting while iterating would restart the walk.
+  std::vector<ps_count_key> keys;
+  ps_count_key key{};
+  ps_count_key next{};
+  const ps_count_key* prev = nullptr;
+  while (bpf_map_get_next_key(counts_fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+
+  // Each stack id read once per drain: many keys share a stack.
+  std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stack_cache;
+  const auto stack_of = [&](std::int32_t id) -> const std::vector<std::uint64_t>& {
+    auto [it, inserted] = stack_cache.try_emplace(id);
+    if (inserted) {
+      const auto sid = static_cast<std::uint32_t>(id);
+      std::fill(stack_buffer_.begin(), stack_buffer_.end(), 0);
+      if (bpf_map_lookup_elem(stacks_fd, &sid, stack_buffer_.data()) == 0) {
+        for (std::uint64_t ip : stack_buffer_) {
+          if (ip == 0) break;
+          it->second.push_back(ip);
+        }
+      }
+    }
+    return it->second;
+  };
+
+  std::vector<std::uint64_t> chain;
+  for (const auto& k : keys) {
+    ps_count_value value{};
+    if (bpf_map_lookup_elem(counts_fd, &k, &value) != 0) continue;
+    (void)bpf_map_delete_elem(counts_fd, &k);
+    chain.clear();
+    // Leaf first, kernel part then user part, each opened by its context marker: the same shape
+    // as a perf call chain, so the profile builder treats both backends alike.
+    const auto add_part = [&](std::int32_t id, std::uint64_t context) {
+      if (id == PS_NO_STACK) return;
+      if (id >= 0) {
+        const auto& frames = stack_of(id);
+        if (frames.empty()) return;
+        chain.push_back(context);
+        chain.insert(chain.end(), frames.begin(), frames.end());
+      } else if (id == -EEXIST || id == -ENOMEM) {
+        chain.push_back(context);
+        chain.push_back(sampling::kStackLost);
+      }
+      // -EFAULT: no frames of this kind (a user-space sample has no kernel stack).
+    };
+    add_part(k.kernel_stack, static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
+    add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    const std::string_view comm(k.comm, strnlen(k.comm, sizeof(k.comm)));
+    collector.add_aggregated(k.tgid, k.pid, k.cpu, k.exec_time, comm, chain, value.count,
+                             value.period);
+  }
+  // The generation is idle now: empty its stack map for its next turn.
+  std::vector<std::uint32_t> ids;
+  std::uint32_t id = 0, next_id = 0;
+  const std::uint32_t* prev_id = nullptr;
+  while (bpf_map_get_next_key(stacks_fd, prev_id, &next_id) == 0) {
+    ids.push_back(next_id);
+    id = next_id;
+    prev_id = &id;
+  }
+  for (std::uint32_t sid : ids) (void)bpf_map_delete_elem(stacks_fd, &sid);
+  return {};
+}
+
+ProfilerStats Profiler::stats() const {
+  ProfilerStats s;
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return s;
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
+  const int fd = bpf_map__fd(skel_->maps.stats);
+  std::uint64_t* fields[PS_STAT_COUNT] = {};
+  fields[PS_STAT_SAMPLES] = &s.samples;
+  fields[PS_STAT_IDLE] = &s.idle;
+  fields[PS_STAT_KSTACK_COLLISION] = &s.kernel_stack_collisions;
+  fields[PS_STAT_KSTACK_ERROR] = &s.kernel_stack_errors;
+  fields[PS_STAT_USTACK_COLLISION] = &s.user_stack_collisions;
+  fields[PS_STAT_USTACK_ERROR] = &s.user_stack_errors;
+  fields[PS_STAT_COUNTS_FULL] = &s.counts_full;
+  fields[PS_STAT_FILTERED] = &s.filtered;
+  fields[PS_STAT_NEW_TARGETS] = &s.new_targets;
+  fields[PS_STAT_EXECS] = &s.execs;
+  for (std::uint32_t slot = 0; slot < PS_STAT_COUNT; ++slot) {
+    if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0) continue;
+    for (std::uint64_t v : per_cpu) *fields[slot] += v;
+  }
+  return s;
+}
+
+}  // namespace perfscope::bpf

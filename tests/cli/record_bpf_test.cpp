@@ -1,0 +1,220 @@
+// perfscope record --backend bpf: in-kernel aggregation feeding the same profile as the perf
+// backend. Run as root (or with CAP_BPF + CAP_PERFMON); as anyone else the tests say why they skip.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "bpf/profiler.hpp"
+#include "support/profile_view.hpp"
+#include "support/requirements.hpp"
+#include "support/run.hpp"
+
+namespace perfscope {
+namespace {
+
+using testing::flatten;
+using testing::leaf_count;
+using testing::load;
+using testing::perfscope_binary;
+using testing::run;
+using testing::target;
+using testing::TempDir;
+using testing::total;
+
+testing::Requirement bpf_backend() {
+  return {[](const system::Capabilities& caps) { return bpf::unavailable_reason(caps); }};
+}
+
+// burn_a's share of ps-burn's samples whose leaf is burn_a or burn_b.
+double burn_a_share(const std::vector<testing::FlatSample>& samples) {
+  const auto a = leaf_count(samples, "ps-burn", "perfscope_targets::burn_a(");
+  const auto b = leaf_count(samples, "ps-burn", "perfscope_targets::burn_b(");
+  return a + b > 0 ? 100.0 * static_cast<double>(a) / static_cast<double>(a + b) : -1;
+}
+
+// "CPU N: X samples" lines of the summary, summed.
+long per_cpu_sum(const std::string& out) {
+  long sum = 0;
+  const std::regex line(R"(CPU \d+: (\d+) samples)");
+  for (std::sregex_iterator it(out.begin(), out.end(), line), end; it != end; ++it) {
+    sum += std::stol((*it)[1]);
+  }
+  return sum;
+}
+
+long collected(const std::string& out) {
+  std::smatch m;
+  return std::regex_search(out, m, std::regex(R"(Collected (\d+) samples)")) ? std::stol(m[1]) : -1;
+}
+
+TEST(RecordBpf, AttributesLikeThePerfBackendWithinSevenPoints) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  std::map<std::string, double> share;
+  for (const char* backend : {"bpf", "perf"}) {
+    SCOPED_TRACE(backend);
+    const auto out = dir.file(std::string(backend) + ".pb.gz");
+    const auto r = run({perfscope_binary(), "record", "--backend", backend, "-F", "999", "-o", out,
+                        "--", target("ps-burn"), "1500"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("Backend: ") + backend), std::string::npos) << r.out;
+    const auto samples = flatten(load(out));
+    share[backend] = burn_a_share(samples);
+    EXPECT_GT(total(samples, "ps-burn"), 500) << r.out;
+    // Only the command was sampled.
+    EXPECT_EQ(total(samples), total(samples, "ps-burn")) << r.out;
+  }
+  EXPECT_NEAR(share["bpf"], 75.0, 7.0);
+  EXPECT_NEAR(share["bpf"], share["perf"], 7.0);
+}
+
+TEST(RecordBpf, AutoPicksBpfAsRootAndPerCpuCountsSumToTheTotal) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("all.pb.gz");
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const auto r = run({perfscope_binary(), "record", "-a", "-o", out, "--", target("ps-threads"),
+                      std::to_string(cpus), "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Backend: bpf"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Lost: 0 samples (BPF counts map full)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Stacks not captured: kernel 0 (map collision)"), std::string::npos)
+      << r.out;
+  const long n = collected(r.out);
+  EXPECT_GT(n, 99 * cpus / 2) << r.out;
+  EXPECT_EQ(per_cpu_sum(r.out), n) << r.out;
+  const auto samples = flatten(load(out));
+  EXPECT_EQ(total(samples), n);
+  std::map<std::int64_t, std::int64_t> by_cpu;
+  for (const auto& s : samples) by_cpu[s.cpu] += s.count;
+  EXPECT_EQ(static_cast<long>(by_cpu.size()), cpus) << "every CPU ran a burning thread";
+  EXPECT_GT(leaf_count(samples, "ps-threads", "perfscope_targets::thread_burn("), n / 3) << r.out;
+}
+
+TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("short.pb.gz");
+  // Three ps-burn processes of 300 ms each, started and gone while the recording goes on.
+  const std::string burn = target("ps-burn");
+  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "-F", "499", "-a", "-o",
+                      out, "--", "sh", "-c", burn + " 300; " + burn + " 300; " + burn + " 300"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto samples = flatten(load(out));
+  std::set<std::int64_t> pids;
+  for (const auto& s : samples) {
+    if (s.comm == "ps-burn") pids.insert(s.pid);
+  }
+  EXPECT_EQ(pids.size(), 3u) << r.out;
+  const auto a = leaf_count(samples, "ps-burn", "perfscope_targets::burn_a(");
+  EXPECT_GT(a, total(samples, "ps-burn") / 2) << "exited processes still resolve to burn_a";
+}
+
+TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  // Two busy processes; only the first is asked for.
+  const pid_t wanted = ::fork();
+  if (wanted == 0) {
+    ::execl(target("ps-burn").c_str(), "ps-burn", "4000", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const pid_t other = ::fork();
+  if (other == 0) {
+    ::execl(target("ps-burn").c_str(), "ps-burn", "4000", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::usleep(200'000);
+  const auto out = dir.file("pid.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "-F", "499", "-d", "1",
+                      "-p", std::to_string(wanted), "-o", out});
+  ::kill(wanted, SIGKILL);
+  ::kill(other, SIGKILL);
+  ::waitpid(wanted, nullptr, 0);
+  ::waitpid(other, nullptr, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto samples = flatten(load(out));
+  ASSERT_GT(total(samples), 100) << r.out;
+  for (const auto& s : samples) EXPECT_EQ(s.pid, wanted) << s.comm;
+
+  // A command's children are followed: sh forks ps-burn.
+  const auto out2 = dir.file("children.pb.gz");
+  const auto r2 = run({perfscope_binary(), "record", "--backend", "bpf", "-F", "499", "-o", out2,
+                       "--", "sh", "-c", target("ps-burn") + " 500; true"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_GT(leaf_count(flatten(load(out2)), "ps-burn", "perfscope_targets::burn_a("), 100)
+      << r2.out;
+}
+
+TEST(RecordBpf, TinyStackMapCountsCollisionsAndShowsThem) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("tiny.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "--bpf-stack-entries", "2",
+                      "-F", "999", "-a", "-o", out, "--", target("ps-burn"), "800"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      r.out, m,
+      std::regex(
+          R"(Stacks not captured: kernel (\d+) \(map collision\) \+ \d+ \(error\), user (\d+) \(map collision\))")))
+      << r.out;
+  const long collisions = std::stol(m[1]) + std::stol(m[2]);
+  EXPECT_GT(collisions, 0) << r.out;
+  const auto samples = flatten(load(out));
+  std::int64_t lost = 0;
+  for (const auto& s : samples) {
+    if (testing::contains(s.frames, "stack lost: BPF stack map")) lost += s.count;
+  }
+  EXPECT_GT(lost, 0) << "samples whose stack was not stored keep their weight and say why";
+}
+
+TEST(RecordBpfUnprivileged, RefusesOrFallsBackAsNobodyAndWorksWithCapabilities) {
+  PS_REQUIRE(root(), bpf_backend(), program("setcap"));
+  TempDir dir;
+  testing::RunOptions nobody;
+  nobody.as_nobody = true;
+  nobody.cwd = dir.path();
+  const auto bin = testing::perfscope_binary_for_nobody();
+  const auto burn = testing::target_for_nobody("ps-burn");
+
+  const auto refused =
+      run({bin, "record", "--backend", "bpf", "-o", "bpf.pb.gz", "--", burn, "200"}, nobody);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("CAP_BPF"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("setcap"), std::string::npos) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("bpf.pb.gz")));
+
+  const auto fallback =
+      run({bin, "record", "-F", "499", "-o", "auto.pb.gz", "--", burn, "300"}, nobody);
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+  EXPECT_NE(fallback.out.find("Backend: perf (ring buffers), as eBPF cannot run here"),
+            std::string::npos)
+      << fallback.out;
+
+  // A copy of the binary with file capabilities works for nobody with the eBPF backend.
+  const std::string capped = dir.file("perfscope-caps");
+  std::filesystem::copy_file(bin, capped);
+  const auto setcap =
+      run({"/bin/sh", "-c", "setcap cap_perfmon,cap_bpf,cap_syslog=ep \"$0\"", capped});
+  ASSERT_EQ(setcap.exit_code, 0) << setcap.err;
+  const auto with_caps = run(
+      {capped, "record", "--backend", "bpf", "-F", "499", "-o", "caps.pb.gz", "--", burn, "500"},
+      nobody);
+  ASSERT_EQ(with_caps.exit_code, 0) << with_caps.err;
+  EXPECT_NE(with_caps.out.find("Backend: bpf"), std::string::npos) << with_caps.out;
+  EXPECT_GT(
+      leaf_count(flatten(load(dir.file("caps.pb.gz"))), "ps-burn", "perfscope_targets::burn_a("),
+      100);
+}
+
+}  // namespace
+}  // namespace perfscope
