@@ -83,6 +83,30 @@ void BM_AggregateDistinctStacks(benchmark::State& state) {
 BENCHMARK(BM_AggregateDistinctStacks)->Arg(1000)->Arg(100000);
 
 // A full ring of 32-frame samples drained, decoded and aggregated.
+// The user-space side of an eBPF drain: each distinct in-kernel key (process, thread, CPU, image,
+// kernel + user stack) becomes one add_aggregated call with its count, whatever the sample rate.
+void BM_AddAggregatedKeys(benchmark::State& state) {
+  std::mt19937_64 rng(2);
+  const auto keys = static_cast<std::size_t>(state.range(0));
+  std::vector<std::vector<std::uint64_t>> chains(keys);
+  for (auto& c : chains) {
+    c.push_back(static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
+    for (int i = 0; i < 8; ++i) c.push_back(0xffffffff81000000ull + rng() % 100000);
+    c.push_back(static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    for (int i = 0; i < 12; ++i) c.push_back(0x401000 + rng() % 5000);
+  }
+  for (auto _ : state) {
+    Collector collector;
+    for (std::size_t i = 0; i < keys; ++i) {
+      collector.add_aggregated(1000 + static_cast<std::uint32_t>(i % 7), 1000, i % 2, 0, "burn",
+                               chains[i], 17, 17 * 10101010ull);
+    }
+    benchmark::DoNotOptimize(collector.samples());
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_AddAggregatedKeys)->Arg(1000)->Arg(20000);
+
 void BM_DrainRing(benchmark::State& state) {
   constexpr std::size_t kPage = 4096, kData = 256 * kPage;
   std::vector<std::uint64_t> memory((kPage + kData) / 8);

@@ -136,7 +136,7 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
     const int e = err < 0 ? -err : err;
     return Error{"load the eBPF profiler", e,
                  fmt::format("  the kernel refused the BPF programs (for the details: perfscope "
-                             "doctor --need bpf){}",
+                             "doctor --need ebpf){}",
                              libbpf_tail())};
   }
   const std::uint8_t yes = 1;

@@ -47,6 +47,7 @@ struct RecordOptions {
   std::string call_graph = "fp";
   std::string output = "perfscope.pb.gz";
   bool no_kernel = false;
+  bool no_idle = false;
   std::string backend = "auto";
   std::uint32_t bpf_stack_entries = 16384;
   std::uint32_t bpf_count_entries = 32768;
@@ -177,6 +178,7 @@ int run_record(const RecordOptions& o) {
   so.cpus = *cpus;
 
   sampling::Collector collector;
+  collector.set_skip_idle(o.no_idle);
   std::optional<Workload> workload;
   std::vector<UniqueFd> pidfds;
   std::string subject;
@@ -243,6 +245,7 @@ int run_record(const RecordOptions& o) {
     bo.frequency = so.frequency;
     bo.cpus = so.cpus;
     bo.kernel_stacks = !so.user_only;
+    bo.skip_idle = o.no_idle;
     bo.stack_entries = o.bpf_stack_entries;
     bo.count_entries = o.bpf_count_entries;
     if (!system_wide) {
@@ -480,6 +483,10 @@ int run_record(const RecordOptions& o) {
                plural(collector.lost_samples(), "sample", "samples"),
                plural(collector.throttled(), "time", "times"));
   }
+  if (o.no_idle) {
+    fmt::print(out, "Idle: {} of the idle task left out (--no-idle)\n",
+               plural(profiler ? bpf_stats.idle : collector.idle_skipped(), "sample", "samples"));
+  }
   if (profiler) {
     fmt::print(out, "Backend: bpf (in-kernel aggregation; {} samples counted in the kernel)\n",
                bpf_stats.samples);
@@ -536,6 +543,8 @@ void add_record_command(CLI::App& app, int& exit_code) {
   c->add_option("-o,--output", o->output, "Profile file, gzipped pprof ('-' for standard output)")
       ->capture_default_str();
   c->add_flag("--no-kernel", o->no_kernel, "Leave kernel space out of samples and stacks");
+  c->add_flag("--no-idle", o->no_idle,
+              "Leave out samples of idle CPUs (the idle task, pid 0); the summary counts them");
   c->add_option("--backend", o->backend,
                 "auto: eBPF in-kernel aggregation when allowed (root or CAP_BPF+CAP_PERFMON, "
                 "kernel BTF), else perf ring buffers; bpf or perf to choose")

@@ -5,6 +5,10 @@
 namespace perfscope::sampling {
 
 void Collector::on_sample(const Sample& s) {
+  if (skip_idle_ && s.id.pid == 0 && s.id.tid == 0) {
+    ++idle_skipped_;
+    return;
+  }
   ++per_cpu_[s.id.cpu];
   if (first_time_ == 0 || s.id.time < first_time_) first_time_ = s.id.time;
   if (s.id.time > last_time_) last_time_ = s.id.time;

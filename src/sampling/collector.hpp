@@ -41,6 +41,10 @@ class Collector : public RecordHandler {
                       std::string_view comm, std::span<const std::uint64_t> stack,
                       std::uint64_t count, std::uint64_t period);
 
+  // Leave out samples of the idle task (pid 0), counting them in idle_skipped().
+  void set_skip_idle(bool skip) { skip_idle_ = skip; }
+  std::uint64_t idle_skipped() const { return idle_skipped_; }
+
   ProcessTable& processes() { return processes_; }
   const ProcessTable& processes() const { return processes_; }
   const StackAggregator& stacks() const { return stacks_; }
@@ -68,6 +72,8 @@ class Collector : public RecordHandler {
   std::vector<std::uint64_t> spare_stacks_;  // swapped with pending_stacks_ each pass, so neither
                                              // is reallocated once grown
   std::uint64_t lost_records_ = 0, lost_samples_ = 0, throttled_ = 0, other_ = 0;
+  bool skip_idle_ = false;
+  std::uint64_t idle_skipped_ = 0;
   std::uint64_t first_time_ = 0, last_time_ = 0;
 };
 

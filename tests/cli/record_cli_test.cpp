@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -183,6 +184,36 @@ TEST_P(RecordCli, KernelStacksOfASyscallHeavyCommand) {
     }
   }
   EXPECT_GT(kernel, total(samples) / 4) << "getpid() spends its time entering the kernel";
+}
+
+TEST_P(RecordCli, NoIdleLeavesTheIdleTaskOutAndCountsIt) {
+  PS_REQUIRE(paranoid(0), pmu("software"));
+  TempDir dir;
+  const auto with_idle = dir.file("idle.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "-F", "499", "-d", "1", "-o", with_idle});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto idle_samples = [](const std::vector<testing::FlatSample>& samples) {
+    std::int64_t n = 0;
+    for (const auto& s : samples) {
+      if (s.pid == 0 && s.tid == 0) n += s.count;
+    }
+    return n;
+  };
+  // A 2-CPU test machine is mostly idle while only this test runs; under a parallel ctest the
+  // CPUs may be busy, so the idle share is only required to be counted consistently.
+  const auto before = idle_samples(flatten(load(with_idle)));
+
+  const auto without = dir.file("no-idle.pb.gz");
+  const auto r2 =
+      run({perfscope_binary(), "record", "-F", "499", "-d", "1", "--no-idle", "-o", without});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_EQ(idle_samples(flatten(load(without))), 0) << r2.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r2.out, m, std::regex(R"(Idle: (\d+) samples? of the idle task)")))
+      << r2.out;
+  if (before > 20) {
+    EXPECT_GT(std::stol(m[1]), 0) << "idle was sampled a moment ago:\n" << r2.out;
+  }
 }
 
 TEST_P(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
