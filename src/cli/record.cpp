@@ -232,8 +232,11 @@ int run_record(const RecordOptions& o) {
       why = "--call-graph none: the eBPF backend always aggregates by stack";
     }
     if (!why.empty() && o.backend == "bpf") {
-      return report_error(cmd, Error{"the eBPF backend cannot run here", 0,
-                                     fmt::format("  {}\n  or use --backend perf", why)});
+      return report_error(
+          cmd,
+          Error{"the eBPF backend cannot run here", 0,
+                fmt::format("  {}\n  or use --backend perf\n  more: perfscope doctor --need ebpf",
+                            why)});
     }
     use_bpf = why.empty();
     backend_reason = why;

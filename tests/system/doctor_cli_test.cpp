@@ -86,14 +86,33 @@ TEST(DoctorCli, VerdictsMatchWhatNobodyReallyGetsAtEachParanoidLevel) {
       EXPECT_NE(profile_system.err.find("perfscope doctor --need"), std::string::npos)
           << profile_system.err;
     }
+    const auto ebpf = run(
+        {bin, "record", "--backend", "bpf", "-d", "0.3", "-o", "/tmp/perfscope-doctor-bpf.pb.gz"},
+        as_nobody());
+    EXPECT_EQ(v.at("ebpf"), ebpf.exit_code == 0) << ebpf.err;
+    if (!v.at("ebpf")) {
+      EXPECT_NE(ebpf.err.find("perfscope doctor --need ebpf"), std::string::npos) << ebpf.err;
+    }
     ::unlink("/tmp/perfscope-doctor-own.pb.gz");
     ::unlink("/tmp/perfscope-doctor-all.pb.gz");
+    ::unlink("/tmp/perfscope-doctor-bpf.pb.gz");
     const auto cycles =
         run({bin, "stat", "-x", ",", "-e", "cycles", "--", "/bin/true"}, as_nobody());
     EXPECT_EQ(v.at("hardware"),
               cycles.err.find("<not supported>") == std::string::npos && cycles.exit_code == 0)
         << cycles.err;
   }
+}
+
+TEST(DoctorCli, EbpfVerdictMatchesARealBpfRecordingAsRoot) {
+  PS_REQUIRE(root(), pmu("software"));
+  const auto doctor = run({testing::perfscope_binary(), "doctor", "--json"});
+  ASSERT_TRUE(doctor.exit_code == 0 || doctor.exit_code == 1) << doctor.err;
+  const auto v = verdicts_of(doctor.out);
+  const auto ebpf = run({testing::perfscope_binary(), "record", "--backend", "bpf", "-d", "0.3",
+                         "-o", "/tmp/perfscope-doctor-root-bpf.pb.gz"});
+  EXPECT_EQ(v.at("ebpf"), ebpf.exit_code == 0) << ebpf.err;
+  ::unlink("/tmp/perfscope-doctor-root-bpf.pb.gz");
 }
 
 TEST(DoctorCli, ExitStatusFollowsNeed) {
