@@ -98,7 +98,10 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
   }
   Profiler p;
   if (options.event.name.empty()) options.event = cpu_clock();
-  if (options.event.kind == events::EventKind::hardware && !caps.hardware_pmu) {
+  const auto kind = options.event.kind;
+  const bool needs_pmu = kind == events::EventKind::hardware || kind == events::EventKind::cache ||
+                         kind == events::EventKind::raw;
+  if (needs_pmu && !caps.hardware_pmu) {
     p.notes_.push_back(
         fmt::format("{} cannot be sampled here (no hardware PMU): sampling "
                     "cpu-clock instead",
@@ -149,12 +152,6 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
   }
   p.stack_buffer_.resize(PS_MAX_STACK_DEPTH);
   return p;
-}
-
-std::uint64_t Profiler::sample_period_ns() const {
-  if (!events::is_time_based(options_.event)) return 0;
-  if (options_.frequency > 0) return 1'000'000'000ULL / options_.frequency;
-  return options_.period;
 }
 
 Status Profiler::start() {

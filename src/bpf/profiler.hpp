@@ -77,7 +77,6 @@ class Profiler {
   ProfilerStats stats() const;
   const ProfilerOptions& options() const { return options_; }  // after fallbacks
   const std::vector<std::string>& notes() const { return notes_; }
-  std::uint64_t sample_period_ns() const;  // for time-based events, the period of one sample
 
  private:
   Profiler() = default;

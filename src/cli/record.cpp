@@ -157,6 +157,13 @@ int run_record(const RecordOptions& o) {
                                    "  use --backend auto, bpf (in-kernel aggregation) or perf "
                                    "(ring buffers)"});
   }
+  for (auto [flag, value] : {std::pair{"--bpf-stack-entries", o.bpf_stack_entries},
+                             std::pair{"--bpf-count-entries", o.bpf_count_entries}}) {
+    if (value < 1 || value > (1U << 22)) {
+      return report_error(cmd, Error{fmt::format("{} must be between 1 and 4194304", flag), 0,
+                                     fmt::format("  e.g. {} 65536", flag)});
+    }
+  }
   if (o.call_graph != "fp" && o.call_graph != "none") {
     return report_error(
         cmd, Error{fmt::format("unknown call-graph mode '{}'", o.call_graph), 0,

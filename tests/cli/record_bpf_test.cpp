@@ -177,6 +177,24 @@ TEST(RecordBpf, TinyStackMapCountsCollisionsAndShowsThem) {
   EXPECT_GT(lost, 0) << "samples whose stack was not stored keep their weight and say why";
 }
 
+TEST(RecordBpfOptions, BadValuesAreClearErrorsAndWriteNothing) {
+  TempDir dir;
+  const auto out = dir.file("bad.pb.gz");
+  const auto backend = run({perfscope_binary(), "record", "--backend", "ebpf", "-o", out, "--",
+                            target("ps-burn"), "10"});
+  EXPECT_NE(backend.exit_code, 0);
+  EXPECT_NE(backend.err.find("unknown backend 'ebpf'"), std::string::npos) << backend.err;
+  EXPECT_NE(backend.err.find("--backend auto, bpf"), std::string::npos) << backend.err;
+  for (const char* bad : {"0", "99999999"}) {
+    const auto entries = run({perfscope_binary(), "record", "--bpf-stack-entries", bad, "-o", out,
+                              "--", target("ps-burn"), "10"});
+    EXPECT_NE(entries.exit_code, 0) << bad;
+    EXPECT_NE(entries.err.find("--bpf-stack-entries must be between 1 and"), std::string::npos)
+        << entries.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(RecordBpfUnprivileged, RefusesOrFallsBackAsNobodyAndWorksWithCapabilities) {
   PS_REQUIRE(root(), bpf_backend(), program("setcap"));
   TempDir dir;
