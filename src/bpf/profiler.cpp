@@ -215,15 +215,44 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
   const int counts_fd = bpf_map__fd(counts);
   const int stacks_fd = bpf_map__fd(stacks);
 
-  // Every key first, then their values: deleting while iterating would restart the walk.
+  // Every entry, read and deleted a few thousand per system call.
+  constexpr std::uint32_t kBatch = 4096;
+  keys_.resize(kBatch);
+  values_.resize(kBatch);
   std::vector<ps_count_key> keys;
-  ps_count_key key{};
-  ps_count_key next{};
-  const ps_count_key* prev = nullptr;
-  while (bpf_map_get_next_key(counts_fd, prev, &next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
+  std::vector<ps_count_value> values;
+  std::uint64_t token = 0;  // the kernel's position in the hash (a bucket index)
+  bool first = true;
+  for (;;) {
+    std::uint32_t n = kBatch;
+    const int rc = bpf_map_lookup_and_delete_batch(counts_fd, first ? nullptr : &token, &token,
+                                                   keys_.data(), values_.data(), &n, nullptr);
+    const int e = rc == 0 ? 0 : errno;
+    keys.insert(keys.end(), keys_.begin(), keys_.begin() + n);
+    values.insert(values.end(), values_.begin(), values_.begin() + n);
+    first = false;
+    if (rc == 0) continue;
+    if (e == ENOENT) break;  // the whole map was read
+    if (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP) {
+      // Kernels before 5.6 have no batch operations: one key at a time.
+      ps_count_key key{}, next{};
+      const ps_count_key* prev = nullptr;
+      std::vector<ps_count_key> rest;
+      while (bpf_map_get_next_key(counts_fd, prev, &next) == 0) {
+        rest.push_back(next);
+        key = next;
+        prev = &key;
+      }
+      for (const auto& k : rest) {
+        ps_count_value v{};
+        if (bpf_map_lookup_elem(counts_fd, &k, &v) != 0) continue;
+        (void)bpf_map_delete_elem(counts_fd, &k);
+        keys.push_back(k);
+        values.push_back(v);
+      }
+      break;
+    }
+    return Error{"read the eBPF sample counts", e, ""};
   }
 
   // Each stack id read once per drain: many keys share a stack.
@@ -244,10 +273,8 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
   };
 
   std::vector<std::uint64_t> chain;
-  for (const auto& k : keys) {
-    ps_count_value value{};
-    if (bpf_map_lookup_elem(counts_fd, &k, &value) != 0) continue;
-    (void)bpf_map_delete_elem(counts_fd, &k);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const auto& k = keys[i];
     chain.clear();
     // Leaf first, kernel part then user part, each opened by its context marker: the same shape
     // as a perf call chain, so the profile builder treats both backends alike.
@@ -267,19 +294,29 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
     add_part(k.kernel_stack, static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
     add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
     const std::string_view comm(k.comm, strnlen(k.comm, sizeof(k.comm)));
-    collector.add_aggregated(k.tgid, k.pid, k.cpu, k.exec_time, comm, chain, value.count,
-                             value.period);
+    collector.add_aggregated(k.tgid, k.pid, k.cpu, k.exec_time, comm, chain, values[i].count,
+                             values[i].period);
   }
-  // The generation is idle now: empty its stack map for its next turn.
-  std::vector<std::uint32_t> ids;
-  std::uint32_t id = 0, next_id = 0;
-  const std::uint32_t* prev_id = nullptr;
-  while (bpf_map_get_next_key(stacks_fd, prev_id, &next_id) == 0) {
-    ids.push_back(next_id);
-    id = next_id;
-    prev_id = &id;
+
+  // The generation is idle now: free the stacks its keys used for its next turn. A stack whose
+  // sample then found the counts map full has no key; a full walk finds those.
+  for (const auto& [id, frames] : stack_cache) {
+    const auto sid = static_cast<std::uint32_t>(id);
+    (void)bpf_map_delete_elem(stacks_fd, &sid);
   }
-  for (std::uint32_t sid : ids) (void)bpf_map_delete_elem(stacks_fd, &sid);
+  const auto full = stats().counts_full;
+  if (full != counts_full_seen_) {
+    counts_full_seen_ = full;
+    std::vector<std::uint32_t> ids;
+    std::uint32_t id = 0, next_id = 0;
+    const std::uint32_t* prev_id = nullptr;
+    while (bpf_map_get_next_key(stacks_fd, prev_id, &next_id) == 0) {
+      ids.push_back(next_id);
+      id = next_id;
+      prev_id = &id;
+    }
+    for (std::uint32_t sid : ids) (void)bpf_map_delete_elem(stacks_fd, &sid);
+  }
   return {};
 }
 

@@ -21,6 +21,8 @@
 
 struct perfscope_profile;
 struct bpf_link;
+struct ps_count_key;
+struct ps_count_value;
 
 namespace perfscope::bpf {
 
@@ -94,6 +96,9 @@ class Profiler {
   std::vector<std::string> notes_;
   unsigned generation_ = 0;
   std::vector<std::uint64_t> stack_buffer_;
+  std::vector<ps_count_key> keys_;  // batch buffers, kept between drains
+  std::vector<ps_count_value> values_;
+  std::uint64_t counts_full_seen_ = 0;
 };
 
 }  // namespace perfscope::bpf

@@ -49,7 +49,7 @@ class RecordCli : public ::testing::TestWithParam<std::string> {
   }
 };
 INSTANTIATE_TEST_SUITE_P(Backends, RecordCli, ::testing::Values("auto", "perf"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 // CPU time the hypervisor took from this machine's virtual CPUs so far ("steal" in /proc/stat).
 double stolen_cpu_seconds() {
