@@ -16,12 +16,16 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests
   linux-perf hyperfine util-linux bpfcc-tools libcap2-bin
+  # the profile-format tests: go tool pprof reads our pprof; a real browser drives the flame graphs
+  golang-go chromium nodejs
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm comes with some nodejs builds (NodeSource's); Debian's nodejs needs the npm package.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

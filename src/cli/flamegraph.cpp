@@ -1,13 +1,14 @@
 // `perfscope flamegraph`: reads one input (or two with --diff), merges its stacks into a tree and
-// writes the SVG. Text inputs are read in chunks and folded as they arrive, so memory follows the
-// number of distinct stacks, not the size of the input. Nothing is written unless everything
-// succeeded.
+// writes the SVG (or the HTML page). Text inputs are read in chunks and folded as they arrive, so
+// memory follows the number of distinct stacks, not the size of the input. Nothing is written
+// unless everything succeeded.
 #include "cli/flamegraph.hpp"
 
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
@@ -18,7 +19,9 @@
 #include "cli/targets.hpp"
 #include "output/flamegraph_svg.hpp"
 #include "output/folded_reader.hpp"
+#include "output/html.hpp"
 #include "output/perf_script.hpp"
+#include "output/speedscope.hpp"
 #include "output/stack_tree.hpp"
 #include "profile/profile.hpp"
 #include "profile/query.hpp"
@@ -42,6 +45,7 @@ struct FlamegraphOptions {
   std::string diff;
   bool normalize = false;
   std::string folded_out;
+  std::string format;  // svg or html; empty: html for *.html and *.htm, else svg
 };
 
 struct Filters {
@@ -53,6 +57,7 @@ struct Filters {
 struct Loaded {
   output::StackTree tree;
   std::string unit = "samples";
+  bool roots_are_processes = false;  // the root frames are comm labels (perf script, pprof)
 };
 
 // Closes what it opened, never stdin.
@@ -116,7 +121,14 @@ Result<Loaded> load(const std::string& path, const Filters& filters) {
     if (*n == 0) break;
   }
   Loaded out;
-  switch (output::detect_input_format(head)) {
+  const bool json = output::looks_like_json(head);
+  if (json && !filters.pids.empty()) {
+    return Error{name + " is a speedscope file, which carries no process ids", 0,
+                 "  --pid needs a perfscope profile or perf script output; --comm matches the "
+                 "profile names of a speedscope file with several profiles"};
+  }
+  const auto format = json ? output::InputFormat::pprof : output::detect_input_format(head);
+  switch (format) {
     case output::InputFormat::pprof: {
       std::string bytes = std::move(head);
       while (true) {
@@ -124,7 +136,7 @@ Result<Loaded> load(const std::string& path, const Filters& filters) {
         if (!n) return n.error();
         if (*n == 0) break;
       }
-      auto p = profile::decode_pprof(bytes, name);
+      auto p = json ? output::parse_speedscope(bytes, name) : profile::decode_pprof(bytes, name);
       if (!p) return std::move(p).take_error();
       if (p->sample_types.empty()) {
         return Error{name + " has no sample types", 0,
@@ -134,6 +146,7 @@ Result<Loaded> load(const std::string& path, const Filters& filters) {
           *p, {.filter = profile::SampleFilter{.pids = filters.pids, .comm = filters.comm}});
       if (!tree) return std::move(tree).take_error();
       out.tree = std::move(*tree);
+      out.roots_are_processes = profile::LabelKeys(*p).comm >= 0;
       out.unit = std::string(p->string(p->sample_types[0].type));
       if (out.unit.empty()) out.unit = "samples";
       return out;
@@ -155,6 +168,7 @@ Result<Loaded> load(const std::string& path, const Filters& filters) {
     }
     case output::InputFormat::perf_script: {
       output::PerfScriptReader reader(out.tree, name, {.pids = filters.pids, .comm = filters.comm});
+      out.roots_are_processes = true;
       if (auto st = stream_lines(in.f, std::move(head), reader, name); !st) {
         return std::move(st).take_error();
       }
@@ -166,17 +180,43 @@ Result<Loaded> load(const std::string& path, const Filters& filters) {
   }
   if (head.empty()) {
     return Error{name + " is empty", 0,
-                 "  give a perfscope profile, folded stacks or `perf script` output"};
+                 "  give a perfscope profile, folded stacks, `perf script` output or a speedscope "
+                 "file"};
   }
   return Error{"cannot tell what " + name + " holds", 0,
                "  perfscope flamegraph reads a perfscope profile (pprof), folded stacks\n"
-               "  ('main;parse;memcpy 42') or the default text output of `perf script`"};
+               "  ('main;parse;memcpy 42'), the default text output of `perf script` or a "
+               "speedscope JSON file"};
+}
+
+bool ends_with_ignoring_case(std::string_view s, std::string_view suffix) {
+  if (s.size() < suffix.size()) return false;
+  s.remove_prefix(s.size() - suffix.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != suffix[i]) return false;
+  }
+  return true;
 }
 
 int run_flamegraph(FlamegraphOptions o) {
   constexpr const char* kCmd = "flamegraph";
   auto palette = output::parse_palette(o.colors);
   if (!palette) return report_error(kCmd, palette.error());
+  if (o.format.empty()) {
+    o.format =
+        ends_with_ignoring_case(o.output, ".html") || ends_with_ignoring_case(o.output, ".htm")
+            ? "html"
+            : "svg";
+  }
+  if (o.format != "svg" && o.format != "html") {
+    return report_error(kCmd, Error{"unknown output format '" + o.format + "'", 0,
+                                    "  choose --format svg or --format html"});
+  }
+  const bool html = o.format == "html";
+  if (html && !o.diff.empty()) {
+    return report_error(kCmd, Error{"--diff draws an SVG only", 0,
+                                    "  write the differential flame graph to a .svg file"});
+  }
   if (o.normalize && o.diff.empty()) {
     return report_error(kCmd, Error{"--normalize needs --diff BASELINE", 0,
                                     "  normalising scales the baseline to the input's total"});
@@ -210,7 +250,19 @@ int run_flamegraph(FlamegraphOptions o) {
                          .palette = *palette,
                          .unit = loaded->unit};
   Result<std::string> text = std::string();
-  if (o.diff.empty()) {
+  if (html) {
+    if (o.width < 200 || o.width > 1000000) {
+      return report_error(kCmd, Error{fmt::format("width {} is out of range", o.width), 0,
+                                      "  give --width between 200 and 1000000 pixels"});
+    }
+    text = output::flamegraph_html(loaded->tree,
+                                   {.title = o.title.empty() ? std::string("Flame Graph") : o.title,
+                                    .unit = loaded->unit,
+                                    .palette = *palette,
+                                    .min_share = o.min_width / (o.width - 20.0),
+                                    .icicle_first = o.inverted,
+                                    .roots_are_processes = loaded->roots_are_processes});
+  } else if (o.diff.empty()) {
     if (svg.title.empty()) svg.title = o.inverted ? "Icicle Graph" : "Flame Graph";
     text = output::flamegraph_svg(loaded->tree, svg);
   } else {
@@ -232,8 +284,14 @@ int run_flamegraph(FlamegraphOptions o) {
   }
   auto out = OutputFile::open(o.output);
   if (!out) return report_error(kCmd, out.error());
-  std::fwrite(text->data(), 1, text->size(), out->stream());
-  if (folded_file) std::fwrite(folded.data(), 1, folded.size(), folded_file->stream());
+  // A short write (disk full, file size limit) leaves the temporary files to be discarded.
+  if (std::fwrite(text->data(), 1, text->size(), out->stream()) != text->size()) {
+    return report_error(kCmd, errno_error("cannot write output file " + o.output));
+  }
+  if (folded_file &&
+      std::fwrite(folded.data(), 1, folded.size(), folded_file->stream()) != folded.size()) {
+    return report_error(kCmd, errno_error("cannot write output file " + o.folded_out));
+  }
   if (auto st = out->commit(); !st) return report_error(kCmd, st.error());
   if (folded_file) {
     if (auto st = folded_file->commit(); !st) return report_error(kCmd, st.error());
@@ -247,18 +305,26 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<FlamegraphOptions>();
   auto* sub = app.add_subcommand(
       "flamegraph",
-      "Draw an interactive SVG flame graph of a profile, folded stacks or perf script");
-  sub->add_option("-i,--input", o->input,
-                  "What to draw: a perfscope profile, folded stacks or `perf script` output, told "
-                  "apart by content (- for stdin; default: stdin when piped, else " +
-                      std::string(kDefaultProfile) + ")");
+      "Draw an interactive flame graph (SVG or HTML) of a profile, folded stacks, perf script "
+      "or speedscope");
+  sub->add_option(
+      "-i,--input", o->input,
+      "What to draw: a perfscope profile, folded stacks, `perf script` output or a "
+      "speedscope file, told apart by content (- for stdin; default: stdin when piped, else " +
+          std::string(kDefaultProfile) + ")");
   sub->add_option("-o,--output", o->output,
-                  "Write the SVG to FILE instead of standard output (replaced only when complete)");
+                  "Write to FILE instead of standard output (replaced only when complete); "
+                  "*.html gets the HTML page");
+  sub->add_option("--format", o->format,
+                  "svg, or html: one offline page with the flame graph, the icicle graph and a "
+                  "sortable table of the top functions (default: html for *.html, else svg)");
   sub->add_option("--title", o->title, "The title at the top of the graph");
   sub->add_option("--width", o->width, "Width of the image in pixels")->capture_default_str();
-  sub->add_option("--min-width", o->min_width, "Leave out frames narrower than this many pixels")
+  sub->add_option("--min-width", o->min_width,
+                  "Leave out frames narrower than this many pixels (at --width, for HTML too)")
       ->capture_default_str();
-  sub->add_flag("--inverted", o->inverted, "Draw an icicle graph: roots at the top");
+  sub->add_flag("--inverted", o->inverted,
+                "Draw an icicle graph: roots at the top (HTML: the icicle graph comes first)");
   sub->add_option("--colors", o->colors,
                   "Palette: hot, mem, io, or kind (kernel, user, JIT and inlined frames apart)")
       ->capture_default_str();
@@ -274,6 +340,7 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
       "Examples:\n"
       "  perfscope flamegraph -o app.svg                  (reads perfscope.pb.gz)\n"
       "  perf script | perfscope flamegraph > perf.svg\n"
+      "  perfscope flamegraph -i perfscope.pb.gz -o app.html\n"
       "  perfscope flamegraph -i after.pb.gz --diff before.pb.gz --normalize -o diff.svg\n"
       "  perfscope flamegraph -i app.folded --colors kind --inverted -o icicle.svg");
   sub->callback([o, &exit_code] { exit_code = run_flamegraph(*o); });

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "cli/convert.hpp"
 #include "cli/doctor.hpp"
 #include "cli/flamegraph.hpp"
 #include "cli/list.hpp"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   add_record_command(app, exit_code);
   add_report_command(app, exit_code);
   add_flamegraph_command(app, exit_code);
+  add_convert_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

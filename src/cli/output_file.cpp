@@ -64,8 +64,10 @@ OutputFile::~OutputFile() {
 }
 
 Status OutputFile::commit() {
+  // ferror: a write that failed earlier (EFBIG under `ulimit -f`, ENOSPC) may leave nothing
+  // for fflush to report.
   if (direct_) {
-    const bool ok = std::fclose(stream_) == 0;
+    const bool ok = !std::ferror(stream_) && std::fclose(stream_) == 0;
     stream_ = nullptr;
     direct_ = false;
     if (!ok) return errno_error("cannot write output file " + path_);
@@ -75,8 +77,9 @@ Status OutputFile::commit() {
     std::fflush(stream_);
     return {};
   }
-  const bool ok = std::fflush(stream_) == 0 && ::fsync(::fileno(stream_)) == 0;
-  const int e = errno;
+  const bool ok =
+      !std::ferror(stream_) && std::fflush(stream_) == 0 && ::fsync(::fileno(stream_)) == 0;
+  const int e = std::ferror(stream_) && errno == 0 ? EIO : errno;
   std::fclose(stream_);
   stream_ = nullptr;
   owned_ = false;

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <vector>
 
+#include "output/html_text.hpp"
+
 namespace perfscope::output {
 namespace {
 
@@ -18,10 +20,6 @@ constexpr double kFontWidth = 0.59;  // average glyph width / font size for Verd
 constexpr int kPadX = 10;
 constexpr int kPadTop = kFontSize * 3;
 constexpr int kPadBottom = kFontSize * 2 + 4;
-
-struct Rgb {
-  int r = 0, g = 0, b = 0;
-};
 
 // 64-bit FNV-1a: colours depend on the name only, never on order or run.
 std::uint64_t name_hash(std::string_view s) {
@@ -37,6 +35,8 @@ std::uint64_t name_hash(std::string_view s) {
 int spread(std::uint64_t h, int shift, int base, int range) {
   return base + static_cast<int>(((h >> shift) & 0xffff) * static_cast<std::uint64_t>(range) >> 16);
 }
+
+}  // namespace
 
 Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name) {
   const std::uint64_t h = name_hash(name);
@@ -62,77 +62,14 @@ Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name) {
   return {};
 }
 
+namespace {
+
 // Red for growth, blue for shrinkage, white for none; `ratio` is delta / largest |delta|.
 Rgb diff_colour(double ratio) {
   const int x = static_cast<int>(std::lround(std::min(1.0, std::abs(ratio)) * 210.0));
   if (ratio > 0) return {255, 255 - x, 255 - x};
   if (ratio < 0) return {255 - x, 255 - x, 255};
   return {250, 250, 250};
-}
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is not one.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = 0;
-  if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0 && c >= 0xc2)
-    n = 2;
-  else if ((c & 0xf0) == 0xe0)
-    n = 3;
-  else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
-    n = 4;
-  else
-    return 0;
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
-  }
-  return n;
-}
-
-// `s` as XML character data or attribute text: markup escaped, control characters and invalid
-// UTF-8 (which would make the whole document unreadable) replaced by '?'.
-void append_xml(std::string& out, std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const char c = s[i];
-    const std::size_t n = utf8_length(s, i);
-    if (n == 0) {
-      out += '?';
-      ++i;
-      continue;
-    }
-    if (n > 1) {
-      out.append(s.substr(i, n));
-      i += n;
-      continue;
-    }
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
-    }
-    ++i;
-  }
-}
-
-std::string xml(std::string_view s) {
-  std::string out;
-  append_xml(out, s);
-  return out;
 }
 
 // The name cut to fit `width` pixels ("longfunctionna.."), or "" when not even 3 characters fit.

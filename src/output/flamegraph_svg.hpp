@@ -26,6 +26,14 @@ enum class Palette { hot, mem, io, kind };
 // "hot", "mem", "io", "kind"; the Error lists the choices.
 Result<Palette> parse_palette(std::string_view name);
 
+struct Rgb {
+  int r = 0, g = 0, b = 0;
+};
+
+// The fill of a frame: hashed from its name (and, for Palette::kind, chosen by its kind), so the
+// same function has the same colour in every graph and every output (the HTML page uses it too).
+Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name);
+
 struct SvgOptions {
   std::string title = "Flame Graph";
   int width = 1200;        // pixels, including margins; at least 200

@@ -10,12 +10,10 @@
 
 #include "output/flamegraph_svg.hpp"
 #include "output/folded_reader.hpp"
+#include "unit/golden.hpp"
 
 namespace perfscope::output {
 namespace {
-
-const std::filesystem::path kGoldenDir =
-    std::filesystem::path(__FILE__).parent_path().parent_path() / "golden";
 
 StackTree tree_of(std::string_view folded) {
   StackTree t;
@@ -38,28 +36,7 @@ std::vector<std::string> fills_of(const std::string& svg, const std::string& nam
   return out;
 }
 
-// Compares with tests/golden/NAME byte for byte; PERFSCOPE_BLESS=1 writes it instead.
-void expect_golden(const std::string& name, const std::string& actual) {
-  const auto path = kGoldenDir / name;
-  const char* bless = std::getenv("PERFSCOPE_BLESS");
-  if (bless != nullptr && std::string(bless) == "1") {
-    std::filesystem::create_directories(kGoldenDir);
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << actual;
-    return;
-  }
-  std::ifstream in(path, std::ios::binary);
-  ASSERT_TRUE(in.good()) << path << " is missing: run the test with PERFSCOPE_BLESS=1 to write it";
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string expected = ss.str();
-  if (expected == actual) return;
-  std::size_t at = 0;
-  while (at < expected.size() && at < actual.size() && expected[at] == actual[at]) ++at;
-  const std::size_t from = at > 80 ? at - 80 : 0;
-  ADD_FAILURE() << path << " differs at byte " << at << " (PERFSCOPE_BLESS=1 rewrites it)\n"
-                << "expected: ..." << expected.substr(from, 200) << "\n"
-                << "actual:   ..." << actual.substr(from, 200);
-}
+using testing::expect_golden;
 
 constexpr std::string_view kFixture =
     "app;main;parse;memcpy 60\n"

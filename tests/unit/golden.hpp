@@ -1,0 +1,43 @@
+// Golden-file comparison for the renderers' unit tests: tests/golden/NAME, byte for byte.
+// PERFSCOPE_BLESS=1 writes the files instead of comparing.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace perfscope::testing {
+
+inline const std::filesystem::path& golden_dir() {
+  static const std::filesystem::path dir =
+      std::filesystem::path(__FILE__).parent_path().parent_path() / "golden";
+  return dir;
+}
+
+inline void expect_golden(const std::string& name, const std::string& actual) {
+  const auto path = golden_dir() / name;
+  const char* bless = std::getenv("PERFSCOPE_BLESS");
+  if (bless != nullptr && std::string(bless) == "1") {
+    std::filesystem::create_directories(golden_dir());
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << actual;
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  ASSERT_TRUE(in.good()) << path << " is missing: run the test with PERFSCOPE_BLESS=1 to write it";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string expected = ss.str();
+  if (expected == actual) return;
+  std::size_t at = 0;
+  while (at < expected.size() && at < actual.size() && expected[at] == actual[at]) ++at;
+  const std::size_t from = at > 80 ? at - 80 : 0;
+  ADD_FAILURE() << path << " differs at byte " << at << " (PERFSCOPE_BLESS=1 rewrites it)\n"
+                << "expected: ..." << expected.substr(from, 200) << "\n"
+                << "actual:   ..." << actual.substr(from, 200);
+}
+
+}  // namespace perfscope::testing
