@@ -9,20 +9,21 @@
 #   perf            perf record -a -g --no-bpf-event
 #   profile-bpfcc   profile-bpfcc -F HZ -f (bcc; in-kernel aggregation too)
 # For each: the workload's slowdown (median of RUNS), and the profiler's own CPU time while the
-# workload ran (user + system of the profiler's process from /proc, median), excluding start-up
+# workload ran (its threads' time on a CPU from /proc/PID/task/*/schedstat, median), excluding start-up
 # (bcc compiles its program with clang at start) and the work after the end (symbolizing).
 #
 # profile-bpfcc needs kernel headers; Debian has none for a non-Debian kernel, so when
 # /lib/modules/$(uname -r)/build is missing this script points it at Debian's 6.1 headers for the
 # run (profile.py only uses stable UAPI types) and removes the links afterwards.
-# Usage: bench/compare_bpf.sh [BUILD_DIR] [RUNS]    (defaults: build 3). Needs root.
+# Usage: bench/compare_bpf.sh [BUILD_DIR] [RUNS]    (defaults: build 5). MILLIONS=3000 sets the
+# work (about 4 s on 2 idle cores). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-runs=${2:-3}
+runs=${2:-5}
 ps="$PWD/$build/perfscope"
 work="$PWD/$build/targets/ps-threads"
-millions=${MILLIONS:-600}
+millions=${MILLIONS:-3000}
 for tool in "$ps" "$work"; do
   [ -x "$tool" ] || { echo "missing $tool: cmake -S . -B $build -G Ninja && cmake --build $build" >&2; exit 1; }
 done
@@ -51,10 +52,10 @@ if [ "$have_bcc" = 1 ] && [ ! -e "$kdir/build" ]; then
   fi
 fi
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU time of every thread of a process, in ns (schedstat's first field: time spent on a CPU).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 wall_ms() { sed -n 's/.* done in \([0-9.]*\) ms/\1/p' | tail -1; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-hz_ticks=$(getconf CLK_TCK)
 
 # run_one TOOL HZ: appends the workload's wall ms to $out/TOOL.HZ.wall and the profiler's CPU ms
 # while the workload ran to $out/TOOL.HZ.cpu.
@@ -74,12 +75,15 @@ run_one() {
     sleep 1
   fi
   local before=0
-  [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+  [ -n "$pid" ] && before=$(cpu_ns "$pid")
   "$work" 2 0 "$millions" | wall_ms >>"$out/$tool.$hz.wall"
   if [ -n "$pid" ]; then
-    local after; after=$(cpu_ticks "$pid")
-    echo $(( (after - before) * 1000 / hz_ticks )) >>"$out/$tool.$hz.cpu"
-    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    local after; after=$(cpu_ns "$pid")
+    echo "$(( (after - before) / 1000 ))" | awk '{printf "%.1f\n", $1 / 1000}' >>"$out/$tool.$hz.cpu"
+    # A script's background jobs ignore SIGINT, and Python then never installs its handler: end
+    # bcc with SIGTERM (its output is not needed); the others stop cleanly on SIGINT.
+    if [ "$tool" = profile-bpfcc ]; then kill -TERM "$pid"; else kill -INT "$pid"; fi
+    wait "$pid" 2>/dev/null || true
   fi
 }
 
@@ -98,5 +102,5 @@ for hz in 99 999 9999; do
     python3 -c "import sys; hz,t,w,b,c=sys.argv[1:]; print(f'{hz:<6} {t:<14} {float(w):10.1f} {(float(w)/float(b)-1)*100:8.2f}% {c:>12}')" "$hz" "$tool" "$w" "$base" "$c"
   done
 done
-echo "(slowdown = wall time under the profiler / alone - 1; own CPU = the profiler process's user+system"
-echo " time while the workload ran, in ${hz_ticks} Hz ticks, so +-10 ms)"
+echo "(slowdown = wall time under the profiler / alone - 1; own CPU = the time the profiler's threads"
+echo " spent on a CPU while the workload ran, from /proc/PID/task/*/schedstat)"

@@ -255,8 +255,10 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
     return Error{"read the eBPF sample counts", e, ""};
   }
 
-  // Each stack id read once per drain: many keys share a stack.
-  std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stack_cache;
+  // Each stack id is read once, and kept while the generation's stack map keeps it: the kernel
+  // never replaces a stored stack (no BPF_F_REUSE_STACKID), so an id means the same stack until
+  // perfscope deletes it. A steady workload's stacks are then read once per recording.
+  auto& stack_cache = stack_cache_[generation & 1U];
   const auto stack_of = [&](std::int32_t id) -> const std::vector<std::uint64_t>& {
     auto [it, inserted] = stack_cache.try_emplace(id);
     if (inserted) {
@@ -298,15 +300,21 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
                              values[i].period);
   }
 
-  // The generation is idle now: free the stacks its keys used for its next turn. A stack whose
-  // sample then found the counts map full has no key; a full walk finds those.
-  for (const auto& [id, frames] : stack_cache) {
-    const auto sid = static_cast<std::uint32_t>(id);
-    (void)bpf_map_delete_elem(stacks_fd, &sid);
+  // Stored stacks make new ones collide (a stack's bucket is its hash modulo the map size), so
+  // once the cache holds an eighth of the map, the idle generation's stacks are all freed. A
+  // stack whose sample then found the counts map full has no key and is not in the cache: a full
+  // walk finds those.
+  if (stack_cache.size() > options_.stack_entries / 8) {
+    for (const auto& [id, frames] : stack_cache) {
+      const auto sid = static_cast<std::uint32_t>(id);
+      (void)bpf_map_delete_elem(stacks_fd, &sid);
+    }
+    stack_cache.clear();
   }
-  const auto full = stats().counts_full;
+  const auto full = stat_sum(PS_STAT_COUNTS_FULL);
   if (full != counts_full_seen_) {
     counts_full_seen_ = full;
+    stack_cache.clear();
     std::vector<std::uint32_t> ids;
     std::uint32_t id = 0, next_id = 0;
     const std::uint32_t* prev_id = nullptr;
@@ -320,27 +328,28 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
   return {};
 }
 
+std::uint64_t Profiler::stat_sum(std::uint32_t slot) const {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stats), &slot, per_cpu.data()) != 0) return 0;
+  std::uint64_t sum = 0;
+  for (std::uint64_t v : per_cpu) sum += v;
+  return sum;
+}
+
 ProfilerStats Profiler::stats() const {
   ProfilerStats s;
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return s;
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
-  const int fd = bpf_map__fd(skel_->maps.stats);
-  std::uint64_t* fields[PS_STAT_COUNT] = {};
-  fields[PS_STAT_SAMPLES] = &s.samples;
-  fields[PS_STAT_IDLE] = &s.idle;
-  fields[PS_STAT_KSTACK_COLLISION] = &s.kernel_stack_collisions;
-  fields[PS_STAT_KSTACK_ERROR] = &s.kernel_stack_errors;
-  fields[PS_STAT_USTACK_COLLISION] = &s.user_stack_collisions;
-  fields[PS_STAT_USTACK_ERROR] = &s.user_stack_errors;
-  fields[PS_STAT_COUNTS_FULL] = &s.counts_full;
-  fields[PS_STAT_FILTERED] = &s.filtered;
-  fields[PS_STAT_NEW_TARGETS] = &s.new_targets;
-  fields[PS_STAT_EXECS] = &s.execs;
-  for (std::uint32_t slot = 0; slot < PS_STAT_COUNT; ++slot) {
-    if (bpf_map_lookup_elem(fd, &slot, per_cpu.data()) != 0) continue;
-    for (std::uint64_t v : per_cpu) *fields[slot] += v;
-  }
+  s.samples = stat_sum(PS_STAT_SAMPLES);
+  s.idle = stat_sum(PS_STAT_IDLE);
+  s.kernel_stack_collisions = stat_sum(PS_STAT_KSTACK_COLLISION);
+  s.kernel_stack_errors = stat_sum(PS_STAT_KSTACK_ERROR);
+  s.user_stack_collisions = stat_sum(PS_STAT_USTACK_COLLISION);
+  s.user_stack_errors = stat_sum(PS_STAT_USTACK_ERROR);
+  s.counts_full = stat_sum(PS_STAT_COUNTS_FULL);
+  s.filtered = stat_sum(PS_STAT_FILTERED);
+  s.new_targets = stat_sum(PS_STAT_NEW_TARGETS);
+  s.execs = stat_sum(PS_STAT_EXECS);
   return s;
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/cpu_set.hpp"
@@ -83,6 +84,7 @@ class Profiler {
  private:
   Profiler() = default;
   Status drain_generation(unsigned generation, sampling::Collector& collector);
+  std::uint64_t stat_sum(std::uint32_t slot) const;  // one `stats` slot summed over CPUs
   ProfilerOptions options_;
   struct SkeletonDeleter {
     void operator()(perfscope_profile* skel) const;
@@ -99,6 +101,8 @@ class Profiler {
   std::vector<ps_count_key> keys_;  // batch buffers, kept between drains
   std::vector<ps_count_value> values_;
   std::uint64_t counts_full_seen_ = 0;
+  // Per generation: the stacks read from its stack map so far, by id.
+  std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stack_cache_[2];
 };
 
 }  // namespace perfscope::bpf
