@@ -103,19 +103,21 @@ TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
   PS_REQUIRE(bpf_backend());
   TempDir dir;
   const auto out = dir.file("short.pb.gz");
-  // Three ps-burn processes of 300 ms each, started and gone while the recording goes on.
-  const std::string burn = target("ps-burn");
+  // Three processes of 300 ms each, started and gone while the recording goes on. A copy of
+  // ps-burn under its own name, so that other tests' ps-burn (ctest -j) are not counted.
+  const std::string burn = dir.file("ps-shortlived");
+  std::filesystem::copy_file(target("ps-burn"), burn);
   const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "-F", "499", "-a", "-o",
                       out, "--", "sh", "-c", burn + " 300; " + burn + " 300; " + burn + " 300"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto samples = flatten(load(out));
   std::set<std::int64_t> pids;
   for (const auto& s : samples) {
-    if (s.comm == "ps-burn") pids.insert(s.pid);
+    if (s.comm == "ps-shortlived") pids.insert(s.pid);
   }
   EXPECT_EQ(pids.size(), 3u) << r.out;
-  const auto a = leaf_count(samples, "ps-burn", "perfscope_targets::burn_a(");
-  EXPECT_GT(a, total(samples, "ps-burn") / 2) << "exited processes still resolve to burn_a";
+  const auto a = leaf_count(samples, "ps-shortlived", "perfscope_targets::burn_a(");
+  EXPECT_GT(a, total(samples, "ps-shortlived") / 2) << "exited processes still resolve to burn_a";
 }
 
 TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
