@@ -10,7 +10,8 @@
 #   profile-bpfcc   profile-bpfcc -F HZ -f (bcc; in-kernel aggregation too)
 # For each: the workload's slowdown (median of RUNS), and the profiler's own CPU time while the
 # workload ran (its threads' time on a CPU from /proc/PID/task/*/schedstat, median), excluding start-up
-# (bcc compiles its program with clang at start) and the work after the end (symbolizing).
+# (bcc compiles its program with clang at start; the workload starts once each profiler uses under
+# 5 ms of CPU per half second) and the work after the end (symbolizing).
 #
 # profile-bpfcc needs kernel headers; Debian has none for a non-Debian kernel, so when
 # /lib/modules/$(uname -r)/build is missing this script points it at Debian's 6.1 headers for the
@@ -72,7 +73,14 @@ run_one() {
     if [ "$tool" = profile-bpfcc ]; then  # attached once its program is loaded (after compiling)
       for _ in $(seq 600); do bpftool prog show 2>/dev/null | grep -q do_perf_event && break; sleep 0.1; done
     fi
-    sleep 1
+    # Settled: start-up over once the profiler uses under 5 ms of CPU in half a second.
+    local prev now
+    prev=$(cpu_ns "$pid")
+    for _ in $(seq 60); do
+      sleep 0.5; now=$(cpu_ns "$pid")
+      [ $((now - prev)) -lt 5000000 ] && break
+      prev=$now
+    done
   fi
   local before=0
   [ -n "$pid" ] && before=$(cpu_ns "$pid")

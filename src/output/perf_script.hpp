@@ -14,9 +14,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/error.hpp"
@@ -69,8 +71,18 @@ class PerfScriptReader {
   std::size_t samples() const { return samples_; }  // samples seen (before filters)
 
  private:
+  // The frame on a trimmed frame line (or a header's rest); nullopt when it is not one. The name
+  // is interned only when the current sample is kept (for a dropped one the FrameRef is empty).
+  std::optional<FrameRef> frame(std::string_view text);
   Error error(std::string reason) const;
   void end_sample();
+
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const;
+  };
+  // Bounds frame_cache_: it is emptied when full, so memory stays small whatever the input.
+  static constexpr std::size_t kMaxCachedFrames = 1u << 16;
 
   StackTree& tree_;
   std::string source_;
@@ -83,6 +95,10 @@ class PerfScriptReader {
   std::int64_t weight_ = 1;       // of the current sample
   std::vector<FrameRef> frames_;  // of the current sample, leaf first
   std::string name_;              // scratch for frame names, reused across lines
+  // Frames already parsed, by their text after the address ("SYMBOL+0xOFF (MODULE)"), which alone
+  // decides name and kind: a large input repeats a few thousand call sites, so most frame lines
+  // cost one lookup here instead of a parse and an intern.
+  std::unordered_map<std::string, FrameRef, TextHash, std::equal_to<>> frame_cache_;
 };
 
 enum class InputFormat { pprof, folded, perf_script, unknown };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "profile/names.hpp"
 
@@ -74,12 +75,25 @@ std::int64_t StackTree::find_name(std::string_view name) const {
 }
 
 std::int64_t StackTree::find_child(std::uint32_t parent, FrameRef frame) const {
-  auto [first, last] = child_index_.equal_range(key(parent, frame));
-  for (auto it = first; it != last; ++it) {
-    const Node& n = nodes_[it->second];
-    if (n.parent == parent && n.name == frame.name && n.kind == frame.kind) return it->second;
+  if (slots_.empty()) return -1;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = slot_hash(parent, frame) & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.node == 0) return -1;
+    if (s.parent == parent && s.name == frame.name && s.kind == frame.kind) return s.node;
   }
-  return -1;
+}
+
+void StackTree::grow_slots() {
+  std::vector<Slot> old =
+      std::exchange(slots_, std::vector<Slot>(std::max<std::size_t>(1024, slots_.size() * 2)));
+  const std::size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.node == 0) continue;
+    std::size_t i = slot_hash(s.parent, {s.name, s.kind}) & mask;
+    while (slots_[i].node != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
 }
 
 std::uint32_t StackTree::child(std::uint32_t parent, FrameRef frame) {
@@ -89,7 +103,12 @@ std::uint32_t StackTree::child(std::uint32_t parent, FrameRef frame) {
   const auto id = static_cast<std::uint32_t>(nodes_.size());
   const std::uint32_t depth = nodes_[parent].depth + 1;
   nodes_.push_back(Node{.name = frame.name, .parent = parent, .depth = depth, .kind = frame.kind});
-  child_index_.emplace(key(parent, frame), id);
+  // Nodes other than the root each take one slot: at most half the table is in use.
+  if (2 * nodes_.size() > slots_.size()) grow_slots();
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = slot_hash(parent, frame) & mask;
+  while (slots_[i].node != 0) i = (i + 1) & mask;
+  slots_[i] = Slot{.parent = parent, .name = frame.name, .node = id, .kind = frame.kind};
   max_depth_ = std::max(max_depth_, depth);
   return id;
 }

@@ -90,18 +90,23 @@ class StackTree {
   std::vector<std::uint32_t> path(std::uint32_t id) const;
 
  private:
-  static std::uint64_t key(std::uint32_t parent, FrameRef frame) {
-    return (static_cast<std::uint64_t>(parent) << 32) ^
-           (static_cast<std::uint64_t>(frame.name) << 2) ^ static_cast<std::uint64_t>(frame.kind);
-  }
-  struct KeyHash {
-    std::size_t operator()(std::uint64_t k) const {
-      k ^= k >> 33;
-      k *= 0xff51afd7ed558ccdULL;
-      k ^= k >> 33;
-      return static_cast<std::size_t>(k);
-    }
+  // One entry of the child index: (parent, name, kind) -> node.
+  struct Slot {
+    std::uint32_t parent = 0;
+    std::uint32_t name = 0;
+    std::uint32_t node = 0;  // 0: empty (the root is nobody's child)
+    FrameKind kind = FrameKind::user;
   };
+  static std::size_t slot_hash(std::uint32_t parent, FrameRef frame) {
+    std::uint64_t k = (static_cast<std::uint64_t>(parent) << 32 | frame.name) ^
+                      (static_cast<std::uint64_t>(frame.kind) << 62);
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return static_cast<std::size_t>(k);
+  }
+  void grow_slots();
+
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -110,9 +115,10 @@ class StackTree {
   std::vector<Node> nodes_;
   std::vector<std::string> names_;
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> name_index_;
-  // (parent, name, kind) -> node. The key packs name and kind into 32 bits of a name's id shifted
-  // by two; collisions between different keys are resolved by checking the node.
-  std::unordered_multimap<std::uint64_t, std::uint32_t, KeyHash> child_index_;
+  // The children of every node, by (parent, name, kind): open addressing with linear probing in a
+  // power-of-two table kept at most half full, so a lookup is one or two reads of one array (the
+  // parsers look up every frame of every sample here).
+  std::vector<Slot> slots_;
   std::uint32_t max_depth_ = 0;
 };
 
