@@ -32,13 +32,7 @@ class ConvertCli : public ::testing::Test {
     char tmpl[] = "/tmp/perfscope-convert-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    TestProfile t;
-    const testing::Thread web{.pid = 42, .tid = 42, .cpu = 0, .comm = "web"};
-    const testing::Thread db{.pid = 77, .tid = 78, .cpu = 1, .comm = "db"};
-    t.add({"main", "parse"}, 60, web);
-    t.add({"main", "serve"}, 20, web);
-    t.add({"main", "query"}, 20, db);
-    ASSERT_TRUE(profile::write_pprof(t.p, file("in.pb.gz")));
+    ASSERT_TRUE(profile::write_pprof(testing::web_and_db().p, file("in.pb.gz")));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

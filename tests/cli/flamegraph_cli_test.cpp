@@ -34,16 +34,10 @@ class FlamegraphCli : public ::testing::Test {
     char tmpl[] = "/tmp/perfscope-flamegraph-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    TestProfile t;
-    const testing::Thread web{.pid = 42, .tid = 42, .cpu = 0, .comm = "web"};
-    const testing::Thread db{.pid = 77, .tid = 78, .cpu = 1, .comm = "db"};
-    t.add({"main", "parse"}, 60, web);
-    t.add({"main", "serve"}, 20, web);
-    t.add({"main", "query"}, 20, db);
-    ASSERT_TRUE(profile::write_pprof(t.p, file("perfscope.pb.gz")));
+    ASSERT_TRUE(profile::write_pprof(testing::web_and_db().p, file("perfscope.pb.gz")));
     TestProfile before;
-    before.add({"main", "parse"}, 20, web);
-    before.add({"main", "serve"}, 60, web);
+    before.add({"main", "parse"}, 20, testing::kWeb);
+    before.add({"main", "serve"}, 60, testing::kWeb);
     ASSERT_TRUE(profile::write_pprof(before.p, file("before.pb.gz")));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

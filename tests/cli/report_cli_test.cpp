@@ -25,8 +25,8 @@ class ReportCli : public ::testing::Test {
     dir_ = tmpl;
     // Two processes on two CPUs; "parse" calls memcpy, which is in libc.
     TestProfile t;
-    const testing::Thread web{.pid = 42, .tid = 42, .cpu = 0, .comm = "web"};
-    const testing::Thread db{.pid = 77, .tid = 78, .cpu = 1, .comm = "db"};
+    const auto& web = testing::kWeb;
+    const auto& db = testing::kDb;
     const auto memcpy_loc = t.frame("memcpy", "/usr/lib/x86_64-linux-gnu/libc.so.6");
     t.add_locations({t.frame("main"), t.frame("parse"), memcpy_loc}, 60, web);
     t.add({"main", "parse"}, 20, web);

@@ -7,13 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace perfscope_targets {
+#include "sink.hpp"
 
-// Non-leaf on purpose: gcc 12 drops the frame pointer of leaf functions even with
-// -mno-omit-leaf-frame-pointer, which would hide the caller from frame-pointer unwinding.
-__attribute__((noinline)) void sink(unsigned long x) {
-  asm volatile("" : : "r"(x) : "memory");
-}
+namespace perfscope_targets {
 
 __attribute__((noinline)) unsigned long burn_a(unsigned long n, unsigned long x) {
   for (unsigned long i = 0; i < n; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;

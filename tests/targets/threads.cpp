@@ -10,11 +10,9 @@
 #include <cstdlib>
 #include <vector>
 
-namespace perfscope_targets {
+#include "sink.hpp"
 
-__attribute__((noinline)) void sink(unsigned long x) {
-  asm volatile("" : : "r"(x) : "memory");
-}
+namespace perfscope_targets {
 
 __attribute__((noinline)) unsigned long thread_burn(unsigned long n, unsigned long x) {
   for (unsigned long i = 0; i < n; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;

@@ -92,4 +92,17 @@ class TestProfile {
   std::map<std::pair<std::string, std::vector<std::string>>, std::uint64_t> locations_;
 };
 
+// Two processes several CLI tests share: web (pid 42, on CPU 0) and db (pid 77, thread 78, CPU 1).
+inline const Thread kWeb{.pid = 42, .tid = 42, .cpu = 0, .comm = "web"};
+inline const Thread kDb{.pid = 77, .tid = 78, .cpu = 1, .comm = "db"};
+
+// 100 samples: web main;parse 60 and main;serve 20, db main;query 20.
+inline TestProfile web_and_db() {
+  TestProfile t;
+  t.add({"main", "parse"}, 60, kWeb);
+  t.add({"main", "serve"}, 20, kWeb);
+  t.add({"main", "query"}, 20, kDb);
+  return t;
+}
+
 }  // namespace perfscope::testing
