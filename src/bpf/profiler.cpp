@@ -16,6 +16,7 @@
 #include "core/perf_syscall.hpp"
 #include "profile.skel.h"
 #include "profile_abi.h"
+#include "sampling/session.hpp"
 #include "system/permission_advice.hpp"
 
 namespace perfscope::bpf {
@@ -51,10 +52,6 @@ std::string libbpf_tail() {
     if (!lines[i].empty()) out += fmt::format("\n  libbpf: {}", lines[i]);
   }
   return out;
-}
-
-events::EventSpec cpu_clock() {
-  return events::software_event("cpu-clock", PERF_COUNT_SW_CPU_CLOCK);
 }
 
 }  // namespace
@@ -97,23 +94,7 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
     return Error{"load the eBPF profiler", EPERM, "  " + why};
   }
   Profiler p;
-  if (options.event.name.empty()) options.event = cpu_clock();
-  const auto kind = options.event.kind;
-  const bool needs_pmu = kind == events::EventKind::hardware || kind == events::EventKind::cache ||
-                         kind == events::EventKind::raw;
-  if (needs_pmu && !caps.hardware_pmu) {
-    p.notes_.push_back(
-        fmt::format("{} cannot be sampled here (no hardware PMU): sampling "
-                    "cpu-clock instead",
-                    options.event.display_name()));
-    options.event = cpu_clock();
-  }
-  if (options.frequency > 0 && caps.max_sample_rate > 0 &&
-      options.frequency > static_cast<std::uint64_t>(caps.max_sample_rate)) {
-    p.notes_.push_back(fmt::format("{} Hz is above kernel.perf_event_max_sample_rate: {} Hz",
-                                   options.frequency, caps.max_sample_rate));
-    options.frequency = static_cast<std::uint64_t>(caps.max_sample_rate);
-  }
+  sampling::apply_event_fallbacks(options.event, options.frequency, caps, p.notes_);
   p.options_ = std::move(options);
   const auto& o = p.options_;
 

@@ -26,24 +26,29 @@ events::EventSpec cpu_clock() {
 
 }  // namespace
 
-Result<Session> Session::open(SamplingOptions options, const system::Capabilities& caps) {
-  Session s;
-  if (options.event.name.empty()) options.event = cpu_clock();
-  if (hardware_like(options.event) && !caps.hardware_pmu) {
-    s.notes_.push_back(fmt::format(
+void apply_event_fallbacks(events::EventSpec& event, std::uint64_t& frequency,
+                           const system::Capabilities& caps, std::vector<std::string>& notes) {
+  if (event.name.empty()) event = cpu_clock();
+  if (hardware_like(event) && !caps.hardware_pmu) {
+    notes.push_back(fmt::format(
         "{} needs a hardware PMU, which this machine does not have (a VM?): sampling cpu-clock "
         "instead",
-        options.event.display_name()));
-    options.event = cpu_clock();
+        event.display_name()));
+    event = cpu_clock();
   }
-  if (options.frequency > 0 && caps.max_sample_rate > 0 &&
-      options.frequency > static_cast<std::uint64_t>(caps.max_sample_rate)) {
-    s.notes_.push_back(fmt::format(
+  if (frequency > 0 && caps.max_sample_rate > 0 &&
+      frequency > static_cast<std::uint64_t>(caps.max_sample_rate)) {
+    notes.push_back(fmt::format(
         "{} Hz is above kernel.perf_event_max_sample_rate ({} Hz): sampling at {} Hz; raise the "
         "limit with `sysctl kernel.perf_event_max_sample_rate={}`",
-        options.frequency, caps.max_sample_rate, caps.max_sample_rate, options.frequency));
-    options.frequency = static_cast<std::uint64_t>(caps.max_sample_rate);
+        frequency, caps.max_sample_rate, caps.max_sample_rate, frequency));
+    frequency = static_cast<std::uint64_t>(caps.max_sample_rate);
   }
+}
+
+Result<Session> Session::open(SamplingOptions options, const system::Capabilities& caps) {
+  Session s;
+  apply_event_fallbacks(options.event, options.frequency, caps, s.notes_);
   if (options.frequency == 0 && options.period == 0) options.frequency = 99;
   if (options.cpus.empty()) {
     auto online = CpuSet::online();

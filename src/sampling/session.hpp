@@ -40,6 +40,13 @@ struct SamplingOptions {
   std::uint32_t stack_user_bytes = 0;
 };
 
+// The fallbacks every sampling backend applies before opening `event` at `frequency`, each with a
+// note saying what changed and why: no event → cpu-clock; a hardware, cache or raw event on a
+// machine without a PMU → cpu-clock; a frequency above kernel.perf_event_max_sample_rate → the
+// limit.
+void apply_event_fallbacks(events::EventSpec& event, std::uint64_t& frequency,
+                           const system::Capabilities& caps, std::vector<std::string>& notes);
+
 struct SessionStats {
   std::uint64_t records = 0;
   std::uint64_t decode_errors = 0;
