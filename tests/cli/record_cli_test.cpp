@@ -20,7 +20,6 @@
 #include "support/profile_view.hpp"
 #include "support/requirements.hpp"
 #include "support/run.hpp"
-#include "system/cpu_times.hpp"
 
 namespace perfscope {
 namespace {
@@ -50,13 +49,6 @@ class RecordCli : public ::testing::TestWithParam<std::string> {
 };
 INSTANTIATE_TEST_SUITE_P(Backends, RecordCli, ::testing::Values("auto", "perf"),
                          [](const auto& param_info) { return param_info.param; });
-
-// CPU time the hypervisor took from this machine's virtual CPUs so far ("steal" in /proc/stat).
-double stolen_cpu_seconds() {
-  double s = 0;
-  for (const auto& [cpu, t] : system::read_cpu_times()) s += t.steal_s;
-  return s;
-}
 
 // Seed 001 wants `-d 2` to take 1-4 s in all. That includes symbolizing everything the system
 // ran, which an ASan+UBSan debug build does several times slower; the recording time itself is
@@ -239,10 +231,10 @@ TEST_P(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
   // missed periods), which /proc/stat counts as steal time. An idle CPU may take no samples at
   // all on this kernel, so the count is only checked with the CPUs busy.
   const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-  const double stolen_before = stolen_cpu_seconds();
+  const double stolen_before = testing::stolen_cpu_seconds();
   const auto r2 = run({perfscope_binary(), "record", "-a", "-o", dir.file("b.pb.gz"), "--",
                        target("ps-threads"), std::to_string(cpus), "2000"});
-  const double stolen = stolen_cpu_seconds() - stolen_before;
+  const double stolen = testing::stolen_cpu_seconds() - stolen_before;
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   const auto at = r2.out.find(" samples in ");
   ASSERT_NE(at, std::string::npos) << r2.out;

@@ -126,15 +126,19 @@ TEST(Counter, TaskClockOfABusyChildCloseToItsCpuTime) {
   HeldChild child({testing::target("ps-busy"), "150"});
   auto c = Counter::open(spec("task-clock"), Target{child.pid(), -1}, {.enable_on_exec = true});
   ASSERT_TRUE(c.has_value()) << c.error().describe();
+  const double stolen_before = testing::stolen_cpu_seconds();
   child.release();
   ASSERT_EQ(child.wait(), 0);
+  const double stolen_ns = (testing::stolen_cpu_seconds() - stolen_before) * 1e9;
   const double reported_ns = std::stod(child.output());  // the child's own CLOCK_PROCESS_CPUTIME_ID
   const double counted_ns = static_cast<double>(c->read()->value);
   // task-clock runs on perf's clock while the task is on a CPU, so in a VM it also counts time the
   // host stole from this guest, which CLOCK_PROCESS_CPUTIME_ID leaves out; it also counts exec and
-  // exit. It can be longer than the child's own figure, never much shorter.
+  // exit. It can be longer than the child's own figure, never much shorter. The steal time of the
+  // whole machine over the child's run (an upper bound of the child's share) is added to the
+  // bound: CI saw 1.16x on a host under load.
   EXPECT_GE(counted_ns, 0.97 * reported_ns);
-  EXPECT_LE(counted_ns, 1.15 * reported_ns);
+  EXPECT_LE(counted_ns, 1.15 * reported_ns + stolen_ns) << "stolen: " << stolen_ns << " ns";
 }
 
 TEST(Counter, InheritCountsChildProcesses) {

@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "system/cpu_times.hpp"
+
 namespace perfscope::testing {
 namespace {
 
@@ -33,6 +35,12 @@ std::string nobody_dir() {
 }
 
 }  // namespace
+
+double stolen_cpu_seconds() {
+  double s = 0;
+  for (const auto& [cpu, t] : system::read_cpu_times()) s += t.steal_s;
+  return s;
+}
 
 std::string perfscope_binary() {
   return PERFSCOPE_BINARY;

@@ -23,6 +23,10 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options = 
 
 // Path of the perfscope binary under test, and of a test target program ("ps-busy").
 std::string perfscope_binary();
+// CPU time the hypervisor has taken from this machine's virtual CPUs since boot, summed over CPUs
+// ("steal" in /proc/stat). Clocks that run while a task is on a CPU (task-clock, cpu-clock's
+// timer) see it; CLOCK_PROCESS_CPUTIME_ID does not.
+double stolen_cpu_seconds();
 std::string target(const std::string& name);
 
 // A perfscope binary and targets that user `nobody` can execute (copied to a world-readable
