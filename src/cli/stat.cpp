@@ -17,11 +17,12 @@
 
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
+#include "cli/signal_watch.hpp"
 #include "cli/targets.hpp"
 #include "cli/workload.hpp"
 #include "core/cpu_set.hpp"
 #include "core/files.hpp"
-#include "counting/counter_group.hpp"
+#include "counting/counter_set.hpp"
 #include "system/capabilities.hpp"
 #include "system/permission_advice.hpp"
 
@@ -39,95 +40,12 @@ double now_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-bool is_unsupported(int errnum) {
-  return errnum == ENOENT || errnum == EOPNOTSUPP || errnum == ENODEV || errnum == EINVAL;
-}
-
-std::string unsupported_reason(const Error& e, const events::EventSpec& spec) {
-  const auto& caps = system::Capabilities::current();
-  const bool hw = spec.type == PERF_TYPE_HARDWARE || spec.type == PERF_TYPE_HW_CACHE ||
-                  spec.type == PERF_TYPE_RAW;
-  if (hw && !caps.hardware_pmu) return "no hardware PMU on this machine (virtualized?)";
-  return e.errnum != 0 ? std::strerror(e.errnum) : e.op;
-}
-
-struct Slot {
-  events::EventSpec spec;
-  bool supported = true;
-  std::string reason;
-};
-
-struct OpenGroup {
-  counting::CounterGroup group;
-  std::vector<std::size_t> slots;
-  std::vector<counting::Reading> last;     // at the previous interval tick
-  std::vector<counting::Reading> current;  // scratch for reads
-};
-
-struct Session {
-  std::vector<Slot> slots;
-  std::vector<OpenGroup> groups;
-};
-
 Result<std::vector<counting::Target>> cpu_targets(const StatOptions& o) {
   auto cpus = choose_cpus(o.cpus);
   if (!cpus) return cpus.error();
   std::vector<counting::Target> targets;
   for (int cpu : *cpus) targets.push_back({-1, cpu});
   return targets;
-}
-
-Result<Session> open_session(const std::vector<events::EventGroupSpec>& groups,
-                             const std::vector<counting::Target>& targets,
-                             const counting::CounterOptions& options, bool tolerate_vanished) {
-  Session s;
-  for (const auto& g : groups) {
-    std::vector<std::size_t> slot_ids;
-    for (const auto& spec : g.events) {
-      slot_ids.push_back(s.slots.size());
-      s.slots.push_back({spec, true, {}});
-    }
-    bool first = true;
-    for (const auto& target : targets) {
-      auto opened = counting::CounterGroup::open(g.events, target, options);
-      if (!opened) {
-        const Error& e = opened.error();
-        const bool kernel_only_refused =
-            (e.errnum == EACCES || e.errnum == EPERM) && target.pid != -1 &&
-            std::any_of(g.events.begin(), g.events.end(), counting::counts_kernel_activity);
-        if (first && kernel_only_refused) {
-          for (std::size_t i = 0; i < slot_ids.size(); ++i) {
-            s.slots[slot_ids[i]].supported = false;
-            s.slots[slot_ids[i]].reason = fmt::format(
-                "counts kernel activity: needs perf_event_paranoid <= 1 or CAP_PERFMON (now {}; "
-                "perfscope doctor --need profile-own)",
-                system::Capabilities::current().paranoid);
-          }
-          break;
-        }
-        if (first && is_unsupported(e.errnum)) {
-          // The whole group is unusable; name the reason once per member.
-          for (std::size_t i = 0; i < slot_ids.size(); ++i) {
-            s.slots[slot_ids[i]].supported = false;
-            s.slots[slot_ids[i]].reason = unsupported_reason(e, g.events[i]);
-          }
-          break;
-        }
-        // A thread of a -p process may exit between listing and opening.
-        if (tolerate_vanished && e.errnum == ESRCH) continue;
-        return opened.error();
-      }
-      if (first) {
-        for (std::size_t i = 0; i < slot_ids.size(); ++i)
-          s.slots[slot_ids[i]].spec = opened->specs()[i];
-      }
-      first = false;
-      OpenGroup og{std::move(*opened), slot_ids, {}, {}};
-      og.last.assign(slot_ids.size(), {});
-      s.groups.push_back(std::move(og));
-    }
-  }
-  return s;
 }
 
 struct Accumulated {
@@ -137,28 +55,28 @@ struct Accumulated {
 };
 
 // Reads every group; totals per slot. With `deltas`, each group's change since its last read.
-Result<std::vector<Accumulated>> read_session(Session& s, bool deltas) {
-  std::vector<Accumulated> acc(s.slots.size());
-  for (auto& g : s.groups) {
-    if (auto st = g.group.read_into(g.current); !st) return st.error();
+Result<std::vector<Accumulated>> read_session(counting::CounterSet& s, bool deltas) {
+  if (auto st = s.read(); !st) return st.error();
+  std::vector<Accumulated> acc(s.slots().size());
+  for (const auto& g : s.instances()) {
     for (std::size_t i = 0; i < g.slots.size(); ++i) {
-      const counting::Reading r = deltas ? g.current[i].since(g.last[i]) : g.current[i];
+      const counting::Reading r = deltas ? g.delta(i) : g.current[i];
       acc[g.slots[i]].scaled += r.scaled();
       acc[g.slots[i]].enabled += r.time_enabled;
       acc[g.slots[i]].running += r.time_running;
     }
-    if (deltas) g.last = g.current;
   }
   return acc;
 }
 
-std::vector<EventTotals> to_totals(const Session& s, const std::vector<Accumulated>& acc) {
+std::vector<EventTotals> to_totals(const counting::CounterSet& s,
+                                   const std::vector<Accumulated>& acc) {
   std::vector<EventTotals> out;
-  for (std::size_t i = 0; i < s.slots.size(); ++i) {
+  for (std::size_t i = 0; i < s.slots().size(); ++i) {
     EventTotals t;
-    t.spec = s.slots[i].spec;
-    t.supported = s.slots[i].supported;
-    t.reason = s.slots[i].reason;
+    t.spec = s.slots()[i].spec;
+    t.supported = s.slots()[i].supported;
+    t.reason = s.slots()[i].reason;
     t.value = acc[i].scaled;
     t.enabled = acc[i].enabled;
     t.running = acc[i].running;
@@ -166,59 +84,6 @@ std::vector<EventTotals> to_totals(const Session& s, const std::vector<Accumulat
   }
   return out;
 }
-
-// Blocks SIGINT/SIGTERM/SIGCHLD for the lifetime of a stat run and reads them from a signalfd.
-// SIGCHLD's disposition is reset to default meanwhile: inherited as SIG_IGN, the kernel would reap
-// the command itself and never report its exit.
-class SignalWatch {
- public:
-  struct Signal {
-    int number = 0;
-    bool from_terminal = false;  // sent by the kernel (tty Ctrl-C), not by kill()
-  };
-
-  static Result<SignalWatch> create() {
-    SignalWatch w;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGCHLD);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    ::sigaction(SIGCHLD, &dfl, &w.old_chld_);
-    ::sigprocmask(SIG_BLOCK, &set, &w.old_mask_);
-    w.armed_ = true;
-    w.fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!w.fd_) return errno_error("signalfd");
-    return w;
-  }
-  SignalWatch(SignalWatch&& o) noexcept
-      : old_mask_(o.old_mask_),
-        old_chld_(o.old_chld_),
-        fd_(std::move(o.fd_)),
-        armed_(std::exchange(o.armed_, false)) {}
-  SignalWatch& operator=(SignalWatch&&) = delete;
-  ~SignalWatch() {
-    if (!armed_) return;
-    ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
-    ::sigaction(SIGCHLD, &old_chld_, nullptr);
-  }
-  int fd() const { return fd_.get(); }
-  // The next pending signal; number 0 when none.
-  Signal next() {
-    signalfd_siginfo info;
-    if (::read(fd_.get(), &info, sizeof info) != sizeof info) return {};
-    return {static_cast<int>(info.ssi_signo), info.ssi_code == SI_KERNEL};
-  }
-
- private:
-  SignalWatch() = default;
-  sigset_t old_mask_{};
-  struct sigaction old_chld_ {};
-  UniqueFd fd_;
-  bool armed_ = false;
-};
 
 struct RunResult {
   std::vector<EventTotals> totals;
@@ -261,11 +126,10 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
   options.inherit = !o.no_inherit && !by_cpu;
   const bool counting_workload = workload && !by_cpu && o.pids.empty() && o.tids.empty();
   options.enable_on_exec = counting_workload;
-  auto session = open_session(groups, *targets, options, !o.pids.empty());
+  auto session = counting::CounterSet::open(groups, *targets, options, !o.pids.empty());
   if (!session) return session.error();
 
-  if (session->groups.empty() && std::any_of(session->slots.begin(), session->slots.end(),
-                                             [](const Slot& sl) { return sl.supported; })) {
+  if (session->instances().empty() && session->any_supported()) {
     return Error{"nothing could be counted: the target exited before its counters were opened", 0,
                  "  check the pid with `ps -p PID`"};
   }

@@ -55,7 +55,10 @@ Result<ProcessTargets> process_targets(const std::string& pids) {
     }
     out.pidfds.emplace_back(static_cast<int>(fd));
     out.pids.push_back(pid);
-    for (const auto& t : *tasks) out.threads.push_back(static_cast<pid_t>(std::stoi(t)));
+    for (const auto& t : *tasks) {
+      out.threads.push_back(static_cast<pid_t>(std::stoi(t)));
+      out.thread_pids.push_back(pid);
+    }
   }
   return out;
 }

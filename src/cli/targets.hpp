@@ -21,6 +21,7 @@ Result<std::vector<int>> parse_id_list(const std::string& text, const char* what
 // is still seen.
 struct ProcessTargets {
   std::vector<pid_t> threads;
+  std::vector<pid_t> thread_pids;  // the process of each thread
   std::vector<UniqueFd> pidfds;
   std::vector<pid_t> pids;
 };

@@ -9,13 +9,19 @@
 namespace perfscope {
 
 Result<UniqueFd> perf_event_open(const perf_event_attr& attr, pid_t pid, int cpu, int group_fd,
-                                 const std::string& what) {
-  const long fd = ::syscall(SYS_perf_event_open, &attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC);
+                                 const std::string& what, unsigned long extra_flags) {
+  const long fd =
+      ::syscall(SYS_perf_event_open, &attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC | extra_flags);
   if (fd < 0) {
     const int e = errno;  // building the message below may clobber it
     std::string op = "perf_event_open(" + what;
-    if (pid > 0) op += ", pid " + std::to_string(pid);
-    if (pid == -1) op += ", all processes";
+    if (extra_flags & PERF_FLAG_PID_CGROUP) {
+      op += ", cgroup";
+    } else if (pid > 0) {
+      op += ", pid " + std::to_string(pid);
+    } else if (pid == -1) {
+      op += ", all processes";
+    }
     if (cpu >= 0) op += ", cpu " + std::to_string(cpu);
     op += ")";
     return Error{std::move(op), e, {}};

@@ -10,10 +10,11 @@
 
 namespace perfscope {
 
-// perf_event_open(attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC). On failure errno is preserved in
-// the returned Error; `what` names the event for the Error's op.
+// perf_event_open(attr, pid, cpu, group_fd, PERF_FLAG_FD_CLOEXEC | extra_flags). On failure errno
+// is preserved in the returned Error; `what` names the event for the Error's op. With
+// PERF_FLAG_PID_CGROUP in extra_flags, `pid` is an open cgroup directory fd.
 Result<UniqueFd> perf_event_open(const perf_event_attr& attr, pid_t pid, int cpu, int group_fd,
-                                 const std::string& what);
+                                 const std::string& what, unsigned long extra_flags = 0);
 
 // ioctl(fd, request, arg) returning an Error naming `what` on failure.
 Status perf_ioctl(int fd, unsigned long request, unsigned long arg, const char* what);

@@ -27,13 +27,16 @@ Result<OpenedEvent> open_event(const events::EventSpec& spec, const Target& targ
   attr.enable_on_exec = leader && options.enable_on_exec;
   attr.inherit = options.inherit;
 
-  auto fd = perf_event_open(attr, target.pid, target.cpu, group_fd, spec.display_name());
+  const bool cgroup = target.cgroup_fd >= 0;
+  const pid_t pid = cgroup ? target.cgroup_fd : target.pid;
+  const unsigned long flags = cgroup ? PERF_FLAG_PID_CGROUP : 0;
+  auto fd = perf_event_open(attr, pid, target.cpu, group_fd, spec.display_name(), flags);
   const bool refused = !fd && (fd.error().errnum == EACCES || fd.error().errnum == EPERM);
   if (refused && options.user_only_fallback && !attr.exclude_kernel && opened.modifiers.empty() &&
       !counts_kernel_activity(spec)) {
     attr.exclude_kernel = 1;
     attr.exclude_hv = 1;
-    auto retry = perf_event_open(attr, target.pid, target.cpu, group_fd, spec.display_name());
+    auto retry = perf_event_open(attr, pid, target.cpu, group_fd, spec.display_name(), flags);
     if (retry) {
       opened.exclude_kernel = true;
       opened.exclude_hv = true;
@@ -45,7 +48,8 @@ Result<OpenedEvent> open_event(const events::EventSpec& spec, const Target& targ
     }
   }
   if (!fd) {
-    return system::explain_open_failure(fd.error(), attr, target.pid, target.cpu,
+    // A cgroup event is a CPU-wide one for permission purposes.
+    return system::explain_open_failure(fd.error(), attr, cgroup ? -1 : target.pid, target.cpu,
                                         spec.display_name(), system::Capabilities::current());
   }
   OpenedEvent out{std::move(*fd), std::move(opened), 0};

@@ -13,6 +13,9 @@ namespace perfscope::counting {
 struct Target {
   pid_t pid = 0;  // 0: this process; > 0: that thread; -1: every process (needs cpu >= 0)
   int cpu = -1;   // -1: wherever the task runs; >= 0: only on that CPU
+  // >= 0: an open cgroup directory (not owned): count the tasks of that cgroup on `cpu` (which
+  // must be >= 0); `pid` is ignored.
+  int cgroup_fd = -1;
 };
 
 struct CounterOptions {
