@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
   # build
   cmake ninja-build g++ make pkg-config clang-format
-  # libraries
-  libfmt-dev libcli11-dev nlohmann-json3-dev
+  # libraries (toml++ reads the monitor's config)
+  libfmt-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   # symbols and DWARF (elfutils), the pprof file format (protobuf, gzip through zlib)
   libelf-dev libdw-dev zlib1g-dev libprotobuf-dev protobuf-compiler
   # the eBPF backend: clang for the BPF target, bpftool for the skeleton, libbpf to load it
@@ -15,7 +15,9 @@ packages=(
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests
-  linux-perf hyperfine util-linux bpfcc-tools libcap2-bin
+  linux-perf hyperfine util-linux bpfcc-tools libcap2-bin python3
+  # a real Prometheus (and promtool) scrapes and checks the monitor's endpoint in the tests
+  prometheus
   # the profile-format tests: go tool pprof reads our pprof; a real browser drives the flame graphs
   golang-go chromium nodejs
 )
