@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -305,6 +306,28 @@ TEST(MonitorCli, CgroupScopeCountsItsTasks) {
     EXPECT_EQ(row.cpu, "");
   }
   EXPECT_GE(last_total(rows, "perf_software_PAGE_FAULTS"), 20000u);
+}
+
+TEST(MonitorCli, FlagsOverrideTheConfigFile) {
+  PS_REQUIRE(paranoid(0));
+  TempDir dir;
+  const std::string config = dir.file("monitor.toml");
+  std::ofstream(config) << "events = [\"page-faults\"]\npoll_interval = \"1s\"\n"
+                        << "duration = \"10s\"\noutputs = [\"csv:" << dir.file("from-file.csv")
+                        << "\"]\n";
+  auto r = run({perfscope_binary(), "monitor", "--config", config, "-e", "context-switches",
+                "--poll-interval", "100ms", "--duration", "700ms", "-o",
+                "jsonl:" + dir.file("from-flags.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(exists(dir.file("from-file.csv")));
+  const auto rows = read_jsonl(dir.file("from-flags.jsonl"));
+  std::set<std::int64_t> polls;
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.metric, "perf_software_CONTEXT_SWITCHES");
+    polls.insert(row.time_ns);
+  }
+  EXPECT_GE(polls.size(), 5u);  // 100 ms polls for 0.7 s, not one 1 s poll
+  EXPECT_LE(polls.size(), 9u);
 }
 
 // Each mistake: exit 1, one message naming the problem and the fix, no output file.
