@@ -25,8 +25,10 @@ constexpr std::int64_t kStartNs = 1'795'000'000'000'000'000;
 
 std::vector<events::EventSpec> ten_events() {
   std::vector<events::EventSpec> specs;
-  for (auto& g : *events::parse_event_list(kTenEvents)) {
-    for (auto& e : g.events) specs.push_back(e);
+  auto groups = events::parse_event_list(kTenEvents);  // kept alive: the loop reads into it
+  if (!groups) return specs;
+  for (const auto& g : *groups) {
+    for (const auto& e : g.events) specs.push_back(e);
   }
   return specs;
 }
@@ -63,6 +65,10 @@ std::vector<monitor::Point> points(const std::vector<monitor::Series>& series, i
 template <typename Append>
 void run_flush(benchmark::State& state, Append append) {
   const auto series = cpu_series();
+  if (series.empty()) {
+    state.SkipWithError("cannot parse the event list");
+    return;
+  }
   const auto pts = points(series, kPollsPerFlush);
   std::string out;
   for (auto _ : state) {
@@ -93,6 +99,10 @@ BENCHMARK(BM_AppendJsonl);
 // One endpoint refresh: every series' latest point as counter and accuracy families.
 void BM_AppendExposition(benchmark::State& state) {
   const auto series = cpu_series();
+  if (series.empty()) {
+    state.SkipWithError("cannot parse the event list");
+    return;
+  }
   const auto latest = points(series, 1);
   std::string out;
   for (auto _ : state) {
