@@ -25,20 +25,31 @@ std::size_t utf8_length(std::string_view s, std::size_t i) {
   return n;
 }
 
-void append_xml(std::string& out, std::string_view s) {
+namespace {
+
+// Copies each valid multi-byte UTF-8 sequence as it is, writes '?' for each invalid byte, and
+// hands every single-byte character to `ascii`, which escapes it.
+template <typename Ascii>
+void append_utf8(std::string& out, std::string_view s, Ascii ascii) {
   for (std::size_t i = 0; i < s.size();) {
-    const char c = s[i];
     const std::size_t n = utf8_length(s, i);
     if (n == 0) {
       out += '?';
       ++i;
-      continue;
-    }
-    if (n > 1) {
+    } else if (n > 1) {
       out.append(s.substr(i, n));
       i += n;
-      continue;
+    } else {
+      ascii(static_cast<unsigned char>(s[i]));
+      ++i;
     }
+  }
+}
+
+}  // namespace
+
+void append_xml(std::string& out, std::string_view s) {
+  append_utf8(out, s, [&out](unsigned char c) {
     switch (c) {
       case '&':
         out += "&amp;";
@@ -56,10 +67,9 @@ void append_xml(std::string& out, std::string_view s) {
         out += "&apos;";
         break;
       default:
-        out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c;
+        out += c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
     }
-    ++i;
-  }
+  });
 }
 
 std::string xml(std::string_view s) {
@@ -70,19 +80,7 @@ std::string xml(std::string_view s) {
 
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_length(s, i);
-    if (n == 0) {
-      out += '?';
-      ++i;
-      continue;
-    }
-    if (n > 1) {
-      out.append(s.substr(i, n));
-      i += n;
-      continue;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
+  append_utf8(out, s, [&out](unsigned char c) {
     switch (c) {
       case '"':
         out += "\\\"";
@@ -103,8 +101,7 @@ void append_json_string(std::string& out, std::string_view s) {
           out += static_cast<char>(c);
         }
     }
-    ++i;
-  }
+  });
   out += '"';
 }
 
