@@ -32,11 +32,6 @@ namespace {
 using std::chrono::nanoseconds;
 using namespace std::chrono_literals;
 
-// perf stat's default set; what this machine cannot count is named in one note.
-constexpr const char* kDefaultEvents =
-    "task-clock,context-switches,cpu-migrations,page-faults,cycles,instructions,"
-    "branch-instructions,branch-misses";
-
 std::int64_t wall_ns() {
   timespec ts;
   ::clock_gettime(CLOCK_REALTIME, &ts);
@@ -49,13 +44,8 @@ std::int64_t mono_ns() {
 }
 
 Result<nanoseconds> flag_duration(const std::string& text, const char* flag, bool interval) {
-  auto d = monitor::parse_duration(text);
-  if (!d) return Error{fmt::format("{}: {}", flag, d.error().op), 0, d.error().hint};
-  if (d->count() == 0) return Error{fmt::format("{} must be more than zero", flag), 0, {}};
-  if (interval && *d < monitor::kMinPollInterval) {
-    return Error{fmt::format("{} {} is shorter than the shortest interval, 10ms", flag, text), 0,
-                 fmt::format("  {} 10ms or more", flag)};
-  }
+  auto d = monitor::parse_setting(text, interval);
+  if (!d) return Error{fmt::format("{}: {}", flag, d.error().message()), 0, d.error().hint};
   return *d;
 }
 
@@ -149,7 +139,7 @@ Result<Settings> resolve(const MonitorOptions& o) {
       for (auto& g : e.groups) s.groups.push_back(std::move(g));
     }
   } else {
-    auto groups = events::parse_event_list(kDefaultEvents);
+    auto groups = events::parse_event_list(counting::kDefaultEvents);
     if (!groups) return groups.error();
     s.groups = std::move(*groups);
     s.default_events = true;

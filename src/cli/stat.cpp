@@ -29,11 +29,6 @@
 namespace perfscope::cli {
 namespace {
 
-// perf stat's default set; the ones this machine cannot count are left out (with a note).
-constexpr const char* kDefaultEvents =
-    "task-clock,context-switches,cpu-migrations,page-faults,cycles,instructions,"
-    "branch-instructions,branch-misses";
-
 double now_seconds() {
   timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -271,7 +266,7 @@ void add_stat_command(CLI::App& app, StatOptions& o, int& exit_code) {
 int run_stat(const StatOptions& o) {
   if (auto st = validate(o); !st) return report_error("stat", st.error());
   const bool defaults = o.events.empty();
-  std::string list = defaults ? kDefaultEvents : "";
+  std::string list = defaults ? counting::kDefaultEvents : "";
   for (const auto& e : o.events) list += (list.empty() ? "" : ",") + e;
   auto groups = events::parse_event_list(list);
   if (!groups) return report_error("stat", groups.error());

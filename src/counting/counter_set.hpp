@@ -13,6 +13,12 @@
 
 namespace perfscope::counting {
 
+// What `stat` and `monitor` count when no event is named: perf stat's default set. Callers leave
+// out, with one note, the ones this machine cannot count.
+inline constexpr const char* kDefaultEvents =
+    "task-clock,context-switches,cpu-migrations,page-faults,cycles,instructions,"
+    "branch-instructions,branch-misses";
+
 // One event as the user listed it.
 struct EventSlot {
   events::EventSpec spec;  // as opened (":u" after a user-only fallback)

@@ -73,18 +73,8 @@ class TableReader {
                       type_name(node)),
           fmt::format("  write it quoted: {} = \"1s\"", key));
     }
-    auto d = parse_duration(text->get());
+    auto d = parse_setting(text->get(), key != "duration");
     if (!d) return error_at(node.source(), key, d.error().message(), d.error().hint);
-    if (d->count() == 0) {
-      return error_at(node.source(), key, "a duration of zero is not allowed",
-                      "  use a positive duration such as \"1s\"");
-    }
-    if (key != "duration" && *d < kMinPollInterval) {
-      return error_at(node.source(), key,
-                      fmt::format("{} is shorter than the shortest interval, {}",
-                                  format_duration(*d), format_duration(kMinPollInterval)),
-                      "  use \"10ms\" or more");
-    }
     out = *d;
     return {};
   }

@@ -39,9 +39,6 @@ struct MonitorConfig {
   std::optional<bool> strict;
 };
 
-// The shortest poll interval accepted, from a file or a flag.
-inline constexpr std::chrono::milliseconds kMinPollInterval{10};
-
 Result<MonitorConfig> load_config(
     const std::string& path, const events::ParseContext& ctx = events::ParseContext::current());
 // `source` names the text in errors (a path).

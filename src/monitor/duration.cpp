@@ -69,6 +69,21 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(total)));
 }
 
+Result<std::chrono::nanoseconds> parse_setting(std::string_view text, bool interval) {
+  auto d = parse_duration(text);
+  if (!d) return d;
+  if (d->count() == 0) {
+    return Error{"a duration of zero is not allowed", 0,
+                 "  use a positive duration such as \"1s\""};
+  }
+  if (interval && *d < kMinPollInterval) {
+    return Error{fmt::format("{} is shorter than the shortest interval, {}", format_duration(*d),
+                             format_duration(kMinPollInterval)),
+                 0, "  use \"10ms\" or more"};
+  }
+  return d;
+}
+
 std::string format_duration(std::chrono::nanoseconds d) {
   std::int64_t ns = d.count();
   if (ns == 0) return "0s";

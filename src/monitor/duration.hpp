@@ -12,6 +12,13 @@
 namespace perfscope::monitor {
 
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+// The shortest poll or flush interval accepted, from a file or a flag.
+inline constexpr std::chrono::milliseconds kMinPollInterval{10};
+
+// A duration for a setting (a config key or a flag): parse_duration, then zero is refused and so
+// is an `interval` under kMinPollInterval. The error does not name the setting; callers add that.
+Result<std::chrono::nanoseconds> parse_setting(std::string_view text, bool interval);
 // "1s", "250ms", "1m30s": the shortest exact spelling, for messages.
 std::string format_duration(std::chrono::nanoseconds d);
 
