@@ -170,7 +170,8 @@ void MetricsServer::answer(Connection& c, std::string_view head) {
   } else if (method != "GET" && method != "HEAD") {
     status = 405, reason = "Method Not Allowed", type = "text/plain", body = "only GET and HEAD\n";
     extra = "Allow: GET, HEAD\r\n";
-  } else if (!header(head, "content-length").empty() && header(head, "content-length") != "0") {
+  } else if (const std::string length = header(head, "content-length");
+             !length.empty() && length != "0") {
     status = 400, reason = "Bad Request", type = "text/plain", body = "no request body expected\n";
     c.close_after = true;
   } else if (path == "/") {
