@@ -47,19 +47,22 @@ BackgroundProcess::~BackgroundProcess() {
   }
 }
 
+bool BackgroundProcess::try_reap() {
+  int status = 0;
+  if (!reaped_ && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped_ = true;
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return reaped_;
+}
+
 int BackgroundProcess::wait(std::chrono::milliseconds timeout) {
-  if (reaped_) return status_;
   const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      reaped_ = true;
-      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return status_;
-    }
+  while (!try_reap()) {
+    if (std::chrono::steady_clock::now() >= end) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return -1;
+  return status_;
 }
 
 int BackgroundProcess::stop(int signal, std::chrono::milliseconds timeout) {
@@ -78,28 +81,29 @@ bool BackgroundProcess::wait_for_log(const std::string& text, std::chrono::milli
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
     if (log().find(text) != std::string::npos) return true;
-    int status = 0;
-    if (!reaped_ && ::waitpid(pid_, &status, WNOHANG) == pid_) {
-      reaped_ = true;
-      status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    if (reaped_) return log().find(text) != std::string::npos;
+    if (try_reap()) return log().find(text) != std::string::npos;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
 }
 
-std::optional<HttpResponse> http_get(std::uint16_t port, const std::string& path) {
+int connect_loopback(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
+  if (fd < 0) return -1;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     ::close(fd);
-    return std::nullopt;
+    return -1;
   }
+  return fd;
+}
+
+std::optional<HttpResponse> http_get(std::uint16_t port, const std::string& path) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return std::nullopt;
   const std::string request =
       "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=

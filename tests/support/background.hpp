@@ -31,6 +31,7 @@ class BackgroundProcess {
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout);
 
  private:
+  bool try_reap();  // true once the process has exited (status_ then holds its status)
   pid_t pid_ = -1;
   bool reaped_ = false;
   int status_ = -1;
@@ -42,6 +43,8 @@ struct HttpResponse {
   std::string headers;
   std::string body;
 };
+// A TCP socket connected to 127.0.0.1:port, or -1. The caller closes it.
+int connect_loopback(std::uint16_t port);
 // GET http://127.0.0.1:port/path with Connection: close; nullopt when the connection fails.
 std::optional<HttpResponse> http_get(std::uint16_t port, const std::string& path);
 // A TCP port on 127.0.0.1 that was free a moment ago.

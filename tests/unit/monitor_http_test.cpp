@@ -1,8 +1,6 @@
 // The Prometheus endpoint's HTTP handling over real loopback sockets: the server runs in this
 // thread's loop (as in `monitor`), a client thread talks to it.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,22 +9,10 @@
 #include <thread>
 
 #include "monitor/http_server.hpp"
+#include "support/background.hpp"
 
 namespace perfscope::monitor {
 namespace {
-
-int connect_to(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 void send_all(int fd, const std::string& text) {
   std::size_t done = 0;
@@ -93,7 +79,7 @@ TEST(MetricsServer, ServesMetricsWithKeepAlive) {
   std::string first, second;
   bool closed = false;
   with_client(*server, [&] {
-    const int fd = connect_to(server->port());
+    const int fd = testing::connect_loopback(server->port());
     ASSERT_GE(fd, 0);
     send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
     first = receive(fd, 1);
@@ -124,14 +110,14 @@ TEST(MetricsServer, AnswersOtherPathsAndMethodsAndHalfClosedClients) {
   server->set_metrics("x 1\n");
   std::string not_found, not_allowed, http10;
   with_client(*server, [&] {
-    int fd = connect_to(server->port());
+    int fd = testing::connect_loopback(server->port());
     send_all(fd, "GET /nothing HTTP/1.1\r\n\r\n");
     not_found = receive(fd, 1);
     send_all(fd, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
     not_allowed = receive(fd, 1);
     ::close(fd);
     // HTTP/1.0 and a client that shuts its side after the request (as `printf | nc` does).
-    fd = connect_to(server->port());
+    fd = testing::connect_loopback(server->port());
     send_all(fd, "GET /metrics?x=1 HTTP/1.0\r\n\r\n");
     ::shutdown(fd, SHUT_WR);
     http10 = receive(fd, 2);
@@ -153,7 +139,7 @@ TEST(MetricsServer, LargeBodiesArriveWhole) {
   server->set_metrics(body);
   std::string got;
   with_client(*server, [&] {
-    const int fd = connect_to(server->port());
+    const int fd = testing::connect_loopback(server->port());
     send_all(fd, "GET /metrics HTTP/1.1\r\n\r\n");
     got = receive(fd, 1);
     ::close(fd);
