@@ -38,23 +38,16 @@ std::vector<std::string> fills_of(const std::string& svg, const std::string& nam
 
 using testing::expect_golden;
 
-constexpr std::string_view kFixture =
-    "app;main;parse;memcpy 60\n"
-    "app;main;parse 20\n"
-    "app;main;serve;write;sys_write_[k] 10\n"
-    "app;main;serve;render_[i] 5\n"
-    "app;main;jit_code_[j] 4\n"
-    "app;main;a_function_with_a_long_name_that_does_not_fit<std::vector<int>> 1\n";
-
 TEST(FlamegraphSvg, GoldenHot) {
-  auto svg = flamegraph_svg(tree_of(kFixture), {.title = "Fixture & <friends>", .width = 800});
+  auto svg = flamegraph_svg(tree_of(testing::kFlamegraphFixture),
+                            {.title = "Fixture & <friends>", .width = 800});
   ASSERT_TRUE(svg) << svg.error().describe();
   expect_golden("flamegraph_hot.svg", *svg);
 }
 
 TEST(FlamegraphSvg, GoldenInvertedKind) {
   auto svg =
-      flamegraph_svg(tree_of(kFixture),
+      flamegraph_svg(tree_of(testing::kFlamegraphFixture),
                      {.title = "Icicle", .width = 600, .inverted = true, .palette = Palette::kind});
   ASSERT_TRUE(svg) << svg.error().describe();
   expect_golden("flamegraph_icicle_kind.svg", *svg);

@@ -9,8 +9,19 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 namespace perfscope::testing {
+
+// The folded stacks the SVG and HTML flame graph golden files are drawn from: kernel [k], inlined
+// [i] and JIT [j] frames, and a name too long for its box.
+inline constexpr std::string_view kFlamegraphFixture =
+    "app;main;parse;memcpy 60\n"
+    "app;main;parse 20\n"
+    "app;main;serve;write;sys_write_[k] 10\n"
+    "app;main;serve;render_[i] 5\n"
+    "app;main;jit_code_[j] 4\n"
+    "app;main;a_function_with_a_long_name_that_does_not_fit<std::vector<int>> 1\n";
 
 inline const std::filesystem::path& golden_dir() {
   static const std::filesystem::path dir =

@@ -30,24 +30,16 @@ bool has(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
 
-constexpr std::string_view kFixture =
-    "app;main;parse;memcpy 60\n"
-    "app;main;parse 20\n"
-    "app;main;serve;write;sys_write_[k] 10\n"
-    "app;main;serve;render_[i] 5\n"
-    "app;main;jit_code_[j] 4\n"
-    "app;main;a_function_with_a_long_name_that_does_not_fit<std::vector<int>> 1\n";
-
 TEST(HtmlFlamegraph, Golden) {
   auto html = flamegraph_html(
-      tree_of(kFixture),
+      tree_of(testing::kFlamegraphFixture),
       {.title = "Fixture & <friends>", .palette = Palette::kind, .roots_are_processes = true});
   ASSERT_TRUE(html) << html.error().describe();
   expect_golden("flamegraph_small.html", *html);
 }
 
 TEST(HtmlFlamegraph, SelfContainedWithNothingToFetch) {
-  auto html = flamegraph_html(tree_of(kFixture));
+  auto html = flamegraph_html(tree_of(testing::kFlamegraphFixture));
   ASSERT_TRUE(html);
   EXPECT_TRUE(html->starts_with("<!DOCTYPE html>\n"));
   EXPECT_TRUE(html->ends_with("</html>\n"));
