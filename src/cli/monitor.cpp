@@ -491,9 +491,10 @@ int run_monitor(const MonitorOptions& o) {
       }
     }
   }
-  // The last stretch since the previous poll, then everything still buffered.
+  // The last stretch since the previous poll, then everything still buffered: written even when
+  // a read failed, so the points polled before the failure are kept. The first error is reported.
   if (status && mono_ns() - last_poll > 1'000'000) status = poll_now();
-  if (status) status = flush_now();
+  if (auto flushed = flush_now(); status && !flushed) status = flushed;
   std::size_t written = 0;
   for (auto& f : files) {
     if (auto st = f.close(); !st && status) status = st;
