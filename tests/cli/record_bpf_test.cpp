@@ -86,9 +86,15 @@ TEST(RecordBpf, AutoPicksBpfAsRootAndPerCpuCountsSumToTheTotal) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Backend: bpf"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Lost: 0 samples (BPF counts map full)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Stacks not captured: kernel 0 (map collision)"), std::string::npos)
-      << r.out;
   const long n = collected(r.out);
+  // Two different stacks may hash to one bucket of the stack map (-EEXIST): with about 60 stacks in
+  // 16384 buckets the birthday odds are about one run in ten, so a collision or two is normal. They
+  // must be counted in the summary and stay rare.
+  std::smatch lost;
+  ASSERT_TRUE(std::regex_search(
+      r.out, lost, std::regex(R"(Stacks not captured: kernel (\d+) \(map collision\))")))
+      << r.out;
+  EXPECT_LE(std::stol(lost[1]), n / 20) << r.out;
   EXPECT_GT(n, 99 * cpus / 2) << r.out;
   EXPECT_EQ(per_cpu_sum(r.out), n) << r.out;
   const auto samples = flatten(load(out));
