@@ -1,5 +1,6 @@
-// `perfscope report`: a saved profile as tables (hottest functions, modules, processes, CPUs) or as
-// folded stacks. Reads a file only: works on any machine, with no kernel access.
+// `perfscope report`: a saved profile as tables (hottest functions, source lines, modules,
+// processes, CPUs) or as folded stacks. Reads a file only: works on any machine, with no kernel
+// access.
 #include "cli/report.hpp"
 
 #include <time.h>
@@ -26,6 +27,8 @@ struct ReportOptions {
   std::string output = "-";
   std::string sort = "self";
   std::string by = "function";
+  bool by_given = false;  // --by was on the command line (its default does not clash with --lines)
+  bool lines = false;     // --lines: short for --by line
   std::size_t top = 20;
   std::string pids;
   std::string comm;
@@ -109,6 +112,8 @@ const char* plural(profile::GroupBy by) {
   switch (by) {
     case profile::GroupBy::function:
       return "functions";
+    case profile::GroupBy::line:
+      return "source lines";
     case profile::GroupBy::module:
       return "modules";
     case profile::GroupBy::process:
@@ -123,6 +128,8 @@ const char* column(profile::GroupBy by) {
   switch (by) {
     case profile::GroupBy::function:
       return "Function";
+    case profile::GroupBy::line:
+      return "Source line";
     case profile::GroupBy::module:
       return "Module";
     case profile::GroupBy::process:
@@ -138,7 +145,7 @@ std::string count_title(const profile::Hottest& h) {
                                        : fmt::format("{}", h.distinct);
 }
 
-// Functions and modules: self and total. Processes and CPUs own whole samples: one column.
+// Functions, lines and modules: self and total. Processes and CPUs own whole samples: one column.
 void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by,
                  const char* title) {
   std::size_t width = 5;
@@ -147,7 +154,8 @@ void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by,
         std::max({width, fmt::formatted_size("{}", e.self), fmt::formatted_size("{}", e.total)});
   }
   fmt::print(out, "\n{} ({}):\n", title, count_title(h));
-  const bool per_frame = by == profile::GroupBy::function || by == profile::GroupBy::module;
+  const bool per_frame = by == profile::GroupBy::function || by == profile::GroupBy::line ||
+                         by == profile::GroupBy::module;
   if (per_frame) {
     fmt::print(out, "{:>7} {:>7}  {:>{}}  {:>{}}  {}\n", "Self%", "Total%", "Self", width, "Total",
                width, column(by));
@@ -176,7 +184,12 @@ std::string known_processes(const profile::Profile& p) {
 }
 
 int run_report(const ReportOptions& o) {
-  auto by = profile::parse_group_by(o.by);
+  if (o.lines && o.by_given && o.by != "line") {
+    return report_error("report",
+                        Error{fmt::format("--lines cannot be combined with --by {}", o.by), 0,
+                              "  --lines is short for --by line; give one of them"});
+  }
+  auto by = profile::parse_group_by(o.lines ? "line" : o.by);
   if (!by) return report_error("report", by.error());
   auto sort = profile::parse_sort_by(o.sort);
   if (!sort) return report_error("report", sort.error());
@@ -270,8 +283,12 @@ void add_report_command(CLI::App& app, int& exit_code) {
                   "Order rows by self (in the entry itself) or total (including what it calls)")
       ->capture_default_str();
   sub->add_option("--top", o->top, "Show this many rows (0: all)")->capture_default_str();
-  sub->add_option("--by", o->by, "Group by function, module, process (comm and pid) or cpu")
-      ->capture_default_str();
+  auto* by_option =
+      sub->add_option("--by", o->by,
+                      "Group by function, line (source position), module, process (comm and pid) "
+                      "or cpu")
+          ->capture_default_str();
+  sub->add_flag("--lines", o->lines, "Group by source line (FILE:LINE function): --by line");
   sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
   sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
   sub->add_flag("--folded", o->folded,
@@ -283,13 +300,19 @@ void add_report_command(CLI::App& app, int& exit_code) {
   sub->footer(
       "Self: samples whose innermost frame is the entry. Total: samples with the entry\n"
       "anywhere in the stack, once per sample even with recursion. Percentages are of the\n"
-      "samples that pass --pid/--comm.\n"
+      "samples that pass --pid/--comm. A function inlined into its caller is a row of its own,\n"
+      "\"NAME (inlined)\". By line, a row is \"FILE:LINE NAME\", or \"NAME (no line info)\" when\n"
+      "the profile has no line for it.\n"
       "Examples:\n"
       "  perfscope report                           (reads perfscope.pb.gz)\n"
       "  perfscope report -i app.pb.gz --sort total --top 40\n"
+      "  perfscope report --lines --top 10          (the hottest source lines)\n"
       "  perfscope report --by module --pid 1234\n"
       "  perfscope report --folded -o app.folded    (then: flamegraph.pl app.folded > app.svg)");
-  sub->callback([o, &exit_code] { exit_code = run_report(*o); });
+  sub->callback([o, by_option, &exit_code] {
+    o->by_given = by_option->count() > 0;
+    exit_code = run_report(*o);
+  });
 }
 
 }  // namespace perfscope::cli

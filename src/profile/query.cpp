@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstdint>
 #include <unordered_map>
 
 #include "profile/names.hpp"
@@ -34,15 +36,76 @@ struct FrameKeys {
   std::vector<std::uint32_t> keys;
 };
 
+constexpr std::uint32_t kNoKey = UINT32_MAX;
+
+// Every line of a location but the last is a function inlined into the next one (pprof order).
+bool is_inlined(const Location& l, std::size_t line_index) {
+  return line_index + 1 < l.lines.size();
+}
+
+std::string mark_inlined(std::string function, bool inlined) {
+  if (inlined) function += " (inlined)";
+  return function;
+}
+
+// "NAME", or "NAME (inlined)" as a key of its own; each is named once, on first use.
 FrameKeys function_keys(const Profile& p, KeySpace& space) {
-  std::vector<std::uint32_t> of_function;
-  of_function.reserve(p.functions().size());
-  for (const Function& f : p.functions()) of_function.push_back(space.of(function_name(p, f)));
+  // [function id - 1][inlined], kNoKey until the first location that uses it.
+  std::vector<std::array<std::uint32_t, 2>> of_function(p.functions().size(), {kNoKey, kNoKey});
   FrameKeys fk;
   fk.offsets.reserve(p.locations().size() + 1);
   fk.offsets.push_back(0);
   for (const Location& l : p.locations()) {
-    for (const Line& line : l.lines) fk.keys.push_back(of_function[line.function_id - 1]);
+    for (std::size_t i = 0; i < l.lines.size(); ++i) {
+      const std::uint64_t id = l.lines[i].function_id;
+      const bool inlined = is_inlined(l, i);
+      std::uint32_t& key = of_function[id - 1][inlined ? 1 : 0];
+      if (key == kNoKey) key = space.of(mark_inlined(function_name(p, p.function(id)), inlined));
+      fk.keys.push_back(key);
+    }
+    if (l.lines.empty()) fk.keys.push_back(space.of(unsymbolized_name(p, l)));
+    fk.offsets.push_back(static_cast<std::uint32_t>(fk.keys.size()));
+  }
+  return fk;
+}
+
+// "FILE:LINE NAME" with the file as stored (no basename: two util.cpp stay apart), or
+// "NAME (no line info)"; NAME is marked "(inlined)" as by function.
+std::string line_name(const Profile& p, const Line& line, bool inlined) {
+  const Function& f = p.function(line.function_id);
+  std::string function = mark_inlined(function_name(p, f), inlined);
+  const std::string_view file = p.string(f.filename);
+  if (file.empty() || line.line <= 0) return function + " (no line info)";
+  return fmt::format("{}:{} {}", printable(file), line.line, function);
+}
+
+// One key per source position. Names are built once per distinct (function, line, inlined), not
+// per location: many addresses share a line.
+FrameKeys line_keys(const Profile& p, KeySpace& space) {
+  struct Position {
+    std::uint64_t function_id = 0;
+    std::int64_t line = 0;
+    bool inlined = false;
+    bool operator==(const Position&) const = default;
+  };
+  struct Hash {
+    std::size_t operator()(const Position& pos) const {
+      return hash_combine(hash_combine(pos.function_id, static_cast<std::uint64_t>(pos.line)),
+                          pos.inlined);
+    }
+  };
+  std::unordered_map<Position, std::uint32_t, Hash> of_position;
+  FrameKeys fk;
+  fk.offsets.reserve(p.locations().size() + 1);
+  fk.offsets.push_back(0);
+  for (const Location& l : p.locations()) {
+    for (std::size_t i = 0; i < l.lines.size(); ++i) {
+      const Line& line = l.lines[i];
+      const bool inlined = is_inlined(l, i);
+      auto [it, inserted] = of_position.try_emplace({line.function_id, line.line, inlined}, 0);
+      if (inserted) it->second = space.of(line_name(p, line, inlined));
+      fk.keys.push_back(it->second);
+    }
     if (l.lines.empty()) fk.keys.push_back(space.of(unsymbolized_name(p, l)));
     fk.offsets.push_back(static_cast<std::uint32_t>(fk.keys.size()));
   }
@@ -123,11 +186,12 @@ class SampleKeys {
 
 Result<GroupBy> parse_group_by(std::string_view name) {
   if (name == "function") return GroupBy::function;
+  if (name == "line") return GroupBy::line;
   if (name == "module") return GroupBy::module;
   if (name == "process") return GroupBy::process;
   if (name == "cpu") return GroupBy::cpu;
   return Error{fmt::format("cannot group by '{}'", name), 0,
-               "  choose one of: function, module, process, cpu"};
+               "  choose one of: function, line, module, process, cpu"};
 }
 
 Result<SortBy> parse_sort_by(std::string_view name) {
@@ -213,9 +277,11 @@ Result<Hottest> hottest(const Profile& p, const QueryOptions& o) {
                  {}};
   }
   KeySpace space;
-  const bool per_frame = o.by == GroupBy::function || o.by == GroupBy::module;
+  const bool per_frame =
+      o.by == GroupBy::function || o.by == GroupBy::line || o.by == GroupBy::module;
   FrameKeys frames;
   if (o.by == GroupBy::function) frames = function_keys(p, space);
+  if (o.by == GroupBy::line) frames = line_keys(p, space);
   if (o.by == GroupBy::module) frames = module_keys(p, space);
   SampleKeys sample_keys(p, o.by, space);
 

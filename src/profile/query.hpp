@@ -1,6 +1,6 @@
 // Questions `perfscope report` asks of a Profile: totals, filters, and the hottest functions,
-// modules, processes or CPUs. Work is done on ids (one pass over the samples, no string work
-// per frame); names are built once per distinct entry.
+// source lines, modules, processes or CPUs. Work is done on ids (one pass over the samples, no
+// string work per frame); names are built once per distinct entry.
 #pragma once
 
 #include <cstdint>
@@ -14,10 +14,11 @@
 
 namespace perfscope::profile {
 
-enum class GroupBy { function, module, process, cpu };
+// New values go last: benchmarks pass a GroupBy as its number.
+enum class GroupBy { function, module, process, cpu, line };
 enum class SortBy { self, total };
 
-// "function", "module", "process", "cpu"; the Error lists the choices.
+// "function", "line", "module", "process", "cpu"; the Error lists the choices.
 Result<GroupBy> parse_group_by(std::string_view name);
 // "self", "total".
 Result<SortBy> parse_sort_by(std::string_view name);
@@ -72,11 +73,18 @@ struct QueryOptions {
   SampleFilter filter = {};
 };
 
-// One row. For functions and modules, self counts samples whose leaf frame is this entry and total
-// those with the entry anywhere in the stack, once per sample however often it recurs. Processes
-// and CPUs are properties of the whole sample: self == total.
+// One row. For functions, lines and modules, self counts samples whose leaf frame (the innermost
+// line of the leaf location) is this entry and total those with the entry anywhere in the stack,
+// once per sample however often it recurs. Processes and CPUs are properties of the whole sample:
+// self == total.
+//
+// A function inlined into another (any line of a Location but the last) is an entry of its own,
+// named "NAME (inlined)", apart from the out-of-line NAME. By line, an entry is one source position
+// "FILE:LINE NAME" (FILE as the profile stores it, NAME marked "(inlined)" as above); a line
+// without a file or line number is "NAME (no line info)", and an unsymbolized location is named as
+// by function ("libfoo.so+0x1a2b").
 struct Entry {
-  std::string name;  // function name, module basename, "comm (pid)" or "cpu N"
+  std::string name;  // function name, "FILE:LINE function", module basename, "comm (pid)", "cpu N"
   std::int64_t self = 0;
   std::int64_t total = 0;
 };

@@ -47,7 +47,8 @@ std::map<std::string, Counts> parse_go_top(const std::string& text) {
     std::string flat, flat_pct, sum_pct, cum, cum_pct, name;
     if (!(row >> flat >> flat_pct >> sum_pct >> cum >> cum_pct)) continue;
     std::getline(row >> std::ws, name);
-    if (name.ends_with(" (inline)")) name.resize(name.size() - 9);  // pprof marks inlined frames
+    if (name.ends_with(" (inline)"))
+      name.replace(name.size() - 9, 9, " (inlined)");  // pprof marks inlined frames
     out[name] = {std::stoll(flat), std::stoll(cum)};
   }
   return out;

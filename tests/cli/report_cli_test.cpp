@@ -189,7 +189,7 @@ TEST_F(ReportCli, UnknownByAndSortValues) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err,
             "perfscope report: cannot group by 'thread'\n"
-            "  choose one of: function, module, process, cpu\n");
+            "  choose one of: function, line, module, process, cpu\n");
   r = report({"--sort", "alphabetical"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(has(r.err, "perfscope report: cannot sort by 'alphabetical'\n")) << r.err;
@@ -212,6 +212,92 @@ TEST_F(ReportCli, FilterMatchingNothingNamesTheProcesses) {
   const auto comm = report({"--comm", "nginx"});
   EXPECT_EQ(comm.exit_code, 1);
   EXPECT_TRUE(has(comm.err, "no samples of comm 'nginx'")) << comm.err;
+}
+
+// A profile with source lines: run (src/app.cpp:40) calls step, which has helper (src/util.hpp:12)
+// inlined at src/app.cpp:21 (70 samples) and spends 20 samples at src/app.cpp:25 itself; 10
+// samples are in a function the profile has no line for.
+void write_lines_profile(const std::string& path) {
+  TestProfile t;
+  const auto m = t.mapping("/usr/bin/app");
+  auto location = [&](std::vector<profile::Line> lines) {
+    const std::uint64_t address = t.p.mapping(m).start + 0x10 * (t.p.locations().size() + 1);
+    return t.p.add_location({m, address, std::move(lines)});
+  };
+  const auto run_fn = t.p.add_function("run", "_Z3runv", "src/app.cpp", 38);
+  const auto step = t.p.add_function("step", "_Z4stepv", "src/app.cpp", 20);
+  const auto helper = t.p.add_function("helper", "_Z6helperv", "src/util.hpp", 10);
+  const auto opaque = t.p.add_function("opaque", "_Z6opaquev", "", 0);
+  const auto run_loc = location({{run_fn, 40}});
+  t.add_locations({run_loc, location({{helper, 12}, {step, 21}})}, 70);
+  t.add_locations({run_loc, location({{step, 25}})}, 20);
+  t.add_locations({run_loc, location({{opaque, 0}})}, 10);
+  ASSERT_TRUE(profile::write_pprof(t.p, path));
+}
+
+TEST_F(ReportCli, LinesGroupsBySourcePosition) {
+  write_lines_profile(file("lines.pb.gz"));
+  const auto r = report({"-i", file("lines.pb.gz"), "--lines"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(has(r.out,
+                  "Hottest source lines, by self (5):\n"
+                  "  Self%  Total%   Self  Total  Source line\n"
+                  " 70.00%  70.00%     70     70  src/util.hpp:12 helper (inlined)\n"
+                  " 20.00%  20.00%     20     20  src/app.cpp:25 step\n"
+                  " 10.00%  10.00%     10     10  opaque (no line info)\n"
+                  "  0.00% 100.00%      0    100  src/app.cpp:40 run\n"
+                  "  0.00%  70.00%      0     70  src/app.cpp:21 step\n\n"))
+      << r.out;
+  const auto by_line = report({"-i", file("lines.pb.gz"), "--by", "line"});
+  ASSERT_EQ(by_line.exit_code, 0) << by_line.err;
+  EXPECT_EQ(by_line.out, r.out);
+  const auto both = report({"-i", file("lines.pb.gz"), "--by", "line", "--lines"});
+  ASSERT_EQ(both.exit_code, 0) << both.err;
+  EXPECT_EQ(both.out, r.out);
+  const auto top = report({"-i", file("lines.pb.gz"), "--lines", "--sort", "total", "--top", "1"});
+  ASSERT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_TRUE(has(top.out,
+                  "Hottest source lines, by total (top 1 of 5):\n"
+                  "  Self%  Total%   Self  Total  Source line\n"
+                  "  0.00% 100.00%      0    100  src/app.cpp:40 run\n\n"))
+      << top.out;
+}
+
+TEST_F(ReportCli, InlinedFunctionsAreMarked) {
+  write_lines_profile(file("lines.pb.gz"));
+  const auto r = report({"-i", file("lines.pb.gz")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out,
+                  "Hottest functions, by self (4):\n"
+                  "  Self%  Total%   Self  Total  Function\n"
+                  " 70.00%  70.00%     70     70  helper (inlined)\n"
+                  " 20.00%  90.00%     20     90  step\n"
+                  " 10.00%  10.00%     10     10  opaque\n"
+                  "  0.00% 100.00%      0    100  run\n"))
+      << r.out;
+}
+
+TEST_F(ReportCli, LinesAndAnotherByAreRefused) {
+  const auto r = report({"--lines", "--by", "module", "-o", file("out")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "perfscope report: --lines cannot be combined with --by module\n"
+            "  --lines is short for --by line; give one of them\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_FALSE(std::filesystem::exists(file("out")));
+  const auto explicit_function = report({"--by", "function", "--lines"});
+  EXPECT_EQ(explicit_function.exit_code, 1);
+  EXPECT_TRUE(has(explicit_function.err, "--lines cannot be combined with --by function"))
+      << explicit_function.err;
+}
+
+TEST_F(ReportCli, HelpDescribesLines) {
+  const auto r = report({"--help"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "--lines")) << r.out;
+  EXPECT_TRUE(has(r.out, "(inlined)")) << r.out;
+  EXPECT_TRUE(has(r.out, "perfscope report --lines --top 10")) << r.out;
 }
 
 TEST_F(ReportCli, EmptyProfileIsReportedAsSuch) {

@@ -49,12 +49,25 @@ TEST(Hottest, InlinedFunctionsAreEntriesOfTheirOwn) {
   const auto leaf = t.inlined({"inner", "middle", "outer"});
   t.add_locations({t.frame("main"), leaf}, 4);
   const Hottest h = query(t.p, {.sort = SortBy::total});
-  ASSERT_NE(find(h, "inner"), nullptr);
-  EXPECT_EQ(find(h, "inner")->self, 4);
-  EXPECT_EQ(find(h, "middle")->self, 0);
-  EXPECT_EQ(find(h, "middle")->total, 4);
+  ASSERT_NE(find(h, "inner (inlined)"), nullptr);
+  EXPECT_EQ(find(h, "inner (inlined)")->self, 4);
+  ASSERT_NE(find(h, "middle (inlined)"), nullptr);
+  EXPECT_EQ(find(h, "middle (inlined)")->self, 0);
+  EXPECT_EQ(find(h, "middle (inlined)")->total, 4);
+  ASSERT_NE(find(h, "outer"), nullptr);
   EXPECT_EQ(find(h, "outer")->total, 4);
   EXPECT_EQ(find(h, "main")->total, 4);
+  EXPECT_EQ(find(h, "inner"), nullptr) << "only the last line of a location is out of line";
+}
+
+TEST(Hottest, InlinedAndOutOfLineCopiesOfAFunctionAreSeparateRows) {
+  TestProfile t;
+  t.add_locations({t.frame("main"), t.inlined({"helper", "work"})}, 3);
+  t.add_locations({t.frame("main"), t.frame("work"), t.frame("helper")}, 2);
+  // One sample reaches helper both ways: each row counts it once.
+  t.add_locations({t.frame("main"), t.frame("helper"), t.inlined({"helper", "work"})}, 1);
+  EXPECT_EQ(rows(query(t.p)), (std::vector<std::string>{"helper (inlined) 4/4", "helper 2/3",
+                                                        "main 0/6", "work 0/6"}));
 }
 
 TEST(Hottest, FunctionsWithOneNameAreOneEntry) {
@@ -140,6 +153,75 @@ TEST(Hottest, OtherValueIndexWeighsBySecondValue) {
   EXPECT_FALSE(hottest(t.p, {.value_index = 2}));
 }
 
+// A location whose lines are (function, file, line), innermost first; one per call.
+struct At {
+  std::string function;
+  std::string file;
+  std::int64_t line = 0;
+};
+std::uint64_t location(TestProfile& t, const std::vector<At>& lines) {
+  const auto m = t.mapping("/usr/bin/app");
+  Location l{m, t.p.mapping(m).start + 0x10 * (t.p.locations().size() + 1), {}};
+  for (const At& at : lines) {
+    l.lines.push_back({t.p.add_function(at.function, "_Z" + at.function, at.file, 1), at.line});
+  }
+  return t.p.add_location(std::move(l));
+}
+
+TEST(HottestByLine, SelfIsTheInnermostLineAndTotalCountsEachSampleOnce) {
+  TestProfile t;
+  const auto main_loc = location(t, {{"main", "src/main.cpp", 5}});
+  // helper (a.cpp:12) inlined into work (a.cpp:30): one address, two source lines.
+  const auto inlined = location(t, {{"helper", "src/a.cpp", 12}, {"work", "src/a.cpp", 30}});
+  const auto work = location(t, {{"work", "src/a.cpp", 31}});
+  const auto recurse = location(t, {{"work", "src/a.cpp", 40}});
+  t.add_locations({main_loc, inlined}, 4);
+  t.add_locations({main_loc, work}, 2);
+  t.add_locations({main_loc, recurse, recurse, work}, 1);  // a.cpp:40 twice: counted once
+  const Hottest h = query(t.p, {.by = GroupBy::line});
+  EXPECT_EQ(h.total, 7);
+  EXPECT_EQ(rows(h), (std::vector<std::string>{"src/a.cpp:12 helper (inlined) 4/4",
+                                               "src/a.cpp:31 work 3/3", "src/main.cpp:5 main 0/7",
+                                               "src/a.cpp:30 work 0/4", "src/a.cpp:40 work 0/1"}));
+  EXPECT_EQ(
+      rows(query(t.p, {.by = GroupBy::line, .sort = SortBy::total, .top = 2})),
+      (std::vector<std::string>{"src/main.cpp:5 main 0/7", "src/a.cpp:12 helper (inlined) 4/4"}));
+}
+
+TEST(HottestByLine, AddressesOnOneLineAreOneRowAndFilesKeepTheirPath) {
+  TestProfile t;
+  const auto main_loc = location(t, {{"main", "src/main.cpp", 5}});
+  t.add_locations({main_loc, location(t, {{"parse", "src/a/util.cpp", 7}})}, 2);
+  t.add_locations({main_loc, location(t, {{"parse", "src/a/util.cpp", 7}})}, 3);
+  t.add_locations({main_loc, location(t, {{"parse", "src/b/util.cpp", 7}})}, 1);
+  EXPECT_EQ(rows(query(t.p, {.by = GroupBy::line})),
+            (std::vector<std::string>{"src/a/util.cpp:7 parse 5/5", "src/b/util.cpp:7 parse 1/1",
+                                      "src/main.cpp:5 main 0/6"}));
+}
+
+TEST(HottestByLine, FramesWithoutLinesAreNamedByFunctionOrAddress) {
+  TestProfile t;
+  const auto main_loc = location(t, {{"main", "src/main.cpp", 5}});
+  t.add_locations({main_loc, location(t, {{"no_file", "", 9}})}, 4);
+  t.add_locations({main_loc, location(t, {{"no_line", "src/a.cpp", 0}})}, 3);
+  t.add_locations({main_loc, location(t, {{"inl", "", 0}, {"no_line", "src/a.cpp", 0}})}, 2);
+  const auto m = t.mapping("/usr/lib/libfoo.so");
+  t.add_locations({main_loc, t.p.add_location({m, t.p.mapping(m).start + 0x1234, {}})}, 1);
+  EXPECT_EQ(rows(query(t.p, {.by = GroupBy::line})),
+            (std::vector<std::string>{"no_file (no line info) 4/4", "no_line (no line info) 3/5",
+                                      "inl (inlined) (no line info) 2/2", "libfoo.so+0x1234 1/1",
+                                      "src/main.cpp:5 main 0/10"}));
+}
+
+TEST(HottestByLine, FiltersApplyAsByFunction) {
+  TestProfile t;
+  const auto main_loc = location(t, {{"main", "src/main.cpp", 5}});
+  t.add_locations({main_loc, location(t, {{"serve", "src/web.cpp", 20}})}, 5, {.pid = 10});
+  t.add_locations({main_loc, location(t, {{"query", "src/db.cpp", 8}})}, 4, {.pid = 20});
+  EXPECT_EQ(rows(query(t.p, {.by = GroupBy::line, .filter = {.pids = {20}}})),
+            (std::vector<std::string>{"src/db.cpp:8 query 4/4", "src/main.cpp:5 main 0/4"}));
+}
+
 TEST(Hottest, UnsymbolizedLocationsAreNamedByFileOffset) {
   TestProfile t;
   const auto m = t.mapping("/usr/lib/libfoo.so");
@@ -182,12 +264,13 @@ TEST(Totals, LostSamplesComeFromComments) {
 
 TEST(Parse, GroupAndSortNames) {
   EXPECT_EQ(*parse_group_by("module"), GroupBy::module);
+  EXPECT_EQ(*parse_group_by("line"), GroupBy::line);
   EXPECT_EQ(*parse_group_by("cpu"), GroupBy::cpu);
   EXPECT_EQ(*parse_sort_by("total"), SortBy::total);
   const auto bad = parse_group_by("thread");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message(), "cannot group by 'thread'");
-  EXPECT_NE(bad.error().hint.find("function, module, process, cpu"), std::string::npos);
+  EXPECT_NE(bad.error().hint.find("function, line, module, process, cpu"), std::string::npos);
   EXPECT_FALSE(parse_sort_by("Self"));
 }
 
