@@ -441,6 +441,12 @@ const std::string& ElfModule::debug_file() const {
 bool ElfModule::has_symbols() const {
   return !s_->symbols.empty() || s_->dwarf_source != nullptr;
 }
+Elf* ElfModule::file() const {
+  return s_->elf.get();
+}
+Elf* ElfModule::debug_file_elf() const {
+  return s_->debug_elf.get();
+}
 std::size_t ElfModule::symbol_count() const {
   return s_->symbols.size();
 }

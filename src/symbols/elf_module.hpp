@@ -17,6 +17,8 @@
 #include "core/error.hpp"
 #include "symbols/frame.hpp"
 
+struct Elf;  // libelf's handle (a C struct tag)
+
 namespace perfscope::symbols {
 
 struct ElfSymbol {
@@ -49,6 +51,12 @@ class ElfModule {
   // Function symbols (.symtab of the file or its debug file, else .dynsym) or DWARF exist.
   bool has_symbols() const;
   std::size_t symbol_count() const;
+
+  // The libelf handles, for readers of other sections (unwind/ reads .eh_frame and .debug_frame).
+  // file() is null when the file changed on disk and its debug file stands in; debug_file_elf()
+  // is null without a separate debug file. Both live as long as the module.
+  Elf* file() const;
+  Elf* debug_file_elf() const;
 
   // The ELF virtual address of a file offset, through the PT_LOAD segment holding it.
   std::uint64_t vaddr_for_file_offset(std::uint64_t offset) const;
