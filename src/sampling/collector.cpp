@@ -2,6 +2,8 @@
 
 #include <linux/perf_event.h>
 
+#include <algorithm>
+
 namespace perfscope::sampling {
 
 void Collector::on_sample(const Sample& s) {
@@ -13,7 +15,14 @@ void Collector::on_sample(const Sample& s) {
   if (first_time_ == 0 || s.id.time < first_time_) first_time_ = s.id.time;
   if (s.id.time > last_time_) last_time_ = s.id.time;
   const auto offset = static_cast<std::uint32_t>(pending_stacks_.size());
-  if (!s.callchain.empty()) {
+  const bool user_regs = unwinder_ != nullptr && s.regs_abi != 0 && !s.regs.empty();
+  if (user_regs) {
+    // The kernel part of the call chain (user frames come from the unwinder): any trailing user
+    // context marker is dropped, the unwinder's part brings its own.
+    std::size_t n = s.callchain.size();
+    while (n > 0 && s.callchain[n - 1] == static_cast<std::uint64_t>(PERF_CONTEXT_USER)) --n;
+    pending_stacks_.insert(pending_stacks_.end(), s.callchain.begin(), s.callchain.begin() + n);
+  } else if (!s.callchain.empty()) {
     pending_stacks_.insert(pending_stacks_.end(), s.callchain.begin(), s.callchain.end());
   } else {
     // No call chain asked for: the sampled ip alone, marked with its context like a call chain.
@@ -21,28 +30,62 @@ void Collector::on_sample(const Sample& s) {
                                        : static_cast<std::uint64_t>(PERF_CONTEXT_USER));
     pending_stacks_.push_back(s.ip);
   }
-  pending_.push_back({s.id.pid, s.id.tid, s.id.cpu, s.id.time, s.period, offset,
-                      static_cast<std::uint32_t>(pending_stacks_.size() - offset)});
+  Pending p{s.id.pid,
+            s.id.tid,
+            s.id.cpu,
+            s.id.time,
+            s.period,
+            offset,
+            static_cast<std::uint32_t>(pending_stacks_.size() - offset)};
+  if (user_regs) {
+    p.regs_offset = static_cast<std::uint32_t>(pending_regs_.size());
+    p.regs_length = static_cast<std::uint32_t>(s.regs.size());
+    pending_regs_.insert(pending_regs_.end(), s.regs.begin(), s.regs.end());
+    const auto valid = s.stack.first(std::min<std::size_t>(s.stack.size(), s.stack_dyn_size));
+    p.bytes_offset = pending_bytes_.size();
+    p.bytes_length = valid.size();
+    pending_bytes_.insert(pending_bytes_.end(), valid.begin(), valid.end());
+  }
+  pending_.push_back(p);
 }
 
 void Collector::flush(std::uint64_t before) {
   std::size_t kept = 0;
   auto& kept_stacks = spare_stacks_;
   kept_stacks.clear();
+  spare_regs_.clear();
+  spare_bytes_.clear();
   for (const auto& p : pending_) {
     const std::span<const std::uint64_t> stack{pending_stacks_.data() + p.offset, p.length};
+    const std::span<const std::uint64_t> regs{pending_regs_.data() + p.regs_offset, p.regs_length};
+    const std::span<const std::byte> bytes{pending_bytes_.data() + p.bytes_offset, p.bytes_length};
     if (p.time >= before) {  // not yet safe: keep for the next pass
       Pending q = p;
       q.offset = static_cast<std::uint32_t>(kept_stacks.size());
       kept_stacks.insert(kept_stacks.end(), stack.begin(), stack.end());
+      q.regs_offset = static_cast<std::uint32_t>(spare_regs_.size());
+      spare_regs_.insert(spare_regs_.end(), regs.begin(), regs.end());
+      q.bytes_offset = spare_bytes_.size();
+      spare_bytes_.insert(spare_bytes_.end(), bytes.begin(), bytes.end());
       pending_[kept++] = q;
       continue;
     }
     const StackKey key{p.pid, p.tid, p.cpu, processes_.space_of(static_cast<pid_t>(p.pid), p.time)};
-    stacks_.add(key, stack, 1, p.period);
+    if (p.regs_length == 0) {
+      stacks_.add(key, stack, 1, p.period);
+      continue;
+    }
+    scratch_.assign(stack.begin(), stack.end());
+    scratch_.push_back(static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    const UserStack user{p.pid, p.tid, regs, bytes, stack_bytes_};
+    unwinder_->unwind(processes_.space(key.space), key.space, user, scratch_);
+    if (scratch_.back() == static_cast<std::uint64_t>(PERF_CONTEXT_USER)) scratch_.pop_back();
+    stacks_.add(key, scratch_, 1, p.period);
   }
   pending_.resize(kept);
   pending_stacks_.swap(kept_stacks);
+  pending_regs_.swap(spare_regs_);
+  pending_bytes_.swap(spare_bytes_);
 }
 
 void Collector::add_aggregated(std::uint32_t pid, std::uint32_t tid, std::uint32_t cpu,

@@ -16,6 +16,7 @@
 #include "sampling/decoder.hpp"
 #include "sampling/process_table.hpp"
 #include "sampling/stack_aggregator.hpp"
+#include "sampling/user_stack.hpp"
 
 namespace perfscope::sampling {
 
@@ -41,6 +42,14 @@ class Collector : public RecordHandler {
                       std::string_view comm, std::span<const std::uint64_t> stack,
                       std::uint64_t count, std::uint64_t period);
 
+  // DWARF mode: samples that carry user registers and a stack copy get their user call stack from
+  // `unwinder` when they are aggregated (after the side-band records they depend on), appended to
+  // the kernel part of their call chain. `stack_bytes` is attr.sample_stack_user. Not owned.
+  void set_unwinder(UserStackUnwinder* unwinder, std::uint64_t stack_bytes) {
+    unwinder_ = unwinder;
+    stack_bytes_ = stack_bytes;
+  }
+
   // Leave out samples of the idle task (pid 0), counting them in idle_skipped().
   void set_skip_idle(bool skip) { skip_idle_ = skip; }
   std::uint64_t idle_skipped() const { return idle_skipped_; }
@@ -65,12 +74,20 @@ class Collector : public RecordHandler {
     std::uint32_t pid, tid, cpu;
     std::uint64_t time, period;
     std::uint32_t offset, length;  // into pending_stacks_
+    // DWARF mode: user registers (into pending_regs_) and stack copy (into pending_bytes_).
+    std::uint32_t regs_offset = 0, regs_length = 0;
+    std::size_t bytes_offset = 0, bytes_length = 0;
   };
   void flush(std::uint64_t before);
   std::vector<Pending> pending_;
   std::vector<std::uint64_t> pending_stacks_;
   std::vector<std::uint64_t> spare_stacks_;  // swapped with pending_stacks_ each pass, so neither
                                              // is reallocated once grown
+  std::vector<std::uint64_t> pending_regs_, spare_regs_;
+  std::vector<std::byte> pending_bytes_, spare_bytes_;
+  std::vector<std::uint64_t> scratch_;  // one sample's whole stack while it is unwound
+  UserStackUnwinder* unwinder_ = nullptr;
+  std::uint64_t stack_bytes_ = 0;
   std::uint64_t lost_records_ = 0, lost_samples_ = 0, throttled_ = 0, other_ = 0;
   bool skip_idle_ = false;
   std::uint64_t idle_skipped_ = 0;

@@ -15,6 +15,27 @@ namespace {
 
 constexpr std::uint32_t kWatchedTag = 0x80000000u;
 
+// Decodes on the spot, for the RecordHandler overloads.
+class DecodingSink : public RecordSink {
+ public:
+  DecodingSink(const Decoder& decoder, RecordHandler& handler, SessionStats& stats,
+               std::string& last_error)
+      : decoder_(decoder), handler_(handler), stats_(stats), last_error_(last_error) {}
+  void on_record(std::span<const std::byte> record) override {
+    if (auto st = decoder_.decode(record, handler_); !st) {
+      ++stats_.decode_errors;
+      last_error_ = st.error().message();
+    }
+  }
+  void on_pass_end(std::uint64_t pass_start) override { handler_.on_pass_end(pass_start); }
+
+ private:
+  const Decoder& decoder_;
+  RecordHandler& handler_;
+  SessionStats& stats_;
+  std::string& last_error_;
+};
+
 bool hardware_like(const events::EventSpec& spec) {
   return spec.kind == events::EventKind::hardware || spec.kind == events::EventKind::cache ||
          spec.kind == events::EventKind::raw;
@@ -66,8 +87,11 @@ Result<Session> Session::open(SamplingOptions options, const system::Capabilitie
     const auto online = CpuSet::online();
     const long budget =
         caps.mlock_kb > 0 ? caps.mlock_kb * static_cast<long>(online ? online->size() : 1) : 516;
-    s.ring_pages_ =
-        ring_pages_for(s.options_.cpus.size(), unlimited ? 0 : budget, page, unlimited ? 256 : 128);
+    // A DWARF sample carries its stack copy (16 KiB by default): four times the ring, so that the
+    // same time passes between wake-ups.
+    const std::size_t scale = s.options_.stack_user_bytes > 0 ? 4 : 1;
+    s.ring_pages_ = ring_pages_for(s.options_.cpus.size(), unlimited ? 0 : budget, page,
+                                   (unlimited ? 256 : 128) * scale);
   }
 
   if (auto st = s.open_events(caps); !st) return std::move(st).take_error();
@@ -90,6 +114,7 @@ Status Session::open_events(const system::Capabilities& caps) {
     a.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
                     PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD;
     if (options_.callchain) a.sample_type |= PERF_SAMPLE_CALLCHAIN;
+    if (options_.callchain && !options_.user_callchain) a.exclude_callchain_user = 1;
     if (options_.regs_user_mask != 0) {
       a.sample_type |= PERF_SAMPLE_REGS_USER;
       a.sample_regs_user = options_.regs_user_mask;
@@ -240,6 +265,16 @@ Status Session::watch(int fd) {
 }
 
 Result<bool> Session::poll(int timeout_ms, RecordHandler& handler) {
+  DecodingSink sink(decoder_, handler, stats_, last_error_);
+  return poll(timeout_ms, sink);
+}
+
+void Session::drain(RecordHandler& handler) {
+  DecodingSink sink(decoder_, handler, stats_, last_error_);
+  drain(sink);
+}
+
+Result<bool> Session::poll(int timeout_ms, RecordSink& sink) {
   epoll_event events[16];
   const int n = epoll_wait(epoll_.get(), events, 16, timeout_ms);
   if (n < 0 && errno != EINTR) return errno_error("epoll_wait");
@@ -249,11 +284,11 @@ Result<bool> Session::poll(int timeout_ms, RecordHandler& handler) {
   }
   // Drain every ring, not only the ready ones: rings below their watermark still hold records that
   // the others' records may refer to (a process's MMAP2 on one CPU, its samples on another).
-  drain(handler);
+  drain(sink);
   return woken;
 }
 
-void Session::drain(RecordHandler& handler) {
+void Session::drain(RecordSink& sink) {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);  // the events' clock (attr.clockid)
   const auto pass_start = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
@@ -261,17 +296,14 @@ void Session::drain(RecordHandler& handler) {
   for (auto& ring : rings_) {
     auto drained = ring.buffer.drain([&](std::span<const std::byte> record) {
       ++stats_.records;
-      if (auto st = decoder_.decode(record, handler); !st) {
-        ++stats_.decode_errors;
-        last_error_ = st.error().message();
-      }
+      sink.on_record(record);
     });
     if (!drained) {
       ++stats_.ring_errors;
       last_error_ = drained.error().message();
     }
   }
-  handler.on_pass_end(pass_start);
+  sink.on_pass_end(pass_start);
 }
 
 }  // namespace perfscope::sampling

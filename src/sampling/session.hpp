@@ -29,13 +29,15 @@ struct SamplingOptions {
   std::uint64_t frequency = 99;  // samples per second per CPU; 0 = use `period`
   std::uint64_t period = 0;      // events between samples when frequency is 0
   bool callchain = true;         // frame-pointer call chains (PERF_SAMPLE_CALLCHAIN)
+  bool user_callchain = true;    // false: the kernel part only (DWARF mode unwinds user space)
   bool user_only = false;        // leave kernel space out (--no-kernel)
   CpuSet cpus;                   // CPUs to open on (all online ones normally)
   std::vector<pid_t> threads;    // empty: every task on `cpus`; else these threads
   bool inherit = true;           // follow threads and processes the targets create
   bool enable_on_exec = false;   // start sampling when the (held) target exec()s
   std::size_t ring_pages = 0;    // data pages per ring; 0 = sized from perf_event_mlock_kb
-  // DWARF unwinding material per sample (issue 8): user registers and this many stack bytes.
+  // DWARF unwinding material per sample: user registers and this many stack bytes. Rings are
+  // made larger (when the budget allows) for the bigger samples.
   std::uint64_t regs_user_mask = 0;
   std::uint32_t stack_user_bytes = 0;
 };
@@ -46,6 +48,16 @@ struct SamplingOptions {
 // limit.
 void apply_event_fallbacks(events::EventSpec& event, std::uint64_t& frequency,
                            const system::Capabilities& caps, std::vector<std::string>& notes);
+
+// Where drained records go undecoded: each whole record (perf_event_header first, 8-byte aligned,
+// valid only during the call), then the end of each pass over the rings (see
+// RecordHandler::on_pass_end). BackgroundDecoder is one: it decodes on another thread.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void on_record(std::span<const std::byte> record) = 0;
+  virtual void on_pass_end(std::uint64_t pass_start) = 0;
+};
 
 struct SessionStats {
   std::uint64_t records = 0;
@@ -74,6 +86,9 @@ class Session {
   Result<bool> poll(int timeout_ms, RecordHandler& handler);
   // Drains every ring once (after disable(), to collect what is left).
   void drain(RecordHandler& handler);
+  // The same, handing over the records undecoded.
+  Result<bool> poll(int timeout_ms, RecordSink& sink);
+  void drain(RecordSink& sink);
 
   const SamplingOptions& options() const { return options_; }  // after fallbacks
   const std::vector<std::string>& notes() const { return notes_; }
