@@ -14,8 +14,11 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <vector>
 
@@ -25,12 +28,16 @@
 #include "cli/workload.hpp"
 #include "core/files.hpp"
 #include "profile/profile.hpp"
+#include "profile/stack_quality.hpp"
 #include "recording/profile_builder.hpp"
+#include "sampling/background_decoder.hpp"
 #include "sampling/collector.hpp"
 #include "sampling/session.hpp"
 #include "symbols/symbolizer.hpp"
+#include "system/binary_check.hpp"
 #include "system/capabilities.hpp"
 #include "system/cpu_times.hpp"
+#include "unwind/dwarf_unwinder.hpp"
 
 namespace perfscope::cli {
 namespace {
@@ -44,7 +51,7 @@ struct RecordOptions {
   std::string cpus;
   std::string event = "cpu-clock";
   bool call_graph_flag = false;  // -g
-  std::string call_graph = "fp";
+  std::string call_graph = "auto";
   std::string output = "perfscope.pb.gz";
   bool no_kernel = false;
   bool no_idle = false;
@@ -133,6 +140,155 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
+// --call-graph: how user stacks are captured.
+struct CallGraph {
+  enum class Mode { fp, dwarf, none, automatic } mode = Mode::automatic;
+  std::uint32_t stack_bytes = 16384;  // DWARF: user stack bytes copied per sample
+  std::string why;                    // for auto: what decided it
+};
+
+// The kernel copies at most 65528 bytes (a u16, rounded down to 8).
+constexpr std::uint32_t kMaxStackCopy = 65528;
+
+Result<CallGraph> parse_call_graph(const std::string& text) {
+  CallGraph g;
+  const auto comma = text.find(',');
+  const std::string mode = text.substr(0, comma);
+  if (mode == "fp") {
+    g.mode = CallGraph::Mode::fp;
+  } else if (mode == "dwarf") {
+    g.mode = CallGraph::Mode::dwarf;
+  } else if (mode == "none") {
+    g.mode = CallGraph::Mode::none;
+  } else if (mode == "auto") {
+    g.mode = CallGraph::Mode::automatic;
+  } else {
+    return Error{fmt::format("unknown call-graph mode '{}'", mode), 0,
+                 "  use --call-graph auto (the default), fp (frame pointers), dwarf[,BYTES] "
+                 "(copy user stacks and unwind them with DWARF CFI) or none"};
+  }
+  if (comma == std::string::npos) return g;
+  const std::string size = text.substr(comma + 1);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = std::strtoull(size.c_str(), &end, 10);
+  if (g.mode != CallGraph::Mode::dwarf) {
+    return Error{fmt::format("--call-graph {} takes no size", mode), 0,
+                 "  only dwarf copies stacks: --call-graph dwarf,32768"};
+  }
+  if (size.empty() || *end != '\0' || errno != 0 || n < 8 || n > kMaxStackCopy) {
+    return Error{fmt::format("bad stack copy size '{}'", size), 0,
+                 fmt::format("  give bytes from 8 to {} (the kernel's limit), e.g. --call-graph "
+                             "dwarf,32768",
+                             kMaxStackCopy)};
+  }
+  g.stack_bytes = static_cast<std::uint32_t>((n + 7) / 8 * 8);
+  return g;
+}
+
+// argv[0] as execvp would find it, or empty.
+std::string find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t at = 0;
+  while (at <= dirs.size()) {
+    const auto colon = std::min(dirs.find(':', at), dirs.size());
+    std::string dir = dirs.substr(at, colon - at);
+    if (dir.empty()) dir = ".";
+    const std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    at = colon + 1;
+  }
+  return {};
+}
+
+// --call-graph auto: DWARF for one program whose binary lacks frame pointers (doctor --binary's
+// check), frame pointers otherwise; `binary` is that program's executable, empty system-wide.
+void choose_call_graph(CallGraph& g, const std::string& binary, const std::string& shown,
+                       bool bpf_chosen) {
+  if (g.mode != CallGraph::Mode::automatic) return;
+  g.mode = CallGraph::Mode::fp;
+  if (bpf_chosen) {
+    g.why = "auto: frame pointers, which --backend bpf walks in the kernel";
+    return;
+  }
+  if (binary.empty()) {
+    g.why = "auto: frame pointers system-wide (--call-graph dwarf to unwind every process)";
+    return;
+  }
+  auto report = system::inspect_binary(binary);
+  if (!report) {
+    g.why = fmt::format("auto: frame pointers ({} could not be inspected)", shown);
+    return;
+  }
+  if (report->frame_pointers()) {
+    g.why = fmt::format("auto: {} keeps frame pointers ({} of {} sampled functions)", shown,
+                        report->with_frame_pointer, report->functions_sampled);
+    return;
+  }
+  g.mode = CallGraph::Mode::dwarf;
+  g.why = fmt::format("auto: {} lacks frame pointers ({} of {} sampled functions set them up)",
+                      shown, report->with_frame_pointer, report->functions_sampled);
+}
+
+const char* mode_name(CallGraph::Mode m) {
+  switch (m) {
+    case CallGraph::Mode::fp:
+      return "fp";
+    case CallGraph::Mode::dwarf:
+      return "dwarf";
+    case CallGraph::Mode::none:
+      return "none";
+    case CallGraph::Mode::automatic:
+      return "auto";
+  }
+  return "";
+}
+
+// "2987 of 3000 samples (99.6%) unwound to the outermost frame; cut short: 13 stack copy too small
+// (...)". The lines of the DWARF quality summary, shared by the terminal and the profile.
+std::vector<std::string> unwind_summary(const unwind::UnwindStats& u) {
+  std::vector<std::string> lines;
+  if (u.samples == 0) return lines;
+  const auto pct = [&](std::uint64_t n) {
+    return 100.0 * static_cast<double>(n) / static_cast<double>(u.samples);
+  };
+  const std::uint64_t complete = u.count(unwind::StopReason::outermost);
+  lines.push_back(fmt::format(
+      "DWARF unwinding: {} of {} user stacks ({:.1f}%) reached the outermost frame, {:.1f} "
+      "frames each on average",
+      complete, u.samples, pct(complete),
+      static_cast<double>(u.frames) / static_cast<double>(u.samples)));
+  for (int r = 1; r < unwind::kStopReasonCount; ++r) {
+    const auto reason = static_cast<unwind::StopReason>(r);
+    const std::uint64_t n = u.count(reason);
+    if (n == 0) continue;
+    std::string detail;
+    if (reason == unwind::StopReason::stack_too_small) {
+      detail =
+          u.stack_bytes_requested < kMaxStackCopy
+              ? fmt::format(" ({} bytes copied; raise it: --call-graph dwarf,{})",
+                            u.stack_bytes_requested,
+                            std::min<std::uint64_t>(u.stack_bytes_requested * 4, kMaxStackCopy))
+              : fmt::format(" ({} bytes copied, the kernel's limit)", u.stack_bytes_requested);
+    } else if (reason == unwind::StopReason::no_unwind_info) {
+      std::vector<std::pair<std::uint64_t, std::string>> worst;
+      for (const auto& [module, count] : u.no_unwind_info_modules)
+        worst.emplace_back(count, module);
+      std::sort(worst.rbegin(), worst.rend());
+      std::vector<std::string> names;
+      for (std::size_t i = 0; i < worst.size() && i < 3; ++i) {
+        names.push_back(fmt::format("{} {}", worst[i].second, worst[i].first));
+      }
+      detail = fmt::format(" (in {}{})", fmt::join(names, ", "), worst.size() > 3 ? ", ..." : "");
+    }
+    lines.push_back(
+        fmt::format("  cut short: {} ({:.1f}%) {}{}", n, pct(n), unwind::describe(reason), detail));
+  }
+  return lines;
+}
+
 int run_record(const RecordOptions& o) {
   const char* cmd = "record";
   // --- check the request before touching the kernel --------------------------------------------
@@ -164,11 +320,8 @@ int run_record(const RecordOptions& o) {
                                      fmt::format("  e.g. {} 65536", flag)});
     }
   }
-  if (o.call_graph != "fp" && o.call_graph != "none") {
-    return report_error(
-        cmd, Error{fmt::format("unknown call-graph mode '{}'", o.call_graph), 0,
-                   "  use --call-graph fp (frame pointers) or none (DWARF unwinding: not yet)"});
-  }
+  auto call_graph = parse_call_graph(o.call_graph);
+  if (!call_graph) return report_error(cmd, call_graph.error());
   if (auto st = check_output(o.output); !st) return report_error(cmd, st.error());
 
   const auto& caps = system::Capabilities::current();
@@ -180,7 +333,6 @@ int run_record(const RecordOptions& o) {
   sampling::SamplingOptions so;
   so.event = *event;
   so.frequency = o.frequency;
-  so.callchain = o.call_graph == "fp";
   so.user_only = o.no_kernel;
   so.cpus = *cpus;
 
@@ -228,6 +380,28 @@ int run_record(const RecordOptions& o) {
   }
   const bool system_wide = so.threads.empty();
 
+  // --- call graph: frame pointers, or user stack copies unwound with DWARF CFI ----------------
+  {
+    std::string binary, shown;
+    if (workload && !system_wide_command) {
+      binary = find_program(o.command.front());
+      shown = o.command.front();
+    } else if (!system_wide) {
+      binary = fmt::format("/proc/{}/exe", so.threads.front());
+      char target[4096] = {};
+      const ssize_t n = ::readlink(binary.c_str(), target, sizeof target - 1);
+      shown = n > 0 ? std::string(target, static_cast<std::size_t>(n)) : binary;
+    }
+    choose_call_graph(*call_graph, binary, shown, o.backend == "bpf");
+  }
+  const bool dwarf = call_graph->mode == CallGraph::Mode::dwarf;
+  so.callchain = call_graph->mode != CallGraph::Mode::none && !(dwarf && o.no_kernel);
+  if (dwarf) {
+    so.user_callchain = false;  // the kernel part comes from the kernel, the user part from CFI
+    so.regs_user_mask = unwind::x86_64_sample_regs();
+    so.stack_user_bytes = call_graph->stack_bytes;
+  }
+
   // --- backend: eBPF in-kernel aggregation when allowed, perf ring buffers otherwise ----------
   std::string backend_reason;
   bool use_bpf = false;
@@ -235,8 +409,10 @@ int run_record(const RecordOptions& o) {
     std::string why = bpf::unavailable_reason(caps);
     if (why.empty() && !o.tid.empty()) {
       why = "-t follows one thread, which the eBPF filter (by process) cannot";
-    } else if (why.empty() && !so.callchain) {
+    } else if (why.empty() && call_graph->mode == CallGraph::Mode::none) {
       why = "--call-graph none: the eBPF backend always aggregates by stack";
+    } else if (why.empty() && dwarf) {
+      why = "--call-graph dwarf copies user stacks, which only the perf ring buffers carry";
     }
     if (!why.empty() && o.backend == "bpf") {
       return report_error(
@@ -293,6 +469,27 @@ int run_record(const RecordOptions& o) {
     for (const auto& note : profiler->notes()) fmt::print(stderr, "perfscope record: {}\n", note);
   }
 
+  // DWARF mode: records are copied out of the rings on this thread and decoded, unwound and
+  // aggregated on another, so unwinding never holds up the ring reading.
+  std::optional<unwind::DwarfUnwinder> unwinder;
+  std::optional<sampling::BackgroundDecoder> background;
+  if (dwarf && !profiler) {
+    unwinder.emplace(unwind::UnwinderOptions{.regs_mask = session->attr().sample_regs_user});
+    collector.set_unwinder(&*unwinder, session->attr().sample_stack_user);
+    background.emplace(session->attr(), collector);
+  }
+  const auto poll_session = [&](int timeout_ms) {
+    return background ? session->poll(timeout_ms, *background)
+                      : session->poll(timeout_ms, collector);
+  };
+  const auto drain_session = [&] {
+    if (background) {
+      session->drain(*background);
+    } else {
+      session->drain(collector);
+    }
+  };
+
   StopSignals signals;
   if (auto st = session->watch(signals.fd()); !st) return report_error(cmd, st.error());
   if (workload) {
@@ -346,7 +543,7 @@ int run_record(const RecordOptions& o) {
       if (left <= 0) break;
       timeout_ms = std::min(timeout_ms, static_cast<int>(std::ceil(left * 1000)));
     }
-    auto woken = session->poll(timeout_ms, collector);
+    auto woken = poll_session(timeout_ms);
     if (!woken) return report_error(cmd, woken.error());
     // Without a pidfd (kernels before 5.3) the command's exit is noticed by polling.
     if (workload && pidfds.empty() && workload->try_reap()) break;
@@ -365,10 +562,14 @@ int run_record(const RecordOptions& o) {
   const auto cpu_times = system::cpu_times_between(cpu_times_start, system::read_cpu_times());
   if (profiler) profiler->stop();
   (void)session->disable();
-  session->drain(collector);
+  drain_session();
   if (profiler) {
     if (auto st = drain_bpf(); !st) return report_error(cmd, st.error());
   }
+  // The unwinding thread's own CPU time is part of recording: measured around its last batches.
+  const double unwind_wait_start = monotonic_s();
+  if (background) background->finish();
+  const double unwind_wait_s = monotonic_s() - unwind_wait_start;
   collector.finish();
   rusage self_after{};
   ::getrusage(RUSAGE_SELF, &self_after);
@@ -402,9 +603,26 @@ int run_record(const RecordOptions& o) {
   info.time_nanos =
       std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count();
   info.duration_nanos = static_cast<std::int64_t>(elapsed * 1e9);
+  std::string stacks_how = "no call chains";
+  if (profiler || call_graph->mode == CallGraph::Mode::fp) {
+    stacks_how = "frame-pointer call chains";
+  } else if (dwarf) {
+    stacks_how =
+        fmt::format("DWARF-unwound user stacks ({}-byte copies){}", opened.stack_user_bytes,
+                    opened.callchain ? " and kernel call chains" : "");
+  }
+  const std::string call_graph_line =
+      fmt::format("{}{}", profiler ? "fp" : mode_name(call_graph->mode),
+                  call_graph->why.empty() ? "" : fmt::format(" ({})", call_graph->why));
   info.comments.push_back(
-      fmt::format("perfscope: record {} at {} Hz, {}", info.event, opened.frequency,
-                  opened.callchain ? "frame-pointer call chains" : "no call chains"));
+      fmt::format("perfscope: record {} at {} Hz, {}", info.event, opened.frequency, stacks_how));
+  info.comments.push_back(fmt::format("perfscope: call graph {}", call_graph_line));
+  const std::vector<std::string> unwind_lines =
+      unwinder ? unwind_summary(unwinder->stats()) : std::vector<std::string>{};
+  for (const auto& line : unwind_lines) {
+    const auto text = line.find_first_not_of(' ');
+    info.comments.push_back("perfscope: " + line.substr(text));
+  }
   info.comments.push_back(fmt::format("perfscope: target {}", subject));
   info.comments.push_back(fmt::format(
       "perfscope: backend {}", profiler ? "bpf (in-kernel aggregation)" : "perf (ring buffers)"));
@@ -412,8 +630,10 @@ int run_record(const RecordOptions& o) {
   if (profiler) {
     for (const auto& note : profiler->notes()) info.comments.push_back("perfscope: " + note);
   }
-  const std::uint64_t lost =
-      profiler ? bpf_stats.counts_full : collector.lost_records() + collector.lost_samples();
+  const std::uint64_t dropped = background ? background->dropped_samples() : 0;
+  const std::uint64_t lost = profiler
+                                 ? bpf_stats.counts_full
+                                 : collector.lost_records() + collector.lost_samples() + dropped;
   info.comments.push_back(fmt::format("perfscope: lost {} samples", lost));
   if (!profiler) {  // a BPF program never sees the throttling of the events it is attached to
     info.comments.push_back(fmt::format("perfscope: throttled {} times", collector.throttled()));
@@ -422,8 +642,19 @@ int run_record(const RecordOptions& o) {
   symbols::Symbolizer symbolizer;
   recording::BuildStats built;
   const double symbolize_start = monotonic_s();
-  const auto profile = recording::build_profile(collector, symbolizer, info, &built);
+  auto profile = recording::build_profile(collector, symbolizer, info, &built);
   const double symbolize_s = monotonic_s() - symbolize_start;
+  const profile::StackReach reach = profile::user_stack_reach(profile);
+  std::string reach_line;
+  if (reach.with_user_stack > 0) {
+    reach_line = fmt::format(
+        "user stacks reaching main or a thread start: {:.1f}% ({} of {} samples with a user "
+        "stack)",
+        100.0 * static_cast<double>(reach.reaching_root) /
+            static_cast<double>(reach.with_user_stack),
+        reach.reaching_root, reach.with_user_stack);
+    profile.add_comment("perfscope: " + reach_line);
+  }
   if (auto st = profile::write_pprof(profile, o.output); !st) return report_error(cmd, st.error());
   rusage self_end{};
   ::getrusage(RUSAGE_SELF, &self_end);
@@ -493,6 +724,25 @@ int run_record(const RecordOptions& o) {
                plural(collector.lost_samples(), "sample", "samples"),
                plural(collector.throttled(), "time", "times"));
   }
+  if (dropped > 0) {
+    fmt::print(out, "Dropped: {} while the unwinding thread was {} MiB behind\n",
+               plural(dropped, "sample", "samples"), background->peak_queued_bytes() >> 20);
+  }
+  fmt::print(out, "Call graph: {}\n", call_graph_line);
+  for (const auto& line : unwind_lines) fmt::print(out, "{}\n", line);
+  if (unwinder && unwinder->stats().samples > 0) {
+    const auto& u = unwinder->stats();
+    const double unwind_s = static_cast<double>(u.cpu_ns) / 1e9;
+    fmt::print(out,
+               "Unwinding: {} stacks in {:.3f} s of CPU on its own thread ({:.0f} stacks/s; "
+               "waited {:.3f} s for it at the end); {} modules, {} CFI rules cached\n",
+               u.samples, unwind_s, unwind_s > 0 ? static_cast<double>(u.samples) / unwind_s : 0.0,
+               unwind_wait_s, unwinder->modules_opened(), unwinder->rules_cached());
+  }
+  if (!reach_line.empty()) {
+    reach_line[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(reach_line[0])));
+    fmt::print(out, "{}\n", reach_line);
+  }
   if (o.no_idle) {
     fmt::print(out, "Idle: {} of the idle task left out (--no-idle)\n",
                plural(profiler ? bpf_stats.idle : collector.idle_skipped(), "sample", "samples"));
@@ -505,10 +755,12 @@ int run_record(const RecordOptions& o) {
   } else {
     fmt::print(out, "Backend: perf (ring buffers), as eBPF cannot run here: {}\n", backend_reason);
   }
-  if (session->stats().decode_errors + session->stats().ring_errors > 0) {
-    fmt::print(out, "Unreadable records: {} ({})\n",
-               session->stats().decode_errors + session->stats().ring_errors,
-               session->last_error());
+  const std::uint64_t unreadable = session->stats().decode_errors + session->stats().ring_errors +
+                                   (background ? background->decode_errors() : 0);
+  if (unreadable > 0) {
+    fmt::print(out, "Unreadable records: {} ({})\n", unreadable,
+               background && !background->last_error().empty() ? background->last_error()
+                                                               : session->last_error());
   }
   fmt::print(out, "Wrote {} ({} stacks, {} addresses, {} unresolved; symbolized in {:.2f} s)\n",
              o.output == "-" ? "profile to standard output" : o.output, built.stacks,
@@ -547,8 +799,12 @@ void add_record_command(CLI::App& app, int& exit_code) {
                 "Event that drives sampling (default cpu-clock; a hardware event falls back to "
                 "cpu-clock on machines without a PMU)")
       ->capture_default_str();
-  c->add_flag("-g", o->call_graph_flag, "Record call chains (frame pointers; the default)");
-  c->add_option("--call-graph", o->call_graph, "Call chains: fp (frame pointers) or none")
+  c->add_flag("-g", o->call_graph_flag, "Record call chains (the default; see --call-graph)");
+  c->add_option("--call-graph", o->call_graph,
+                "How user stacks are captured: auto (dwarf for a command or -p process whose "
+                "binary lacks frame pointers, fp otherwise), fp (frame pointers), dwarf[,BYTES] "
+                "(copy BYTES of user stack per sample, default 16384, max 65528, and unwind it "
+                "with .eh_frame/.debug_frame), or none")
       ->capture_default_str();
   c->add_option("-o,--output", o->output, "Profile file, gzipped pprof ('-' for standard output)")
       ->capture_default_str();
@@ -571,6 +827,7 @@ void add_record_command(CLI::App& app, int& exit_code) {
       "  perfscope record -a -d 5                 every CPU for 5 seconds at 99 Hz\n"
       "  perfscope record -F 999 -- ./build/app   a command, until it exits\n"
       "  perfscope record -p 1234 -d 10 -o app.pb.gz\n"
+      "  perfscope record --call-graph dwarf -- ./app   full stacks without frame pointers\n"
       "Then: perfscope report -i perfscope.pb.gz");
   c->callback([o, &exit_code] { exit_code = run_record(*o); });
 }

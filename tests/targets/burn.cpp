@@ -32,13 +32,8 @@ __attribute__((noinline)) unsigned long work(unsigned long chunk, unsigned long 
 
 }  // namespace perfscope_targets
 
-static long long cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
 int main(int argc, char** argv) {
+  using perfscope_targets::cpu_ns;
   const long long ms = argc > 1 ? std::atoll(argv[1]) : 1000;
   unsigned long x = 1;
   // Chunks of ~1 ms keep the 3:1 split exact at any stopping point.

@@ -75,13 +75,8 @@ __attribute__((noinline)) unsigned long level_d(int depth, unsigned path, unsign
 
 }  // namespace perfscope_targets
 
-static long long cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
 int main(int argc, char** argv) {
+  using perfscope_targets::cpu_ns;
   const long long ms = argc > 1 ? std::atoll(argv[1]) : 1000;
   unsigned long x = 1;
   for (unsigned round = 0; cpu_ns() < ms * 1000000LL; ++round) {
