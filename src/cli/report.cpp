@@ -18,6 +18,7 @@
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
 #include "profile/query.hpp"
+#include "profile/stack_quality.hpp"
 
 namespace perfscope::cli {
 namespace {
@@ -64,6 +65,10 @@ std::string format_time(std::int64_t nanos) {
   return buf;
 }
 
+double percent(std::int64_t part, std::int64_t whole) {
+  return whole != 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
 void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile& p,
                   const profile::Totals& all, const profile::Totals& matched,
                   const profile::SampleFilter& filter) {
@@ -89,9 +94,18 @@ void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile
     fmt::print(out, "Period: {} {} of {}\n", p.period, p.string(p.period_type.unit),
                p.string(p.period_type.type));
   }
+  // Computed from the stacks themselves, so it holds for any profile (perf's, converted, merged).
+  if (const auto reach = profile::user_stack_reach(p); reach.with_user_stack > 0) {
+    fmt::print(out,
+               "User stacks: {:.1f}% of samples with a user stack reach main or a thread start "
+               "({} of {})\n",
+               percent(reach.reaching_root, reach.with_user_stack), reach.reaching_root,
+               reach.with_user_stack);
+  }
   for (profile::StringId c : p.comments) {
     const std::string_view text = p.string(c);
-    if (!text.starts_with("perfscope: lost ")) {
+    if (!text.starts_with("perfscope: lost ") &&
+        !text.starts_with("perfscope: user stacks reaching ")) {
       fmt::print(out, "Note: {}\n", profile::printable(text));
     }
   }
@@ -102,10 +116,6 @@ void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile
     fmt::print(out, "Filter: {}: {} ({:.1f}%)\n", describe_filter(filter),
                format_value(p, 0, matched.values[0]), share);
   }
-}
-
-double percent(std::int64_t part, std::int64_t whole) {
-  return whole != 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
 const char* plural(profile::GroupBy by) {

@@ -95,7 +95,10 @@ TEST_P(RecordCli, AttributesKnownHotFunctionsWithinSevenPoints) {
   const double pb = 100.0 * static_cast<double>(b) / static_cast<double>(all);
   EXPECT_NEAR(pa, 75.0, 7.0) << a << " of " << all;
   EXPECT_NEAR(pb, 25.0, 7.0) << b << " of " << all;
-  EXPECT_EQ(via_main, a + b) << "every burn_* stack goes main -> work -> burn_*";
+  // Every burn_* stack goes main -> work -> burn_*, except a sample on the first instruction of
+  // burn_* (before `push %rbp`), where frame-pointer unwinding skips work: rare, not never.
+  EXPECT_GE(via_main * 1000, (a + b) * 995)
+      << via_main << " of " << a + b << " burn_* stacks go main -> work -> burn_*";
 }
 
 TEST_P(RecordCli, EveryThreadOfAMultiThreadedCommandIsSampled) {

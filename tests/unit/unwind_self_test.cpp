@@ -10,72 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "core/files.hpp"
 #include "sampling/process_table.hpp"
+#include "support/own_stack.hpp"
 #include "symbols/symbolizer.hpp"
 #include "unwind/dwarf_unwinder.hpp"
 
 namespace perfscope_unwind_test {
 
-// What a sample would carry: registers in x86_64_sample_regs() order and the stack from rsp up.
-struct Captured {
-  std::vector<std::uint64_t> regs;
-  std::vector<std::byte> stack;
-};
-
-// The end of the mapping holding `address` (the top of this thread's stack).
-std::uint64_t mapping_end(std::uint64_t address) {
-  auto maps = perfscope::read_text_file("/proc/self/maps");
-  if (!maps) return address;
-  std::size_t at = 0;
-  while (at < maps->size()) {
-    unsigned long start = 0, end = 0;
-    if (std::sscanf(maps->c_str() + at, "%lx-%lx", &start, &end) == 2 && address >= start &&
-        address < end) {
-      return end;
-    }
-    at = maps->find('\n', at);
-    if (at == std::string::npos) break;
-    ++at;
-  }
-  return address;
-}
-
-// Registers are stored to memory operands so that no output register clobbers one still to be
-// read; rip is the address right after the lea, inside this function's body.
-__attribute__((noinline, no_sanitize_address)) void capture_here(Captured& c,
-                                                                 std::size_t max_bytes) {
-  std::uint64_t r[17];
-  asm volatile(
-      "lea 0(%%rip), %%rax\n\t"
-      "mov %%rax, %8\n\t"
-      "mov %%rbx, %1\n\t"
-      "mov %%rcx, %2\n\t"
-      "mov %%rdx, %3\n\t"
-      "mov %%rsi, %4\n\t"
-      "mov %%rdi, %5\n\t"
-      "mov %%rbp, %6\n\t"
-      "mov %%rsp, %7\n\t"
-      "mov %%r8, %9\n\t"
-      "mov %%r9, %10\n\t"
-      "mov %%r10, %11\n\t"
-      "mov %%r11, %12\n\t"
-      "mov %%r12, %13\n\t"
-      "mov %%r13, %14\n\t"
-      "mov %%r14, %15\n\t"
-      "mov %%r15, %16\n\t"
-      : "=m"(r[0]), "=m"(r[1]), "=m"(r[2]), "=m"(r[3]), "=m"(r[4]), "=m"(r[5]), "=m"(r[6]),
-        "=m"(r[7]), "=m"(r[8]), "=m"(r[9]), "=m"(r[10]), "=m"(r[11]), "=m"(r[12]), "=m"(r[13]),
-        "=m"(r[14]), "=m"(r[15]), "=m"(r[16])
-      :
-      : "rax", "memory");
-  c.regs.assign(r, r + 17);
-  const std::uint64_t sp = r[7];
-  const std::size_t n = std::min<std::uint64_t>(max_bytes, mapping_end(sp) - sp);
-  c.stack.resize(n);
-  const volatile auto* src = reinterpret_cast<const volatile std::byte*>(sp);
-  for (std::size_t i = 0; i < n; ++i) c.stack[i] = src[i];
-}
+using perfscope::testing::capture_here;
+using perfscope::testing::Captured;
 
 // Each level uses its callee's result afterwards, so none is a tail call.
 __attribute__((noinline)) int unwind_level3(Captured& c, std::size_t bytes) {
@@ -99,7 +42,7 @@ __attribute__((noinline)) int unwind_level1(Captured& c, std::size_t bytes) {
 namespace perfscope::unwind {
 namespace {
 
-using perfscope_unwind_test::Captured;
+using perfscope::testing::Captured;
 
 struct Unwound {
   StopReason reason;
