@@ -24,9 +24,30 @@ enum class Rule : std::uint8_t { undefined, same, location, value };
 
 struct RegisterRule {
   Rule kind = Rule::undefined;
+  bool cfa_relative = false;  // the expression is just CFA + offset (DW_CFA_offset, val_offset)
   std::uint16_t count = 0;
   std::uint32_t ops = 0;  // into Module::ops
+  std::uint64_t offset = 0;
 };
+
+// CFA + N in the shapes libdw hands out for DW_CFA_offset and friends.
+bool cfa_plus(const Dwarf_Op* ops, std::size_t n, std::uint64_t& offset) {
+  if (n == 0 || ops[0].atom != DW_OP_call_frame_cfa) return false;
+  if (n == 1) {
+    offset = 0;
+    return true;
+  }
+  if (n == 2 && ops[1].atom == DW_OP_plus_uconst) {
+    offset = ops[1].number;
+    return true;
+  }
+  if (n == 3 && (ops[1].atom == DW_OP_consts || ops[1].atom == DW_OP_constu) &&
+      ops[2].atom == DW_OP_plus) {
+    offset = ops[1].number;
+    return true;
+  }
+  return false;
+}
 
 // What CFI says about one pc, flattened out of libdw's Dwarf_Frame so that it can be cached.
 struct FrameRule {
@@ -35,6 +56,8 @@ struct FrameRule {
   int return_register = kRegIp;
   std::uint16_t cfa_count = 0;  // 0: the CFA cannot be computed here
   std::uint32_t cfa_ops = 0;
+  int cfa_register = -1;  // >= 0: the CFA is that register + cfa_offset (the usual case)
+  std::uint64_t cfa_offset = 0;
   RegisterRule regs[kRegisterCount];
 };
 
@@ -87,6 +110,15 @@ struct Module {
     if (dwarf_frame_cfa(frame, &cfa, &ncfa) == 0 && ncfa > 0) {
       rule.cfa_ops = add_ops(cfa, ncfa);
       rule.cfa_count = static_cast<std::uint16_t>(ncfa);
+      // libdw gives DW_CFA_def_cfa as DW_OP_bregx (register, offset).
+      if (ncfa == 1 && cfa[0].atom == DW_OP_bregx && cfa[0].number < kRegisterCount) {
+        rule.cfa_register = static_cast<int>(cfa[0].number);
+        rule.cfa_offset = cfa[0].number2;
+      } else if (ncfa == 1 && cfa[0].atom >= DW_OP_breg0 &&
+                 cfa[0].atom < DW_OP_breg0 + kRegisterCount) {
+        rule.cfa_register = cfa[0].atom - DW_OP_breg0;
+        rule.cfa_offset = cfa[0].number;
+      }
     }
     for (int r = 0; r < kRegisterCount; ++r) {
       Dwarf_Op mem[3];
@@ -105,6 +137,7 @@ struct Module {
       }
       out.ops = add_ops(expr, n);
       out.count = static_cast<std::uint16_t>(n);
+      out.cfa_relative = cfa_plus(expr, n, out.offset);
     }
   }
 
@@ -164,7 +197,7 @@ struct MappingKeyHash {
 
 // A mapping as first seen in one address space, and the module behind it (null: no file).
 struct MappingRef {
-  std::uint64_t end = 0, pgoff = 0;
+  std::uint64_t start = 0, end = 0, pgoff = 0;
   std::string path;
   Module* module = nullptr;
 };
@@ -222,6 +255,10 @@ struct DwarfUnwinder::Impl {
   std::vector<std::unique_ptr<Module>> modules;
   std::unordered_map<std::string, Module*> modules_by_key;  // "build-id:HEX", "path:PATH"
   std::unordered_map<MappingKey, MappingRef, MappingKeyHash> mappings;
+  // The mapping of the previous frame: callers are mostly in the same module.
+  const MappingRef* last = nullptr;
+  sampling::AddressSpaceId last_space = 0;
+  const sampling::AddressSpace* last_space_ptr = nullptr;
   UniqueFd vdso_fd;
   std::string vdso_path;
   bool vdso_tried = false;
@@ -279,6 +316,10 @@ struct DwarfUnwinder::Impl {
   // The mapping holding `pc` and its module; null when no mapping holds it.
   const MappingRef* mapping_at(const sampling::AddressSpace& space, sampling::AddressSpaceId id,
                                std::uint64_t pc) {
+    if (last != nullptr && last_space == id && last_space_ptr == &space && pc >= last->start &&
+        pc < last->end) {
+      return last;
+    }
     const sampling::Mapping* m = space.find(pc);
     if (m == nullptr) return nullptr;
     auto [it, inserted] = mappings.try_emplace(MappingKey{id, m->start});
@@ -289,6 +330,10 @@ struct DwarfUnwinder::Impl {
       ref.path = m->path;
       ref.module = is_file_path(m->path) || m->path == "[vdso]" ? open_module(*m) : nullptr;
     }
+    ref.start = m->start;
+    last = &ref;
+    last_space = id;
+    last_space_ptr = &space;
     return &ref;
   }
 };
@@ -323,6 +368,7 @@ StopReason DwarfUnwinder::unwind_one(const sampling::AddressSpace& space,
                                      const sampling::UserStack& stack,
                                      std::vector<std::uint64_t>& pcs) {
   Impl& d = *impl_;
+  d.last = nullptr;  // the address space may have changed since the previous sample
   Registers regs = from_sample(stack.regs, d.options.regs_mask);
   if (!regs.has(kRegIp)) return StopReason::bad_frame;  // no user registers: nothing to count
   ++stats_.samples;
@@ -351,9 +397,9 @@ StopReason DwarfUnwinder::unwind_one(const sampling::AddressSpace& space,
       return finish(StopReason::no_unwind_info);
     }
     Module& module = *mapping->module;
-    const sampling::Mapping* m = space.find(pc);
     const std::uint64_t lookup = exact ? pc : pc - 1;
-    const std::uint64_t vaddr = module.elf->vaddr_for_file_offset(lookup - m->start + m->pgoff);
+    const std::uint64_t vaddr =
+        module.elf->vaddr_for_file_offset(lookup - mapping->start + mapping->pgoff);
     const FrameRule& rule = module.rule(vaddr);
     if (!rule.found) {
       ++stats_.no_unwind_info_modules[module.path];
@@ -363,10 +409,16 @@ StopReason DwarfUnwinder::unwind_one(const sampling::AddressSpace& space,
 
     std::uint64_t cfa = 0;
     bool is_value = false;
-    EvalStatus st = evaluate({module.ops.data() + rule.cfa_ops, rule.cfa_count}, regs, false, 0,
-                             read, cfa, is_value);
-    if (st == EvalStatus::bad_memory) return finish(copy.fault());
-    if (st != EvalStatus::ok) return finish(StopReason::bad_frame);
+    EvalStatus st = EvalStatus::ok;
+    if (rule.cfa_register >= 0) {
+      if (!regs.has(rule.cfa_register)) return finish(StopReason::bad_frame);
+      cfa = regs.get(rule.cfa_register) + rule.cfa_offset;
+    } else {
+      st = evaluate({module.ops.data() + rule.cfa_ops, rule.cfa_count}, regs, false, 0, read, cfa,
+                    is_value);
+      if (st == EvalStatus::bad_memory) return finish(copy.fault());
+      if (st != EvalStatus::ok) return finish(StopReason::bad_frame);
+    }
 
     Registers caller;
     StopReason ra_failure = StopReason::bad_frame;
