@@ -566,7 +566,7 @@ int run_record(const RecordOptions& o) {
   if (profiler) {
     if (auto st = drain_bpf(); !st) return report_error(cmd, st.error());
   }
-  // The unwinding thread's own CPU time is part of recording: measured around its last batches.
+  // How long the end of recording waits for the unwinding thread to catch up.
   const double unwind_wait_start = monotonic_s();
   if (background) background->finish();
   const double unwind_wait_s = monotonic_s() - unwind_wait_start;
