@@ -3,15 +3,13 @@
 #include <fmt/format.h>
 #include <linux/perf_event.h>
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <map>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
 
 #include "core/files.hpp"
+#include "symbols/vdso.hpp"
 
 namespace perfscope::recording {
 namespace {
@@ -66,11 +64,12 @@ class Builder {
           m->path, open_path(space.pid, m->path), m->build_id, m->start, m->end, m->pgoff};
       return intern_location(mapping_id, address, 0, symbolizer_.resolve_user(file, lookup));
     }
-    if (m != nullptr && m->path == "[vdso]" && !vdso_copy().empty()) {
+    if (m != nullptr && m->path == "[vdso]" && !symbols::vdso_image_path().empty()) {
       const auto mapping_id = file_mapping(*m);
       const LocationKey key{mapping_id, address, 0};
       if (auto it = locations_.find(key); it != locations_.end()) return it->second;
-      symbols::MappedFile file{"[vdso]", vdso_copy(), {}, m->start, m->end, m->pgoff};
+      symbols::MappedFile file{"[vdso]", symbols::vdso_image_path(), {}, m->start, m->end,
+                               m->pgoff};
       return intern_location(mapping_id, address, 0, symbolizer_.resolve_user(file, lookup));
     }
     if (m != nullptr && !is_jit_region(m->path)) {  // [vsyscall], ...
@@ -161,44 +160,10 @@ class Builder {
   // after the process has exited.
   static std::string open_path(pid_t pid, const std::string& path) {
     if (pid <= 0) return {};
-    char root[8] = {};
     const auto link = fmt::format("/proc/{}/root", pid);
-    const ssize_t n = ::readlink(link.c_str(), root, sizeof root - 1);
-    if (n <= 0 || std::string_view(root, static_cast<std::size_t>(n)) == "/") return {};
+    const std::string root = read_link(link);
+    if (root.empty() || root == "/") return {};
     return link + path;
-  }
-
-  // Every process maps the same vDSO image, so this process's copy (written to a temporary file
-  // once, removed with the Builder) symbolizes all of them. Empty when it cannot be read.
-  const std::string& vdso_copy() {
-    if (vdso_tried_) return vdso_path_;
-    vdso_tried_ = true;
-    auto maps = read_text_file("/proc/self/maps");
-    if (!maps) return vdso_path_;
-    const auto at = maps->find("[vdso]");
-    if (at == std::string::npos) return vdso_path_;
-    const auto line_start =
-        maps->rfind('\n', at) == std::string::npos ? 0 : maps->rfind('\n', at) + 1;
-    unsigned long start = 0, end = 0;
-    if (std::sscanf(maps->c_str() + line_start, "%lx-%lx", &start, &end) != 2 || end <= start) {
-      return vdso_path_;
-    }
-    char tmpl[] = "/tmp/perfscope-vdso-XXXXXX";
-    const int fd = ::mkstemp(tmpl);
-    if (fd < 0) return vdso_path_;
-    const auto size = static_cast<std::size_t>(end - start);
-    const bool ok =
-        ::write(fd, reinterpret_cast<const void*>(start), size) == static_cast<ssize_t>(size);
-    ::close(fd);
-    if (ok) {
-      vdso_path_ = tmpl;
-    } else {
-      ::unlink(tmpl);
-    }
-    return vdso_path_;
-  }
-  ~Builder() {
-    if (!vdso_path_.empty()) ::unlink(vdso_path_.c_str());
   }
 
   std::size_t unknown() const { return unknown_; }
@@ -212,8 +177,6 @@ class Builder {
   std::map<std::string, std::uint64_t> kernel_mappings_;
   std::map<MappingKey, std::uint64_t> file_mappings_;
   std::size_t unknown_ = 0;
-  std::string vdso_path_;
-  bool vdso_tried_ = false;
 };
 
 }  // namespace

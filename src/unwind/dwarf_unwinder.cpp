@@ -2,19 +2,14 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <fcntl.h>
-#include <sys/auxv.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <unordered_map>
 
-#include "core/files.hpp"
-#include "core/unique_fd.hpp"
 #include "symbols/elf_module.hpp"
+#include "symbols/vdso.hpp"
 #include "unwind/expression.hpp"
 
 namespace perfscope::unwind {
@@ -159,31 +154,6 @@ struct Module {
   }
 };
 
-// The vDSO is the same image in every process of this kernel: our own copy, in a memfd, stands in.
-std::string vdso_memfd_path(UniqueFd& holder) {
-  const auto base = getauxval(AT_SYSINFO_EHDR);
-  if (base == 0) return {};
-  auto maps = read_text_file("/proc/self/maps");
-  if (!maps) return {};
-  const auto at = maps->find("[vdso]");
-  if (at == std::string::npos) return {};
-  const auto line = maps->rfind('\n', at);
-  unsigned long start = 0, end = 0;
-  if (std::sscanf(maps->c_str() + (line == std::string::npos ? 0 : line + 1), "%lx-%lx", &start,
-                  &end) != 2 ||
-      start != base || end <= start) {
-    return {};
-  }
-  holder = UniqueFd(static_cast<int>(::memfd_create("perfscope-vdso", MFD_CLOEXEC)));
-  if (!holder) return {};
-  const auto size = static_cast<std::size_t>(end - start);
-  if (::write(holder.get(), reinterpret_cast<const void*>(start), size) !=
-      static_cast<ssize_t>(size)) {
-    return {};
-  }
-  return "/proc/self/fd/" + std::to_string(holder.get());
-}
-
 struct MappingKey {
   sampling::AddressSpaceId space;
   std::uint64_t start;
@@ -259,9 +229,6 @@ struct DwarfUnwinder::Impl {
   const MappingRef* last = nullptr;
   sampling::AddressSpaceId last_space = 0;
   const sampling::AddressSpace* last_space_ptr = nullptr;
-  UniqueFd vdso_fd;
-  std::string vdso_path;
-  bool vdso_tried = false;
 
   Module* open_module(const sampling::Mapping& m) {
     const std::string path_key = "path:" + m.path;
@@ -274,14 +241,7 @@ struct DwarfUnwinder::Impl {
 
     auto module = std::make_unique<Module>();
     module->path = m.path;
-    std::string open_path = m.path;
-    if (m.path == "[vdso]") {
-      if (!vdso_tried) {
-        vdso_tried = true;
-        vdso_path = vdso_memfd_path(vdso_fd);
-      }
-      open_path = vdso_path;
-    }
+    const std::string& open_path = m.path == "[vdso]" ? symbols::vdso_image_path() : m.path;
     if (open_path.empty()) {
       module->failure = "cannot read this process's vDSO";
     } else if (auto elf =
