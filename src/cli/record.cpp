@@ -186,23 +186,6 @@ Result<CallGraph> parse_call_graph(const std::string& text) {
   return g;
 }
 
-// argv[0] as execvp would find it, or empty.
-std::string find_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  std::size_t at = 0;
-  while (at <= dirs.size()) {
-    const auto colon = std::min(dirs.find(':', at), dirs.size());
-    std::string dir = dirs.substr(at, colon - at);
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    at = colon + 1;
-  }
-  return {};
-}
-
 // --call-graph auto: DWARF for one program whose binary lacks frame pointers (doctor --binary's
 // check), frame pointers otherwise; `binary` is that program's executable, empty system-wide.
 void choose_call_graph(CallGraph& g, const std::string& binary, const std::string& shown,
@@ -384,13 +367,12 @@ int run_record(const RecordOptions& o) {
   {
     std::string binary, shown;
     if (workload && !system_wide_command) {
-      binary = find_program(o.command.front());
+      binary = find_on_path(o.command.front());
       shown = o.command.front();
     } else if (!system_wide) {
       binary = fmt::format("/proc/{}/exe", so.threads.front());
-      char target[4096] = {};
-      const ssize_t n = ::readlink(binary.c_str(), target, sizeof target - 1);
-      shown = n > 0 ? std::string(target, static_cast<std::size_t>(n)) : binary;
+      shown = read_link(binary);
+      if (shown.empty()) shown = binary;
     }
     choose_call_graph(*call_graph, binary, shown, o.backend == "bpf");
   }

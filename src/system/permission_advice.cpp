@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <climits>
 
 #include "core/files.hpp"
 
@@ -78,10 +77,8 @@ Access classify(const perf_event_attr& attr, pid_t pid, int cpu) {
 }
 
 std::string self_executable_path() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "perfscope";
-  return std::string(buf, static_cast<std::size_t>(n));
+  std::string path = read_link("/proc/self/exe");
+  return path.empty() ? "perfscope" : path;
 }
 
 std::string permission_hint(Access access, const Capabilities& caps) {

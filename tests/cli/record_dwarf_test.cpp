@@ -2,7 +2,6 @@
 // through .eh_frame, on targets built like distribution code (-O2 -fomit-frame-pointer -g).
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/files.hpp"
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
 #include "profile/stack_quality.hpp"
@@ -49,17 +49,6 @@ std::vector<std::string> outer_frames(const profile::Profile& p, const profile::
 long index_of(const std::vector<std::string>& frames, const std::string& name) {
   auto it = std::find(frames.begin(), frames.end(), name);
   return it == frames.end() ? -1 : static_cast<long>(it - frames.begin());
-}
-
-// `name` as found on PATH (run() does not search it).
-std::string on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return name;
 }
 
 // The line of the source marked "MIX-LINE" in the chain target.
@@ -243,7 +232,7 @@ TEST(RecordDwarf, AgreesWithPerfReportOnTopFunctionsAndCallers) {
   PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
   TempDir dir;
   const auto perf_data = dir.file("perf.data");
-  const std::string perf = on_path("perf");
+  const std::string perf = find_on_path("perf");  // run() does not search PATH
   const auto rec = run({perf, "record", "-q", "-N", "-B", "--call-graph", "dwarf", "-F", "999",
                         "-o", perf_data, "--", target("ps-chain"), "1000"});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
