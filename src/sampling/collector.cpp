@@ -55,18 +55,21 @@ void Collector::flush(std::uint64_t before) {
   kept_stacks.clear();
   spare_regs_.clear();
   spare_bytes_.clear();
+  // Appends `from` to `to`, returning where it starts there.
+  const auto keep = [](auto from, auto& to) {
+    const std::size_t at = to.size();
+    to.insert(to.end(), from.begin(), from.end());
+    return at;
+  };
   for (const auto& p : pending_) {
     const std::span<const std::uint64_t> stack{pending_stacks_.data() + p.offset, p.length};
     const std::span<const std::uint64_t> regs{pending_regs_.data() + p.regs_offset, p.regs_length};
     const std::span<const std::byte> bytes{pending_bytes_.data() + p.bytes_offset, p.bytes_length};
     if (p.time >= before) {  // not yet safe: keep for the next pass
       Pending q = p;
-      q.offset = static_cast<std::uint32_t>(kept_stacks.size());
-      kept_stacks.insert(kept_stacks.end(), stack.begin(), stack.end());
-      q.regs_offset = static_cast<std::uint32_t>(spare_regs_.size());
-      spare_regs_.insert(spare_regs_.end(), regs.begin(), regs.end());
-      q.bytes_offset = spare_bytes_.size();
-      spare_bytes_.insert(spare_bytes_.end(), bytes.begin(), bytes.end());
+      q.offset = static_cast<std::uint32_t>(keep(stack, kept_stacks));
+      q.regs_offset = static_cast<std::uint32_t>(keep(regs, spare_regs_));
+      q.bytes_offset = keep(bytes, spare_bytes_);
       pending_[kept++] = q;
       continue;
     }
