@@ -1,0 +1,1 @@
+#include "heap/reachability.hpp"
