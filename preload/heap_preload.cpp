@@ -1,0 +1,943 @@
+// libperfscope-heap.so: the allocation tracker `perfscope mem` injects with LD_PRELOAD.
+//
+// Every allocation and free of the traced program becomes a small record in a per-thread batch
+// (no lock, no allocation, no system call on the fast path); a full batch is one write(2) of at
+// most PIPE_BUF bytes to the pipe named by PERFSCOPE_HEAP_FD. Stacks are captured by walking
+// frame pointers (or, with PERFSCOPE_HEAP_UNWIND=dwarf, by libgcc's _Unwind_Backtrace) and sent
+// once per thread: a per-thread table maps a stack's hash to its id, and records carry the id.
+//
+// Constraints this file lives under:
+// - It runs inside malloc. It never allocates (its buffers come from mmap) and guards against
+//   re-entry per thread: allocations made while it is already inside a hook (by dlsym,
+//   pthread_getattr_np, the C++ library's operator new calling malloc) pass through untracked.
+// - dlsym itself may allocate before the real allocator is known: those requests are served from
+//   a small static arena and never freed.
+// - It is built without the C++ library and without sanitizers: it must load into any program.
+// - Thread-local state uses the initial-exec TLS model (a preloaded library gets static TLS), so
+//   reading it never calls __tls_get_addr, which may allocate.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+
+#include "heap_wire.hpp"
+
+namespace wire = perfscope::heap_wire;
+
+#define PS_EXPORT extern "C" __attribute__((visibility("default")))
+#define PS_TLS __attribute__((tls_model("initial-exec"))) thread_local
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The real allocator, found with dlsym(RTLD_NEXT, ...).
+
+using MallocFn = void* (*)(std::size_t);
+using FreeFn = void (*)(void*);
+using CallocFn = void* (*)(std::size_t, std::size_t);
+using ReallocFn = void* (*)(void*, std::size_t);
+using ReallocArrayFn = void* (*)(void*, std::size_t, std::size_t);
+using MemalignFn = void* (*)(std::size_t, std::size_t);
+using PosixMemalignFn = int (*)(void**, std::size_t, std::size_t);
+using UsableSizeFn = std::size_t (*)(void*);
+using NewFn = void* (*)(std::size_t);
+using NewNothrowFn = void* (*)(std::size_t, const std::nothrow_t&);
+using NewAlignFn = void* (*)(std::size_t, std::align_val_t);
+using NewAlignNothrowFn = void* (*)(std::size_t, std::align_val_t, const std::nothrow_t&);
+using DeleteFn = void (*)(void*);
+using DeleteAlignFn = void (*)(void*, std::align_val_t);
+using ExitFn = void (*)(int);
+using ExecveFn = int (*)(const char*, char* const[], char* const[]);
+using DlopenFn = void* (*)(const char*, int);
+
+struct Real {
+  MallocFn malloc;
+  FreeFn free;
+  CallocFn calloc;
+  ReallocFn realloc;
+  ReallocArrayFn reallocarray;
+  MemalignFn memalign;
+  PosixMemalignFn posix_memalign;
+  MemalignFn aligned_alloc;
+  MallocFn valloc;
+  MallocFn pvalloc;
+  UsableSizeFn malloc_usable_size;
+  NewFn new_scalar, new_array;
+  NewNothrowFn new_scalar_nothrow, new_array_nothrow;
+  NewAlignFn new_scalar_align, new_array_align;
+  NewAlignNothrowFn new_scalar_align_nothrow, new_array_align_nothrow;
+  DeleteFn delete_scalar, delete_array;
+  DeleteAlignFn delete_scalar_align, delete_array_align;
+  ExitFn exit_now, exit_now_c99;
+  ExecveFn execve;
+  DlopenFn dlopen;
+};
+Real real{};
+
+// Requests made while dlsym runs (it may call calloc for its error state) come from here.
+alignas(64) char bootstrap_arena[64 * 1024];
+std::atomic<std::size_t> bootstrap_used{0};
+
+bool from_bootstrap(const void* p) {
+  const auto* c = static_cast<const char*>(p);
+  return c >= bootstrap_arena && c < bootstrap_arena + sizeof(bootstrap_arena);
+}
+
+void* bootstrap_alloc(std::size_t size, std::size_t align = 16) {
+  std::size_t at = bootstrap_used.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::size_t start = (at + align - 1) & ~(align - 1);
+    if (start + size > sizeof(bootstrap_arena)) return nullptr;
+    if (bootstrap_used.compare_exchange_weak(at, start + size)) return bootstrap_arena + start;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process-wide state.
+
+enum class State : int { uninitialized, initializing, tracking, passthrough, finished };
+std::atomic<State> state{State::uninitialized};
+
+int out_fd = -1;  // the pipe's write end; -1 when not tracking
+wire::Unwind unwind_mode = wire::Unwind::frame_pointers;
+std::atomic<std::uint64_t> next_seq{1};
+std::atomic<std::uint32_t> next_stack_id{1};
+std::atomic<std::uint32_t> maps_snapshots{0};
+std::int32_t my_pid = 0;
+std::uint64_t image_start_ns = 0;
+pthread_key_t thread_key;
+std::atomic<std::uint64_t> threads_seen{0};
+std::atomic<std::uint64_t> bootstrap_frees{0};
+
+std::uint64_t now_ns(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+pid_t current_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// Writes one whole packet. A full pipe blocks (perfscope is behind); EINTR retries. Any other
+// failure (perfscope gone) stops tracking: the program goes on untraced.
+void write_packet(const void* data, std::size_t bytes) {
+  if (out_fd < 0) return;
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(out_fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      out_fd = -1;
+      state.store(State::passthrough);
+      return;
+    }
+    p += n;
+    bytes -= static_cast<std::size_t>(n);
+  }
+}
+
+void fill_header(wire::PacketHeader& h, wire::PacketKind kind, std::uint32_t bytes) {
+  h.magic = wire::kMagic;
+  h.kind = static_cast<std::uint16_t>(kind);
+  h.flags = 0;
+  h.bytes = bytes;
+  h.pid = my_pid;
+  h.tid = current_tid();
+  h.reserved = 0;
+  h.time_ns = now_ns(CLOCK_MONOTONIC);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread state: a batch being filled and the stack-id cache. Lives in one mmap'd block from a
+// pool, so perfscope's reachability scan can skip all of them with one range.
+
+constexpr std::uint32_t kCacheSlots = 4096;  // power of two
+constexpr std::size_t kMaxThreads = 1024;
+
+struct CacheSlot {
+  std::uint64_t hash;
+  std::uint32_t id;
+  std::uint32_t reserved;
+};
+
+struct ThreadState {
+  std::atomic<int> active;  // 1 while a thread owns this slot
+  pid_t tid;
+  std::uint32_t used;  // bytes of `batch` filled, header included
+  std::uint64_t last_coarse_ns;
+  std::uintptr_t stack_lo, stack_hi;  // for frame-pointer walks
+  alignas(64) unsigned char batch[wire::kPacketBytes];
+  CacheSlot cache[kCacheSlots];
+};
+
+ThreadState* pool = nullptr;  // kMaxThreads entries
+std::size_t pool_bytes = 0;
+
+PS_TLS ThreadState* self = nullptr;
+PS_TLS int hook_depth = 0;  // > 0 while inside one of our hooks
+
+void flush(ThreadState* t) {
+  if (t->used <= sizeof(wire::PacketHeader)) return;
+  auto* h = reinterpret_cast<wire::PacketHeader*>(t->batch);
+  fill_header(*h, wire::PacketKind::events, t->used);
+  h->tid = t->tid;
+  write_packet(t->batch, t->used);
+  // Clear what was sent: the reachability scan must not see stale pointers here.
+  std::memset(t->batch, 0, t->used);
+  t->used = sizeof(wire::PacketHeader);
+}
+
+void flush_all() {
+  if (pool == nullptr) return;
+  for (std::size_t i = 0; i < kMaxThreads; ++i) {
+    if (pool[i].active.load(std::memory_order_acquire) == 1) flush(&pool[i]);
+  }
+}
+
+void thread_exit(void* arg) {
+  auto* t = static_cast<ThreadState*>(arg);
+  ++hook_depth;
+  flush(t);
+  std::memset(t->cache, 0, sizeof(t->cache));
+  self = nullptr;
+  t->active.store(0, std::memory_order_release);
+  --hook_depth;
+}
+
+ThreadState* thread_state() {
+  if (self != nullptr) return self;
+  if (pool == nullptr) return nullptr;
+  for (std::size_t i = 0; i < kMaxThreads; ++i) {
+    int expected = 0;
+    if (pool[i].active.compare_exchange_strong(expected, 1)) {
+      ThreadState* t = &pool[i];
+      t->tid = current_tid();
+      t->used = sizeof(wire::PacketHeader);
+      t->last_coarse_ns = 0;
+      // The thread's stack, for validating frame pointers. pthread_getattr_np may allocate
+      // (reading /proc/self/maps for the main thread): we are inside a hook, so that passes
+      // through untracked.
+      pthread_attr_t attr;
+      void* addr = nullptr;
+      std::size_t size = 0;
+      if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &addr, &size);
+        pthread_attr_destroy(&attr);
+      }
+      t->stack_lo = reinterpret_cast<std::uintptr_t>(addr);
+      t->stack_hi = t->stack_lo + size;
+      self = t;
+      pthread_setspecific(thread_key, t);
+      threads_seen.fetch_add(1, std::memory_order_relaxed);
+      return t;
+    }
+  }
+  return nullptr;  // more than kMaxThreads live threads: the rest go untracked
+}
+
+void* append(ThreadState* t, std::size_t bytes) {
+  if (t->used + bytes > wire::kPacketBytes) flush(t);
+  void* at = t->batch + t->used;
+  t->used += static_cast<std::uint32_t>(bytes);
+  return at;
+}
+
+void note_time(ThreadState* t) {
+  const std::uint64_t coarse = now_ns(CLOCK_MONOTONIC_COARSE);
+  if (coarse == t->last_coarse_ns) return;
+  t->last_coarse_ns = coarse;
+  auto* r = static_cast<wire::TimeRecord*>(append(t, sizeof(wire::TimeRecord)));
+  r->word0 = wire::record_word(wire::RecordType::time, 0);
+  r->time_ns = coarse;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stacks.
+
+struct Frames {
+  std::uintptr_t pc[wire::kMaxFrames];
+  std::uint32_t count;
+};
+
+// Walks the frame-pointer chain starting at `fp` (the hook's own frame): fp[1] is the return
+// address into the allocating function, fp[0] that function's frame pointer, and so on. Every
+// frame pointer must lie in this thread's stack above the previous one; a chain through code built
+// without frame pointers ends early instead of reading wild memory.
+__attribute__((always_inline)) inline void walk_frame_pointers(const ThreadState* t,
+                                                               std::uintptr_t fp, Frames& out) {
+  const auto* hook = reinterpret_cast<const std::uintptr_t*>(fp);
+  out.pc[0] = hook[1];
+  out.count = 1;
+  std::uintptr_t lo = fp + 16;
+  fp = hook[0];
+  while (out.count < wire::kMaxFrames) {
+    if (fp < lo || fp + 16 > t->stack_hi || (fp & 7) != 0) break;
+    const auto* frame = reinterpret_cast<const std::uintptr_t*>(fp);
+    const std::uintptr_t ret = frame[1];
+    if (ret < 4096) break;
+    out.pc[out.count++] = ret;
+    lo = fp + 16;
+    fp = frame[0];
+  }
+}
+
+struct DwarfWalk {
+  Frames* out;
+  std::uintptr_t first;  // the hook's return address: frames before it are our own
+  bool started;
+};
+
+_Unwind_Reason_Code dwarf_frame(struct _Unwind_Context* ctx, void* arg) {
+  auto* w = static_cast<DwarfWalk*>(arg);
+  const std::uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  if (!w->started) {
+    if (ip != w->first) return _URC_NO_REASON;
+    w->started = true;
+  }
+  w->out->pc[w->out->count++] = ip;
+  return w->out->count < wire::kMaxFrames ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+std::uint64_t hash_frames(const Frames& f) {
+  std::uint64_t h = 0x9e3779b97f4a7c15u ^ f.count;
+  for (std::uint32_t i = 0; i < f.count; ++i) {
+    h ^= f.pc[i];
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 31;
+  }
+  return h == 0 ? 1 : h;
+}
+
+// The id of this stack in this process, sending its frames the first time this thread sees it.
+std::uint32_t stack_id(ThreadState* t, const Frames& f) {
+  const std::uint64_t h = hash_frames(f);
+  CacheSlot& slot = t->cache[h & (kCacheSlots - 1)];
+  if (slot.hash == h) return slot.id;
+  const std::uint32_t id = next_stack_id.fetch_add(1, std::memory_order_relaxed);
+  slot.hash = h;
+  slot.id = id;
+  const std::size_t bytes = sizeof(wire::StackRecordHead) + f.count * sizeof(std::uint64_t);
+  auto* head = static_cast<wire::StackRecordHead*>(append(t, bytes));
+  head->word0 = wire::record_word(wire::RecordType::stack, f.count);
+  head->id = id;
+  head->reserved = 0;
+  std::memcpy(head + 1, f.pc, f.count * sizeof(std::uint64_t));
+  return id;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup.
+
+template <typename F>
+void resolve(F& slot, const char* name) {
+  slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+}
+
+std::size_t read_whole(const char* path, char* buf, std::size_t cap) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::size_t used = 0;
+  while (used < cap) {
+    const ssize_t n = ::read(fd, buf + used, cap - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return used;
+}
+
+// Sends /proc/self/maps in packet-sized chunks (perfscope symbolizes with it after we are gone).
+void send_maps() {
+  constexpr std::size_t kCap = 4 << 20;
+  void* mem = mmap(nullptr, kCap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return;
+  auto* text = static_cast<char*>(mem);
+  const std::size_t len = read_whole("/proc/self/maps", text, kCap);
+  const std::uint32_t snapshot = maps_snapshots.fetch_add(1) + 1;
+  constexpr std::size_t kRoom =
+      wire::kPacketBytes - sizeof(wire::PacketHeader) - sizeof(wire::MapsBody);
+  alignas(8) unsigned char packet[wire::kPacketBytes];
+  std::size_t at = 0;
+  do {
+    const std::size_t n = len - at < kRoom ? len - at : kRoom;
+    const std::size_t bytes =
+        (sizeof(wire::PacketHeader) + sizeof(wire::MapsBody) + n + 7) & ~std::size_t{7};
+    std::memset(packet, 0, bytes);
+    fill_header(*reinterpret_cast<wire::PacketHeader*>(packet), wire::PacketKind::maps,
+                static_cast<std::uint32_t>(bytes));
+    auto* body = reinterpret_cast<wire::MapsBody*>(packet + sizeof(wire::PacketHeader));
+    body->snapshot = snapshot;
+    body->offset = static_cast<std::uint32_t>(at);
+    body->length = static_cast<std::uint32_t>(n);
+    body->last = at + n == len ? 1 : 0;
+    std::memcpy(body + 1, text + at, n);
+    write_packet(packet, bytes);
+    at += n;
+  } while (at < len);
+  munmap(mem, kCap);
+}
+
+void send_hello(wire::Origin origin, std::int32_t parent) {
+  struct {
+    wire::PacketHeader h;
+    wire::HelloBody b;
+  } packet{};
+  fill_header(packet.h, wire::PacketKind::hello, sizeof(packet));
+  packet.b.parent_pid = parent;
+  packet.b.origin = static_cast<std::uint32_t>(origin);
+  packet.b.unwind = static_cast<std::uint32_t>(unwind_mode);
+  packet.b.start_ns = image_start_ns;
+  const ssize_t n = readlink("/proc/self/exe", packet.b.exe, sizeof(packet.b.exe) - 1);
+  packet.b.exe[n > 0 ? n : 0] = '\0';
+  write_packet(&packet, sizeof(packet));
+  send_maps();
+}
+
+void send_bye(wire::ByeReason reason, std::int32_t detail) {
+  struct {
+    wire::PacketHeader h;
+    wire::ByeBody b;
+  } packet{};
+  fill_header(packet.h, wire::PacketKind::bye, sizeof(packet));
+  packet.b.reason = static_cast<std::uint32_t>(reason);
+  packet.b.detail = detail;
+  packet.b.threads = threads_seen.load();
+  packet.b.untracked_frees = bootstrap_frees.load();
+  write_packet(&packet, sizeof(packet));
+}
+
+// The end of this image: everything buffered goes out, then the final memory map, then (for a
+// normal exit) the request for a reachability scan, waiting for perfscope to finish reading our
+// memory, then bye. Anything allocated afterwards goes untracked.
+void finish(wire::ByeReason reason, std::int32_t detail) {
+  State expected = State::tracking;
+  if (!state.compare_exchange_strong(expected, State::finished)) return;
+  ++hook_depth;
+  flush_all();
+  send_maps();
+  if (reason == wire::ByeReason::exit && out_fd >= 0 && prctl(PR_GET_DUMPABLE) == 1) {
+    int reply[2];
+    if (pipe2(reply, O_CLOEXEC) == 0) {
+      struct {
+        wire::PacketHeader h;
+        wire::ScanBody b;
+      } packet{};
+      fill_header(packet.h, wire::PacketKind::scan_request, sizeof(packet));
+      packet.b.reply_fd = reply[1];
+      packet.b.exclude_begin = reinterpret_cast<std::uint64_t>(pool);
+      packet.b.exclude_end = reinterpret_cast<std::uint64_t>(pool) + pool_bytes;
+      write_packet(&packet, sizeof(packet));
+      // perfscope opens /proc/PID/fd/reply[1] and writes one byte; give up after a minute.
+      pollfd pfd{reply[0], POLLIN, 0};
+      for (int waited = 0; waited < 600; ++waited) {
+        const int r = poll(&pfd, 1, 100);
+        if (r > 0 || out_fd < 0) break;
+        if (r < 0 && errno != EINTR) break;
+      }
+      ::close(reply[0]);
+      ::close(reply[1]);
+    }
+  }
+  send_bye(reason, detail);
+  --hook_depth;
+}
+
+void crash_handler(int sig) {
+  // SA_RESETHAND restored the default action: send what we have, then die of the same signal.
+  finish(wire::ByeReason::signal, sig);
+  raise(sig);
+}
+
+void install_crash_handlers() {
+  for (const int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) {
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+    struct sigaction sa {};
+    sa.sa_handler = crash_handler;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
+void before_fork() {
+  if (state.load() != State::tracking) return;
+  ++hook_depth;
+  if (self != nullptr) flush(self);
+  --hook_depth;
+}
+
+void after_fork_in_child() {
+  if (state.load() != State::tracking) return;
+  ++hook_depth;
+  const std::int32_t parent = my_pid;
+  my_pid = static_cast<std::int32_t>(getpid());
+  // Only this thread survives the fork: other threads' slots and unsent batches are not ours.
+  for (std::size_t i = 0; i < kMaxThreads; ++i) {
+    if (&pool[i] == self) continue;
+    pool[i].active.store(0);
+    pool[i].used = sizeof(wire::PacketHeader);
+  }
+  if (self != nullptr) {
+    self->tid = current_tid();
+    self->used = sizeof(wire::PacketHeader);
+    // Our stack ids are the parent's: keep them (the child inherits the counter and the cache,
+    // and perfscope keeps a separate id table per process, seeded from the parent's).
+  }
+  threads_seen.store(self != nullptr ? 1 : 0);
+  image_start_ns = now_ns(CLOCK_MONOTONIC);
+  send_hello(wire::Origin::forked, parent);
+  --hook_depth;
+}
+
+void at_exit_destructor() { finish(wire::ByeReason::exit, 0); }
+
+// Called once, from the first hook. Returns with state tracking or passthrough.
+void initialize() {
+  State expected = State::uninitialized;
+  if (!state.compare_exchange_strong(expected, State::initializing)) {
+    while (state.load() == State::initializing) sched_yield();
+    return;
+  }
+  ++hook_depth;
+  resolve(real.malloc, "malloc");
+  resolve(real.free, "free");
+  resolve(real.calloc, "calloc");
+  resolve(real.realloc, "realloc");
+  resolve(real.reallocarray, "reallocarray");
+  resolve(real.memalign, "memalign");
+  resolve(real.posix_memalign, "posix_memalign");
+  resolve(real.aligned_alloc, "aligned_alloc");
+  resolve(real.valloc, "valloc");
+  resolve(real.pvalloc, "pvalloc");
+  resolve(real.malloc_usable_size, "malloc_usable_size");
+  resolve(real.new_scalar, "_Znwm");
+  resolve(real.new_array, "_Znam");
+  resolve(real.new_scalar_nothrow, "_ZnwmRKSt9nothrow_t");
+  resolve(real.new_array_nothrow, "_ZnamRKSt9nothrow_t");
+  resolve(real.new_scalar_align, "_ZnwmSt11align_val_t");
+  resolve(real.new_array_align, "_ZnamSt11align_val_t");
+  resolve(real.new_scalar_align_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t");
+  resolve(real.new_array_align_nothrow, "_ZnamSt11align_val_tRKSt9nothrow_t");
+  resolve(real.delete_scalar, "_ZdlPv");
+  resolve(real.delete_array, "_ZdaPv");
+  resolve(real.delete_scalar_align, "_ZdlPvSt11align_val_t");
+  resolve(real.delete_array_align, "_ZdaPvSt11align_val_t");
+  resolve(real.exit_now, "_exit");
+  resolve(real.exit_now_c99, "_Exit");
+  resolve(real.execve, "execve");
+  resolve(real.dlopen, "dlopen");
+
+  // PERFSCOPE_HEAP_FD=FD:INODE. The inode check makes sure FD is still our pipe: a program may
+  // have closed it and opened something else under the same number.
+  const char* spec = getenv(wire::kEnvFd);
+  int fd = -1;
+  unsigned long long inode = 0;
+  if (spec != nullptr) {
+    char* end = nullptr;
+    fd = static_cast<int>(strtol(spec, &end, 10));
+    if (end != nullptr && *end == ':') inode = strtoull(end + 1, nullptr, 10);
+    struct stat st {};
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode) || st.st_ino != inode) fd = -1;
+  }
+  const char* mode = getenv(wire::kEnvUnwind);
+  if (mode != nullptr && std::strcmp(mode, "dwarf") == 0) unwind_mode = wire::Unwind::dwarf;
+
+  if (real.malloc == nullptr || real.free == nullptr || fd < 0) {
+    state.store(State::passthrough);
+    --hook_depth;
+    return;
+  }
+  pool_bytes = sizeof(ThreadState) * kMaxThreads;
+  void* mem = mmap(nullptr, pool_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) {
+    state.store(State::passthrough);
+    --hook_depth;
+    return;
+  }
+  pool = static_cast<ThreadState*>(mem);
+  out_fd = fd;
+  my_pid = static_cast<std::int32_t>(getpid());
+  image_start_ns = now_ns(CLOCK_MONOTONIC);
+  pthread_key_create(&thread_key, thread_exit);
+  pthread_atfork(before_fork, nullptr, after_fork_in_child);
+  install_crash_handlers();
+  // An exec'd image inherits the pipe and the environment and starts here too: perfscope tells
+  // it from a new process by its pid, already seen.
+  send_hello(wire::Origin::started, static_cast<int>(getppid()));
+  state.store(State::tracking);
+  --hook_depth;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording.
+
+// True when this call should be recorded; sets up the thread on its first event.
+__attribute__((always_inline)) inline ThreadState* begin_event() {
+  if (hook_depth > 0) return nullptr;
+  const State s = state.load(std::memory_order_relaxed);
+  if (s != State::tracking) {
+    if (s != State::uninitialized) return nullptr;
+    initialize();
+    if (state.load() != State::tracking) return nullptr;
+  }
+  ++hook_depth;
+  ThreadState* t = thread_state();
+  if (t == nullptr) --hook_depth;
+  return t;
+}
+
+inline void end_event() { --hook_depth; }
+
+__attribute__((always_inline)) inline void capture(ThreadState* t, std::uintptr_t fp,
+                                                   std::uintptr_t ret, Frames& f) {
+  if (unwind_mode == wire::Unwind::dwarf) {
+    f.count = 0;
+    DwarfWalk w{&f, ret, false};
+    _Unwind_Backtrace(dwarf_frame, &w);
+    if (f.count == 0) {  // the hook's caller was not found: keep at least it
+      f.pc[0] = ret;
+      f.count = 1;
+    }
+  } else {
+    walk_frame_pointers(t, fp, f);
+  }
+}
+
+void record_alloc(ThreadState* t, wire::AllocFn fn, void* p, std::size_t size, const Frames& f) {
+  note_time(t);
+  const std::uint32_t id = stack_id(t, f);
+  const std::uint64_t seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  auto* r = static_cast<wire::AllocRecord*>(append(t, sizeof(wire::AllocRecord)));
+  r->word0 = static_cast<std::uint64_t>(wire::RecordType::alloc) |
+             (static_cast<std::uint64_t>(fn) << 8) | (seq << 16);
+  r->address = reinterpret_cast<std::uint64_t>(p);
+  r->size = size;
+  r->stack_id = id;
+  r->reserved = 0;
+}
+
+void record_free(ThreadState* t, void* p) {
+  note_time(t);
+  const std::uint64_t seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  auto* r = static_cast<wire::FreeRecord*>(append(t, sizeof(wire::FreeRecord)));
+  r->word0 = wire::record_word(wire::RecordType::free, seq);
+  r->address = reinterpret_cast<std::uint64_t>(p);
+}
+
+// Each hook below: pass through when not recording; otherwise call the real function with the
+// guard up (so whatever it allocates inside is not counted twice) and record the result with
+// the stack of the hook's caller.
+#define PS_STACK_ARGS                                                 \
+  reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),      \
+      reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
+
+__attribute__((always_inline)) inline void* track_alloc(wire::AllocFn fn, void* p,
+                                                        std::size_t size, ThreadState* t,
+                                                        std::uintptr_t fp, std::uintptr_t ret) {
+  if (p != nullptr) {
+    Frames f;
+    capture(t, fp, ret, f);
+    record_alloc(t, fn, p, size, f);
+  }
+  end_event();
+  return p;
+}
+
+__attribute__((always_inline)) inline void track_free(void* p, ThreadState* t) {
+  if (p != nullptr) record_free(t, p);
+  end_event();
+}
+
+// For the passthrough paths: makes sure the real functions are known (unless we are inside
+// dlsym's own allocations, where they cannot be yet).
+bool ready() {
+  if (state.load(std::memory_order_relaxed) == State::uninitialized) initialize();
+  return real.malloc != nullptr;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The C allocator.
+
+PS_EXPORT void* malloc(std::size_t size) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) return ready() ? real.malloc(size) : bootstrap_alloc(size);
+  return track_alloc(wire::AllocFn::malloc, real.malloc(size), size, t, PS_STACK_ARGS);
+}
+
+PS_EXPORT void free(void* p) {
+  if (p == nullptr) return;
+  if (from_bootstrap(p)) {
+    bootstrap_frees.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ThreadState* t = begin_event();
+  if (t == nullptr) {
+    if (ready()) real.free(p);
+    return;
+  }
+  real.free(p);
+  track_free(p, t);
+}
+
+PS_EXPORT void* calloc(std::size_t n, std::size_t size) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) {
+    if (ready() && real.calloc != nullptr) return real.calloc(n, size);
+    // dlsym asking for memory before the real calloc is known: static memory, already zero.
+    std::size_t bytes = 0;
+    return __builtin_mul_overflow(n, size, &bytes) ? nullptr : bootstrap_alloc(bytes);
+  }
+  return track_alloc(wire::AllocFn::calloc, real.calloc(n, size), n * size, t, PS_STACK_ARGS);
+}
+
+namespace {
+__attribute__((always_inline)) inline void* realloc_impl(void* old, std::size_t size,
+                                                         ThreadState* t, std::uintptr_t fp,
+                                                         std::uintptr_t ret) {
+  void* p = real.realloc(old, size);
+  if (old != nullptr && (p != nullptr || size == 0)) record_free(t, old);
+  return track_alloc(wire::AllocFn::realloc, p, size, t, fp, ret);
+}
+}  // namespace
+
+PS_EXPORT void* realloc(void* old, std::size_t size) {
+  if (from_bootstrap(old)) {  // move a bootstrap block into real memory (it is never freed)
+    void* p = malloc(size);
+    const std::size_t room =
+        static_cast<std::size_t>(bootstrap_arena + sizeof(bootstrap_arena) - static_cast<char*>(old));
+    if (p != nullptr) std::memcpy(p, old, size < room ? size : room);
+    return p;
+  }
+  ThreadState* t = begin_event();
+  if (t == nullptr) return ready() ? real.realloc(old, size) : nullptr;
+  return realloc_impl(old, size, t, PS_STACK_ARGS);
+}
+
+PS_EXPORT void* reallocarray(void* old, std::size_t n, std::size_t size) {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  ThreadState* t = begin_event();
+  if (t == nullptr) return ready() ? real.realloc(old, bytes) : nullptr;
+  return realloc_impl(old, bytes, t, PS_STACK_ARGS);
+}
+
+PS_EXPORT int posix_memalign(void** out, std::size_t align, std::size_t size) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) return ready() ? real.posix_memalign(out, align, size) : ENOMEM;
+  const int rc = real.posix_memalign(out, align, size);
+  track_alloc(wire::AllocFn::posix_memalign, rc == 0 ? *out : nullptr, size, t, PS_STACK_ARGS);
+  return rc;
+}
+
+PS_EXPORT void* aligned_alloc(std::size_t align, std::size_t size) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) return ready() ? real.aligned_alloc(align, size) : nullptr;
+  return track_alloc(wire::AllocFn::aligned_alloc, real.aligned_alloc(align, size), size, t,
+                     PS_STACK_ARGS);
+}
+
+PS_EXPORT void* memalign(std::size_t align, std::size_t size) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) {
+    if (ready() && real.memalign != nullptr) return real.memalign(align, size);
+    return bootstrap_alloc(size, align < 16 ? 16 : align);
+  }
+  return track_alloc(wire::AllocFn::memalign, real.memalign(align, size), size, t,
+                     PS_STACK_ARGS);
+}
+
+PS_EXPORT void* valloc(std::size_t size) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) return ready() ? real.valloc(size) : nullptr;
+  return track_alloc(wire::AllocFn::valloc, real.valloc(size), size, t, PS_STACK_ARGS);
+}
+
+PS_EXPORT void* pvalloc(std::size_t size) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) return ready() ? real.pvalloc(size) : nullptr;
+  return track_alloc(wire::AllocFn::pvalloc, real.pvalloc(size), size, t, PS_STACK_ARGS);
+}
+
+PS_EXPORT std::size_t malloc_usable_size(void* p) {
+  if (p == nullptr) return 0;
+  if (from_bootstrap(p)) return 0;  // size unknown; never more than asked for is safe
+  return ready() ? real.malloc_usable_size(p) : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// C++ operator new and delete, every form. The real ones (the C++ library's, found lazily: a C
+// program has none) keep their semantics: new_handler loops, bad_alloc, nothrow. Their inner call
+// to malloc happens with the guard up and is not counted again.
+
+namespace {
+// Our own nothrow tag: std::nothrow lives in the C++ library, which this file does not link.
+constexpr std::nothrow_t kNothrow{};
+
+// The throwing forms first try the C++ library's nothrow form with the guard up (it calls the
+// throwing form inside a try block, which lands back here untracked, then malloc, untracked too).
+// Only when that fails do they call the throwing form with the guard down, so new_handler and
+// bad_alloc behave as without us and no exception ever passes a raised guard.
+template <typename Fn, typename NothrowFn, typename... Args>
+__attribute__((always_inline)) inline void* new_impl(Fn& real_fn, NothrowFn& real_nothrow,
+                                                     wire::AllocFn kind, std::size_t size,
+                                                     std::uintptr_t fp, std::uintptr_t ret,
+                                                     Args... args) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) return real_fn(size, args...);
+  void* p = real_nothrow(size, args..., kNothrow);
+  if (p == nullptr) {
+    end_event();
+    p = real_fn(size, args...);  // new_handler, then bad_alloc
+    t = begin_event();
+    if (t == nullptr) return p;
+  }
+  return track_alloc(kind, p, size, t, fp, ret);
+}
+
+template <typename Fn, typename... Args>
+__attribute__((always_inline)) inline void* new_nothrow_impl(Fn& real_fn, wire::AllocFn kind,
+                                                             std::size_t size, std::uintptr_t fp,
+                                                             std::uintptr_t ret, Args... args) {
+  ThreadState* t = begin_event();
+  if (t == nullptr) return real_fn(size, args..., kNothrow);
+  return track_alloc(kind, real_fn(size, args..., kNothrow), size, t, fp, ret);
+}
+
+template <typename Fn, typename... Args>
+__attribute__((always_inline)) inline void delete_impl(Fn& real_fn, void* p, Args... args) {
+  if (p == nullptr) return;
+  ThreadState* t = begin_event();
+  real_fn(p, args...);
+  if (t != nullptr) track_free(p, t);
+}
+}  // namespace
+
+void* operator new(std::size_t size) {
+  return new_impl(real.new_scalar, real.new_scalar_nothrow, wire::AllocFn::new_scalar, size,
+                  PS_STACK_ARGS);
+}
+void* operator new[](std::size_t size) {
+  return new_impl(real.new_array, real.new_array_nothrow, wire::AllocFn::new_array, size,
+                  PS_STACK_ARGS);
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return new_nothrow_impl(real.new_scalar_nothrow, wire::AllocFn::new_scalar, size,
+                          PS_STACK_ARGS);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return new_nothrow_impl(real.new_array_nothrow, wire::AllocFn::new_array, size, PS_STACK_ARGS);
+}
+void* operator new(std::size_t size, std::align_val_t align) {
+  return new_impl(real.new_scalar_align, real.new_scalar_align_nothrow,
+                  wire::AllocFn::new_scalar, size, PS_STACK_ARGS, align);
+}
+void* operator new[](std::size_t size, std::align_val_t align) {
+  return new_impl(real.new_array_align, real.new_array_align_nothrow, wire::AllocFn::new_array,
+                  size, PS_STACK_ARGS, align);
+}
+void* operator new(std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
+  return new_nothrow_impl(real.new_scalar_align_nothrow, wire::AllocFn::new_scalar, size,
+                          PS_STACK_ARGS, align);
+}
+void* operator new[](std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
+  return new_nothrow_impl(real.new_array_align_nothrow, wire::AllocFn::new_array, size,
+                          PS_STACK_ARGS, align);
+}
+
+void operator delete(void* p) noexcept { delete_impl(real.delete_scalar, p); }
+void operator delete[](void* p) noexcept { delete_impl(real.delete_array, p); }
+void operator delete(void* p, std::size_t) noexcept { delete_impl(real.delete_scalar, p); }
+void operator delete[](void* p, std::size_t) noexcept { delete_impl(real.delete_array, p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  delete_impl(real.delete_scalar, p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  delete_impl(real.delete_array, p);
+}
+void operator delete(void* p, std::align_val_t a) noexcept {
+  delete_impl(real.delete_scalar_align, p, a);
+}
+void operator delete[](void* p, std::align_val_t a) noexcept {
+  delete_impl(real.delete_array_align, p, a);
+}
+void operator delete(void* p, std::size_t, std::align_val_t a) noexcept {
+  delete_impl(real.delete_scalar_align, p, a);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t a) noexcept {
+  delete_impl(real.delete_array_align, p, a);
+}
+void operator delete(void* p, std::align_val_t a, const std::nothrow_t&) noexcept {
+  delete_impl(real.delete_scalar_align, p, a);
+}
+void operator delete[](void* p, std::align_val_t a, const std::nothrow_t&) noexcept {
+  delete_impl(real.delete_array_align, p, a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process lifetime.
+
+PS_EXPORT void _exit(int status) {
+  finish(wire::ByeReason::quick_exit, status);
+  if (real.exit_now == nullptr) ready();
+  real.exit_now(status);
+  __builtin_unreachable();
+}
+
+PS_EXPORT void _Exit(int status) {
+  finish(wire::ByeReason::quick_exit, status);
+  if (real.exit_now_c99 == nullptr) ready();
+  real.exit_now_c99(status);
+  __builtin_unreachable();
+}
+
+PS_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
+  if (real.execve == nullptr) ready();
+  // Send everything first: a successful exec discards our buffers. If exec fails, the image goes
+  // on untracked (its bye was sent).
+  // A vfork child shares our memory: it must not end the parent's tracking.
+  if (static_cast<std::int32_t>(getpid()) == my_pid) finish(wire::ByeReason::exec, 0);
+  return real.execve(path, argv, envp);
+}
+
+PS_EXPORT void* dlopen(const char* file, int mode) {
+  if (real.dlopen == nullptr) ready();
+  void* handle = real.dlopen(file, mode);
+  // New code may allocate: perfscope needs its mapping to symbolize those stacks.
+  if (handle != nullptr && state.load() == State::tracking && hook_depth == 0) {
+    ++hook_depth;
+    send_maps();
+    --hook_depth;
+  }
+  return handle;
+}
+
+__attribute__((constructor)) static void perfscope_heap_init() {
+  if (state.load() == State::uninitialized) initialize();
+}
+
+__attribute__((destructor)) static void perfscope_heap_fini() { at_exit_destructor(); }

@@ -1,0 +1,140 @@
+// The byte stream perfscope's heap preload (libperfscope-heap.so) writes to `perfscope mem`: what
+// a traced process allocated and freed, the stacks that did it, and its memory map.
+//
+// Transport: one pipe shared by every traced process (fork children and exec'd programs inherit
+// it). Each write(2) is one packet of at most kPacketBytes = PIPE_BUF bytes, so packets of
+// different threads and processes never interleave; within a packet, records are 8-byte aligned.
+// A thread's packets arrive in the order it wrote them; across threads, `seq` (one counter per
+// process, incremented per event) says which event happened first.
+//
+// This header is shared by the preload (C++ without the C++ library) and src/heap/: plain
+// fixed-size structs, no std library types beyond <cstdint>.
+#pragma once
+
+#include <cstdint>
+
+namespace perfscope::heap_wire {
+
+constexpr std::uint32_t kMagic = 0x31485350;  // "PSH1"
+constexpr std::uint32_t kPacketBytes = 4096;  // PIPE_BUF on Linux: one write() is atomic
+constexpr std::uint32_t kMaxFrames = 64;      // stack frames kept per allocation
+
+// Environment the preload reads (set by `perfscope mem`).
+constexpr const char* kEnvFd = "PERFSCOPE_HEAP_FD";          // "FD:INODE" of the pipe's write end
+constexpr const char* kEnvUnwind = "PERFSCOPE_HEAP_UNWIND";  // "fp" or "dwarf"
+
+enum class PacketKind : std::uint16_t {
+  hello = 1,         // a process image starts: HelloBody
+  events = 2,        // records (see RecordType)
+  maps = 3,          // a chunk of /proc/self/maps: MapsBody, then text
+  scan_request = 4,  // the process is exiting and waits for a reachability scan: ScanBody
+  bye = 5,           // the process image ends: ByeBody
+};
+
+struct PacketHeader {
+  std::uint32_t magic;
+  std::uint16_t kind;   // PacketKind
+  std::uint16_t flags;  // 0
+  std::uint32_t bytes;  // the whole packet, header included; a multiple of 8
+  std::int32_t pid;
+  std::int32_t tid;
+  std::uint32_t reserved;
+  std::uint64_t time_ns;  // CLOCK_MONOTONIC when the packet was written
+};
+static_assert(sizeof(PacketHeader) == 32);
+
+enum class Unwind : std::uint32_t { frame_pointers = 1, dwarf = 2 };
+
+enum class Origin : std::uint32_t {
+  started = 1,  // the first image of the command perfscope started
+  forked = 2,   // a fork child (parent_pid says whose); heap inherited at fork is not counted
+  execed = 3,   // a new program image in a traced process (LD_PRELOAD survived exec)
+};
+
+struct HelloBody {
+  std::int32_t parent_pid;
+  std::uint32_t origin;  // Origin
+  std::uint32_t unwind;  // Unwind
+  std::uint32_t reserved;
+  std::uint64_t start_ns;  // CLOCK_MONOTONIC at the image's first allocation
+  char exe[256];           // /proc/self/exe, NUL-terminated, possibly cut
+};
+
+// Records in an events packet. The first 8 bytes of each: type in the low byte, the rest depends.
+enum class RecordType : std::uint8_t {
+  alloc = 1,  // AllocRecord
+  free = 2,   // FreeRecord
+  stack = 3,  // StackRecord: high bits of the first word = frame count; then id, frames
+  time = 4,   // TimeRecord: the coarse clock moved; following events happened at or after it
+};
+
+// Which function allocated: kept for the report (operator new vs malloc mismatches are not
+// checked).
+enum class AllocFn : std::uint8_t {
+  malloc = 1, calloc, realloc, memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
+  new_scalar, new_array,
+};
+
+// word0: type | fn << 8 | seq << 16 (seq: 48 bits)
+struct AllocRecord {
+  std::uint64_t word0;
+  std::uint64_t address;
+  std::uint64_t size;      // bytes requested
+  std::uint32_t stack_id;  // defined by an earlier StackRecord of the same process
+  std::uint32_t reserved;
+};
+static_assert(sizeof(AllocRecord) == 32);
+
+// word0: type | seq << 16
+struct FreeRecord {
+  std::uint64_t word0;
+  std::uint64_t address;
+};
+static_assert(sizeof(FreeRecord) == 16);
+
+// word0: type | frame count << 16; followed by `count` return addresses, innermost first (the
+// caller of the allocation function first).
+struct StackRecordHead {
+  std::uint64_t word0;
+  std::uint32_t id;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(StackRecordHead) == 16);
+
+struct TimeRecord {
+  std::uint64_t word0;  // type
+  std::uint64_t time_ns;  // CLOCK_MONOTONIC_COARSE
+};
+
+struct MapsBody {
+  std::uint32_t snapshot;  // counts snapshots of this image from 1
+  std::uint32_t offset;    // of this chunk in the snapshot's text
+  std::uint32_t length;    // of this chunk
+  std::uint32_t last;      // 1 on the snapshot's last chunk
+};
+
+struct ScanBody {
+  std::int32_t reply_fd;  // write one byte to /proc/PID/fd/reply_fd when done
+  std::uint32_t reserved;
+  std::uint64_t exclude_begin, exclude_end;  // the preload's own buffers
+};
+
+enum class ByeReason : std::uint32_t {
+  exit = 1,    // exit() or return from main: destructors ran
+  quick_exit = 2,  // _exit() / _Exit(): no destructors ran
+  signal = 3,  // a fatal signal (`detail` = its number)
+  exec = 4,    // the image is being replaced by execve()
+};
+
+struct ByeBody {
+  std::uint32_t reason;  // ByeReason
+  std::int32_t detail;
+  std::uint64_t threads;  // threads that allocated in this image
+  std::uint64_t untracked_frees;  // frees of memory from perfscope's bootstrap arena
+};
+
+constexpr std::uint64_t record_word(RecordType type, std::uint64_t high16) {
+  return static_cast<std::uint64_t>(type) | (high16 << 16);
+}
+
+}  // namespace perfscope::heap_wire
