@@ -44,6 +44,7 @@ struct FlamegraphOptions {
   std::string comm;
   std::string diff;
   bool normalize = false;
+  std::string sample_type;  // empty: the input's default
   std::string folded_out;
   std::string format;  // svg or html; empty: html for *.html and *.htm, else svg
 };
@@ -56,9 +57,33 @@ struct Filters {
 // A loaded input: its tree, and what its counts are.
 struct Loaded {
   output::StackTree tree;
-  std::string unit = "samples";
-  bool roots_are_processes = false;  // the root frames are comm labels (perf script, pprof)
+  std::string sample_type = "samples";  // the type string of the counted values; may be empty
+  std::string unit = "samples";         // what tooltips call the counts: sample_type, or samples
+  bool roots_are_processes = false;     // the root frames are comm labels (perf script, pprof)
 };
+
+// Which sample type of an input to draw: a name or index as --sample-type takes it (empty: the
+// input's default). `source` names the input in the error for a type it lacks.
+struct SampleTypeChoice {
+  std::string name = {};
+  std::string source = "the profile";
+  std::string hint = {};
+};
+
+// Folded stacks and perf script text count samples: one sample type, "samples". Checked with the
+// same rules as a profile's types, so `--sample-type samples` and `--sample-type 0` work on any
+// input.
+Status check_single_type(const SampleTypeChoice& choice) {
+  profile::Profile counts;
+  counts.sample_types = {{counts.intern("samples"), counts.intern("count")}};
+  auto index = profile::sample_type_index(counts, choice.name, choice.source);
+  if (!index) {
+    Error e = std::move(index).take_error();
+    e.hint = choice.hint;
+    return e;
+  }
+  return {};
+}
 
 // Closes what it opened, never stdin.
 struct InputStream {
@@ -95,7 +120,8 @@ Status stream_lines(std::FILE* f, std::string head, Reader& reader, const std::s
   return lines.finish(on_line);
 }
 
-Result<Loaded> load(const std::string& path, const Filters& filters) {
+Result<Loaded> load(const std::string& path, const Filters& filters,
+                    const SampleTypeChoice& choice) {
   const std::string name = path == "-" ? std::string("standard input") : path;
   InputStream in;
   if (path == "-") {
@@ -142,16 +168,24 @@ Result<Loaded> load(const std::string& path, const Filters& filters) {
         return Error{name + " has no sample types", 0,
                      "  the profile is malformed; record it again"};
       }
+      auto value = profile::sample_type_index(*p, choice.name, choice.source);
+      if (!value) {
+        Error e = std::move(value).take_error();
+        e.hint = choice.hint;
+        return e;
+      }
       auto tree = output::tree_from_profile(
-          *p, {.filter = profile::SampleFilter{.pids = filters.pids, .comm = filters.comm}});
+          *p, {.value_index = *value,
+               .filter = profile::SampleFilter{.pids = filters.pids, .comm = filters.comm}});
       if (!tree) return std::move(tree).take_error();
       out.tree = std::move(*tree);
       out.roots_are_processes = profile::LabelKeys(*p).comm >= 0;
-      out.unit = std::string(p->string(p->sample_types[0].type));
-      if (out.unit.empty()) out.unit = "samples";
+      out.sample_type = std::string(p->string(p->sample_types[*value].type));
+      out.unit = out.sample_type.empty() ? std::string("samples") : out.sample_type;
       return out;
     }
     case output::InputFormat::folded: {
+      if (auto st = check_single_type(choice); !st) return std::move(st).take_error();
       if (!filters.pids.empty()) {
         return Error{name + " holds folded stacks, which carry no process ids", 0,
                      "  --pid needs a perfscope profile or perf script output; --comm matches "
@@ -167,6 +201,7 @@ Result<Loaded> load(const std::string& path, const Filters& filters) {
       return out;
     }
     case output::InputFormat::perf_script: {
+      if (auto st = check_single_type(choice); !st) return std::move(st).take_error();
       output::PerfScriptReader reader(out.tree, name, {.pids = filters.pids, .comm = filters.comm});
       out.roots_are_processes = true;
       if (auto st = stream_lines(in.f, std::move(head), reader, name); !st) {
@@ -234,11 +269,11 @@ int run_flamegraph(FlamegraphOptions o) {
                                     "  name one of them with a file"});
   }
 
-  auto loaded = load(o.input, filters);
+  const std::string input_name = o.input == "-" ? std::string("standard input") : o.input;
+  auto loaded = load(o.input, filters, {.name = o.sample_type, .source = input_name});
   if (!loaded) return report_error(kCmd, loaded.error());
   if (loaded->tree.total() <= 0) {
-    std::string what = o.input == "-" ? "standard input" : o.input;
-    return report_error(kCmd, Error{"no samples to draw in " + what, 0,
+    return report_error(kCmd, Error{"no samples to draw in " + input_name, 0,
                                     filters.pids.empty() && filters.comm.empty()
                                         ? std::string()
                                         : "  no sample matched --pid/--comm"});
@@ -266,7 +301,14 @@ int run_flamegraph(FlamegraphOptions o) {
     if (svg.title.empty()) svg.title = o.inverted ? "Icicle Graph" : "Flame Graph";
     text = output::flamegraph_svg(loaded->tree, svg);
   } else {
-    auto baseline = load(o.diff, filters);
+    // The baseline counts what the input counts, by name (an index may mean another type there).
+    const std::string baseline_name = o.diff == "-" ? std::string("standard input") : o.diff;
+    auto baseline = load(o.diff, filters,
+                         {.name = loaded->sample_type,
+                          .source = "the baseline " + baseline_name,
+                          .hint = fmt::format("  --diff compares the same sample type in both "
+                                              "inputs ({} in {}); choose one with --sample-type",
+                                              loaded->unit, input_name)});
     if (!baseline) return report_error(kCmd, baseline.error());
     if (svg.title.empty()) svg.title = "Differential Flame Graph";
     text = output::differential_svg(loaded->tree, baseline->tree, svg, {.normalize = o.normalize});
@@ -334,6 +376,10 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
                   "Compare with BASELINE (same kinds of input): red grew, blue shrank");
   sub->add_flag("--normalize", o->normalize,
                 "With --diff, scale the baseline to the input's total first");
+  sub->add_option("--sample-type", o->sample_type,
+                  "Weigh frames by this sample type of a profile (alloc_space, cpu, ...) or its "
+                  "0-based index (default: the profile's default type, else the first); --diff "
+                  "takes the same type from the baseline. Other inputs have one type, samples");
   sub->add_option("--folded-out", o->folded_out,
                   "Also write the merged stacks as folded lines to FILE");
   sub->footer(
@@ -342,6 +388,7 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
       "  perf script | perfscope flamegraph > perf.svg\n"
       "  perfscope flamegraph -i perfscope.pb.gz -o app.html\n"
       "  perfscope flamegraph -i after.pb.gz --diff before.pb.gz --normalize -o diff.svg\n"
+      "  perfscope flamegraph -i heap.pb.gz --sample-type alloc_space -o alloc.svg\n"
       "  perfscope flamegraph -i app.folded --colors kind --inverted -o icicle.svg");
   sub->callback([o, &exit_code] { exit_code = run_flamegraph(*o); });
 }

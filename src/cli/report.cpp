@@ -9,7 +9,11 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <iterator>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
@@ -33,6 +37,7 @@ struct ReportOptions {
   std::size_t top = 20;
   std::string pids;
   std::string comm;
+  std::string sample_type;  // empty: the profile's default
   bool folded = false;
   bool no_comm = false;
 };
@@ -47,13 +52,31 @@ std::string describe_filter(const profile::SampleFilter& f) {
   return out;
 }
 
-// "1234 samples", "12.345 s cpu", "77 bytes alloc_space".
+// Below 1 KiB "77 bytes", else "1.50 MiB" (binary prefixes, as heap profilers print sizes).
+std::string format_bytes(std::int64_t v) {
+  constexpr const char* kPrefixes[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double size = static_cast<double>(v);
+  if (std::abs(size) < 1024) return fmt::format("{} bytes", v);
+  std::size_t i = 0;
+  for (size /= 1024; std::abs(size) >= 1024 && i + 1 < std::size(kPrefixes); size /= 1024) ++i;
+  return fmt::format("{:.2f} {}", size, kPrefixes[i]);
+}
+
+// "1234 samples", "12.345 s cpu", "77 bytes alloc_space", "1.50 MiB alloc_space".
 std::string format_value(const profile::Profile& p, std::size_t i, std::int64_t v) {
   const std::string_view type = p.string(p.sample_types[i].type);
   const std::string_view unit = p.string(p.sample_types[i].unit);
   if (unit == "nanoseconds") return fmt::format("{:.3f} s {}", static_cast<double>(v) / 1e9, type);
+  if (unit == "bytes") return fmt::format("{} {}", format_bytes(v), type);
   if (unit == "count" || unit.empty()) return fmt::format("{} {}", v, type);
   return fmt::format("{} {} {}", v, unit, type);
+}
+
+// A Self or Total cell: "42" for counts and units without a scale, "0.600 s", "1.50 MiB".
+std::string format_cell(std::string_view unit, std::int64_t v) {
+  if (unit == "nanoseconds") return fmt::format("{:.3f} s", static_cast<double>(v) / 1e9);
+  if (unit == "bytes") return format_bytes(v);
+  return fmt::format("{}", v);
 }
 
 std::string format_time(std::int64_t nanos) {
@@ -69,13 +92,15 @@ double percent(std::int64_t part, std::int64_t whole) {
   return whole != 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
+// `value` is the sample type the tables count: it comes first on the Total line.
 void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile& p,
-                  const profile::Totals& all, const profile::Totals& matched,
+                  std::size_t value, const profile::Totals& all, const profile::Totals& matched,
                   const profile::SampleFilter& filter) {
   fmt::print(out, "Profile: {}\n", o.input);
   std::vector<std::string> totals;
+  if (value < p.sample_types.size()) totals.push_back(format_value(p, value, all.values[value]));
   for (std::size_t i = 0; i < p.sample_types.size(); ++i) {
-    totals.push_back(format_value(p, i, all.values[i]));
+    if (i != value) totals.push_back(format_value(p, i, all.values[i]));
   }
   fmt::print(out, "Total: {}\n",
              totals.empty() ? "no sample types" : fmt::to_string(fmt::join(totals, ", ")));
@@ -109,12 +134,10 @@ void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile
       fmt::print(out, "Note: {}\n", profile::printable(text));
     }
   }
-  if (!filter.empty() && !p.sample_types.empty()) {
-    const double share = all.values[0] != 0 ? 100.0 * static_cast<double>(matched.values[0]) /
-                                                  static_cast<double>(all.values[0])
-                                            : 0.0;
+  if (!filter.empty() && value < p.sample_types.size()) {
     fmt::print(out, "Filter: {}: {} ({:.1f}%)\n", describe_filter(filter),
-               format_value(p, 0, matched.values[0]), share);
+               format_value(p, value, matched.values[value]),
+               percent(matched.values[value], all.values[value]));
   }
 }
 
@@ -156,12 +179,15 @@ std::string count_title(const profile::Hottest& h) {
 }
 
 // Functions, lines and modules: self and total. Processes and CPUs own whole samples: one column.
+// `unit` is the counted sample type's ("count", "bytes", "nanoseconds").
 void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by,
-                 const char* title) {
+                 std::string_view unit, const char* title) {
+  std::vector<std::string> self, total;
   std::size_t width = 5;
   for (const auto& e : h.entries) {
-    width =
-        std::max({width, fmt::formatted_size("{}", e.self), fmt::formatted_size("{}", e.total)});
+    self.push_back(format_cell(unit, e.self));
+    total.push_back(format_cell(unit, e.total));
+    width = std::max({width, self.back().size(), total.back().size()});
   }
   fmt::print(out, "\n{} ({}):\n", title, count_title(h));
   const bool per_frame = by == profile::GroupBy::function || by == profile::GroupBy::line ||
@@ -169,14 +195,16 @@ void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by,
   if (per_frame) {
     fmt::print(out, "{:>7} {:>7}  {:>{}}  {:>{}}  {}\n", "Self%", "Total%", "Self", width, "Total",
                width, column(by));
-    for (const auto& e : h.entries) {
+    for (std::size_t i = 0; i < h.entries.size(); ++i) {
+      const auto& e = h.entries[i];
       fmt::print(out, "{:>6.2f}% {:>6.2f}%  {:>{}}  {:>{}}  {}\n", percent(e.self, h.total),
-                 percent(e.total, h.total), e.self, width, e.total, width, e.name);
+                 percent(e.total, h.total), self[i], width, total[i], width, e.name);
     }
   } else {
     fmt::print(out, "{:>7}  {:>{}}  {}\n", "Share", "Count", width, column(by));
-    for (const auto& e : h.entries) {
-      fmt::print(out, "{:>6.2f}%  {:>{}}  {}\n", percent(e.self, h.total), e.self, width, e.name);
+    for (std::size_t i = 0; i < h.entries.size(); ++i) {
+      const auto& e = h.entries[i];
+      fmt::print(out, "{:>6.2f}%  {:>{}}  {}\n", percent(e.self, h.total), self[i], width, e.name);
     }
   }
 }
@@ -225,6 +253,11 @@ int run_report(const ReportOptions& o) {
     return report_error("report", Error{o.input + " has samples but no sample types", 0,
                                         "  the profile is malformed; record it again"});
   }
+  // Before anything is computed or written: an unknown name leaves no output file.
+  auto value = profile::sample_type_index(*p, o.sample_type);
+  if (!value) return report_error("report", value.error());
+  const std::string_view unit =
+      *value < p->sample_types.size() ? p->string(p->sample_types[*value].unit) : "";
   const profile::Totals all = profile::totals(*p);
   const profile::Totals matched = filter.empty() ? all : profile::totals(*p, filter);
   if (!filter.empty() && matched.samples == 0) {
@@ -234,7 +267,8 @@ int run_report(const ReportOptions& o) {
   }
 
   if (o.folded) {
-    auto text = output::folded(*p, {.include_comm = !o.no_comm, .filter = filter});
+    auto text =
+        output::folded(*p, {.include_comm = !o.no_comm, .value_index = *value, .filter = filter});
     if (!text) return report_error("report", text.error());
     auto out = OutputFile::open(o.output);
     if (!out) return report_error("report", out.error());
@@ -247,34 +281,41 @@ int run_report(const ReportOptions& o) {
   profile::Hottest main_table, processes, cpus;
   const bool has_samples = !p->sample_types.empty() && matched.samples > 0;
   if (has_samples) {
-    auto h = profile::hottest(*p, {.by = *by, .sort = *sort, .top = o.top, .filter = filter});
+    auto h = profile::hottest(
+        *p, {.by = *by, .sort = *sort, .top = o.top, .value_index = *value, .filter = filter});
     if (!h) return report_error("report", h.error());
     main_table = std::move(*h);
     const profile::LabelKeys keys(*p);
     if (*by != profile::GroupBy::process && (keys.pid >= 0 || keys.comm >= 0)) {
-      auto ph = profile::hottest(
-          *p, {.by = profile::GroupBy::process, .top = kBreakdownRows, .filter = filter});
+      auto ph = profile::hottest(*p, {.by = profile::GroupBy::process,
+                                      .top = kBreakdownRows,
+                                      .value_index = *value,
+                                      .filter = filter});
       if (ph) processes = std::move(*ph);
     }
     if (*by != profile::GroupBy::cpu && keys.cpu >= 0) {
-      auto ch = profile::hottest(
-          *p, {.by = profile::GroupBy::cpu, .top = kBreakdownRows, .filter = filter});
+      auto ch = profile::hottest(*p, {.by = profile::GroupBy::cpu,
+                                      .top = kBreakdownRows,
+                                      .value_index = *value,
+                                      .filter = filter});
       if (ch) cpus = std::move(*ch);
     }
   }
 
   auto out = OutputFile::open(o.output);
   if (!out) return report_error("report", out.error());
-  print_header(out->stream(), o, *p, all, matched, filter);
+  print_header(out->stream(), o, *p, *value, all, matched, filter);
   if (!has_samples) {
     fmt::print(out->stream(), "\nThe profile holds no samples.\n");
   } else {
     const std::string title = fmt::format("Hottest {}, by {}", plural(*by), o.sort);
-    print_table(out->stream(), main_table, *by, title.c_str());
+    print_table(out->stream(), main_table, *by, unit, title.c_str());
     if (!processes.entries.empty()) {
-      print_table(out->stream(), processes, profile::GroupBy::process, "Processes");
+      print_table(out->stream(), processes, profile::GroupBy::process, unit, "Processes");
     }
-    if (!cpus.entries.empty()) print_table(out->stream(), cpus, profile::GroupBy::cpu, "CPUs");
+    if (!cpus.entries.empty()) {
+      print_table(out->stream(), cpus, profile::GroupBy::cpu, unit, "CPUs");
+    }
   }
   if (auto st = out->commit(); !st) return report_error("report", st.error());
   return 0;
@@ -301,6 +342,9 @@ void add_report_command(CLI::App& app, int& exit_code) {
   sub->add_flag("--lines", o->lines, "Group by source line (FILE:LINE function): --by line");
   sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
   sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
+  sub->add_option("--sample-type", o->sample_type,
+                  "Weigh samples by this sample type of the profile (alloc_space, cpu, ...) or "
+                  "its 0-based index (default: the profile's default type, else the first)");
   sub->add_flag("--folded", o->folded,
                 "Write folded stacks (one line per stack, for flamegraph.pl, inferno, speedscope)");
   sub->add_flag("--no-comm", o->no_comm,
@@ -310,7 +354,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
   sub->footer(
       "Self: samples whose innermost frame is the entry. Total: samples with the entry\n"
       "anywhere in the stack, once per sample even with recursion. Percentages are of the\n"
-      "samples that pass --pid/--comm. A function inlined into its caller is a row of its own,\n"
+      "samples that pass --pid/--comm, in the sample type listed first under Total (chosen\n"
+      "with --sample-type). A function inlined into its caller is a row of its own,\n"
       "\"NAME (inlined)\". By line, a row is \"FILE:LINE NAME\", or \"NAME (no line info)\" when\n"
       "the profile has no line for it.\n"
       "Examples:\n"
@@ -318,6 +363,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
       "  perfscope report -i app.pb.gz --sort total --top 40\n"
       "  perfscope report --lines --top 10          (the hottest source lines)\n"
       "  perfscope report --by module --pid 1234\n"
+      "  perfscope report -i heap.pb.gz --sample-type inuse_space\n"
       "  perfscope report --folded -o app.folded    (then: flamegraph.pl app.folded > app.svg)");
   sub->callback([o, by_option, &exit_code] {
     o->by_given = by_option->count() > 0;

@@ -254,6 +254,35 @@ Totals totals(const Profile& p, const SampleFilter& filter) {
   return t;
 }
 
+Result<std::size_t> sample_type_index(const Profile& p, std::string_view name,
+                                      std::string_view source) {
+  const auto& types = p.sample_types;
+  if (name.empty()) {
+    // Strings are interned once each, so the default names a type when the ids are equal.
+    if (p.default_sample_type == 0) return std::size_t{0};
+    for (std::size_t i = 0; i < types.size(); ++i) {
+      if (types[i].type == p.default_sample_type) return i;
+    }
+    return std::size_t{0};
+  }
+  for (std::size_t i = 0; i < types.size(); ++i) {
+    if (p.string(types[i].type) == name) return i;
+  }
+  std::size_t index = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), index);
+  if (ec == std::errc() && end == name.data() + name.size() && index < types.size()) return index;
+
+  std::vector<std::string> names;
+  for (const ValueType& t : types) {
+    const std::string_view type = p.string(t.type);
+    names.push_back(type.empty() ? std::string("\"\"") : printable(type));
+  }
+  const std::string has = names.empty() ? std::string("it has none")
+                                        : fmt::format("it has: {}", fmt::join(names, ", "));
+  return Error{
+      fmt::format("{} has no sample type \"{}\"; {}", source, printable(name), has), 0, {}};
+}
+
 std::int64_t lost_samples(const Profile& p) {
   constexpr std::string_view kPrefix = "perfscope: lost ";
   std::int64_t lost = 0;
