@@ -181,6 +181,7 @@ struct ThreadState {
   pid_t tid;
   std::uint32_t used;  // bytes of `batch` filled, header included
   std::uint64_t last_coarse_ns;
+  std::uint32_t events_since_clock;  // the clock is read every kClockEvery events
   std::uintptr_t stack_lo, stack_hi;  // for frame-pointer walks
   alignas(64) unsigned char batch[wire::kPacketBytes];
   CacheSlot cache[kCacheSlots];
@@ -230,6 +231,7 @@ ThreadState* thread_state() {
       t->tid = current_tid();
       t->used = sizeof(wire::PacketHeader);
       t->last_coarse_ns = 0;
+      t->events_since_clock = 0;
       // The thread's stack, for validating frame pointers. pthread_getattr_np may allocate
       // (reading /proc/self/maps for the main thread): we are inside a hook, so that passes
       // through untracked.
@@ -258,7 +260,12 @@ void* append(ThreadState* t, std::size_t bytes) {
   return at;
 }
 
+// Reading even the coarse clock costs as much as the rest of an event: look every 16 events (the
+// clock only moves every few milliseconds anyway), and always on a thread's first event.
+constexpr std::uint32_t kClockEvery = 16;
+
 void note_time(ThreadState* t) {
+  if (t->events_since_clock++ % kClockEvery != 0) return;
   const std::uint64_t coarse = now_ns(CLOCK_MONOTONIC_COARSE);
   if (coarse == t->last_coarse_ns) return;
   t->last_coarse_ns = coarse;
@@ -444,6 +451,10 @@ void finish(wire::ByeReason reason, std::int32_t detail) {
       packet.b.reply_fd = reply[1];
       packet.b.exclude_begin = reinterpret_cast<std::uint64_t>(pool);
       packet.b.exclude_end = reinterpret_cast<std::uint64_t>(pool) + pool_bytes;
+      if (self != nullptr && self->stack_hi != 0) {
+        packet.b.dead_stack_begin = self->stack_lo;
+        packet.b.dead_stack_end = reinterpret_cast<std::uint64_t>(__builtin_frame_address(0));
+      }
       write_packet(&packet, sizeof(packet));
       // perfscope opens /proc/PID/fd/reply[1] and writes one byte; give up after a minute.
       pollfd pfd{reply[0], POLLIN, 0};

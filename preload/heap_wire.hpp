@@ -117,6 +117,8 @@ struct ScanBody {
   std::int32_t reply_fd;  // write one byte to /proc/PID/fd/reply_fd when done
   std::uint32_t reserved;
   std::uint64_t exclude_begin, exclude_end;  // the preload's own buffers
+  std::uint64_t dead_stack_begin, dead_stack_end;  // below the exiting thread's stack pointer:
+                                                   // stale frames, not roots
 };
 
 enum class ByeReason : std::uint32_t {

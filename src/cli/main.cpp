@@ -7,6 +7,7 @@
 #include "cli/doctor.hpp"
 #include "cli/flamegraph.hpp"
 #include "cli/list.hpp"
+#include "cli/mem.hpp"
 #include "cli/monitor.hpp"
 #include "cli/record.hpp"
 #include "cli/report.hpp"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   add_flamegraph_command(app, exit_code);
   add_convert_command(app, exit_code);
   add_monitor_command(app, exit_code);
+  add_mem_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

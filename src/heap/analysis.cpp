@@ -1,0 +1,445 @@
+#include "heap/analysis.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "heap/address_map.hpp"
+#include "preload/heap_wire.hpp"
+
+namespace perfscope::heap {
+namespace wire = heap_wire;
+
+namespace {
+
+using Live = LiveBlockInfo;
+
+struct ThreadCursor {
+  std::uint64_t time_ns = 0;
+  std::uint64_t last_alloc = 0;  // address of this thread's last event if it was an allocation
+};
+
+constexpr std::uint32_t kNoSite = ~std::uint32_t{0};
+
+struct ImageState {
+  ProcessImage out;
+  std::vector<std::uint32_t> wire_to_site;  // by the preload's stack id; kNoSite: not defined
+  std::unordered_map<std::string, std::uint32_t> site_by_frames;
+  AddressMap live;
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> early_frees;  // address -> seqs
+  std::unordered_map<int, ThreadCursor> threads;
+  std::map<std::uint32_t, std::string> maps_in_progress;
+  std::set<std::string> maps_lines;
+  std::uint64_t now_ns = 0;
+  std::uint64_t slice_time_ns = 0, slice_max = 0;
+  bool peak_pending = false;
+};
+
+std::uint32_t site_for(ImageState& s, const std::uint64_t* frames, std::uint32_t count) {
+  std::string key(reinterpret_cast<const char*>(frames), count * sizeof(std::uint64_t));
+  auto [it, inserted] = s.site_by_frames.try_emplace(std::move(key), 0);
+  if (inserted) {
+    it->second = static_cast<std::uint32_t>(s.out.stacks.size());
+    s.out.stacks.emplace_back(frames, frames + count);
+    s.out.sites.emplace_back();
+  }
+  return it->second;
+}
+
+std::int64_t since_start(const ImageState& s, std::uint64_t t) {
+  return t > s.out.start_ns ? static_cast<std::int64_t>(t - s.out.start_ns) : 0;
+}
+
+void advance_time(ImageState& s, std::uint64_t t) {
+  if (t <= s.now_ns) return;
+  s.now_ns = t;
+  if (s.slice_time_ns == 0) {
+    s.slice_time_ns = t;
+    s.slice_max = s.out.current_bytes;
+    return;
+  }
+  s.out.timeline.push_back({since_start(s, s.slice_time_ns), static_cast<std::int64_t>(s.slice_max)});
+  s.slice_time_ns = t;
+  s.slice_max = s.out.current_bytes;
+}
+
+// The live heap is about to shrink from a new high: record which sites hold it. Skipped when the
+// new high is within 0.5% of the last snapshot, so a heap creeping up one block at a time does not
+// cost a pass over every site per block (the peak value itself stays exact).
+void snapshot_peak(ImageState& s) {
+  s.peak_pending = false;
+  const std::uint64_t last = s.out.peak_snapshot_bytes;
+  if (last != 0 && s.out.peak_bytes < last + last / 200) return;
+  for (auto& site : s.out.sites) {
+    site.peak_count = site.live_count;
+    site.peak_bytes = site.live_bytes;
+  }
+  s.out.peak_snapshot_bytes = s.out.current_bytes;
+}
+
+void add_live(ImageState& s, std::uint64_t address, std::uint64_t size, std::uint32_t site,
+              std::uint64_t seq) {
+  auto [info, inserted] = s.live.insert(address, Live{size, seq, site});
+  if (!inserted) {
+    // The old block's free never reached us (freed untracked, e.g. from a signal handler while
+    // inside a hook): it is gone now that the allocator handed the address out again.
+    SiteStats& old = s.out.sites[info->site];
+    old.live_count -= 1;
+    old.live_bytes -= info->size;
+    s.out.current_bytes -= info->size;
+    s.out.current_blocks -= 1;
+    *info = Live{size, seq, site};
+  }
+  SiteStats& st = s.out.sites[site];
+  st.live_count += 1;
+  st.live_bytes += size;
+  s.out.current_bytes += size;
+  s.out.current_blocks += 1;
+  s.slice_max = std::max(s.slice_max, s.out.current_bytes);
+  if (s.out.current_bytes > s.out.peak_bytes) {
+    s.out.peak_bytes = s.out.current_bytes;
+    s.out.peak_time_ns = since_start(s, s.now_ns);
+    s.peak_pending = true;
+  }
+}
+
+void on_alloc(ImageState& s, ThreadCursor& cursor, const wire::AllocRecord& r) {
+  const std::uint64_t seq = r.word0 >> 16;
+  std::uint32_t site =
+      r.stack_id < s.wire_to_site.size() ? s.wire_to_site[r.stack_id] : kNoSite;
+  if (site == kNoSite) site = site_for(s, nullptr, 0);  // never defined: an empty stack
+  SiteStats& st = s.out.sites[site];
+  st.alloc_count += 1;
+  st.alloc_bytes += r.size;
+  s.out.allocations += 1;
+  s.out.bytes_allocated += r.size;
+  cursor.last_alloc = r.address;
+  // A free of this block that arrived first (another thread's packet overtook ours).
+  if (auto it = s.early_frees.find(r.address); it != s.early_frees.end()) {
+    auto& seqs = it->second;
+    auto later = std::find_if(seqs.begin(), seqs.end(), [&](std::uint64_t f) { return f > seq; });
+    if (later != seqs.end()) {
+      seqs.erase(later);
+      if (seqs.empty()) s.early_frees.erase(it);
+      s.out.frees += 1;
+      return;
+    }
+  }
+  add_live(s, r.address, r.size, site, seq);
+}
+
+void on_free(ImageState& s, ThreadCursor& cursor, const wire::FreeRecord& r) {
+  const std::uint64_t seq = r.word0 >> 16;
+  const bool right_after = cursor.last_alloc == r.address;
+  cursor.last_alloc = 0;
+  Live* found = s.live.find(r.address);
+  if (found == nullptr || found->seq > seq) {
+    s.early_frees[r.address].push_back(seq);
+    return;
+  }
+  if (s.peak_pending) snapshot_peak(s);
+  const Live block = *found;
+  s.live.erase(r.address);
+  SiteStats& st = s.out.sites[block.site];
+  st.live_count -= 1;
+  st.live_bytes -= block.size;
+  s.out.current_bytes -= block.size;
+  s.out.current_blocks -= 1;
+  s.out.frees += 1;
+  if (right_after) {
+    st.temporary_count += 1;
+    st.temporary_bytes += block.size;
+    s.out.temporary += 1;
+  }
+}
+
+
+}  // namespace
+
+struct HeapAnalysis::Impl {
+  std::string pending;
+  std::vector<ImageState> images;
+  std::unordered_map<int, std::size_t> current;  // pid -> its latest image
+  int command_pid = 0;
+  std::uint64_t packets = 0, events = 0;
+  Scanner scanner;
+
+  ImageState* image_of(int pid) {
+    auto it = current.find(pid);
+    return it == current.end() ? nullptr : &images[it->second];
+  }
+
+  void on_hello(const wire::PacketHeader& h, const wire::HelloBody& b) {
+    ImageState fresh;
+    ProcessImage& img = fresh.out;
+    img.pid = h.pid;
+    img.parent_pid = b.parent_pid;
+    img.exe.assign(b.exe, strnlen(b.exe, sizeof(b.exe)));
+    img.dwarf_unwind = b.unwind == static_cast<std::uint32_t>(wire::Unwind::dwarf);
+    img.start_ns = b.start_ns;
+    ImageState* previous = image_of(h.pid);
+    if (b.origin == static_cast<std::uint32_t>(wire::Origin::forked)) {
+      img.origin = ImageOrigin::forked;
+      // The child's stack ids are its parent's (it inherited the preload's caches).
+      if (ImageState* parent = image_of(b.parent_pid); parent != nullptr) {
+        fresh.wire_to_site = parent->wire_to_site;
+        fresh.site_by_frames = parent->site_by_frames;
+        img.stacks = parent->out.stacks;
+        img.sites.assign(img.stacks.size(), SiteStats{});
+        fresh.maps_lines = parent->maps_lines;
+      }
+    } else if (previous != nullptr) {
+      img.origin = ImageOrigin::execed;
+      if (previous->out.end == ImageEnd::running) previous->out.end = ImageEnd::exec;
+    } else if (h.pid == command_pid) {
+      img.origin = ImageOrigin::command;
+    } else {
+      img.origin = ImageOrigin::spawned;
+    }
+    current[h.pid] = images.size();
+    images.push_back(std::move(fresh));
+  }
+
+  void on_events(ImageState& s, const wire::PacketHeader& h, const unsigned char* p,
+                 const unsigned char* end) {
+    ThreadCursor& cursor = s.threads[h.tid];
+    while (p + 8 <= end) {
+      std::uint64_t word0;
+      std::memcpy(&word0, p, 8);
+      const auto type = static_cast<wire::RecordType>(word0 & 0xff);
+      if (type == wire::RecordType::alloc && p + sizeof(wire::AllocRecord) <= end) {
+        wire::AllocRecord r;
+        std::memcpy(&r, p, sizeof r);
+        on_alloc(s, cursor, r);
+        ++events;
+        p += sizeof r;
+      } else if (type == wire::RecordType::free && p + sizeof(wire::FreeRecord) <= end) {
+        wire::FreeRecord r;
+        std::memcpy(&r, p, sizeof r);
+        on_free(s, cursor, r);
+        ++events;
+        p += sizeof r;
+      } else if (type == wire::RecordType::time && p + sizeof(wire::TimeRecord) <= end) {
+        wire::TimeRecord r;
+        std::memcpy(&r, p, sizeof r);
+        cursor.time_ns = std::max(cursor.time_ns, r.time_ns);
+        advance_time(s, r.time_ns);
+        p += sizeof r;
+      } else if (type == wire::RecordType::stack && p + sizeof(wire::StackRecordHead) <= end) {
+        wire::StackRecordHead r;
+        std::memcpy(&r, p, sizeof r);
+        const auto count = static_cast<std::uint32_t>((r.word0 >> 16) & 0xffff);
+        const unsigned char* frames = p + sizeof r;
+        if (count > wire::kMaxFrames || frames + count * 8 > end) break;
+        std::vector<std::uint64_t> pcs(count);
+        std::memcpy(pcs.data(), frames, count * 8);
+        if (r.id >= s.wire_to_site.size()) {
+          s.wire_to_site.resize(std::max<std::size_t>(r.id + 1, s.wire_to_site.size() * 2), kNoSite);
+        }
+        s.wire_to_site[r.id] = site_for(s, pcs.data(), count);
+        p = frames + count * 8;
+      } else {
+        break;  // zero padding or a record we do not know: the rest of the packet is skipped
+      }
+    }
+  }
+
+  void on_maps(ImageState& s, const wire::MapsBody& b, const char* text, std::size_t room) {
+    std::string& chunk = s.maps_in_progress[b.snapshot];
+    chunk.append(text, std::min<std::size_t>(b.length, room));
+    if (b.last == 0) return;
+    std::size_t at = 0;
+    while (at < chunk.size()) {
+      std::size_t nl = chunk.find('\n', at);
+      if (nl == std::string::npos) nl = chunk.size();
+      if (nl > at) s.maps_lines.insert(chunk.substr(at, nl - at));
+      at = nl + 1;
+    }
+    s.maps_in_progress.erase(b.snapshot);
+  }
+
+  void on_scan(ImageState& s, const wire::PacketHeader& h, const wire::ScanBody& b) {
+    std::vector<LiveBlock> blocks;
+    std::vector<std::uint32_t> sites;
+    blocks.reserve(s.live.size());
+    std::vector<std::pair<std::uint64_t, const Live*>> sorted;
+    sorted.reserve(s.live.size());
+    s.live.for_each([&](std::uint64_t address, const Live& block) {
+      sorted.emplace_back(address, &block);
+    });
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b2) { return a.first < b2.first; });
+    for (const auto& [address, block] : sorted) {
+      blocks.push_back({address, std::max<std::uint64_t>(block->size, 1)});
+      sites.push_back(block->site);
+    }
+    std::vector<AddressRange> exclude{{b.exclude_begin, b.exclude_end}};
+    if (b.dead_stack_end > b.dead_stack_begin) exclude.push_back({b.dead_stack_begin, b.dead_stack_end});
+    auto result = scanner(h.pid, blocks, exclude);
+    if (result) {
+      for (std::size_t i = 0; i < blocks.size(); ++i) {
+        if (!result->reachable[i]) continue;
+        SiteStats& st = s.out.sites[sites[i]];
+        st.reachable_count += 1;
+        st.reachable_bytes += sorted[i].second->size;
+      }
+      s.out.reachability = Reachability::classified;
+      s.out.reachability_note = fmt::format("scanned {} bytes of memory", result->bytes_scanned);
+    } else {
+      s.out.reachability_note = result.error().message();
+    }
+    // Let the process finish exiting, whatever happened.
+    const std::string path = fmt::format("/proc/{}/fd/{}", h.pid, b.reply_fd);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+      const char byte = 1;
+      [[maybe_unused]] const auto n = ::write(fd, &byte, 1);
+      ::close(fd);
+    }
+  }
+
+  void on_bye(ImageState& s, const wire::PacketHeader& h, const wire::ByeBody& b) {
+    switch (static_cast<wire::ByeReason>(b.reason)) {
+      case wire::ByeReason::exit: s.out.end = ImageEnd::exit; break;
+      case wire::ByeReason::quick_exit: s.out.end = ImageEnd::quick_exit; break;
+      case wire::ByeReason::signal: s.out.end = ImageEnd::signal; break;
+      case wire::ByeReason::exec: s.out.end = ImageEnd::exec; break;
+    }
+    s.out.end_detail = b.detail;
+    s.out.end_ns = h.time_ns;
+    s.out.threads = b.threads;
+  }
+
+  Status packet(const unsigned char* p, std::size_t bytes) {
+    wire::PacketHeader h;
+    std::memcpy(&h, p, sizeof h);
+    ++packets;
+    const auto kind = static_cast<wire::PacketKind>(h.kind);
+    const unsigned char* body = p + sizeof h;
+    const std::size_t room = bytes - sizeof h;
+    if (kind == wire::PacketKind::hello) {
+      wire::HelloBody b{};
+      std::memcpy(&b, body, std::min(room, sizeof b));
+      on_hello(h, b);
+      return {};
+    }
+    ImageState* s = image_of(h.pid);
+    if (s == nullptr) return {};  // no hello: a process we cannot place (ignored)
+    if (h.time_ns > s->out.end_ns && s->out.end == ImageEnd::running) s->out.end_ns = h.time_ns;
+    switch (kind) {
+      case wire::PacketKind::events: on_events(*s, h, body, p + bytes); break;
+      case wire::PacketKind::maps:
+        if (room >= sizeof(wire::MapsBody)) {
+          wire::MapsBody b;
+          std::memcpy(&b, body, sizeof b);
+          on_maps(*s, b, reinterpret_cast<const char*>(body + sizeof b), room - sizeof b);
+        }
+        break;
+      case wire::PacketKind::scan_request:
+        if (room >= sizeof(wire::ScanBody)) {
+          wire::ScanBody b;
+          std::memcpy(&b, body, sizeof b);
+          on_scan(*s, h, b);
+        }
+        break;
+      case wire::PacketKind::bye:
+        if (room >= sizeof(wire::ByeBody)) {
+          wire::ByeBody b;
+          std::memcpy(&b, body, sizeof b);
+          on_bye(*s, h, b);
+        }
+        break;
+      default: break;
+    }
+    return {};
+  }
+};
+
+HeapAnalysis::HeapAnalysis() : impl_(std::make_unique<Impl>()) {
+  impl_->scanner = [](int pid, const std::vector<LiveBlock>& blocks,
+                      const std::vector<AddressRange>& exclude) {
+    return scan_reachable(pid, blocks, exclude);
+  };
+}
+HeapAnalysis::~HeapAnalysis() = default;
+HeapAnalysis::HeapAnalysis(HeapAnalysis&&) noexcept = default;
+HeapAnalysis& HeapAnalysis::operator=(HeapAnalysis&&) noexcept = default;
+
+void HeapAnalysis::set_command_pid(int pid) { impl_->command_pid = pid; }
+void HeapAnalysis::set_scanner(Scanner scanner) { impl_->scanner = std::move(scanner); }
+std::uint64_t HeapAnalysis::packets() const { return impl_->packets; }
+std::uint64_t HeapAnalysis::events() const { return impl_->events; }
+
+Status HeapAnalysis::feed(std::string_view bytes) {
+  Impl& m = *impl_;
+  m.pending.append(bytes);
+  std::size_t at = 0;
+  while (m.pending.size() - at >= sizeof(wire::PacketHeader)) {
+    const auto* p = reinterpret_cast<const unsigned char*>(m.pending.data() + at);
+    wire::PacketHeader h;
+    std::memcpy(&h, p, sizeof h);
+    if (h.magic != wire::kMagic || h.bytes < sizeof h || h.bytes > wire::kPacketBytes ||
+        h.bytes % 8 != 0) {
+      return Error{fmt::format("reading the heap event stream: a packet with magic {:#x} and "
+                               "size {} at byte {} is not from perfscope's heap preload",
+                               h.magic, h.bytes, at),
+                   0, "the preload and perfscope must come from the same build"};
+    }
+    if (m.pending.size() - at < h.bytes) break;
+    if (auto st = m.packet(p, h.bytes); !st) return st;
+    at += h.bytes;
+  }
+  m.pending.erase(0, at);
+  return {};
+}
+
+std::vector<ProcessImage> HeapAnalysis::finish() {
+  std::vector<ProcessImage> out;
+  for (auto& s : impl_->images) {
+    if (s.peak_pending) snapshot_peak(s);
+    if (s.slice_time_ns != 0) {
+      s.out.timeline.push_back(
+          {since_start(s, s.slice_time_ns), static_cast<std::int64_t>(s.slice_max)});
+    }
+    const std::uint64_t end = std::max(s.out.end_ns, s.now_ns);
+    s.out.timeline.push_back({since_start(s, end), static_cast<std::int64_t>(s.out.current_bytes)});
+    if (s.out.end_ns == 0) s.out.end_ns = end;
+    for (const auto& [address, seqs] : s.early_frees) s.out.unknown_frees += seqs.size();
+    if (s.out.reachability == Reachability::unknown && s.out.reachability_note.empty()) {
+      switch (s.out.end) {
+        case ImageEnd::running:
+          s.out.reachability_note = "the process ended without exit handlers (killed?)";
+          break;
+        case ImageEnd::quick_exit: s.out.reachability_note = "the process called _exit()"; break;
+        case ImageEnd::signal:
+          s.out.reachability_note = fmt::format("the process died of signal {}", s.out.end_detail);
+          break;
+        case ImageEnd::exec:
+          s.out.reachability_note = "the program was replaced by exec";
+          break;
+        case ImageEnd::exit:
+          s.out.reachability_note = "the process is not dumpable (no scan was asked for)";
+          break;
+      }
+    }
+    std::string maps;
+    for (const auto& line : s.maps_lines) {
+      maps += line;
+      maps += '\n';
+    }
+    s.out.maps = std::move(maps);
+    out.push_back(std::move(s.out));
+  }
+  impl_->images.clear();
+  impl_->current.clear();
+  return out;
+}
+
+}  // namespace perfscope::heap
