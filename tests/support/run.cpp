@@ -26,6 +26,9 @@ std::string nobody_dir() {
     ::chmod(tmpl, 0755);
     namespace fs = std::filesystem;
     fs::copy_file(PERFSCOPE_BINARY, std::string(tmpl) + "/perfscope");
+    // perfscope mem looks for its preload beside the binary.
+    const auto preload = fs::path(PERFSCOPE_BINARY).parent_path() / "libperfscope-heap.so";
+    if (fs::exists(preload)) fs::copy_file(preload, std::string(tmpl) + "/libperfscope-heap.so");
     for (const auto& e : fs::directory_iterator(PERFSCOPE_TARGETS_DIR)) {
       fs::copy_file(e.path(), std::string(tmpl) + "/" + e.path().filename().string());
     }

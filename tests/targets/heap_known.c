@@ -57,7 +57,7 @@ __attribute__((noinline)) void* parent_work(void) {
 
 __attribute__((noinline)) void child_work(void) {
   void* a = malloc(150000);
-  void* b = malloc(50000);
+  void* volatile b = malloc(50000);  // volatile: gcc drops a malloc/memset/free it can see through
   memset(a, 2, 150000);
   memset(b, 3, 50000);
   free(b);
