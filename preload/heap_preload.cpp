@@ -132,24 +132,37 @@ std::uint64_t now_ns(clockid_t clock) {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-pid_t current_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+pid_t current_tid() {
+  return static_cast<pid_t>(syscall(SYS_gettid));
+}
 
 // Writes one whole packet. A full pipe blocks (perfscope is behind); EINTR retries. Any other
-// failure (perfscope gone) stops tracking: the program goes on untraced.
+// failure (perfscope gone) stops tracking: the program goes on untraced. SIGPIPE is blocked
+// around the write, and one it raised is taken back, so a program that outlives perfscope is
+// never killed by it.
 void write_packet(const void* data, std::size_t bytes) {
   if (out_fd < 0) return;
+  sigset_t pipe_signal, old_mask;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &old_mask);
   const char* p = static_cast<const char*>(data);
   while (bytes > 0) {
     const ssize_t n = ::write(out_fd, p, bytes);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
+      if (n < 0 && errno == EPIPE && !sigismember(&old_mask, SIGPIPE)) {
+        const timespec no_wait{};
+        sigtimedwait(&pipe_signal, nullptr, &no_wait);
+      }
       out_fd = -1;
       state.store(State::passthrough);
-      return;
+      break;
     }
     p += n;
     bytes -= static_cast<std::size_t>(n);
   }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 }
 
 void fill_header(wire::PacketHeader& h, wire::PacketKind kind, std::uint32_t bytes) {
@@ -181,7 +194,7 @@ struct ThreadState {
   pid_t tid;
   std::uint32_t used;  // bytes of `batch` filled, header included
   std::uint64_t last_coarse_ns;
-  std::uint32_t events_since_clock;  // the clock is read every kClockEvery events
+  std::uint32_t events_since_clock;   // the clock is read every kClockEvery events
   std::uintptr_t stack_lo, stack_hi;  // for frame-pointer walks
   alignas(64) unsigned char batch[wire::kPacketBytes];
   CacheSlot cache[kCacheSlots];
@@ -519,7 +532,9 @@ void after_fork_in_child() {
   --hook_depth;
 }
 
-void at_exit_destructor() { finish(wire::ByeReason::exit, 0); }
+void at_exit_destructor() {
+  finish(wire::ByeReason::exit, 0);
+}
 
 // Called once, from the first hook. Returns with state tracking or passthrough.
 void initialize() {
@@ -617,7 +632,9 @@ __attribute__((always_inline)) inline ThreadState* begin_event() {
   return t;
 }
 
-inline void end_event() { --hook_depth; }
+inline void end_event() {
+  --hook_depth;
+}
 
 __attribute__((always_inline)) inline void capture(ThreadState* t, std::uintptr_t fp,
                                                    std::uintptr_t ret, Frames& f) {
@@ -658,13 +675,13 @@ void record_free(ThreadState* t, void* p) {
 // Each hook below: pass through when not recording; otherwise call the real function with the
 // guard up (so whatever it allocates inside is not counted twice) and record the result with
 // the stack of the hook's caller.
-#define PS_STACK_ARGS                                                 \
-  reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)),      \
+#define PS_STACK_ARGS                                           \
+  reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), \
       reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
 
-__attribute__((always_inline)) inline void* track_alloc(wire::AllocFn fn, void* p,
-                                                        std::size_t size, ThreadState* t,
-                                                        std::uintptr_t fp, std::uintptr_t ret) {
+__attribute__((always_inline)) inline void* track_alloc(wire::AllocFn fn, void* p, std::size_t size,
+                                                        ThreadState* t, std::uintptr_t fp,
+                                                        std::uintptr_t ret) {
   if (p != nullptr) {
     Frames f;
     capture(t, fp, ret, f);
@@ -736,8 +753,8 @@ __attribute__((always_inline)) inline void* realloc_impl(void* old, std::size_t 
 PS_EXPORT void* realloc(void* old, std::size_t size) {
   if (from_bootstrap(old)) {  // move a bootstrap block into real memory (it is never freed)
     void* p = malloc(size);
-    const std::size_t room =
-        static_cast<std::size_t>(bootstrap_arena + sizeof(bootstrap_arena) - static_cast<char*>(old));
+    const std::size_t room = static_cast<std::size_t>(bootstrap_arena + sizeof(bootstrap_arena) -
+                                                      static_cast<char*>(old));
     if (p != nullptr) std::memcpy(p, old, size < room ? size : room);
     return p;
   }
@@ -778,8 +795,7 @@ PS_EXPORT void* memalign(std::size_t align, std::size_t size) {
     if (ready() && real.memalign != nullptr) return real.memalign(align, size);
     return bootstrap_alloc(size, align < 16 ? 16 : align);
   }
-  return track_alloc(wire::AllocFn::memalign, real.memalign(align, size), size, t,
-                     PS_STACK_ARGS);
+  return track_alloc(wire::AllocFn::memalign, real.memalign(align, size), size, t, PS_STACK_ARGS);
 }
 
 PS_EXPORT void* valloc(std::size_t size) {
@@ -857,15 +873,14 @@ void* operator new[](std::size_t size) {
                   PS_STACK_ARGS);
 }
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return new_nothrow_impl(real.new_scalar_nothrow, wire::AllocFn::new_scalar, size,
-                          PS_STACK_ARGS);
+  return new_nothrow_impl(real.new_scalar_nothrow, wire::AllocFn::new_scalar, size, PS_STACK_ARGS);
 }
 void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
   return new_nothrow_impl(real.new_array_nothrow, wire::AllocFn::new_array, size, PS_STACK_ARGS);
 }
 void* operator new(std::size_t size, std::align_val_t align) {
-  return new_impl(real.new_scalar_align, real.new_scalar_align_nothrow,
-                  wire::AllocFn::new_scalar, size, PS_STACK_ARGS, align);
+  return new_impl(real.new_scalar_align, real.new_scalar_align_nothrow, wire::AllocFn::new_scalar,
+                  size, PS_STACK_ARGS, align);
 }
 void* operator new[](std::size_t size, std::align_val_t align) {
   return new_impl(real.new_array_align, real.new_array_align_nothrow, wire::AllocFn::new_array,
@@ -880,10 +895,18 @@ void* operator new[](std::size_t size, std::align_val_t align, const std::nothro
                           PS_STACK_ARGS, align);
 }
 
-void operator delete(void* p) noexcept { delete_impl(real.delete_scalar, p); }
-void operator delete[](void* p) noexcept { delete_impl(real.delete_array, p); }
-void operator delete(void* p, std::size_t) noexcept { delete_impl(real.delete_scalar, p); }
-void operator delete[](void* p, std::size_t) noexcept { delete_impl(real.delete_array, p); }
+void operator delete(void* p) noexcept {
+  delete_impl(real.delete_scalar, p);
+}
+void operator delete[](void* p) noexcept {
+  delete_impl(real.delete_array, p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  delete_impl(real.delete_scalar, p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  delete_impl(real.delete_array, p);
+}
 void operator delete(void* p, const std::nothrow_t&) noexcept {
   delete_impl(real.delete_scalar, p);
 }
@@ -951,4 +974,6 @@ __attribute__((constructor)) static void perfscope_heap_init() {
   if (state.load() == State::uninitialized) initialize();
 }
 
-__attribute__((destructor)) static void perfscope_heap_fini() { at_exit_destructor(); }
+__attribute__((destructor)) static void perfscope_heap_fini() {
+  at_exit_destructor();
+}

@@ -71,8 +71,16 @@ enum class RecordType : std::uint8_t {
 // Which function allocated: kept for the report (operator new vs malloc mismatches are not
 // checked).
 enum class AllocFn : std::uint8_t {
-  malloc = 1, calloc, realloc, memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
-  new_scalar, new_array,
+  malloc = 1,
+  calloc,
+  realloc,
+  memalign,
+  posix_memalign,
+  aligned_alloc,
+  valloc,
+  pvalloc,
+  new_scalar,
+  new_array,
 };
 
 // word0: type | fn << 8 | seq << 16 (seq: 48 bits)
@@ -102,7 +110,7 @@ struct StackRecordHead {
 static_assert(sizeof(StackRecordHead) == 16);
 
 struct TimeRecord {
-  std::uint64_t word0;  // type
+  std::uint64_t word0;    // type
   std::uint64_t time_ns;  // CLOCK_MONOTONIC_COARSE
 };
 
@@ -116,22 +124,22 @@ struct MapsBody {
 struct ScanBody {
   std::int32_t reply_fd;  // write one byte to /proc/PID/fd/reply_fd when done
   std::uint32_t reserved;
-  std::uint64_t exclude_begin, exclude_end;  // the preload's own buffers
+  std::uint64_t exclude_begin, exclude_end;        // the preload's own buffers
   std::uint64_t dead_stack_begin, dead_stack_end;  // below the exiting thread's stack pointer:
                                                    // stale frames, not roots
 };
 
 enum class ByeReason : std::uint32_t {
-  exit = 1,    // exit() or return from main: destructors ran
+  exit = 1,        // exit() or return from main: destructors ran
   quick_exit = 2,  // _exit() / _Exit(): no destructors ran
-  signal = 3,  // a fatal signal (`detail` = its number)
-  exec = 4,    // the image is being replaced by execve()
+  signal = 3,      // a fatal signal (`detail` = its number)
+  exec = 4,        // the image is being replaced by execve()
 };
 
 struct ByeBody {
   std::uint32_t reason;  // ByeReason
   std::int32_t detail;
-  std::uint64_t threads;  // threads that allocated in this image
+  std::uint64_t threads;          // threads that allocated in this image
   std::uint64_t untracked_frees;  // frees of memory from perfscope's bootstrap arena
 };
 

@@ -85,19 +85,17 @@ std::string choose_unwind(const MemOptions& o, std::string& why) {
     return o.unwind;
   }
   const std::string program = o.command.front();
-  const std::string path = program.find('/') != std::string::npos ? program
-                                                                   : find_on_path(program);
+  const std::string path = program.find('/') != std::string::npos ? program : find_on_path(program);
   auto report = path.empty() ? Result<system::BinaryReport>(Error{"not found", 0, {}})
                              : system::inspect_binary(path);
   if (!report) {
     why = fmt::format("auto: {} could not be inspected", program);
     return "dwarf";
   }
-  const bool fp = report->functions_sampled > 0 &&
-                  report->with_frame_pointer * 2 > report->functions_sampled;
-  why = fmt::format("auto: {} {} frame pointers ({} of {} sampled functions set them up)",
-                    program, fp ? "keeps" : "lacks", report->with_frame_pointer,
-                    report->functions_sampled);
+  const bool fp =
+      report->functions_sampled > 0 && report->with_frame_pointer * 2 > report->functions_sampled;
+  why = fmt::format("auto: {} {} frame pointers ({} of {} sampled functions set them up)", program,
+                    fp ? "keeps" : "lacks", report->with_frame_pointer, report->functions_sampled);
   if (fp) return "fp";
   return "dwarf";
 }
@@ -117,10 +115,10 @@ void set_child_environment(const std::string& lib, int fd, std::uint64_t inode,
 
 int run_mem(const MemOptions& o) {
   if (!o.pid.empty()) {
-    return report_error(kCmd, Error{"-p is not supported: the tracker is injected with "
-                                    "LD_PRELOAD when the program starts",
-                                    0,
-                                    "  run the program under perfscope: perfscope mem -- CMD ARGS"});
+    return report_error(kCmd,
+                        Error{"-p is not supported: the tracker is injected with "
+                              "LD_PRELOAD when the program starts",
+                              0, "  run the program under perfscope: perfscope mem -- CMD ARGS"});
   }
   if (o.command.empty()) {
     return report_error(kCmd, Error{"no command to run", 0,
@@ -130,20 +128,19 @@ int run_mem(const MemOptions& o) {
     return report_error(kCmd, Error{fmt::format("unknown --unwind '{}'", o.unwind), 0,
                                     "  choose auto, fp (frame pointers) or dwarf"});
   }
-  static constexpr const char* kTypes[] = {"alloc_objects",  "alloc_space",  "inuse_objects",
-                                           "inuse_space",    "leaked_objects", "leaked_space",
+  static constexpr const char* kTypes[] = {"alloc_objects",    "alloc_space",    "inuse_objects",
+                                           "inuse_space",      "leaked_objects", "leaked_space",
                                            "temporary_objects"};
   std::size_t flame_index = std::size(kTypes);
   for (std::size_t i = 0; i < std::size(kTypes); ++i) {
     if (o.flamegraph_type == kTypes[i]) flame_index = i;
   }
   if (flame_index == std::size(kTypes)) {
-    return report_error(kCmd, Error{fmt::format("unknown --flamegraph-type '{}'",
-                                                o.flamegraph_type),
-                                    0,
-                                    "  choose alloc_objects, alloc_space, inuse_objects, "
-                                    "inuse_space, leaked_objects, leaked_space or "
-                                    "temporary_objects"});
+    return report_error(kCmd,
+                        Error{fmt::format("unknown --flamegraph-type '{}'", o.flamegraph_type), 0,
+                              "  choose alloc_objects, alloc_space, inuse_objects, "
+                              "inuse_space, leaked_objects, leaked_space or "
+                              "temporary_objects"});
   }
   auto lib = find_preload();
   if (!lib) return report_error(kCmd, lib.error());
@@ -152,7 +149,8 @@ int run_mem(const MemOptions& o) {
   auto profile_out = OutputFile::open(o.output);
   if (!profile_out) return report_error(kCmd, profile_out.error());
   std::optional<OutputFile> report_out, timeline_out, flame_out;
-  for (auto [path, slot] : {std::pair{&o.report, &report_out}, {&o.timeline, &timeline_out},
+  for (auto [path, slot] : {std::pair{&o.report, &report_out},
+                            {&o.timeline, &timeline_out},
                             {&o.flamegraph, &flame_out}}) {
     if (path->empty() && slot != &report_out) continue;
     auto f = OutputFile::open(*path);
@@ -184,7 +182,8 @@ int run_mem(const MemOptions& o) {
 
   // Ctrl-C reaches the command (same process group); we keep reading until it is done, so the
   // profile is complete.
-  struct sigaction ignore {}, old_int{}, old_quit{};
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ignore, &old_int);
   ::sigaction(SIGQUIT, &ignore, &old_quit);
@@ -243,7 +242,8 @@ int run_mem(const MemOptions& o) {
 
   symbols::Symbolizer symbolizer;
   heap::HeapProfileInfo info;
-  for (const auto& arg : o.command) info.command_line += (info.command_line.empty() ? "" : " ") + arg;
+  for (const auto& arg : o.command)
+    info.command_line += (info.command_line.empty() ? "" : " ") + arg;
   info.time_nanos = wall_start;
   info.duration_nanos = clock_ns(CLOCK_MONOTONIC) - mono_start;
   std::vector<std::vector<std::int64_t>> sample_of_site;
@@ -254,7 +254,8 @@ int run_mem(const MemOptions& o) {
   std::string text = fmt::format("perfscope mem: {} (stacks: {})\n", info.command_line, why);
   const heap::ProcessImage& main_image = images.front();
   output::HeapTimeline timeline;
-  for (const auto& point : main_image.timeline) timeline.points.push_back({point.time_ns, point.bytes});
+  for (const auto& point : main_image.timeline)
+    timeline.points.push_back({point.time_ns, point.bytes});
   timeline.peak_bytes = static_cast<std::int64_t>(main_image.peak_bytes);
   timeline.peak_time_ns = main_image.peak_time_ns;
   timeline.end_time_ns = static_cast<std::int64_t>(main_image.end_ns - main_image.start_ns);
@@ -278,7 +279,8 @@ int run_mem(const MemOptions& o) {
     output::SvgOptions svg_options;
     svg_options.title = fmt::format("{}: {}", o.flamegraph_type, info.command_line);
     svg_options.palette = output::Palette::mem;
-    svg_options.unit = flame_index == 1 || flame_index == 3 || flame_index == 5 ? "bytes" : "blocks";
+    svg_options.unit =
+        flame_index == 1 || flame_index == 3 || flame_index == 5 ? "bytes" : "blocks";
     auto svg = output::flamegraph_svg(*tree, svg_options);
     if (!svg) return report_error(kCmd, svg.error());
     std::fwrite(svg->data(), 1, svg->size(), flame_out->stream());
@@ -294,8 +296,9 @@ int run_mem(const MemOptions& o) {
 void add_mem_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<MemOptions>();
   auto* c = app.add_subcommand(
-      "mem", "Profile a command's heap: peak and what held it, allocation sites, temporary "
-             "allocations, leaks, heap over time");
+      "mem",
+      "Profile a command's heap: peak and what held it, allocation sites, temporary "
+      "allocations, leaks, heap over time");
   c->add_option("-o,--output", o->output,
                 "Heap profile, gzipped pprof (alloc_objects, alloc_space, inuse_objects, "
                 "inuse_space at the peak, leaked_*, temporary_objects)")

@@ -65,7 +65,8 @@ void advance_time(ImageState& s, std::uint64_t t) {
     s.slice_max = s.out.current_bytes;
     return;
   }
-  s.out.timeline.push_back({since_start(s, s.slice_time_ns), static_cast<std::int64_t>(s.slice_max)});
+  s.out.timeline.push_back(
+      {since_start(s, s.slice_time_ns), static_cast<std::int64_t>(s.slice_max)});
   s.slice_time_ns = t;
   s.slice_max = s.out.current_bytes;
 }
@@ -112,8 +113,7 @@ void add_live(ImageState& s, std::uint64_t address, std::uint64_t size, std::uin
 
 void on_alloc(ImageState& s, ThreadCursor& cursor, const wire::AllocRecord& r) {
   const std::uint64_t seq = r.word0 >> 16;
-  std::uint32_t site =
-      r.stack_id < s.wire_to_site.size() ? s.wire_to_site[r.stack_id] : kNoSite;
+  std::uint32_t site = r.stack_id < s.wire_to_site.size() ? s.wire_to_site[r.stack_id] : kNoSite;
   if (site == kNoSite) site = site_for(s, nullptr, 0);  // never defined: an empty stack
   SiteStats& st = s.out.sites[site];
   st.alloc_count += 1;
@@ -159,7 +159,6 @@ void on_free(ImageState& s, ThreadCursor& cursor, const wire::FreeRecord& r) {
     s.out.temporary += 1;
   }
 }
-
 
 }  // namespace
 
@@ -241,7 +240,8 @@ struct HeapAnalysis::Impl {
         std::vector<std::uint64_t> pcs(count);
         std::memcpy(pcs.data(), frames, count * 8);
         if (r.id >= s.wire_to_site.size()) {
-          s.wire_to_site.resize(std::max<std::size_t>(r.id + 1, s.wire_to_site.size() * 2), kNoSite);
+          s.wire_to_site.resize(std::max<std::size_t>(r.id + 1, s.wire_to_site.size() * 2),
+                                kNoSite);
         }
         s.wire_to_site[r.id] = site_for(s, pcs.data(), count);
         p = frames + count * 8;
@@ -271,9 +271,8 @@ struct HeapAnalysis::Impl {
     blocks.reserve(s.live.size());
     std::vector<std::pair<std::uint64_t, const Live*>> sorted;
     sorted.reserve(s.live.size());
-    s.live.for_each([&](std::uint64_t address, const Live& block) {
-      sorted.emplace_back(address, &block);
-    });
+    s.live.for_each(
+        [&](std::uint64_t address, const Live& block) { sorted.emplace_back(address, &block); });
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b2) { return a.first < b2.first; });
     for (const auto& [address, block] : sorted) {
@@ -281,7 +280,8 @@ struct HeapAnalysis::Impl {
       sites.push_back(block->site);
     }
     std::vector<AddressRange> exclude{{b.exclude_begin, b.exclude_end}};
-    if (b.dead_stack_end > b.dead_stack_begin) exclude.push_back({b.dead_stack_begin, b.dead_stack_end});
+    if (b.dead_stack_end > b.dead_stack_begin)
+      exclude.push_back({b.dead_stack_begin, b.dead_stack_end});
     auto result = scanner(h.pid, blocks, exclude);
     if (result) {
       for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -307,10 +307,18 @@ struct HeapAnalysis::Impl {
 
   void on_bye(ImageState& s, const wire::PacketHeader& h, const wire::ByeBody& b) {
     switch (static_cast<wire::ByeReason>(b.reason)) {
-      case wire::ByeReason::exit: s.out.end = ImageEnd::exit; break;
-      case wire::ByeReason::quick_exit: s.out.end = ImageEnd::quick_exit; break;
-      case wire::ByeReason::signal: s.out.end = ImageEnd::signal; break;
-      case wire::ByeReason::exec: s.out.end = ImageEnd::exec; break;
+      case wire::ByeReason::exit:
+        s.out.end = ImageEnd::exit;
+        break;
+      case wire::ByeReason::quick_exit:
+        s.out.end = ImageEnd::quick_exit;
+        break;
+      case wire::ByeReason::signal:
+        s.out.end = ImageEnd::signal;
+        break;
+      case wire::ByeReason::exec:
+        s.out.end = ImageEnd::exec;
+        break;
     }
     s.out.end_detail = b.detail;
     s.out.end_ns = h.time_ns;
@@ -334,7 +342,9 @@ struct HeapAnalysis::Impl {
     if (s == nullptr) return {};  // no hello: a process we cannot place (ignored)
     if (h.time_ns > s->out.end_ns && s->out.end == ImageEnd::running) s->out.end_ns = h.time_ns;
     switch (kind) {
-      case wire::PacketKind::events: on_events(*s, h, body, p + bytes); break;
+      case wire::PacketKind::events:
+        on_events(*s, h, body, p + bytes);
+        break;
       case wire::PacketKind::maps:
         if (room >= sizeof(wire::MapsBody)) {
           wire::MapsBody b;
@@ -356,7 +366,8 @@ struct HeapAnalysis::Impl {
           on_bye(*s, h, b);
         }
         break;
-      default: break;
+      default:
+        break;
     }
     return {};
   }
@@ -372,10 +383,18 @@ HeapAnalysis::~HeapAnalysis() = default;
 HeapAnalysis::HeapAnalysis(HeapAnalysis&&) noexcept = default;
 HeapAnalysis& HeapAnalysis::operator=(HeapAnalysis&&) noexcept = default;
 
-void HeapAnalysis::set_command_pid(int pid) { impl_->command_pid = pid; }
-void HeapAnalysis::set_scanner(Scanner scanner) { impl_->scanner = std::move(scanner); }
-std::uint64_t HeapAnalysis::packets() const { return impl_->packets; }
-std::uint64_t HeapAnalysis::events() const { return impl_->events; }
+void HeapAnalysis::set_command_pid(int pid) {
+  impl_->command_pid = pid;
+}
+void HeapAnalysis::set_scanner(Scanner scanner) {
+  impl_->scanner = std::move(scanner);
+}
+std::uint64_t HeapAnalysis::packets() const {
+  return impl_->packets;
+}
+std::uint64_t HeapAnalysis::events() const {
+  return impl_->events;
+}
 
 Status HeapAnalysis::feed(std::string_view bytes) {
   Impl& m = *impl_;
@@ -417,7 +436,9 @@ std::vector<ProcessImage> HeapAnalysis::finish() {
         case ImageEnd::running:
           s.out.reachability_note = "the process ended without exit handlers (killed?)";
           break;
-        case ImageEnd::quick_exit: s.out.reachability_note = "the process called _exit()"; break;
+        case ImageEnd::quick_exit:
+          s.out.reachability_note = "the process called _exit()";
+          break;
         case ImageEnd::signal:
           s.out.reachability_note = fmt::format("the process died of signal {}", s.out.end_detail);
           break;

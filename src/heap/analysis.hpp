@@ -75,10 +75,10 @@ struct ProcessImage {
   std::uint64_t temporary = 0;  // allocations freed by the same thread with nothing in between
   std::uint64_t current_bytes = 0, current_blocks = 0;
   std::uint64_t peak_bytes = 0;
-  std::int64_t peak_time_ns = 0;  // since start
+  std::int64_t peak_time_ns = 0;          // since start
   std::uint64_t peak_snapshot_bytes = 0;  // the heap when sites' peak_* were taken (= peak_bytes
                                           // unless the peak crept up in steps under 0.5%)
-  std::uint64_t unknown_frees = 0;  // frees of blocks this image did not allocate (a fork
+  std::uint64_t unknown_frees = 0;        // frees of blocks this image did not allocate (a fork
                                     // child freeing inherited memory, realloc of such a block)
   std::uint64_t threads = 0;
 

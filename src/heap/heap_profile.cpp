@@ -122,9 +122,9 @@ profile::Profile build_heap_profile(const std::vector<ProcessImage>& images,
                                     std::vector<std::vector<std::int64_t>>* sample_of_site) {
   profile::Profile p;
   const auto count = p.intern("count"), bytes = p.intern("bytes");
-  p.sample_types = {{p.intern("alloc_objects"), count},  {p.intern("alloc_space"), bytes},
-                    {p.intern("inuse_objects"), count},  {p.intern("inuse_space"), bytes},
-                    {p.intern("leaked_objects"), count}, {p.intern("leaked_space"), bytes},
+  p.sample_types = {{p.intern("alloc_objects"), count},    {p.intern("alloc_space"), bytes},
+                    {p.intern("inuse_objects"), count},    {p.intern("inuse_space"), bytes},
+                    {p.intern("leaked_objects"), count},   {p.intern("leaked_space"), bytes},
                     {p.intern("temporary_objects"), count}};
   p.default_sample_type = p.intern("inuse_space");
   p.period_type = {p.intern("space"), bytes};
@@ -134,11 +134,11 @@ profile::Profile build_heap_profile(const std::vector<ProcessImage>& images,
   if (!info.command_line.empty()) p.add_comment("perfscope mem: " + info.command_line);
   p.add_comment("inuse_* is the heap at its peak; leaked_* what was never freed");
   for (const auto& img : images) {
-    p.add_comment(fmt::format("pid {} {}: peak {} bytes, {} allocations, {} bytes allocated, {} "
-                              "temporary, {} bytes in {} blocks never freed",
-                              img.pid, base_name(img.exe), img.peak_bytes, img.allocations,
-                              img.bytes_allocated, img.temporary, img.current_bytes,
-                              img.current_blocks));
+    p.add_comment(
+        fmt::format("pid {} {}: peak {} bytes, {} allocations, {} bytes allocated, {} "
+                    "temporary, {} bytes in {} blocks never freed",
+                    img.pid, base_name(img.exe), img.peak_bytes, img.allocations,
+                    img.bytes_allocated, img.temporary, img.current_bytes, img.current_blocks));
   }
   Builder b(symbolizer, p);
   std::vector<std::vector<std::int64_t>> index(images.size());

@@ -37,8 +37,8 @@ struct HeapProfileInfo {
 
 // `sample_of_site`, when given, receives for each image and site the index of its sample in the
 // profile, or -1 for a site with nothing to count.
-profile::Profile build_heap_profile(const std::vector<ProcessImage>& images,
-                                    symbols::Symbolizer& symbolizer, const HeapProfileInfo& info,
-                                    std::vector<std::vector<std::int64_t>>* sample_of_site = nullptr);
+profile::Profile build_heap_profile(
+    const std::vector<ProcessImage>& images, symbols::Symbolizer& symbolizer,
+    const HeapProfileInfo& info, std::vector<std::vector<std::int64_t>>* sample_of_site = nullptr);
 
 }  // namespace perfscope::heap

@@ -22,21 +22,30 @@ std::string seconds(std::int64_t ns) {
 
 std::string origin_text(const ProcessImage& img) {
   switch (img.origin) {
-    case ImageOrigin::command: return "the command";
-    case ImageOrigin::forked: return fmt::format("fork child of pid {}", img.parent_pid);
-    case ImageOrigin::execed: return "a program exec'd by the process before it";
-    case ImageOrigin::spawned: return fmt::format("started by pid {}", img.parent_pid);
+    case ImageOrigin::command:
+      return "the command";
+    case ImageOrigin::forked:
+      return fmt::format("fork child of pid {}", img.parent_pid);
+    case ImageOrigin::execed:
+      return "a program exec'd by the process before it";
+    case ImageOrigin::spawned:
+      return fmt::format("started by pid {}", img.parent_pid);
   }
   return "";
 }
 
 std::string end_text(const ProcessImage& img) {
   switch (img.end) {
-    case ImageEnd::running: return "ended without a word (killed, or still running)";
-    case ImageEnd::exit: return "exited";
-    case ImageEnd::quick_exit: return fmt::format("called _exit({})", img.end_detail);
-    case ImageEnd::signal: return fmt::format("died of signal {}", img.end_detail);
-    case ImageEnd::exec: return "replaced itself with exec";
+    case ImageEnd::running:
+      return "ended without a word (killed, or still running)";
+    case ImageEnd::exit:
+      return "exited";
+    case ImageEnd::quick_exit:
+      return fmt::format("called _exit({})", img.end_detail);
+    case ImageEnd::signal:
+      return fmt::format("died of signal {}", img.end_detail);
+    case ImageEnd::exec:
+      return "replaced itself with exec";
   }
   return "";
 }
@@ -59,8 +68,7 @@ struct Column {
 };
 
 void table(std::string& out, const ProcessImage& img, const profile::Profile& p,
-           const std::vector<std::int64_t>& samples, const Column& c,
-           const TextReportOptions& o) {
+           const std::vector<std::int64_t>& samples, const Column& c, const TextReportOptions& o) {
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < img.sites.size(); ++i) {
     if (c.weight(img.sites[i]) > 0) order.push_back(i);
@@ -141,10 +149,10 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
   std::string out;
   for (std::size_t i = 0; i < images.size(); ++i) {
     const ProcessImage& img = images[i];
-    const auto& samples = i < sample_of_site.size() ? sample_of_site[i] : std::vector<std::int64_t>{};
-    const std::int64_t run = img.end_ns > img.start_ns
-                                 ? static_cast<std::int64_t>(img.end_ns - img.start_ns)
-                                 : 0;
+    const auto& samples =
+        i < sample_of_site.size() ? sample_of_site[i] : std::vector<std::int64_t>{};
+    const std::int64_t run =
+        img.end_ns > img.start_ns ? static_cast<std::int64_t>(img.end_ns - img.start_ns) : 0;
     if (i > 0) out += '\n';
     out += fmt::format("== pid {} {} ({}): {} after {} ==\n", img.pid, base_name(img.exe),
                        origin_text(img), end_text(img), seconds(run));
@@ -161,15 +169,17 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
     out += fmt::format("Peak heap:        {} at {}\n", format_size(img.peak_bytes),
                        seconds(img.peak_time_ns));
     if (img.peak_snapshot_bytes != img.peak_bytes) {
-      out += fmt::format("                  (sites at peak measured at {}: the heap crept up in "
-                         "steps under 0.5%)\n",
-                         format_size(img.peak_snapshot_bytes));
+      out += fmt::format(
+          "                  (sites at peak measured at {}: the heap crept up in "
+          "steps under 0.5%)\n",
+          format_size(img.peak_snapshot_bytes));
     }
     out += fmt::format("Not freed at end: {} in {}\n", format_size(img.current_bytes),
                        blocks_text(img.current_blocks));
     if (img.reachability == Reachability::classified) {
-      out += fmt::format("  definitely lost: {} in {}\n", format_size(img.current_bytes - reachable),
-                         blocks_text(img.current_blocks - reachable_blocks));
+      out +=
+          fmt::format("  definitely lost: {} in {}\n", format_size(img.current_bytes - reachable),
+                      blocks_text(img.current_blocks - reachable_blocks));
       out += fmt::format("  still reachable: {} in {}\n", format_size(reachable),
                          blocks_text(reachable_blocks));
     } else if (img.current_blocks > 0) {
@@ -185,11 +195,11 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
            [](const SiteStats& s) { return s.peak_bytes; },
            [](const SiteStats& s) { return s.peak_count; }, true, img.peak_snapshot_bytes},
           o);
-    table(out, img, p, samples,
-          {"Bytes allocated by site (alloc_space):",
-           [](const SiteStats& s) { return s.alloc_bytes; },
-           [](const SiteStats& s) { return s.alloc_count; }, true, img.bytes_allocated},
-          o);
+    table(
+        out, img, p, samples,
+        {"Bytes allocated by site (alloc_space):", [](const SiteStats& s) { return s.alloc_bytes; },
+         [](const SiteStats& s) { return s.alloc_count; }, true, img.bytes_allocated},
+        o);
     table(out, img, p, samples,
           {"Allocation calls by site (alloc_objects):",
            [](const SiteStats& s) { return s.alloc_count; },

@@ -1,7 +1,10 @@
 // `perfscope mem`: real programs with known allocation behaviour run under the LD_PRELOAD tracker;
 // peak, sites, temporaries and leaks must match to the byte, by function name.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -102,8 +105,8 @@ struct MemRun {
 
 MemRun mem(const TempDir& dir, const std::vector<std::string>& command,
            const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv{perfscope_binary(), "mem", "-o", dir.file("heap.pb.gz"),
-                                "--report", dir.file("heap.txt")};
+  std::vector<std::string> argv{perfscope_binary(),     "mem",      "-o",
+                                dir.file("heap.pb.gz"), "--report", dir.file("heap.txt")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back("--");
   argv.insert(argv.end(), command.begin(), command.end());
@@ -147,8 +150,7 @@ void expect_known_program(const MemRun& r) {
   EXPECT_EQ(sum_at(s, "build_cache", kLeakedSpace), kCache / 2);
   EXPECT_EQ(sum_at(s, "build_cache", kLeakedObjects), 32768);
   EXPECT_EQ(sum_at(s, "leaky", kLeakedSpace), 12345);
-  EXPECT_NE(r.report.find("definitely lost: 12.1 KiB (12,345 B) in 1 block\n"),
-            std::string::npos)
+  EXPECT_NE(r.report.find("definitely lost: 12.1 KiB (12,345 B) in 1 block\n"), std::string::npos)
       << r.report;
   EXPECT_NE(r.report.find("Leaks: never freed and unreachable (definitely lost):\n"
                           "   1. 12.1 KiB (12,345 B) in 1 block (100.0%)\n      leaky"),
@@ -282,9 +284,9 @@ TEST(MemCli, QuickExitKeepsItsStatusAndEverythingBeforeIt) {
 
 TEST(MemCli, TimelineFlameGraphAndTheProfileForOtherCommands) {
   TempDir dir;
-  const auto r = mem(dir, {target("ps-heap-known")},
-                     {"--timeline", dir.file("timeline.svg"), "--flamegraph",
-                      dir.file("peak.svg")});
+  const auto r =
+      mem(dir, {target("ps-heap-known")},
+          {"--timeline", dir.file("timeline.svg"), "--flamegraph", dir.file("peak.svg")});
   ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
   const auto timeline = slurp(dir.file("timeline.svg"));
   EXPECT_EQ(timeline.rfind("<svg", 0), 0u);
@@ -326,13 +328,41 @@ TEST(MemCli, BadInputGetsOneMessageAndNoFile) {
   }
 }
 
+// A program that outlives perfscope (a daemon it started, after perfscope's one second of grace)
+// writes to a pipe nobody reads: it must go on untraced, not die of SIGPIPE.
+TEST(MemCli, AProgramOutlivingPerfscopeIsNotKilledBySigpipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[0]);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fds[1], &st), 0);
+  const std::string lib =
+      std::filesystem::path(perfscope_binary()).parent_path().string() + "/libperfscope-heap.so";
+  const std::string fd_spec = std::to_string(fds[1]) + ":" + std::to_string(st.st_ino);
+  const std::string program = target("ps-heap-known");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("LD_PRELOAD", lib.c_str(), 1);
+    ::setenv("PERFSCOPE_HEAP_FD", fd_spec.c_str(), 1);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::execl(program.c_str(), program.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(MemCli, WorksAsNobodyOnItsOwnCommand) {
   if (auto why = testing::unmet({testing::root()}); !why.empty()) GTEST_SKIP() << why;
   TempDir dir;
-  const auto r = run({testing::perfscope_binary_for_nobody(), "mem", "-o", dir.file("heap.pb.gz"),
-                      "--report", dir.file("heap.txt"), "--",
-                      testing::target_for_nobody("ps-heap-known")},
-                     {.as_nobody = true});
+  const auto r =
+      run({testing::perfscope_binary_for_nobody(), "mem", "-o", dir.file("heap.pb.gz"), "--report",
+           dir.file("heap.txt"), "--", testing::target_for_nobody("ps-heap-known")},
+          {.as_nobody = true});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto report = slurp(dir.file("heap.txt"));
   EXPECT_NE(report.find("Peak heap:        64.0 MiB (67,121,209 B)"), std::string::npos) << report;

@@ -10,10 +10,10 @@
 //               (at_exit_work); neither is freed
 #include <unistd.h>
 
+#include <malloc.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <malloc.h>
 #include <new>
 #include <string>
 #include <thread>
@@ -62,15 +62,31 @@ __attribute__((noinline)) void use_posix_memalign() {
   void* p = nullptr;
   if (posix_memalign(&p, 64, 4096) == 0) std::free(sink(p));
 }
-__attribute__((noinline)) void use_aligned_alloc() { std::free(sink(aligned_alloc(512, 8192))); }
-__attribute__((noinline)) void use_memalign() { std::free(sink(memalign(128, 3000))); }
-__attribute__((noinline)) void use_valloc() { std::free(sink(valloc(5000))); }
-__attribute__((noinline)) void use_pvalloc() { std::free(sink(pvalloc(100))); }
-__attribute__((noinline)) void use_aligned_new() { delete sink(new Wide); }
-__attribute__((noinline)) void use_new_array() { delete[] sink(new char[700]); }
+__attribute__((noinline)) void use_aligned_alloc() {
+  std::free(sink(aligned_alloc(512, 8192)));
+}
+__attribute__((noinline)) void use_memalign() {
+  std::free(sink(memalign(128, 3000)));
+}
+__attribute__((noinline)) void use_valloc() {
+  std::free(sink(valloc(5000)));
+}
+__attribute__((noinline)) void use_pvalloc() {
+  std::free(sink(pvalloc(100)));
+}
+__attribute__((noinline)) void use_aligned_new() {
+  delete sink(new Wide);
+}
+__attribute__((noinline)) void use_new_array() {
+  delete[] sink(new char[700]);
+}
 
-__attribute__((noinline)) void* static_init() { return sink(std::malloc(4242)); }
-__attribute__((noinline)) void at_exit_work() { sink(std::malloc(2424)); }
+__attribute__((noinline)) void* static_init() {
+  return sink(std::malloc(4242));
+}
+__attribute__((noinline)) void at_exit_work() {
+  sink(std::malloc(2424));
+}
 
 void* const g_static = static_init();
 

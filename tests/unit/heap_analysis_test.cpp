@@ -42,9 +42,9 @@ class Stream {
     }
     Events& alloc(std::uint64_t seq, std::uint64_t address, std::uint64_t size,
                   std::uint32_t stack) {
-      wire::AllocRecord r{static_cast<std::uint64_t>(wire::RecordType::alloc) | (1u << 8) |
-                              (seq << 16),
-                          address, size, stack, 0};
+      wire::AllocRecord r{
+          static_cast<std::uint64_t>(wire::RecordType::alloc) | (1u << 8) | (seq << 16), address,
+          size, stack, 0};
       put(&r, sizeof r);
       return *this;
     }
@@ -97,8 +97,8 @@ TEST(HeapAnalysis, PeakSitesTemporariesAndLeaks) {
   Stream::Events e;
   e.stack(1, {0x1000, 0x2000}).stack(2, {0x3000, 0x2000});
   e.time(1'000'000'000).alloc(1, 0xa000, 100, 1).alloc(2, 0xb000, 50, 2);
-  e.time(1'004'000'000).free(3, 0xa000);                    // peak 150 before this
-  e.alloc(4, 0xc000, 30, 2).free(5, 0xc000);                 // temporary
+  e.time(1'004'000'000).free(3, 0xa000);      // peak 150 before this
+  e.alloc(4, 0xc000, 30, 2).free(5, 0xc000);  // temporary
   ASSERT_TRUE(a.feed(s.hello() + s.events(100, e) + s.bye(wire::ByeReason::quick_exit)));
   auto images = a.finish();
   ASSERT_EQ(images.size(), 1u);
@@ -154,8 +154,8 @@ TEST(HeapAnalysis, ForkChildrenInheritStackIdsNotHeap) {
   Stream::Events p, c;
   p.stack(1, {0x10, 0x20}).alloc(1, 0xa000, 100, 1);
   c.free(1, 0xa000).alloc(2, 0xb000, 5, 1);  // frees inherited memory; reuses stack id 1
-  ASSERT_TRUE(a.feed(parent.hello() + parent.events(10, p) +
-                     child.hello(wire::Origin::forked, 10) + child.events(11, c)));
+  ASSERT_TRUE(a.feed(parent.hello() + parent.events(10, p) + child.hello(wire::Origin::forked, 10) +
+                     child.events(11, c)));
   auto images = a.finish();
   ASSERT_EQ(images.size(), 2u);
   EXPECT_EQ(images[1].origin, ImageOrigin::forked);
