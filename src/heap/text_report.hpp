@@ -17,7 +17,7 @@ namespace perfscope::heap {
 
 struct TextReportOptions {
   std::size_t top = 10;        // rows per table
-  std::size_t max_frames = 6;  // stack frames shown per row (innermost first)
+  std::size_t max_frames = 12;  // stack frames shown per row (innermost first)
 };
 
 // "64.0 MiB (67,108,864 B)", "512 B"
