@@ -359,10 +359,12 @@ TEST(MemCli, AProgramOutlivingPerfscopeIsNotKilledBySigpipe) {
 TEST(MemCli, WorksAsNobodyOnItsOwnCommand) {
   if (auto why = testing::unmet({testing::root()}); !why.empty()) GTEST_SKIP() << why;
   TempDir dir;
+  testing::RunOptions as_nobody;
+  as_nobody.as_nobody = true;
   const auto r =
       run({testing::perfscope_binary_for_nobody(), "mem", "-o", dir.file("heap.pb.gz"), "--report",
            dir.file("heap.txt"), "--", testing::target_for_nobody("ps-heap-known")},
-          {.as_nobody = true});
+          as_nobody);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto report = slurp(dir.file("heap.txt"));
   EXPECT_NE(report.find("Peak heap:        64.0 MiB (67,121,209 B)"), std::string::npos) << report;
