@@ -448,6 +448,9 @@ void send_bye(wire::ByeReason reason, std::int32_t detail) {
 // normal exit) the request for a reachability scan, waiting for perfscope to finish reading our
 // memory, then bye. Anything allocated afterwards goes untracked.
 void finish(wire::ByeReason reason, std::int32_t detail) {
+  // A vfork child shares our memory (and state) with its parent: its _exit or exec must not end
+  // the parent's tracking.
+  if (static_cast<std::int32_t>(getpid()) != my_pid) return;
   State expected = State::tracking;
   if (!state.compare_exchange_strong(expected, State::finished)) return;
   ++hook_depth;
@@ -953,8 +956,7 @@ PS_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
   if (real.execve == nullptr) ready();
   // Send everything first: a successful exec discards our buffers. If exec fails, the image goes
   // on untracked (its bye was sent).
-  // A vfork child shares our memory: it must not end the parent's tracking.
-  if (static_cast<std::int32_t>(getpid()) == my_pid) finish(wire::ByeReason::exec, 0);
+  finish(wire::ByeReason::exec, 0);
   return real.execve(path, argv, envp);
 }
 

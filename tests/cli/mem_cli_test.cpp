@@ -254,6 +254,16 @@ TEST(MemCli, ForkChildrenAreSeparateProcesses) {
       << r.report;
 }
 
+// A vfork child shares the parent's memory, the preload's state included: its _exit must not end
+// the parent's tracking.
+TEST(MemCli, AVforkChildsExitLeavesTheParentTracked) {
+  TempDir dir;
+  const auto r = mem(dir, {target("ps-heap-known"), "vfork"});
+  ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
+  EXPECT_EQ(sum_at(r.samples, "parent_work", kAllocSpace), 100000);
+  EXPECT_EQ(sum_at(r.samples, "child_work", kAllocSpace), 200000) << r.report;
+}
+
 TEST(MemCli, AProgramItExecsIsFollowedAsANewImage) {
   TempDir dir;
   const auto r = mem(dir, {target("ps-heap-known"), "exec"});

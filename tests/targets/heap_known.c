@@ -8,6 +8,8 @@
 //                  frees 50,000 of them, then exit(0); the parent waits and exits 0
 //   exec           parent_work(), then execs itself with "child-image" (LD_PRELOAD survives)
 //   child-image    child_work(), exit 0
+//   vfork          parent_work(), a vfork child that _exits at once, then child_work() in the
+//   parent
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,14 @@ int main(int argc, char** argv) {
     cache[1] = parent_work();
     execl("/proc/self/exe", argv[0], "child-image", (char*)NULL);
     return 1;
+  }
+  if (strcmp(mode, "vfork") == 0) {
+    cache[1] = parent_work();
+    const pid_t child = vfork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    child_work();
+    return 0;
   }
   if (strcmp(mode, "child-image") == 0) {
     child_work();
