@@ -123,7 +123,6 @@ std::int32_t my_pid = 0;
 std::uint64_t image_start_ns = 0;
 pthread_key_t thread_key;
 std::atomic<std::uint64_t> threads_seen{0};
-std::atomic<std::uint64_t> bootstrap_frees{0};
 
 std::uint64_t now_ns(clockid_t clock) {
   timespec ts{};
@@ -415,33 +414,37 @@ void send_maps() {
   munmap(mem, kCap);
 }
 
-void send_hello(wire::Origin origin, std::int32_t parent) {
+// One packet made of a header and a fixed-size body.
+template <typename Body>
+void send_body(wire::PacketKind kind, const Body& body) {
   struct {
     wire::PacketHeader h;
-    wire::HelloBody b;
+    Body b;
   } packet{};
-  fill_header(packet.h, wire::PacketKind::hello, sizeof(packet));
-  packet.b.parent_pid = parent;
-  packet.b.origin = static_cast<std::uint32_t>(origin);
-  packet.b.unwind = static_cast<std::uint32_t>(unwind_mode);
-  packet.b.start_ns = image_start_ns;
-  const ssize_t n = readlink("/proc/self/exe", packet.b.exe, sizeof(packet.b.exe) - 1);
-  packet.b.exe[n > 0 ? n : 0] = '\0';
+  static_assert(sizeof(packet) % 8 == 0);
+  fill_header(packet.h, kind, sizeof(packet));
+  packet.b = body;
   write_packet(&packet, sizeof(packet));
+}
+
+void send_hello(wire::Origin origin, std::int32_t parent) {
+  wire::HelloBody b{};
+  b.parent_pid = parent;
+  b.origin = static_cast<std::uint32_t>(origin);
+  b.unwind = static_cast<std::uint32_t>(unwind_mode);
+  b.start_ns = image_start_ns;
+  const ssize_t n = readlink("/proc/self/exe", b.exe, sizeof(b.exe) - 1);
+  b.exe[n > 0 ? n : 0] = '\0';
+  send_body(wire::PacketKind::hello, b);
   send_maps();
 }
 
 void send_bye(wire::ByeReason reason, std::int32_t detail) {
-  struct {
-    wire::PacketHeader h;
-    wire::ByeBody b;
-  } packet{};
-  fill_header(packet.h, wire::PacketKind::bye, sizeof(packet));
-  packet.b.reason = static_cast<std::uint32_t>(reason);
-  packet.b.detail = detail;
-  packet.b.threads = threads_seen.load();
-  packet.b.untracked_frees = bootstrap_frees.load();
-  write_packet(&packet, sizeof(packet));
+  wire::ByeBody b{};
+  b.reason = static_cast<std::uint32_t>(reason);
+  b.detail = detail;
+  b.threads = threads_seen.load();
+  send_body(wire::PacketKind::bye, b);
 }
 
 // The end of this image: everything buffered goes out, then the final memory map, then (for a
@@ -459,19 +462,15 @@ void finish(wire::ByeReason reason, std::int32_t detail) {
   if (reason == wire::ByeReason::exit && out_fd >= 0 && prctl(PR_GET_DUMPABLE) == 1) {
     int reply[2];
     if (pipe2(reply, O_CLOEXEC) == 0) {
-      struct {
-        wire::PacketHeader h;
-        wire::ScanBody b;
-      } packet{};
-      fill_header(packet.h, wire::PacketKind::scan_request, sizeof(packet));
-      packet.b.reply_fd = reply[1];
-      packet.b.exclude_begin = reinterpret_cast<std::uint64_t>(pool);
-      packet.b.exclude_end = reinterpret_cast<std::uint64_t>(pool) + pool_bytes;
+      wire::ScanBody b{};
+      b.reply_fd = reply[1];
+      b.exclude_begin = reinterpret_cast<std::uint64_t>(pool);
+      b.exclude_end = reinterpret_cast<std::uint64_t>(pool) + pool_bytes;
       if (self != nullptr && self->stack_hi != 0) {
-        packet.b.dead_stack_begin = self->stack_lo;
-        packet.b.dead_stack_end = reinterpret_cast<std::uint64_t>(__builtin_frame_address(0));
+        b.dead_stack_begin = self->stack_lo;
+        b.dead_stack_end = reinterpret_cast<std::uint64_t>(__builtin_frame_address(0));
       }
-      write_packet(&packet, sizeof(packet));
+      send_body(wire::PacketKind::scan_request, b);
       // perfscope opens /proc/PID/fd/reply[1] and writes one byte; give up after a minute.
       pollfd pfd{reply[0], POLLIN, 0};
       for (int waited = 0; waited < 600; ++waited) {
@@ -719,10 +718,7 @@ PS_EXPORT void* malloc(std::size_t size) {
 
 PS_EXPORT void free(void* p) {
   if (p == nullptr) return;
-  if (from_bootstrap(p)) {
-    bootstrap_frees.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+  if (from_bootstrap(p)) return;  // never freed: the arena is static
   ThreadState* t = begin_event();
   if (t == nullptr) {
     if (ready()) real.free(p);

@@ -48,8 +48,7 @@ enum class Unwind : std::uint32_t { frame_pointers = 1, dwarf = 2 };
 enum class Origin : std::uint32_t {
   started = 1,  // the first image of the command perfscope started
   forked = 2,   // a fork child (parent_pid says whose); heap inherited at fork is not counted
-  execed = 3,   // a new program image in a traced process (LD_PRELOAD survived exec)
-};
+};              // an exec'd image says `started`: perfscope knows it by a pid it has seen before
 
 struct HelloBody {
   std::int32_t parent_pid;
@@ -68,8 +67,8 @@ enum class RecordType : std::uint8_t {
   time = 4,   // TimeRecord: the coarse clock moved; following events happened at or after it
 };
 
-// Which function allocated: kept for the report (operator new vs malloc mismatches are not
-// checked).
+// Which function allocated. Sent with every allocation; the analysis does not use it yet (it
+// could tell malloc/delete mismatches).
 enum class AllocFn : std::uint8_t {
   malloc = 1,
   calloc,
@@ -139,8 +138,7 @@ enum class ByeReason : std::uint32_t {
 struct ByeBody {
   std::uint32_t reason;  // ByeReason
   std::int32_t detail;
-  std::uint64_t threads;          // threads that allocated in this image
-  std::uint64_t untracked_frees;  // frees of memory from perfscope's bootstrap arena
+  std::uint64_t threads;  // threads that allocated in this image
 };
 
 constexpr std::uint64_t record_word(RecordType type, std::uint64_t high16) {

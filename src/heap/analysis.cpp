@@ -22,7 +22,6 @@ namespace {
 using Live = LiveBlockInfo;
 
 struct ThreadCursor {
-  std::uint64_t time_ns = 0;
   std::uint64_t last_alloc = 0;  // address of this thread's last event if it was an allocation
 };
 
@@ -167,7 +166,6 @@ struct HeapAnalysis::Impl {
   std::vector<ImageState> images;
   std::unordered_map<int, std::size_t> current;  // pid -> its latest image
   int command_pid = 0;
-  std::uint64_t packets = 0, events = 0;
   Scanner scanner;
 
   ImageState* image_of(int pid) {
@@ -181,7 +179,6 @@ struct HeapAnalysis::Impl {
     img.pid = h.pid;
     img.parent_pid = b.parent_pid;
     img.exe.assign(b.exe, strnlen(b.exe, sizeof(b.exe)));
-    img.dwarf_unwind = b.unwind == static_cast<std::uint32_t>(wire::Unwind::dwarf);
     img.start_ns = b.start_ns;
     ImageState* previous = image_of(h.pid);
     if (b.origin == static_cast<std::uint32_t>(wire::Origin::forked)) {
@@ -217,18 +214,15 @@ struct HeapAnalysis::Impl {
         wire::AllocRecord r;
         std::memcpy(&r, p, sizeof r);
         on_alloc(s, cursor, r);
-        ++events;
         p += sizeof r;
       } else if (type == wire::RecordType::free && p + sizeof(wire::FreeRecord) <= end) {
         wire::FreeRecord r;
         std::memcpy(&r, p, sizeof r);
         on_free(s, cursor, r);
-        ++events;
         p += sizeof r;
       } else if (type == wire::RecordType::time && p + sizeof(wire::TimeRecord) <= end) {
         wire::TimeRecord r;
         std::memcpy(&r, p, sizeof r);
-        cursor.time_ns = std::max(cursor.time_ns, r.time_ns);
         advance_time(s, r.time_ns);
         p += sizeof r;
       } else if (type == wire::RecordType::stack && p + sizeof(wire::StackRecordHead) <= end) {
@@ -328,7 +322,6 @@ struct HeapAnalysis::Impl {
   Status packet(const unsigned char* p, std::size_t bytes) {
     wire::PacketHeader h;
     std::memcpy(&h, p, sizeof h);
-    ++packets;
     const auto kind = static_cast<wire::PacketKind>(h.kind);
     const unsigned char* body = p + sizeof h;
     const std::size_t room = bytes - sizeof h;
@@ -388,12 +381,6 @@ void HeapAnalysis::set_command_pid(int pid) {
 }
 void HeapAnalysis::set_scanner(Scanner scanner) {
   impl_->scanner = std::move(scanner);
-}
-std::uint64_t HeapAnalysis::packets() const {
-  return impl_->packets;
-}
-std::uint64_t HeapAnalysis::events() const {
-  return impl_->events;
 }
 
 Status HeapAnalysis::feed(std::string_view bytes) {

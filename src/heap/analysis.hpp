@@ -62,7 +62,6 @@ struct ProcessImage {
   int pid = 0, parent_pid = 0;
   ImageOrigin origin = ImageOrigin::command;
   std::string exe;
-  bool dwarf_unwind = false;
   std::uint64_t start_ns = 0, end_ns = 0;  // CLOCK_MONOTONIC
   ImageEnd end = ImageEnd::running;
   int end_detail = 0;  // the signal number for ImageEnd::signal, the status for quick_exit
@@ -106,10 +105,6 @@ class HeapAnalysis {
   // The stream ended (every writer closed it, or the caller gave up). Live blocks become leaks.
   // Images in order of first appearance.
   std::vector<ProcessImage> finish();
-
-  // Packets and events seen so far (for progress and tests).
-  std::uint64_t packets() const;
-  std::uint64_t events() const;
 
   // How scan requests are answered. The default scans with scan_reachable() and writes the reply
   // byte to /proc/PID/fd/FD. Tests may replace it.

@@ -69,7 +69,7 @@ class Stream {
   }
 
   std::string bye(wire::ByeReason reason) {
-    wire::ByeBody b{static_cast<std::uint32_t>(reason), 0, 1, 0};
+    wire::ByeBody b{static_cast<std::uint32_t>(reason), 0, 1};
     return packet(wire::PacketKind::bye, 0, &b, sizeof b);
   }
 
