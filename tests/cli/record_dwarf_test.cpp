@@ -227,17 +227,20 @@ TEST(RecordDwarf, AutoUnwindsWithDwarfOnlyWhereFramePointersAreMissing) {
 }
 
 // perf's own DWARF unwinding of the same target agrees on the hot function and its callers. perf
-// 6.1 runs without its build-id cache (-N -B): its cache code can abort when tests run in parallel.
+// 6.1's build-id cache code can abort when several perfs share ~/.debug (tests run in parallel;
+// CI saw `perf report` die at util/build-id.c:1010): record runs without the cache (-N -B), and
+// every perf here gets a build-id directory of its own in the test's directory.
 TEST(RecordDwarf, AgreesWithPerfReportOnTopFunctionsAndCallers) {
   PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
   TempDir dir;
   const auto perf_data = dir.file("perf.data");
   const std::string perf = find_on_path("perf");  // run() does not search PATH
-  const auto rec = run({perf, "record", "-q", "-N", "-B", "--call-graph", "dwarf", "-F", "999",
-                        "-o", perf_data, "--", target("ps-chain"), "1000"});
+  const std::string cache = dir.file("buildid");
+  const auto rec = run({perf, "--buildid-dir", cache, "record", "-q", "-N", "-B", "--call-graph",
+                        "dwarf", "-F", "999", "-o", perf_data, "--", target("ps-chain"), "1000"});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
-  const auto report = run({perf, "report", "-i", perf_data, "--no-children", "--stdio", "--sort",
-                           "symbol", "-g", "none"});
+  const auto report = run({perf, "--buildid-dir", cache, "report", "-i", perf_data, "--no-children",
+                           "--stdio", "--sort", "symbol", "-g", "none"});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   // "    97.99%  [.] perfscope_targets::chain_hot  -  -": the first row is perf's top function.
   std::string perf_top;
@@ -250,7 +253,8 @@ TEST(RecordDwarf, AgreesWithPerfReportOnTopFunctionsAndCallers) {
     break;
   }
   // perf script: the callers of the top function, by how often each chain occurs.
-  const auto script = run({perf, "script", "-i", perf_data, "-F", "ip,sym"});
+  const auto script =
+      run({perf, "--buildid-dir", cache, "script", "-i", perf_data, "-F", "ip,sym"});
   ASSERT_EQ(script.exit_code, 0) << script.err;
   std::map<std::string, std::int64_t> perf_callers;
   std::istringstream lines(script.out);
