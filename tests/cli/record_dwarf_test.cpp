@@ -241,6 +241,12 @@ TEST(RecordDwarf, AgreesWithPerfReportOnTopFunctionsAndCallers) {
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
   const auto report = run({perf, "--buildid-dir", cache, "report", "-i", perf_data, "--no-children",
                            "--stdio", "--sort", "symbol", "-g", "none"});
+  // The reference tool itself crashing is not something perfscope can be measured against.
+  if (report.exit_code == 128 + 6 && report.err.find("util/build-id.c") != std::string::npos) {
+    GTEST_SKIP() << "requires a perf report that does not abort; perf 6.1 crashed in its "
+                    "build-id code: "
+                 << report.err;
+  }
   ASSERT_EQ(report.exit_code, 0) << report.err;
   // "    97.99%  [.] perfscope_targets::chain_hot  -  -": the first row is perf's top function.
   std::string perf_top;
