@@ -11,10 +11,19 @@
 
 struct mm_struct;
 
+typedef struct {
+  int counter;
+} atomic_t;
+
+struct signal_struct {
+  atomic_t live; /* threads of the process not yet exiting */
+};
+
 struct task_struct {
   int pid;
   int tgid;
   struct mm_struct *mm;
+  struct signal_struct *signal;
 };
 
 #pragma clang attribute pop

@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstring>
 #include <thread>
 #include <unordered_map>
 
+#include "bpf/libbpf_log.hpp"
 #include "core/files.hpp"
 #include "core/perf_syscall.hpp"
 #include "profile.skel.h"
@@ -20,41 +20,6 @@
 #include "system/permission_advice.hpp"
 
 namespace perfscope::bpf {
-namespace {
-
-// libbpf reports through a print callback; the library never prints, so warnings are kept here
-// and the last ones go into the Error of a failed load.
-thread_local std::string libbpf_log;
-
-int keep_libbpf_output(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char line[1024];
-  const int n = std::vsnprintf(line, sizeof(line), format, args);
-  if (n > 0) {
-    libbpf_log.append(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(line) - 1));
-    if (libbpf_log.size() > 16384) libbpf_log.erase(0, libbpf_log.size() - 16384);
-  }
-  return 0;
-}
-
-// The last few lines libbpf wrote, indented for an Error hint.
-std::string libbpf_tail() {
-  std::vector<std::string_view> lines;
-  std::string_view rest = libbpf_log;
-  while (!rest.empty()) {
-    const auto eol = rest.find('\n');
-    lines.push_back(rest.substr(0, eol));
-    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
-  }
-  std::string out;
-  const std::size_t from = lines.size() > 6 ? lines.size() - 6 : 0;
-  for (std::size_t i = from; i < lines.size(); ++i) {
-    if (!lines[i].empty()) out += fmt::format("\n  libbpf: {}", lines[i]);
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string unavailable_reason(const system::Capabilities& caps) {
   const bool can_bpf = caps.has(system::Cap::bpf) || caps.has(system::Cap::sys_admin);
@@ -98,8 +63,7 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
   p.options_ = std::move(options);
   const auto& o = p.options_;
 
-  libbpf_set_print(keep_libbpf_output);
-  libbpf_log.clear();
+  capture_libbpf_output();
   p.skel_.reset(perfscope_profile__open());
   if (!p.skel_) {
     return Error{"open the eBPF profiler", errno,

@@ -13,6 +13,7 @@
 #include "cli/report.hpp"
 #include "cli/report_error.hpp"
 #include "cli/stat.hpp"
+#include "cli/syscalls.hpp"
 
 namespace perfscope::cli {
 
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   add_convert_command(app, exit_code);
   add_monitor_command(app, exit_code);
   add_mem_command(app, exit_code);
+  add_syscalls_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

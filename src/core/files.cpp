@@ -95,4 +95,14 @@ std::string find_on_path(const std::string& name) {
   return {};
 }
 
+bool process_running(long pid) {
+  auto stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return false;
+  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so the last ')' ends it.
+  const auto paren = stat->rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat->size()) return false;
+  const char state = (*stat)[paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
 }  // namespace perfscope

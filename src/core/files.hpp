@@ -24,5 +24,7 @@ std::string read_link(const std::string& path);
 std::string find_on_path(const std::string& name);
 // A numeric field of /proc/PID/status ("Uid:" gives the real uid, "Tgid:" the process id), or -1.
 long proc_status_field(long pid, const char* field);
+// True while process `pid` exists and is not a zombie (from /proc/PID/stat).
+bool process_running(long pid);
 
 }  // namespace perfscope

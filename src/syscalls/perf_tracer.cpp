@@ -1,0 +1,397 @@
+#include "syscalls/perf_tracer.hpp"
+
+#include <fmt/format.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+#include <unordered_map>
+
+#include "core/cpu_set.hpp"
+#include "core/files.hpp"
+#include "core/perf_syscall.hpp"
+#include "sampling/ring_buffer.hpp"
+#include "syscalls/names.hpp"
+#include "system/permission_advice.hpp"
+
+namespace perfscope::syscalls {
+namespace {
+
+// A tracepoint's id and the offsets of named fields in its raw record, from tracefs.
+struct Tracepoint {
+  std::uint64_t id = 0;
+  std::unordered_map<std::string, std::size_t> offsets;
+};
+
+Result<Tracepoint> read_tracepoint(const std::string& root, const std::string& name) {
+  const std::string dir = root + "/events/raw_syscalls/" + name;
+  auto id = read_int_file(dir + "/id");
+  if (!id) {
+    Error e = id.error();
+    e.op = "read the id of tracepoint raw_syscalls:" + name + " in " + root;
+    if (e.errnum == EACCES) e.hint = "  tracefs is readable by root only here: run as root";
+    return e;
+  }
+  auto format = read_text_file(dir + "/format");
+  if (!format) return format.error();
+  Tracepoint tp;
+  tp.id = static_cast<std::uint64_t>(*id);
+  // "\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;"
+  std::string_view rest = *format;
+  while (!rest.empty()) {
+    const auto eol = rest.find('\n');
+    const std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+    const auto field = line.find("field:");
+    const auto semi = line.find(';');
+    const auto off = line.find("offset:");
+    if (field == std::string_view::npos || semi == std::string_view::npos ||
+        off == std::string_view::npos)
+      continue;
+    std::string_view decl = line.substr(field + 6, semi - field - 6);
+    if (const auto bracket = decl.find('['); bracket != std::string_view::npos)
+      decl = decl.substr(0, bracket);
+    const auto space = decl.find_last_of(" *");
+    const std::string fname(space == std::string_view::npos ? decl : decl.substr(space + 1));
+    tp.offsets[fname] = static_cast<std::size_t>(std::atol(line.data() + off + 7));
+  }
+  for (const char* needed : {"common_type", "id"}) {
+    if (!tp.offsets.contains(needed)) {
+      return Error{fmt::format("tracepoint raw_syscalls:{} has no field '{}'", name, needed), 0,
+                   "  its format file is not what perfscope expects: " + dir + "/format"};
+    }
+  }
+  return tp;
+}
+
+template <typename T>
+T load(const std::byte* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+class PerfTracer final : public Tracer {
+ public:
+  const char* backend() const override { return "perf"; }
+
+  Status open(const TracerOptions& o, const system::Capabilities& caps) {
+    options_ = o;
+    bool mounted = false;
+    auto root = ensure_tracefs(caps, mounted);
+    if (!root) return root.error();
+    if (mounted) notes_.push_back(fmt::format("mounted tracefs at {}", *root));
+    auto enter = read_tracepoint(*root, "sys_enter");
+    if (!enter) return enter.error();
+    auto exit = read_tracepoint(*root, "sys_exit");
+    if (!exit) return exit.error();
+    if (!exit->offsets.contains("ret")) {
+      return Error{"tracepoint raw_syscalls:sys_exit has no field 'ret'", 0, ""};
+    }
+    enter_ = *enter;
+    exit_ = *exit;
+    sigreturn_nr_ = syscall_number("rt_sigreturn").value_or(-1);
+    execve_nr_ = syscall_number("execve").value_or(-1);
+    execveat_nr_ = syscall_number("execveat").value_or(-1);
+    self_ = ::getpid();
+    for (pid_t p : o.pids) wanted_.insert(static_cast<std::uint32_t>(p));
+    if (o.command > 0) live_.insert(static_cast<std::uint32_t>(o.command));
+
+    auto cpus = CpuSet::online();
+    if (!cpus) return cpus.error();
+    std::vector<pid_t> tasks;  // -1: every task on the CPU
+    if (o.all) {
+      tasks.push_back(-1);
+    } else if (o.command > 0) {
+      tasks.push_back(o.command);
+    } else {
+      for (pid_t p : o.pids) {
+        auto threads = list_directory(fmt::format("/proc/{}/task", p));
+        if (!threads) continue;
+        for (const auto& t : *threads) tasks.push_back(static_cast<pid_t>(std::stol(t)));
+      }
+      if (tasks.empty()) return Error{"count syscalls", ESRCH, "  every target process has exited"};
+    }
+
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const bool unlimited = caps.perfmon() || caps.has(system::Cap::ipc_lock);
+    const long budget = caps.mlock_kb > 0 ? caps.mlock_kb * static_cast<long>(cpus->size()) : 516;
+    std::size_t pages = sampling::ring_pages_for(cpus->size(), unlimited ? 0 : budget, page,
+                                                 unlimited ? 1024 : 128);
+
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return errno_error("epoll_create1");
+    epoll_ = UniqueFd(ep);
+    for (int cpu : *cpus) {
+      int ring_fd = -1;
+      for (pid_t task : tasks) {
+        for (const Tracepoint* tp : {&enter_, &exit_}) {
+          perf_event_attr a{};
+          a.size = sizeof a;
+          a.type = PERF_TYPE_TRACEPOINT;
+          a.config = tp->id;
+          a.sample_period = 1;
+          a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW;
+          a.disabled = 1;
+          a.inherit = o.all ? 0 : 1;
+          a.enable_on_exec = o.command > 0 ? 1 : 0;
+          a.watermark = 1;
+          a.wakeup_watermark = static_cast<std::uint32_t>(pages * page / 4);
+          if (tp == &enter_ && ring_fd < 0)
+            a.task = a.comm = 1;  // FORK, EXIT and COMM once per ring
+          const char* name = tp == &enter_ ? "raw_syscalls:sys_enter" : "raw_syscalls:sys_exit";
+          auto fd = perf_event_open(a, task, cpu, -1, name);
+          if (!fd) {
+            if (fd.error().errnum == ESRCH && task > 0 && o.command == 0) break;  // thread gone
+            return system::explain_open_failure(fd.error(), a, task, cpu, name, caps);
+          }
+          if (ring_fd < 0) {
+            for (;;) {
+              auto ring = sampling::RingBuffer::map(fd->get(), pages);
+              if (ring) {
+                rings_.push_back(std::move(*ring));
+                break;
+              }
+              if (ring.error().errnum == EPERM && pages > 8) {
+                pages /= 2;
+                continue;
+              }
+              return ring.error();
+            }
+            ring_fd = fd->get();
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = ring_fd;
+            if (epoll_ctl(ep, EPOLL_CTL_ADD, ring_fd, &ev) != 0) return errno_error("epoll_ctl");
+          } else if (auto st = perf_ioctl(fd->get(), PERF_EVENT_IOC_SET_OUTPUT,
+                                          static_cast<unsigned long>(ring_fd), "redirect output");
+                     !st) {
+            return st.error();
+          }
+          fds_.push_back(std::move(*fd));
+        }
+      }
+    }
+    summary_.by = o.by;
+    summary_.backend = "perf";
+    summary_.cpu_time = false;
+    if (o.cpu_time) {
+      notes_.push_back(
+          "the perf backend measures wall-clock time only: the time column is wall-clock (as -w)");
+    }
+    return {};
+  }
+
+  Status start() override {
+    if (options_.command > 0) return {};  // enable_on_exec
+    for (const auto& fd : fds_) {
+      if (auto st = perf_ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0, "enable raw_syscalls"); !st)
+        return st;
+    }
+    return {};
+  }
+
+  Result<bool> wait(int fd, int timeout_ms) override {
+    if (fd >= 0 && fd != watched_) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = fd;
+      if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl");
+      watched_ = fd;
+    }
+    epoll_event events[16];
+    const int n = epoll_wait(epoll_.get(), events, 16, timeout_ms);
+    if (n < 0 && errno != EINTR) return errno_error("epoll_wait");
+    drain();
+    bool ready = false;
+    for (int i = 0; i < n; ++i) ready = ready || (events[i].data.fd == fd && fd >= 0);
+    return ready;
+  }
+
+  bool followed_alive() override {
+    for (auto it = live_.begin(); it != live_.end();) {
+      it = process_running(*it) ? std::next(it) : live_.erase(it);
+    }
+    return !live_.empty();
+  }
+
+  Result<Summary> finish() override {
+    for (const auto& fd : fds_) (void)::ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
+    drain();
+    summary_.lost = lost_;
+    return summary_;
+  }
+
+ private:
+  void drain() {
+    for (auto& ring : rings_) {
+      auto n = ring.drain([this](std::span<const std::byte> r) { on_record(r); });
+      if (!n) ++lost_;
+    }
+  }
+
+  const std::string& comm_of(std::uint32_t tid) {
+    auto [it, inserted] = comm_.try_emplace(tid);
+    if (inserted) {
+      auto text = read_text_file(fmt::format("/proc/{}/comm", tid));
+      if (text) {
+        it->second = *text;
+        while (!it->second.empty() && it->second.back() == '\n') it->second.pop_back();
+      }
+    }
+    return it->second;
+  }
+
+  void on_record(std::span<const std::byte> r) {
+    const auto* h = reinterpret_cast<const perf_event_header*>(r.data());
+    const std::byte* p = r.data() + sizeof(perf_event_header);
+    const std::byte* end = r.data() + r.size();
+    switch (h->type) {
+      case PERF_RECORD_SAMPLE: {
+        if (end - p < 20) return;
+        const auto pid = load<std::uint32_t>(p);
+        const auto tid = load<std::uint32_t>(p + 4);
+        const auto time = load<std::uint64_t>(p + 8);
+        const auto size = load<std::uint32_t>(p + 16);
+        const std::byte* raw = p + 20;
+        if (static_cast<std::size_t>(end - raw) < size || size < 2) return;
+        on_event(pid, tid, time, raw, size);
+        return;
+      }
+      case PERF_RECORD_FORK: {
+        if (end - p < 16) return;
+        const auto pid = load<std::uint32_t>(p);
+        const auto ppid = load<std::uint32_t>(p + 4);
+        if (pid != ppid && options_.command > 0) live_.insert(pid);
+        return;
+      }
+      case PERF_RECORD_EXIT: {
+        if (end - p < 16) return;
+        const auto pid = load<std::uint32_t>(p);
+        const auto tid = load<std::uint32_t>(p + 8);
+        if (inflight_.erase(tid) > 0) ++summary_.unfinished;
+        if (pid == tid) live_.erase(pid);
+        return;
+      }
+      case PERF_RECORD_COMM: {
+        if (end - p < 8) return;
+        const auto tid = load<std::uint32_t>(p + 4);
+        const char* s = reinterpret_cast<const char*>(p + 8);
+        comm_[tid] = std::string(s, strnlen(s, static_cast<std::size_t>(end - (p + 8))));
+        return;
+      }
+      case PERF_RECORD_LOST: {
+        if (end - p < 16) return;
+        lost_ += load<std::uint64_t>(p + 8);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  void on_event(std::uint32_t pid, std::uint32_t tid, std::uint64_t time, const std::byte* raw,
+                std::uint32_t size) {
+    if (options_.all && pid == static_cast<std::uint32_t>(self_)) return;
+    if (!wanted_.empty() && !wanted_.contains(pid)) return;
+    const auto type = load<std::uint16_t>(raw);
+    const auto field = [&](const Tracepoint& tp, const char* name) -> std::int64_t {
+      const std::size_t off = tp.offsets.at(name);
+      if (off + 8 > size) return 0;
+      return load<std::int64_t>(raw + off);
+    };
+    if (type == enter_.id) {
+      const auto nr = field(enter_, "id");
+      if (nr < 0) return;
+      inflight_[tid] = {time, static_cast<int>(nr)};
+      return;
+    }
+    if (type != exit_.id) return;
+    const auto nr = static_cast<int>(field(exit_, "id"));
+    if (nr < 0) return;
+    const std::int64_t ret = field(exit_, "ret");
+    std::int64_t wall = -1;  // untimed
+    if (auto it = inflight_.find(tid); it != inflight_.end()) {
+      if (it->second.nr == nr && time >= it->second.start) {
+        wall = static_cast<std::int64_t>(time - it->second.start);
+      }
+      inflight_.erase(it);
+    } else if (nr != execve_nr_ && nr != execveat_nr_) {
+      // Entered before counting began (or a new child's return from fork/clone, which it never
+      // entered): not counted, as the eBPF backend does. The command's own execve is the
+      // exception: enable_on_exec starts the events inside it.
+      return;
+    }
+    RowKey key;
+    key.nr = nr;
+    if (options_.by != GroupBy::syscall) {
+      key.tgid = pid;
+      if (options_.by == GroupBy::thread) key.tid = tid;
+      key.comm = comm_of(tid);
+    }
+    const bool failed = ret < 0 && ret >= -4095 && nr != sigreturn_nr_;
+    summary_.rows[key].add_call(wall, -1, failed, failed ? static_cast<int>(-ret) : 0);
+  }
+
+  struct Inflight {
+    std::uint64_t start = 0;
+    int nr = 0;
+  };
+  TracerOptions options_;
+  Tracepoint enter_, exit_;
+  int sigreturn_nr_ = -1;
+  int execve_nr_ = -1;
+  int execveat_nr_ = -1;
+  pid_t self_ = 0;
+  std::vector<UniqueFd> fds_;
+  std::vector<sampling::RingBuffer> rings_;
+  UniqueFd epoll_;
+  int watched_ = -1;
+  std::set<std::uint32_t> wanted_;  // -p processes
+  std::set<std::uint32_t> live_;    // the command's processes still running
+  std::unordered_map<std::uint32_t, Inflight> inflight_;
+  std::unordered_map<std::uint32_t, std::string> comm_;
+  std::uint64_t lost_ = 0;
+  Summary summary_;
+};
+
+}  // namespace
+
+Result<std::string> ensure_tracefs(const system::Capabilities& caps, bool& mounted) {
+  mounted = false;
+  if (!caps.tracefs_path.empty()) {
+    if (!caps.tracefs_readable) {
+      return Error{fmt::format("tracefs at {} cannot be read by this user", caps.tracefs_path),
+                   EACCES,
+                   fmt::format("  run as root, or make it readable: sudo mount -o remount,mode=755 "
+                               "{}\n  more: perfscope doctor --need syscalls",
+                               caps.tracefs_path)};
+    }
+    return caps.tracefs_path;
+  }
+  const std::string target = "/sys/kernel/tracing";
+  if (::mount("nodev", target.c_str(), "tracefs", 0, nullptr) == 0) {
+    mounted = true;
+    return target;
+  }
+  const int e = errno;
+  return Error{"tracefs is not mounted, and mounting it failed", e,
+               fmt::format("  as root: sudo mount -t tracefs nodev {}\n  (to mount it at boot, add "
+                           "to /etc/fstab: tracefs {} tracefs defaults 0 0)\n  more: perfscope "
+                           "doctor --need syscalls",
+                           target, target)};
+}
+
+Result<std::unique_ptr<Tracer>> open_perf_tracer(const TracerOptions& options,
+                                                 const system::Capabilities& caps) {
+  auto t = std::make_unique<PerfTracer>();
+  if (auto st = t->open(options, caps); !st) return st.error();
+  return std::unique_ptr<Tracer>(std::move(t));
+}
+
+}  // namespace perfscope::syscalls

@@ -1,0 +1,328 @@
+// `perfscope syscalls`: a static program with a known number of system calls runs under both
+// backends; calls and errors must match exactly, by name, and agree with `strace -c -f`.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bpf/profiler.hpp"
+#include "core/files.hpp"
+#include "support/background.hpp"
+#include "support/profile_view.hpp"
+#include "support/requirements.hpp"
+#include "support/run.hpp"
+
+namespace perfscope {
+namespace {
+
+using testing::perfscope_binary;
+using testing::run;
+using testing::target;
+using testing::TempDir;
+
+testing::Requirement bpf_backend() {
+  return {[](const system::Capabilities& caps) { return bpf::unavailable_reason(caps); }};
+}
+
+// The perf backend reads raw tracepoint data (CAP_PERFMON or paranoid -1) and needs tracefs,
+// which it mounts itself as root.
+testing::Requirement perf_backend() {
+  return {[](const system::Capabilities& caps) -> std::string {
+    if (!caps.perfmon() && caps.paranoid > -1)
+      return "raw tracepoint data needs CAP_PERFMON or kernel.perf_event_paranoid=-1";
+    if (caps.tracefs_path.empty() && ::geteuid() != 0)
+      return "tracefs is not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)";
+    return {};
+  }};
+}
+
+struct Row {
+  long calls = 0;
+  long errors = 0;
+  std::map<std::string, long> errnos;
+};
+// syscall name (or "pid:name" when grouped by process) -> row, from --json output.
+std::map<std::string, Row> rows_of(const std::string& json_text) {
+  std::map<std::string, Row> rows;
+  const auto j = nlohmann::json::parse(json_text);
+  for (const auto& r : j.at("rows")) {
+    std::string name = r.at("syscall").get<std::string>();
+    if (r.contains("pid")) name = std::to_string(r.at("pid").get<long>()) + ":" + name;
+    Row& row = rows[name];
+    row.calls += r.at("calls").get<long>();
+    row.errors += r.at("errors").get<long>();
+    for (const auto& [err, n] : r.at("errnos").items()) row.errnos[err] += n.get<long>();
+  }
+  return rows;
+}
+
+class SyscallsBackends : public ::testing::TestWithParam<std::string> {
+ protected:
+  void require_backend() {
+    if (GetParam() == "bpf") {
+      PS_REQUIRE(bpf_backend());
+    } else {
+      PS_REQUIRE(perf_backend());
+    }
+  }
+};
+
+TEST_P(SyscallsBackends, KnownCallsAndErrorsExactlyByName) {
+  require_backend();
+  if (IsSkipped()) return;
+  auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "--",
+                target("ps-syscalls-known"), "known"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = rows_of(r.out);
+  EXPECT_EQ(rows["openat"].calls, 1000);
+  EXPECT_EQ(rows["openat"].errors, 500);
+  EXPECT_EQ(rows["openat"].errnos["ENOENT"], 500);
+  EXPECT_EQ(rows["openat"].errnos.size(), 1U);
+  EXPECT_EQ(rows["write"].calls, 2000);
+  EXPECT_EQ(rows["write"].errors, 0);
+  EXPECT_EQ(rows["close"].calls, 500);
+  EXPECT_EQ(rows["execve"].calls, 1);  // the command's own, not perfscope's PATH search
+  EXPECT_FALSE(rows.contains("umask"));
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("backend"), GetParam());
+  EXPECT_EQ(j.at("lost"), 0);
+}
+
+TEST_P(SyscallsBackends, FollowsChildrenOfTheCommand) {
+  require_backend();
+  if (IsSkipped()) return;
+  auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "--",
+                target("ps-syscalls-known"), "fork"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = rows_of(r.out);
+  EXPECT_EQ(rows["umask"].calls, 600);  // 200 + a child's 300 + a grandchild's 100
+  EXPECT_EQ(rows["clone"].calls, 2);    // the parents' calls; a child's return is not a call
+}
+
+TEST_P(SyscallsBackends, ByProcessSplitsTheFamily) {
+  require_backend();
+  if (IsSkipped()) return;
+  auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--by", "process",
+                "--json", "--", target("ps-syscalls-known"), "fork"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<long> umask_counts;
+  for (const auto& [name, row] : rows_of(r.out)) {
+    if (name.ends_with(":umask")) umask_counts.push_back(row.calls);
+  }
+  std::sort(umask_counts.begin(), umask_counts.end());
+  EXPECT_EQ(umask_counts, (std::vector<long>{100, 200, 300})) << r.out;
+  EXPECT_NE(r.out.find("\"comm\": \"ps-syscalls-kno\""), std::string::npos) << r.out;
+}
+
+TEST_P(SyscallsBackends, PidCountsOnlyThatProcess) {
+  require_backend();
+  if (IsSkipped()) return;
+  TempDir dir;
+  testing::BackgroundProcess program({target("ps-syscalls-known"), "wait-signal"},
+                                     dir.file("target.log"));
+  ASSERT_TRUE(program.wait_for_log("ready", std::chrono::seconds(10)));
+  testing::BackgroundProcess tracer(
+      {perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "-o",
+       dir.file("out.json"), "-p", std::to_string(program.pid())},
+      dir.file("tracer.log"));
+  ASSERT_TRUE(tracer.wait_for_log("counting pid", std::chrono::seconds(20))) << tracer.log();
+  ::kill(program.pid(), SIGUSR1);
+  EXPECT_EQ(program.wait(), 0);
+  // perfscope ends on its own once the process is gone.
+  ASSERT_EQ(tracer.wait(), 0) << tracer.log();
+  std::ifstream in(dir.file("out.json"));
+  std::stringstream text;
+  text << in.rdbuf();
+  auto rows = rows_of(text.str());
+  EXPECT_EQ(rows["umask"].calls, 200) << text.str();  // not the children's 400
+}
+
+TEST_P(SyscallsBackends, AgreesWithStraceOnCallsAndErrors) {
+  require_backend();
+  PS_REQUIRE(program("strace"));
+  if (IsSkipped()) return;
+  for (const char* mode : {"known", "fork"}) {
+    SCOPED_TRACE(mode);
+    TempDir dir;
+    auto s = run({find_on_path("strace"), "-c", "-f", "-o", dir.file("strace.txt"),
+                  target("ps-syscalls-known"), mode});
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    std::ifstream in(dir.file("strace.txt"));
+    std::map<std::string, Row> expected;
+    std::string line;
+    // " 58.55    0.002514           2      1000       500 openat"
+    const std::regex row(R"(^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d+)?\s*(\w+)$)");
+    while (std::getline(in, line)) {
+      std::smatch m;
+      if (!std::regex_match(line, m, row) || m[3] == "total") continue;
+      expected[m[3]].calls = std::stol(m[1]);
+      expected[m[3]].errors = m[2].matched ? std::stol(m[2]) : 0;
+    }
+    ASSERT_GT(expected.size(), 5U);
+    auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "--",
+                  target("ps-syscalls-known"), mode});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto rows = rows_of(r.out);
+    for (const auto& [name, want] : expected) {
+      EXPECT_EQ(rows[name].calls, want.calls) << name;
+      EXPECT_EQ(rows[name].errors, want.errors) << name;
+    }
+    for (const auto& [name, got] : rows) {
+      EXPECT_TRUE(expected.contains(name)) << name << " is not in strace's summary";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backend, SyscallsBackends, ::testing::Values("bpf", "perf"));
+
+TEST(Syscalls, TableLooksLikeStraceAndNamesErrors) {
+  PS_REQUIRE(bpf_backend());
+  auto r = run({perfscope_binary(), "syscalls", "--", target("ps-syscalls-known"), "known"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("% time     seconds  usecs/call     calls    errors syscall\n", 0), 0U)
+      << r.out;
+  EXPECT_TRUE(
+      std::regex_search(r.out, std::regex(R"(\n\s*[\d.]+\s+[\d.]+\s+\d+\s+1000\s+500 openat\n)")))
+      << r.out;
+  EXPECT_TRUE(
+      std::regex_search(r.out, std::regex(R"(\n100\.00\s+[\d.]+\s+\d+\s+\d+\s+500 total\n)")))
+      << r.out;
+  EXPECT_TRUE(
+      std::regex_search(r.out, std::regex(R"(errors by errno:\n\s+openat\s+ENOENT\s+500\n)")))
+      << r.out;
+  // Sorted by time, largest first.
+  std::vector<double> seconds;
+  std::istringstream lines(r.out);
+  std::string line;
+  const std::regex row(R"(^\s*[\d.]+\s+([\d.]+)\s+\d+\s+\d+\s+(\d+\s+)?\w+$)");
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, row) && line.find("total") == std::string::npos)
+      seconds.push_back(std::stod(m[1]));
+  }
+  ASSERT_GT(seconds.size(), 3U);
+  EXPECT_TRUE(std::is_sorted(seconds.rbegin(), seconds.rend())) << r.out;
+  EXPECT_NE(r.err.find("on-CPU time"), std::string::npos) << r.err;
+}
+
+TEST(Syscalls, HistogramAndWallClock) {
+  PS_REQUIRE(bpf_backend());
+  auto r = run({perfscope_binary(), "syscalls", "-w", "--histogram", "--json", "--",
+                target("ps-syscalls-known"), "known"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("time"), "wall");
+  bool saw_write = false;
+  for (const auto& row : j.at("rows")) {
+    if (row.at("syscall") != "write") continue;
+    saw_write = true;
+    long sum = 0;
+    std::uint64_t last_below = 0;
+    for (const auto& b : row.at("histogram")) {
+      sum += b.at("calls").get<long>();
+      EXPECT_GE(b.at("from_ns").get<std::uint64_t>(), last_below);
+      last_below = b.at("below_ns").get<std::uint64_t>();
+    }
+    EXPECT_EQ(sum, 2000);
+    EXPECT_LE(row.at("min_ns").get<std::uint64_t>(), row.at("max_ns").get<std::uint64_t>());
+    EXPECT_GT(row.at("wall_seconds").get<double>(), 0.0);
+  }
+  EXPECT_TRUE(saw_write) << r.out;
+  auto table = run(
+      {perfscope_binary(), "syscalls", "--histogram", "--", target("ps-syscalls-known"), "known"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("write: 2000 timed calls, wall time per call"), std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("|****"), std::string::npos) << table.out;
+}
+
+TEST(Syscalls, ExitStatusIsTheCommands) {
+  PS_REQUIRE(bpf_backend());
+  auto r =
+      run({perfscope_binary(), "syscalls", "-o", "/dev/null", "--", "/bin/sh", "-c", "exit 3"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+TEST(Syscalls, SystemWideForADuration) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  testing::BackgroundProcess program({target("ps-syscalls-known"), "wait-signal"},
+                                     dir.file("target.log"));
+  ASSERT_TRUE(program.wait_for_log("ready", std::chrono::seconds(10)));
+  testing::BackgroundProcess tracer({perfscope_binary(), "syscalls", "-a", "-d", "20", "--by",
+                                     "process", "--json", "-o", dir.file("out.json")},
+                                    dir.file("tracer.log"));
+  ASSERT_TRUE(tracer.wait_for_log("counting every process", std::chrono::seconds(20)))
+      << tracer.log();
+  ::kill(program.pid(), SIGUSR1);
+  EXPECT_EQ(program.wait(), 0);
+  // Ctrl-C ends a system-wide count early, and the summary is still written.
+  ASSERT_EQ(tracer.stop(SIGINT), 0) << tracer.log();
+  std::ifstream in(dir.file("out.json"));
+  std::stringstream text;
+  text << in.rdbuf();
+  long umask_total = 0;
+  for (const auto& [name, row] : rows_of(text.str())) {
+    if (name.ends_with(":umask")) umask_total += row.calls;
+  }
+  EXPECT_GE(umask_total, 600) << text.str();  // others on the machine may call umask too
+}
+
+TEST(Syscalls, BadInputGetsOneClearError) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"syscalls"}, "nothing to count"},
+      {{"syscalls", "-a", "--", "true"}, "choose one target"},
+      {{"syscalls", "--by", "file", "--", "true"}, "unknown --by 'file'"},
+      {{"syscalls", "--backend", "dtrace", "--", "true"}, "unknown backend 'dtrace'"},
+      {{"syscalls", "-p", "999999999"}, "999999999"},
+      {{"syscalls", "-p", "abc"}, "abc"},
+      {{"syscalls", "--", "/nonexistent/program"}, "/nonexistent/program"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv{perfscope_binary()};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = run(argv);
+    EXPECT_NE(r.exit_code, 0) << c.message;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+  }
+  TempDir dir;
+  auto r =
+      run({perfscope_binary(), "syscalls", "-o", dir.file("no/such/dir/out.txt"), "--", "true"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no/such/dir"), std::string::npos) << r.err;
+}
+
+TEST(Syscalls, AsNobodyAClearMessageAndNothingWritten) {
+  PS_REQUIRE(root());
+  TempDir dir;
+  testing::RunOptions as_nobody;
+  as_nobody.as_nobody = true;
+  auto r = run({testing::perfscope_binary_for_nobody(), "syscalls", "-o", dir.file("out.txt"), "--",
+                testing::target_for_nobody("ps-syscalls-known"), "known"},
+               as_nobody);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot count system calls here"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("perfscope doctor --need syscalls"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("CAP_BPF"), std::string::npos) << r.err;
+  EXPECT_FALSE(path_exists(dir.file("out.txt")));
+  // Nor a temporary beside it.
+  auto entries = list_directory(dir.path());
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
+}  // namespace
+}  // namespace perfscope
