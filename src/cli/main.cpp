@@ -12,6 +12,7 @@
 #include "cli/record.hpp"
 #include "cli/report.hpp"
 #include "cli/report_error.hpp"
+#include "cli/scenario.hpp"
 #include "cli/stat.hpp"
 #include "cli/syscalls.hpp"
 
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   add_monitor_command(app, exit_code);
   add_mem_command(app, exit_code);
   add_syscalls_command(app, exit_code);
+  add_scenario_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

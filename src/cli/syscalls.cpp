@@ -38,6 +38,7 @@ struct SyscallsOptions {
   bool histogram = false;
   bool json = false;
   std::string output = "-";
+  std::string json_file;  // also the JSON summary, beside the table
   std::string backend = "auto";
   std::vector<std::string> command;
 };
@@ -181,6 +182,12 @@ int run_syscalls(const SyscallsOptions& o) {
   // The output first: a path that cannot be written fails before anything runs.
   auto out = OutputFile::open(o.output);
   if (!out) return report_error(kCmd, out.error());
+  std::optional<OutputFile> json_out;
+  if (!o.json_file.empty()) {
+    auto f = OutputFile::open(o.json_file);
+    if (!f) return report_error(kCmd, f.error());
+    json_out.emplace(std::move(*f));
+  }
 
   std::optional<Workload> workload;
   if (!o.command.empty()) {
@@ -256,6 +263,11 @@ int run_syscalls(const SyscallsOptions& o) {
   }
   std::fwrite(text.data(), 1, text.size(), out->stream());
   if (auto st = out->commit(); !st) return report_error(kCmd, st.error());
+  if (json_out) {
+    const std::string j = summary_json(*summary, o).dump(2) + "\n";
+    std::fwrite(j.data(), 1, j.size(), json_out->stream());
+    if (auto st = json_out->commit(); !st) return report_error(kCmd, st.error());
+  }
 
   const bool wall = o.wall || !summary->cpu_time;
   fmt::print(stderr, "perfscope syscalls: backend {}, {:.3f} s, time column: {}\n",
@@ -300,6 +312,7 @@ void add_syscalls_command(CLI::App& app, int& exit_code) {
               "Time column from wall-clock time in the call (default: on-CPU time, as strace -c)");
   c->add_flag("--histogram", o->histogram, "Add a latency histogram per row");
   c->add_flag("--json", o->json, "Print JSON instead of the table");
+  c->add_option("--json-file", o->json_file, "Also write the JSON summary to FILE");
   c->add_option("-o,--output", o->output, "Write the summary to FILE ('-': standard output)")
       ->capture_default_str();
   c->add_option("--backend", o->backend,

@@ -1,0 +1,149 @@
+// `perfscope scenario`: one command profiled for CPU, memory and I/O into a results folder whose
+// summary names the known hot function, peak heap and top syscall; `scenario diff` of two variants
+// shows the function that changed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "bpf/profiler.hpp"
+#include "core/files.hpp"
+#include "support/profile_view.hpp"
+#include "support/requirements.hpp"
+#include "support/run.hpp"
+
+namespace perfscope {
+namespace {
+
+using testing::perfscope_binary;
+using testing::run;
+using testing::target;
+using testing::TempDir;
+
+testing::Requirement bpf_backend() {
+  return {[](const system::Capabilities& caps) { return bpf::unavailable_reason(caps); }};
+}
+
+std::string read(const std::string& path) {
+  auto text = read_text_file(path);
+  return text ? *text : std::string();
+}
+
+// Names in `dir` starting with '.': staging or replaced folders left behind.
+std::vector<std::string> hidden_entries(const std::string& dir) {
+  std::vector<std::string> out;
+  auto entries = list_directory(dir);
+  if (!entries) return out;
+  for (const auto& e : *entries) {
+    if (e.front() == '.') out.push_back(e);
+  }
+  return out;
+}
+
+TEST(Scenario, WritesEveryFileAndASummaryWithTheHeadlines) {
+  PS_REQUIRE(paranoid(1), bpf_backend());
+  TempDir dir;
+  auto r = run({perfscope_binary(), "scenario", "parse", "--results", dir.path(), "-F", "499", "--",
+                target("ps-scenario-app"), "parse", "0.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string s = dir.file("parse");
+  for (const char* f : {"flamegraph.svg", "profile.pb.gz", "heap.txt", "heap.svg", "syscalls.txt",
+                        "summary.md", "summary.json", "logs/cpu.log"}) {
+    EXPECT_TRUE(path_exists(s + "/" + f)) << f;
+  }
+  const std::string md = read(s + "/summary.md");
+  EXPECT_NE(md.find("| 1 | `parse_records` |"), std::string::npos) << md;
+  EXPECT_NE(md.find("Peak heap: 8.0 MiB (8,388,608 B)"), std::string::npos) << md;
+  // The I/O table's first row: the 20,000 one-byte writes.
+  EXPECT_NE(md.find("|---|---|---|---|\n| write | 20000 | 0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("[flamegraph.svg](flamegraph.svg)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| cpu |"), std::string::npos) << md;
+  EXPECT_NE(read(s + "/flamegraph.svg").find("parse_records"), std::string::npos);
+  EXPECT_NE(read(s + "/heap.txt").find("build_index"), std::string::npos);
+  EXPECT_NE(read(s + "/syscalls.txt").find("% time     seconds  usecs/call"), std::string::npos);
+  EXPECT_TRUE(hidden_entries(dir.path()).empty());
+
+  // A second run of the same name replaces the first, whole.
+  auto again = run({perfscope_binary(), "scenario", "parse", "--results", dir.path(), "--type",
+                    "io", "--", target("ps-scenario-app"), "parse", "0.1"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_FALSE(path_exists(s + "/profile.pb.gz"));
+  EXPECT_TRUE(path_exists(s + "/syscalls.txt"));
+  EXPECT_TRUE(hidden_entries(dir.path()).empty());
+}
+
+TEST(Scenario, DiffOfTwoVariantsShowsTheChangedFunction) {
+  PS_REQUIRE(paranoid(1));
+  TempDir dir;
+  for (const char* variant : {"parse", "render"}) {
+    auto r = run({perfscope_binary(), "scenario", variant, "--type", "cpu", "--results", dir.path(),
+                  "-F", "499", "--", target("ps-scenario-app"), variant, "0.5"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto d =
+      run({perfscope_binary(), "scenario", "diff", "parse", "render", "--results", dir.path()});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  // The two hot functions trade places: each moves by most of the profile.
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(d.out, m, std::regex(R"(\| `parse_records` \|[^\n]*\| -(\d+)\.\d \|)")))
+      << d.out;
+  EXPECT_GT(std::stoi(m[1]), 70);
+  ASSERT_TRUE(
+      std::regex_search(d.out, m, std::regex(R"(\| `render_frames` \|[^\n]*\| \+(\d+)\.\d \|)")))
+      << d.out;
+  EXPECT_GT(std::stoi(m[1]), 70);
+  const std::string out = dir.file("diff-parse-render");
+  EXPECT_EQ(read(out + "/diff.md"), d.out);
+  EXPECT_NE(read(out + "/diff.svg").find("render_frames"), std::string::npos);
+}
+
+TEST(Scenario, BadInputGetsOneClearErrorAndWritesNothing) {
+  TempDir dir;
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"scenario", "x", "--type", "disk", "--", "true"}, "unknown scenario type 'disk'"},
+      {{"scenario", "x"}, "no command to run"},
+      {{"scenario", "a/b", "--", "true"}, "invalid scenario name 'a/b'"},
+      {{"scenario", "x", "--", "/nonexistent/program"}, "/nonexistent/program: command not found"},
+      {{"scenario", "diff", "nope", "nada"}, "no scenario 'nope'"},
+      {{"scenario", "diff", "only-one"}, "compares two scenarios"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv{perfscope_binary()};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    argv.insert(argv.begin() + 3, {"--results", dir.path()});
+    auto r = run(argv);
+    EXPECT_NE(r.exit_code, 0) << c.message;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+  auto entries = list_directory(dir.path());
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
+TEST(Scenario, AsNobodyTheIoRunFailsClearlyAndNothingIsLeft) {
+  PS_REQUIRE(root());
+  TempDir dir;
+  testing::RunOptions as_nobody;
+  as_nobody.as_nobody = true;
+  auto r =
+      run({testing::perfscope_binary_for_nobody(), "scenario", "try", "--type", "io", "--results",
+           dir.path(), "--", testing::target_for_nobody("ps-syscalls-known"), "known"},
+          as_nobody);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("the io run failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot count system calls here"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("perfscope doctor --need syscalls"), std::string::npos) << r.err;
+  auto entries = list_directory(dir.path());
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
+}  // namespace
+}  // namespace perfscope
