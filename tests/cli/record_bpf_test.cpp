@@ -29,10 +29,6 @@ using testing::target;
 using testing::TempDir;
 using testing::total;
 
-testing::Requirement bpf_backend() {
-  return {[](const system::Capabilities& caps) { return bpf::unavailable_reason(caps); }};
-}
-
 // burn_a's share of ps-burn's samples whose leaf is burn_a or burn_b.
 double burn_a_share(const std::vector<testing::FlatSample>& samples) {
   const auto a = leaf_count(samples, "ps-burn", "perfscope_targets::burn_a(");
@@ -56,7 +52,7 @@ long collected(const std::string& out) {
 }
 
 TEST(RecordBpf, AttributesLikeThePerfBackendWithinSevenPoints) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
   std::map<std::string, double> share;
   for (const char* backend : {"bpf", "perf"}) {
@@ -77,7 +73,7 @@ TEST(RecordBpf, AttributesLikeThePerfBackendWithinSevenPoints) {
 }
 
 TEST(RecordBpf, AutoPicksBpfAsRootAndPerCpuCountsSumToTheTotal) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
   const auto out = dir.file("all.pb.gz");
   const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
@@ -106,7 +102,7 @@ TEST(RecordBpf, AutoPicksBpfAsRootAndPerCpuCountsSumToTheTotal) {
 }
 
 TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
   const auto out = dir.file("short.pb.gz");
   // Three processes of 300 ms each, started and gone while the recording goes on. A copy of
@@ -127,7 +123,7 @@ TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
 }
 
 TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
   // Two busy processes; only the first is asked for.
   const pid_t wanted = ::fork();
@@ -163,7 +159,7 @@ TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
 }
 
 TEST(RecordBpf, TinyStackMapCountsCollisionsAndShowsThem) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
   const auto out = dir.file("tiny.pb.gz");
   const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "--bpf-stack-entries", "2",

@@ -22,10 +22,6 @@ using testing::run;
 using testing::target;
 using testing::TempDir;
 
-testing::Requirement bpf_backend() {
-  return {[](const system::Capabilities& caps) { return bpf::unavailable_reason(caps); }};
-}
-
 std::string read(const std::string& path) {
   auto text = read_text_file(path);
   return text ? *text : std::string();
@@ -43,7 +39,7 @@ std::vector<std::string> hidden_entries(const std::string& dir) {
 }
 
 TEST(Scenario, WritesEveryFileAndASummaryWithTheHeadlines) {
-  PS_REQUIRE(paranoid(1), bpf_backend());
+  PS_REQUIRE(paranoid(1), testing::bpf_backend());
   TempDir dir;
   auto r = run({perfscope_binary(), "scenario", "parse", "--results", dir.path(), "-F", "499", "--",
                 target("ps-scenario-app"), "parse", "0.5"});

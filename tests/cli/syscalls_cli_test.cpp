@@ -28,10 +28,6 @@ using testing::run;
 using testing::target;
 using testing::TempDir;
 
-testing::Requirement bpf_backend() {
-  return {[](const system::Capabilities& caps) { return bpf::unavailable_reason(caps); }};
-}
-
 // The perf backend reads raw tracepoint data (CAP_PERFMON or paranoid -1) and needs tracefs,
 // which it mounts itself as root.
 testing::Requirement perf_backend() {
@@ -68,7 +64,7 @@ class SyscallsBackends : public ::testing::TestWithParam<std::string> {
  protected:
   void require_backend() {
     if (GetParam() == "bpf") {
-      PS_REQUIRE(bpf_backend());
+      PS_REQUIRE(testing::bpf_backend());
     } else {
       PS_REQUIRE(perf_backend());
     }
@@ -184,7 +180,7 @@ TEST_P(SyscallsBackends, AgreesWithStraceOnCallsAndErrors) {
 INSTANTIATE_TEST_SUITE_P(Backend, SyscallsBackends, ::testing::Values("bpf", "perf"));
 
 TEST(Syscalls, TableLooksLikeStraceAndNamesErrors) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   auto r = run({perfscope_binary(), "syscalls", "--", target("ps-syscalls-known"), "known"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("% time     seconds  usecs/call     calls    errors syscall\n", 0), 0U)
@@ -214,7 +210,7 @@ TEST(Syscalls, TableLooksLikeStraceAndNamesErrors) {
 }
 
 TEST(Syscalls, HistogramAndWallClock) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   auto r = run({perfscope_binary(), "syscalls", "-w", "--histogram", "--json", "--",
                 target("ps-syscalls-known"), "known"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -245,14 +241,14 @@ TEST(Syscalls, HistogramAndWallClock) {
 }
 
 TEST(Syscalls, ExitStatusIsTheCommands) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   auto r =
       run({perfscope_binary(), "syscalls", "-o", "/dev/null", "--", "/bin/sh", "-c", "exit 3"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
 }
 
 TEST(Syscalls, SystemWideForADuration) {
-  PS_REQUIRE(bpf_backend());
+  PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
   testing::BackgroundProcess program({target("ps-syscalls-known"), "wait-signal"},
                                      dir.file("target.log"));

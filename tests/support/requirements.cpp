@@ -1,5 +1,7 @@
 #include "support/requirements.hpp"
 
+#include "bpf/profiler.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -62,6 +64,10 @@ Requirement program(const std::string& name) {
     if (std::system(cmd.c_str()) == 0) return {};
     return name + " is not installed (scripts/install-deps.sh installs it)";
   }};
+}
+
+Requirement bpf_backend() {
+  return {[](const system::Capabilities& caps) { return bpf::unavailable_reason(caps); }};
 }
 
 std::string unmet(std::initializer_list<Requirement> requirements) {

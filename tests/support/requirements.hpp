@@ -37,6 +37,8 @@ Requirement cap(system::Cap capability);
 Requirement root();
 // An executable found on PATH (a reference tool such as perf).
 Requirement program(const std::string& name);
+// perfscope's eBPF backends can load here (root or CAP_BPF + CAP_PERFMON, kernel BTF).
+Requirement bpf_backend();
 
 // The reasons of all unmet requirements, joined; empty when all are met.
 std::string unmet(std::initializer_list<Requirement> requirements);
