@@ -129,14 +129,38 @@ Verdict ebpf_profile(const Capabilities& caps, const ProbeResults& p) {
   return v;
 }
 
+// perfscope syscalls: eBPF on the raw_syscalls raw tracepoints (bpf() allowed, kernel BTF), else
+// perf tracepoint events, whose raw data (syscall number, return value) needs CAP_PERFMON or
+// perf_event_paranoid -1 besides readable tracefs.
 Verdict syscall_summary(const Capabilities& caps, const ProbeResults& p) {
-  Verdict v{Feature::syscall_summary, p.tracepoint.ok(), tried(p.tracepoint), {}};
-  if (v.ok) return v;
-  if (!p.tracepoint.tried) {
-    v.fix = tracefs_fix(caps);
-  } else {
-    v.fix = fix_for(p.tracepoint, Access::own_process_kernel, caps, p.seccomp_mode);
+  const bool ebpf = p.bpf_perf_program.ok() && caps.btf;
+  const bool raw_data = caps.perfmon() || caps.paranoid <= -1;
+  Verdict v{Feature::syscall_summary, ebpf || (p.tracepoint.ok() && raw_data), {}, {}};
+  if (ebpf) {
+    v.why = "eBPF on the raw_syscalls tracepoints: " + tried(p.bpf_perf_program);
+    return v;
   }
+  if (v.ok) {
+    v.why = "perf tracepoint events (eBPF cannot load): " + tried(p.tracepoint);
+    return v;
+  }
+  if (!p.tracepoint.tried) {
+    v.why = tried(p.tracepoint);
+    v.fix = tracefs_fix(caps);
+  } else if (!p.tracepoint.ok()) {
+    v.why = tried(p.tracepoint);
+    v.fix = fix_for(p.tracepoint, Access::own_process_kernel, caps, p.seccomp_mode);
+  } else {
+    v.why = fmt::format(
+        "eBPF cannot load ({}), and tracepoint events open but their raw data (the syscall number "
+        "and return value) needs CAP_PERFMON or perf_event_paranoid -1",
+        tried(p.bpf_perf_program));
+    v.fix = permission_hint(Access::raw_tracepoint, caps);
+  }
+  if (!v.fix.empty()) v.fix += "\n";
+  v.fix += fmt::format(
+      "  least privilege (eBPF, no tracefs needed):  sudo setcap cap_perfmon,cap_bpf=ep {}",
+      self_executable_path());
   return v;
 }
 

@@ -127,8 +127,31 @@ TEST(DoctorVerdict, SeccompRefusalIsNamedWhenParanoidAllows) {
   EXPECT_NE(v.fix.find("seccomp"), std::string::npos) << v.fix;
 }
 
+TEST(DoctorVerdict, SyscallSummaryNeedsEbpfOrRawTracepointData) {
+  Machine root;
+  auto v = root.verdict(Feature::syscall_summary);
+  EXPECT_TRUE(v.ok);
+  EXPECT_NE(v.why.find("eBPF"), std::string::npos) << v.why;
+
+  // No eBPF, but raw tracepoint data allowed: the perf backend.
+  Machine no_bpf;
+  no_bpf.probes.bpf_perf_program = denied(EPERM);
+  v = no_bpf.verdict(Feature::syscall_summary);
+  EXPECT_TRUE(v.ok);
+  EXPECT_NE(v.why.find("perf tracepoint events"), std::string::npos) << v.why;
+
+  // An unprivileged user at paranoid 1: tracepoints count, but their raw data is refused.
+  Machine user;
+  user.unprivileged_at(1);
+  v = user.verdict(Feature::syscall_summary);
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.why.find("raw data"), std::string::npos) << v.why;
+  EXPECT_NE(v.fix.find("setcap cap_perfmon,cap_bpf=ep"), std::string::npos) << v.fix;
+}
+
 TEST(DoctorVerdict, MissingOrUnreadableTracefs) {
   Machine m;
+  m.probes.bpf_perf_program = denied(EPERM);
   m.caps.tracefs_path.clear();
   m.probes.tracepoint = {false, 0, "tracefs is not mounted"};
   auto v = m.verdict(Feature::syscall_summary);
@@ -136,6 +159,7 @@ TEST(DoctorVerdict, MissingOrUnreadableTracefs) {
   EXPECT_NE(v.fix.find("mount -t tracefs nodev /sys/kernel/tracing"), std::string::npos) << v.fix;
 
   Machine u;
+  u.probes.bpf_perf_program = denied(EPERM);
   u.caps.tracefs_readable = false;
   u.probes.tracepoint = {false, EACCES, "cannot read tracepoint ids"};
   v = u.verdict(Feature::syscall_summary);
