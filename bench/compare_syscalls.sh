@@ -7,6 +7,9 @@
 #   perfscope syscalls --backend perf  perf tracepoint events read through ring buffers
 #   perf trace -s                      perf's own summary
 #   strace -c                          ptrace: two stops per call
+#   perf stat -e raw_syscalls:*        only counting both tracepoints: the floor, what enabling
+#                                      sys_enter and sys_exit costs every call before any program
+#                                      or record runs (the kernel's slow syscall path)
 # Each: the median wall seconds of REPEATS runs (interleaved, so all see the same machine) of the
 # whole command, perfscope's and perf's start-up and summary included, and the slowdown (wall /
 # the bare run's). A tool whose first run takes longer than 20 s runs once (SLOW_RUNS=N to force).
@@ -39,10 +42,13 @@ run() {
   t1=$(now)
   awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }' >>"$out/$label.times"
 }
-labels=(bare perfscope perfscope-w perfscope-perf perf-trace strace)
+# perf stat needs tracefs for the tracepoint ids.
+[ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
+labels=(bare tracepoints-only perfscope perfscope-w perfscope-perf perf-trace strace)
 cmd_of() {
   case $1 in
     bare) echo "${dd_cmd[*]}" ;;
+    tracepoints-only) echo "perf stat -e raw_syscalls:sys_enter,raw_syscalls:sys_exit -o $out/stat.txt -- ${dd_cmd[*]}" ;;
     perfscope) echo "$ps syscalls -o $out/ps.txt -- ${dd_cmd[*]}" ;;
     perfscope-w) echo "$ps syscalls -w -o $out/psw.txt -- ${dd_cmd[*]}" ;;
     perfscope-perf) echo "$ps syscalls --backend perf -o $out/psp.txt -- ${dd_cmd[*]}" ;;
@@ -86,7 +92,7 @@ for label in "${labels[@]}"; do
   m=$(median "$out/$label.times")
   n=$(wc -l <"$out/$label.times")
   reads="-"
-  [ "$label" = bare ] || reads=$(reads_of "$label")
+  [ "$label" = bare ] || [ "$label" = tracepoints-only ] || reads=$(reads_of "$label")
   printf '%-16s %5s %10.3f %8.2fx %10s\n' "$label" "$n" "$m" "$(awk -v m="$m" -v b="$bare" 'BEGIN { print m / b }')" "${reads:-?}"
 done
 strace_reads=$(reads_of strace)

@@ -168,11 +168,22 @@ TEST(RecordDwarf, StacksThroughLibcQsortReachMain) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto p = load(out);
   std::int64_t comparator = 0, through_libc = 0;
+  std::string seen;  // a few comparator stacks, innermost first, to explain a failure
+  int shown = 0;
   for (const auto& s : p.samples()) {
     const auto f = outer_frames(p, s);
     const long cmp = index_of(f, "compare_values");
     if (cmp < 0) continue;
     comparator += s.values[0];
+    if (shown < 3) {
+      ++shown;
+      seen += "\n  stack:";
+      for (std::size_t i = 0; i < f.size() && i < s.location_ids.size(); ++i) {
+        seen += " " + f[i] + " [" +
+                std::string(profile::module_name(p, p.location(s.location_ids[i]).mapping_id)) +
+                "]";
+      }
+    }
     const long round = index_of(f, "perfscope_targets::sort_round");
     const long m = index_of(f, "main");
     // Between the comparator and its caller: libc's sort (no frame pointers), qsort included.
@@ -184,7 +195,9 @@ TEST(RecordDwarf, StacksThroughLibcQsortReachMain) {
     if (round > cmp + 1 && m == round + 1 && libc_between) through_libc += s.values[0];
   }
   ASSERT_GT(comparator, 300) << r.out;
-  EXPECT_GE(through_libc * 100, comparator * 90) << through_libc << " of " << comparator;
+  EXPECT_GE(through_libc * 100, comparator * 90)
+      << through_libc << " of " << comparator << seen << "\n"
+      << r.out;
 }
 
 TEST(RecordDwarf, TooSmallAStackCopyIsReportedWithTheFix) {
