@@ -175,13 +175,14 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     timed = true;
     call->tid = 0;
   } else {
-    /* Not entered while counting, or the slot was taken by another thread since. */
+    /* Not entered while counting (most calls of other processes end here, cheaply), or the slot
+     * was taken by another thread since. */
+    if (call->tid == 0) return 0;
     if (filter_targets) {
       if (!bpf_map_lookup_elem(&targets, &tgid)) return 0;
     } else if (tgid == self_tgid) {
       return 0;
     }
-    if (call->tid == 0) return 0; /* entered before counting began: not ours to count */
     nr = regs_syscall_nr((void *)ctx->args[0]);
   }
   if (nr < 0 || nr >= PS_SC_MAX_NR) {

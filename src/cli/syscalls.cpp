@@ -37,7 +37,7 @@ struct SyscallsOptions {
   bool wall = false;
   bool histogram = false;
   bool json = false;
-  std::string output = "-";
+  std::string output;     // empty: standard error, as strace -c (the command's output is untouched)
   std::string json_file;  // also the JSON summary, beside the table
   std::string backend = "auto";
   std::vector<std::string> command;
@@ -172,7 +172,6 @@ int run_syscalls(const SyscallsOptions& o) {
   }
   t.all = o.all;
   t.cpu_time = !o.wall;
-  std::vector<UniqueFd> pidfds;
   if (!o.pids.empty()) {
     auto processes = process_targets(o.pids);
     if (!processes) return report_error(kCmd, processes.error());
@@ -283,8 +282,10 @@ int run_syscalls(const SyscallsOptions& o) {
   }
   if (workload) {
     if (!workload->exited()) {
-      // -d ended the count before the command: it goes on running, no longer counted.
-      fmt::print(stderr, "perfscope syscalls: -d {} s elapsed; {} (pid {}) is still running\n",
+      // -d ended the count before the command: it is ended too, as perf stat --timeout does.
+      ::kill(workload->pid(), SIGTERM);
+      workload->reap();
+      fmt::print(stderr, "perfscope syscalls: -d {} s elapsed; {} (pid {}) was ended (SIGTERM)\n",
                  o.duration, o.command.front(), workload->pid());
       return 0;
     }
@@ -304,8 +305,8 @@ void add_syscalls_command(CLI::App& app, int& exit_code) {
   c->add_option("-p,--pid", o->pids, "Count these processes (all their threads, not children)");
   c->add_flag("-a,--all-cpus", o->all, "Count every process on the system (but perfscope)");
   c->add_option("-d,--duration", o->duration,
-                "Stop after SECONDS (default: when the command and its children, or the -p "
-                "processes, are gone; with -a: at Ctrl-C)");
+                "Stop after SECONDS, ending a command still running (default: when the command "
+                "and its children, or the -p processes, are gone; with -a: at Ctrl-C)");
   c->add_option("--by", o->by, "Rows per syscall, or per process or thread and syscall")
       ->capture_default_str();
   c->add_flag("-w,--wall", o->wall,
@@ -313,8 +314,9 @@ void add_syscalls_command(CLI::App& app, int& exit_code) {
   c->add_flag("--histogram", o->histogram, "Add a latency histogram per row");
   c->add_flag("--json", o->json, "Print JSON instead of the table");
   c->add_option("--json-file", o->json_file, "Also write the JSON summary to FILE");
-  c->add_option("-o,--output", o->output, "Write the summary to FILE ('-': standard output)")
-      ->capture_default_str();
+  c->add_option("-o,--output", o->output,
+                "Write the summary to FILE ('-': standard output; default: standard error, as "
+                "strace -c, so the command's output is untouched)");
   c->add_option("--backend", o->backend,
                 "auto (eBPF when allowed, else perf tracepoint events), bpf or perf")
       ->capture_default_str();

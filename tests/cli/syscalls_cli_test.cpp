@@ -74,7 +74,7 @@ class SyscallsBackends : public ::testing::TestWithParam<std::string> {
 TEST_P(SyscallsBackends, KnownCallsAndErrorsExactlyByName) {
   require_backend();
   if (IsSkipped()) return;
-  auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "--",
+  auto r = run({perfscope_binary(), "syscalls", "-o", "-", "--backend", GetParam(), "--json", "--",
                 target("ps-syscalls-known"), "known"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto rows = rows_of(r.out);
@@ -95,7 +95,7 @@ TEST_P(SyscallsBackends, KnownCallsAndErrorsExactlyByName) {
 TEST_P(SyscallsBackends, FollowsChildrenOfTheCommand) {
   require_backend();
   if (IsSkipped()) return;
-  auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "--",
+  auto r = run({perfscope_binary(), "syscalls", "-o", "-", "--backend", GetParam(), "--json", "--",
                 target("ps-syscalls-known"), "fork"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto rows = rows_of(r.out);
@@ -106,8 +106,8 @@ TEST_P(SyscallsBackends, FollowsChildrenOfTheCommand) {
 TEST_P(SyscallsBackends, ByProcessSplitsTheFamily) {
   require_backend();
   if (IsSkipped()) return;
-  auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--by", "process",
-                "--json", "--", target("ps-syscalls-known"), "fork"});
+  auto r = run({perfscope_binary(), "syscalls", "-o", "-", "--backend", GetParam(), "--by",
+                "process", "--json", "--", target("ps-syscalls-known"), "fork"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<long> umask_counts;
   for (const auto& [name, row] : rows_of(r.out)) {
@@ -163,8 +163,8 @@ TEST_P(SyscallsBackends, AgreesWithStraceOnCallsAndErrors) {
       expected[m[3]].errors = m[2].matched ? std::stol(m[2]) : 0;
     }
     ASSERT_GT(expected.size(), 5U);
-    auto r = run({perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "--",
-                  target("ps-syscalls-known"), mode});
+    auto r = run({perfscope_binary(), "syscalls", "-o", "-", "--backend", GetParam(), "--json",
+                  "--", target("ps-syscalls-known"), mode});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto rows = rows_of(r.out);
     for (const auto& [name, want] : expected) {
@@ -181,7 +181,8 @@ INSTANTIATE_TEST_SUITE_P(Backend, SyscallsBackends, ::testing::Values("bpf", "pe
 
 TEST(Syscalls, TableLooksLikeStraceAndNamesErrors) {
   PS_REQUIRE(testing::bpf_backend());
-  auto r = run({perfscope_binary(), "syscalls", "--", target("ps-syscalls-known"), "known"});
+  auto r =
+      run({perfscope_binary(), "syscalls", "-o", "-", "--", target("ps-syscalls-known"), "known"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("% time     seconds  usecs/call     calls    errors syscall\n", 0), 0U)
       << r.out;
@@ -211,7 +212,7 @@ TEST(Syscalls, TableLooksLikeStraceAndNamesErrors) {
 
 TEST(Syscalls, HistogramAndWallClock) {
   PS_REQUIRE(testing::bpf_backend());
-  auto r = run({perfscope_binary(), "syscalls", "-w", "--histogram", "--json", "--",
+  auto r = run({perfscope_binary(), "syscalls", "-o", "-", "-w", "--histogram", "--json", "--",
                 target("ps-syscalls-known"), "known"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -232,8 +233,8 @@ TEST(Syscalls, HistogramAndWallClock) {
     EXPECT_GT(row.at("wall_seconds").get<double>(), 0.0);
   }
   EXPECT_TRUE(saw_write) << r.out;
-  auto table = run(
-      {perfscope_binary(), "syscalls", "--histogram", "--", target("ps-syscalls-known"), "known"});
+  auto table = run({perfscope_binary(), "syscalls", "-o", "-", "--histogram", "--",
+                    target("ps-syscalls-known"), "known"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("write: 2000 timed calls, wall time per call"), std::string::npos)
       << table.out;
@@ -245,6 +246,15 @@ TEST(Syscalls, ExitStatusIsTheCommands) {
   auto r =
       run({perfscope_binary(), "syscalls", "-o", "/dev/null", "--", "/bin/sh", "-c", "exit 3"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
+}
+
+TEST(Syscalls, DurationEndsACommandStillRunning) {
+  PS_REQUIRE(testing::bpf_backend());
+  const auto r = run(
+      {perfscope_binary(), "syscalls", "-o", "-", "-d", "0.5", "--json", "--", "/bin/sleep", "30"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("was ended (SIGTERM)"), std::string::npos) << r.err;
+  EXPECT_EQ(rows_of(r.out)["execve"].calls, 1) << r.out;
 }
 
 TEST(Syscalls, SystemWideForADuration) {
