@@ -8,7 +8,9 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <set>
 #include <unordered_map>
 
@@ -141,6 +143,10 @@ class PerfTracer final : public Tracer {
           a.inherit = o.all ? 0 : 1;
           a.enable_on_exec = o.command > 0 ? 1 : 0;
           a.watermark = 1;
+          // CLOCK_MONOTONIC time stamps: comparable across CPUs and with clock_gettime, which
+          // drain() needs to know which records every ring has delivered.
+          a.use_clockid = 1;
+          a.clockid = CLOCK_MONOTONIC;
           a.wakeup_watermark = static_cast<std::uint32_t>(pages * page / 4);
           if (tp == &enter_ && ring_fd < 0)
             a.task = a.comm = 1;  // FORK, EXIT and COMM once per ring
@@ -222,17 +228,37 @@ class PerfTracer final : public Tracer {
 
   Result<Summary> finish() override {
     for (const auto& fd : fds_) (void)::ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
-    drain();
+    drain(true);
     summary_.lost = lost_;
     return summary_;
   }
 
  private:
-  void drain() {
+  // A call's entry and exit can land in two CPUs' rings, and one pass may read the exit before
+  // the entry. So records wait in `pending_` and are handled in time order once every ring has
+  // surely delivered everything up to their time: the start of the previous pass (records are
+  // written within microseconds of their time stamp; a whole poll interval lies in between).
+  // `everything` handles all of them (after the events are disabled).
+  void drain(bool everything = false) {
+    const std::uint64_t pass_start = monotonic_ns();
     for (auto& ring : rings_) {
       auto n = ring.drain([this](std::span<const std::byte> r) { on_record(r); });
       if (!n) ++lost_;
     }
+    const std::uint64_t horizon = everything ? ~std::uint64_t{0} : previous_pass_start_;
+    previous_pass_start_ = pass_start;
+    std::stable_sort(pending_.begin(), pending_.end(),
+                     [](const Pending& a, const Pending& b) { return a.time < b.time; });
+    std::size_t done = 0;
+    while (done < pending_.size() && pending_[done].time < horizon) on_pending(pending_[done++]);
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
+  }
+
+  static std::uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000 +
+           static_cast<std::uint64_t>(ts.tv_nsec);
   }
 
   const std::string& comm_of(std::uint32_t tid) {
@@ -267,15 +293,22 @@ class PerfTracer final : public Tracer {
         if (end - p < 16) return;
         const auto pid = load<std::uint32_t>(p);
         const auto ppid = load<std::uint32_t>(p + 4);
+        const auto tid = load<std::uint32_t>(p + 8);
+        const auto ptid = load<std::uint32_t>(p + 12);
         if (pid != ppid && options_.command > 0) live_.insert(pid);
+        // The child is named as its parent until it execs (a COMM record then), and may be gone
+        // before its calls are handled.
+        if (!comm_.contains(tid)) comm_[tid] = comm_of(ptid);
         return;
       }
       case PERF_RECORD_EXIT: {
-        if (end - p < 16) return;
-        const auto pid = load<std::uint32_t>(p);
-        const auto tid = load<std::uint32_t>(p + 8);
-        if (inflight_.erase(tid) > 0) ++summary_.unfinished;
-        if (pid == tid) live_.erase(pid);
+        if (end - p < 24) return;
+        Pending e;
+        e.kind = Pending::task_exit;
+        e.pid = load<std::uint32_t>(p);
+        e.tid = load<std::uint32_t>(p + 8);
+        e.time = load<std::uint64_t>(p + 16);
+        pending_.push_back(e);
         return;
       }
       case PERF_RECORD_COMM: {
@@ -295,6 +328,7 @@ class PerfTracer final : public Tracer {
     }
   }
 
+  // A sys_enter or sys_exit sample of a followed process, decoded into `pending_`.
   void on_event(std::uint32_t pid, std::uint32_t tid, std::uint64_t time, const std::byte* raw,
                 std::uint32_t size) {
     if (options_.all && pid == static_cast<std::uint32_t>(self_)) return;
@@ -305,20 +339,46 @@ class PerfTracer final : public Tracer {
       if (off + 8 > size) return 0;
       return load<std::int64_t>(raw + off);
     };
+    Pending e;
+    e.time = time;
+    e.pid = pid;
+    e.tid = tid;
     if (type == enter_.id) {
-      const auto nr = field(enter_, "id");
-      if (nr < 0) return;
-      inflight_[tid] = {time, static_cast<int>(nr)};
+      e.kind = Pending::enter;
+      e.nr = field(enter_, "id");
+    } else if (type == exit_.id) {
+      e.kind = Pending::exit;
+      e.nr = field(exit_, "id");
+      e.ret = field(exit_, "ret");
+    } else {
       return;
     }
-    if (type != exit_.id) return;
-    const auto nr = static_cast<int>(field(exit_, "id"));
-    if (nr < 0) return;
-    const std::int64_t ret = field(exit_, "ret");
+    if (e.nr >= 0) pending_.push_back(e);
+  }
+
+  struct Pending {
+    enum Kind : std::uint8_t { enter, exit, task_exit };
+    std::uint64_t time = 0;
+    std::uint32_t pid = 0, tid = 0;
+    Kind kind = enter;
+    std::int64_t nr = 0, ret = 0;
+  };
+
+  void on_pending(const Pending& e) {
+    if (e.kind == Pending::task_exit) {
+      if (inflight_.erase(e.tid) > 0) ++summary_.unfinished;
+      if (e.pid == e.tid) live_.erase(e.pid);
+      return;
+    }
+    const int nr = static_cast<int>(e.nr);
+    if (e.kind == Pending::enter) {
+      inflight_[e.tid] = {e.time, nr};
+      return;
+    }
     std::int64_t wall = -1;  // untimed
-    if (auto it = inflight_.find(tid); it != inflight_.end()) {
-      if (it->second.nr == nr && time >= it->second.start) {
-        wall = static_cast<std::int64_t>(time - it->second.start);
+    if (auto it = inflight_.find(e.tid); it != inflight_.end()) {
+      if (it->second.nr == nr && e.time >= it->second.start) {
+        wall = static_cast<std::int64_t>(e.time - it->second.start);
       }
       inflight_.erase(it);
     } else if (nr != execve_nr_ && nr != execveat_nr_) {
@@ -330,12 +390,12 @@ class PerfTracer final : public Tracer {
     RowKey key;
     key.nr = nr;
     if (options_.by != GroupBy::syscall) {
-      key.tgid = pid;
-      if (options_.by == GroupBy::thread) key.tid = tid;
-      key.comm = comm_of(tid);
+      key.tgid = e.pid;
+      if (options_.by == GroupBy::thread) key.tid = e.tid;
+      key.comm = comm_of(e.tid);
     }
-    const bool failed = ret < 0 && ret >= -4095 && nr != sigreturn_nr_;
-    summary_.rows[key].add_call(wall, -1, failed, failed ? static_cast<int>(-ret) : 0);
+    const bool failed = e.ret < 0 && e.ret >= -4095 && nr != sigreturn_nr_;
+    summary_.rows[key].add_call(wall, -1, failed, failed ? static_cast<int>(-e.ret) : 0);
   }
 
   struct Inflight {
@@ -357,6 +417,8 @@ class PerfTracer final : public Tracer {
   std::unordered_map<std::uint32_t, Inflight> inflight_;
   std::unordered_map<std::uint32_t, std::string> comm_;
   std::uint64_t lost_ = 0;
+  std::vector<Pending> pending_;  // records not yet handled, see drain()
+  std::uint64_t previous_pass_start_ = 0;
   Summary summary_;
 };
 
