@@ -97,6 +97,10 @@ class PerfTracer final : public Tracer {
     }
     enter_ = *enter;
     exit_ = *exit;
+    // Looked up once here, not per record.
+    enter_nr_at_ = enter_.offsets.at("id");
+    exit_nr_at_ = exit_.offsets.at("id");
+    exit_ret_at_ = exit_.offsets.at("ret");
     sigreturn_nr_ = syscall_number("rt_sigreturn").value_or(-1);
     execve_nr_ = syscall_number("execve").value_or(-1);
     execveat_nr_ = syscall_number("execveat").value_or(-1);
@@ -334,8 +338,7 @@ class PerfTracer final : public Tracer {
     if (options_.all && pid == static_cast<std::uint32_t>(self_)) return;
     if (!wanted_.empty() && !wanted_.contains(pid)) return;
     const auto type = load<std::uint16_t>(raw);
-    const auto field = [&](const Tracepoint& tp, const char* name) -> std::int64_t {
-      const std::size_t off = tp.offsets.at(name);
+    const auto field = [&](std::size_t off) -> std::int64_t {
       if (off + 8 > size) return 0;
       return load<std::int64_t>(raw + off);
     };
@@ -345,11 +348,11 @@ class PerfTracer final : public Tracer {
     e.tid = tid;
     if (type == enter_.id) {
       e.kind = Pending::enter;
-      e.nr = field(enter_, "id");
+      e.nr = field(enter_nr_at_);
     } else if (type == exit_.id) {
       e.kind = Pending::exit;
-      e.nr = field(exit_, "id");
-      e.ret = field(exit_, "ret");
+      e.nr = field(exit_nr_at_);
+      e.ret = field(exit_ret_at_);
     } else {
       return;
     }
@@ -404,6 +407,7 @@ class PerfTracer final : public Tracer {
   };
   TracerOptions options_;
   Tracepoint enter_, exit_;
+  std::size_t enter_nr_at_ = 0, exit_nr_at_ = 0, exit_ret_at_ = 0;  // raw record offsets
   int sigreturn_nr_ = -1;
   int execve_nr_ = -1;
   int execveat_nr_ = -1;
