@@ -26,6 +26,7 @@
 #include "cli/report_error.hpp"
 #include "cli/targets.hpp"
 #include "cli/workload.hpp"
+#include "core/clock.hpp"
 #include "core/files.hpp"
 #include "profile/profile.hpp"
 #include "profile/stack_quality.hpp"
@@ -72,12 +73,6 @@ sampling::SamplingOptions side_band_options(const CpuSet& cpus) {
   sb.cpus = cpus;
   sb.ring_pages = 64;
   return sb;
-}
-
-double monotonic_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 double cpu_seconds(const rusage& r) {
@@ -488,7 +483,7 @@ int run_record(const RecordOptions& o) {
   if (system_wide) collector.processes().seed_from_proc(-1);
   const auto cpu_times_start = system::read_cpu_times();
   const auto wall_start = std::chrono::system_clock::now();
-  const double start = monotonic_s();
+  const double start = monotonic_seconds();
   if (profiler) {
     // Side-band first, so no exec or mmap of a sampled process is missed.
     if (auto st = session->enable(); !st) return report_error(cmd, st.error());
@@ -515,13 +510,13 @@ int run_record(const RecordOptions& o) {
   };
   double next_drain = start + 1.0;
   for (;;) {
-    if (profiler && monotonic_s() >= next_drain) {
+    if (profiler && monotonic_seconds() >= next_drain) {
       if (auto st = drain_bpf(); !st) return report_error(cmd, st.error());
-      next_drain = monotonic_s() + 1.0;
+      next_drain = monotonic_seconds() + 1.0;
     }
     int timeout_ms = 250;
     if (o.duration_s > 0) {
-      const double left = start + o.duration_s - monotonic_s();
+      const double left = start + o.duration_s - monotonic_seconds();
       if (left <= 0) break;
       timeout_ms = std::min(timeout_ms, static_cast<int>(std::ceil(left * 1000)));
     }
@@ -540,7 +535,7 @@ int run_record(const RecordOptions& o) {
       break;
     }
   }
-  const double elapsed = monotonic_s() - start;
+  const double elapsed = monotonic_seconds() - start;
   const auto cpu_times = system::cpu_times_between(cpu_times_start, system::read_cpu_times());
   if (profiler) profiler->stop();
   (void)session->disable();
@@ -549,9 +544,9 @@ int run_record(const RecordOptions& o) {
     if (auto st = drain_bpf(); !st) return report_error(cmd, st.error());
   }
   // How long the end of recording waits for the unwinding thread to catch up.
-  const double unwind_wait_start = monotonic_s();
+  const double unwind_wait_start = monotonic_seconds();
   if (background) background->finish();
-  const double unwind_wait_s = monotonic_s() - unwind_wait_start;
+  const double unwind_wait_s = monotonic_seconds() - unwind_wait_start;
   collector.finish();
   rusage self_after{};
   ::getrusage(RUSAGE_SELF, &self_after);
@@ -623,9 +618,9 @@ int run_record(const RecordOptions& o) {
 
   symbols::Symbolizer symbolizer;
   recording::BuildStats built;
-  const double symbolize_start = monotonic_s();
+  const double symbolize_start = monotonic_seconds();
   auto profile = recording::build_profile(collector, symbolizer, info, &built);
-  const double symbolize_s = monotonic_s() - symbolize_start;
+  const double symbolize_s = monotonic_seconds() - symbolize_start;
   const profile::StackReach reach = profile::user_stack_reach(profile);
   std::string reach_line;
   if (reach.with_user_stack > 0) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cli/report_error.hpp"
+#include "core/clock.hpp"
 #include "core/files.hpp"
 #include "heap/text_report.hpp"
 #include "profile/profile.hpp"
@@ -51,12 +52,6 @@ struct ScenarioOptions {
   std::string output;  // diff: the folder for diff.svg and diff.md
 };
 
-double monotonic_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 volatile sig_atomic_t g_interrupted = 0;
 void on_interrupt(int) {
   g_interrupted = 1;
@@ -77,7 +72,7 @@ Result<Step> run_logged(const std::vector<std::string>& argv, const std::string&
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const double start = monotonic_s();
+  const double start = monotonic_seconds();
   pid_t pid = -1;
   const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -89,7 +84,7 @@ Result<Step> run_logged(const std::vector<std::string>& argv, const std::string&
     if (errno != EINTR) return errno_error("waitpid");
   }
   Step s;
-  s.seconds = monotonic_s() - start;
+  s.seconds = monotonic_seconds() - start;
   s.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return s;
 }

@@ -20,6 +20,7 @@
 #include "cli/signal_watch.hpp"
 #include "cli/targets.hpp"
 #include "cli/workload.hpp"
+#include "core/clock.hpp"
 #include "core/cpu_set.hpp"
 #include "core/files.hpp"
 #include "counting/counter_set.hpp"
@@ -28,12 +29,6 @@
 
 namespace perfscope::cli {
 namespace {
-
-double now_seconds() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 Result<std::vector<counting::Target>> cpu_targets(const StatOptions& o) {
   auto cpus = choose_cpus(o.cpus);
@@ -129,7 +124,7 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
                  "  check the pid with `ps -p PID`"};
   }
 
-  const double start = now_seconds();
+  const double start = monotonic_seconds();
   if (workload) {
     if (auto st = workload->start(); !st) return st.error();
   }
@@ -143,7 +138,7 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
     for (const auto& p : pidfds) fds.push_back({p.valid() ? p.get() : -1, POLLIN, 0});
     int timeout = -1;
     if (intervals)
-      timeout = std::max(0, static_cast<int>((next_tick - now_seconds()) * 1000.0 + 0.5));
+      timeout = std::max(0, static_cast<int>((next_tick - monotonic_seconds()) * 1000.0 + 0.5));
     const int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return errno_error("poll");
     if (n > 0 && (fds[0].revents & POLLIN)) {
@@ -166,8 +161,8 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
         if (--live_pids == 0 && !workload) done = true;
       }
     }
-    if (intervals && (now_seconds() >= next_tick || done)) {
-      const double t = now_seconds();
+    if (intervals && (monotonic_seconds() >= next_tick || done)) {
+      const double t = monotonic_seconds();
       auto acc = read_session(*session, true);
       if (!acc) return acc.error();
       print_interval(out.stream(), t - start, to_totals(*session, *acc), t - last_tick, o);
@@ -175,7 +170,7 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
       next_tick += o.interval_ms / 1000.0;
     }
   }
-  const double end = now_seconds();
+  const double end = monotonic_seconds();
   auto acc = read_session(*session, false);
   if (!acc) return acc.error();
 

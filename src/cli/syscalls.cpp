@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <time.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -19,6 +18,7 @@
 #include "cli/signal_watch.hpp"
 #include "cli/targets.hpp"
 #include "cli/workload.hpp"
+#include "core/clock.hpp"
 #include "core/files.hpp"
 #include "syscalls/names.hpp"
 #include "syscalls/perf_tracer.hpp"
@@ -42,12 +42,6 @@ struct SyscallsOptions {
   std::string backend = "auto";
   std::vector<std::string> command;
 };
-
-double monotonic_s() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 nlohmann::json summary_json(const syscalls::Summary& s, const SyscallsOptions& o) {
   using nlohmann::json;
@@ -203,7 +197,7 @@ int run_syscalls(const SyscallsOptions& o) {
   auto signals = SignalWatch::create();
   if (!signals) return report_error(kCmd, signals.error());
   if (auto st = (*tracer)->start(); !st) return report_error(kCmd, st.error());
-  const double start = monotonic_s();
+  const double start = monotonic_seconds();
   if (workload) {
     if (auto st = workload->start(); !st) return report_error(kCmd, st.error());
   } else {
@@ -215,7 +209,7 @@ int run_syscalls(const SyscallsOptions& o) {
   for (;;) {
     int timeout = 200;
     if (deadline > 0) {
-      const double left = deadline - monotonic_s();
+      const double left = deadline - monotonic_seconds();
       if (left <= 0) break;
       timeout = std::min(timeout, static_cast<int>(left * 1000) + 1);
     }
@@ -243,7 +237,7 @@ int run_syscalls(const SyscallsOptions& o) {
       if (!any) break;
     }
   }
-  const double elapsed = monotonic_s() - start;
+  const double elapsed = monotonic_seconds() - start;
   auto summary = (*tracer)->finish();
   if (!summary) return report_error(kCmd, summary.error());
   summary->elapsed_s = elapsed;

@@ -7,6 +7,7 @@
 
 #include <ctime>
 
+#include "core/clock.hpp"
 #include "core/perf_syscall.hpp"
 #include "system/permission_advice.hpp"
 
@@ -289,10 +290,7 @@ Result<bool> Session::poll(int timeout_ms, RecordSink& sink) {
 }
 
 void Session::drain(RecordSink& sink) {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);  // the events' clock (attr.clockid)
-  const auto pass_start = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL +
-                          static_cast<std::uint64_t>(now.tv_nsec);
+  const std::uint64_t pass_start = monotonic_ns();  // the events' clock (attr.clockid)
   for (auto& ring : rings_) {
     auto drained = ring.buffer.drain([&](std::span<const std::byte> record) {
       ++stats_.records;

@@ -10,10 +10,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <ctime>
 #include <set>
 #include <unordered_map>
 
+#include "core/clock.hpp"
 #include "core/cpu_set.hpp"
 #include "core/files.hpp"
 #include "core/perf_syscall.hpp"
@@ -256,13 +256,6 @@ class PerfTracer final : public Tracer {
     std::size_t done = 0;
     while (done < pending_.size() && pending_[done].time < horizon) on_pending(pending_[done++]);
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
-  }
-
-  static std::uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000 +
-           static_cast<std::uint64_t>(ts.tv_nsec);
   }
 
   const std::string& comm_of(std::uint32_t tid) {

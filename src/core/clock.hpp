@@ -1,0 +1,24 @@
+// CLOCK_MONOTONIC as commands measure durations with it, and as perf events stamp records when
+// opened with use_clockid/CLOCK_MONOTONIC.
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+
+namespace perfscope {
+
+inline std::uint64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+inline double monotonic_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+}  // namespace perfscope
