@@ -197,10 +197,6 @@ class BpfSyscallTracer final : public syscalls::Tracer {
 
 }  // namespace
 
-std::string syscall_tracer_unavailable(const system::Capabilities& caps) {
-  return unavailable_reason(caps);
-}
-
 Result<std::unique_ptr<syscalls::Tracer>> open_syscall_tracer(
     const syscalls::TracerOptions& options, const system::Capabilities& caps) {
   if (auto why = unavailable_reason(caps); !why.empty()) {

@@ -1,6 +1,7 @@
 // The eBPF backend of `perfscope syscalls`: bpf/syscalls.bpf.c on the raw_syscalls raw
 // tracepoints counts, times and histograms every call of the chosen processes in per-CPU maps;
-// finish() reads them once. Needs root or CAP_BPF + CAP_PERFMON, and kernel BTF. No tracefs.
+// finish() reads them once. Needs what bpf::unavailable_reason (profiler.hpp) checks: root or
+// CAP_BPF + CAP_PERFMON, and kernel BTF. No tracefs.
 #pragma once
 
 #include <memory>
@@ -11,9 +12,6 @@
 #include "system/capabilities.hpp"
 
 namespace perfscope::bpf {
-
-// Why the eBPF syscall tracer cannot run here; empty when it can.
-std::string syscall_tracer_unavailable(const system::Capabilities& caps);
 
 Result<std::unique_ptr<syscalls::Tracer>> open_syscall_tracer(
     const syscalls::TracerOptions& options, const system::Capabilities& caps);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/profiler.hpp"
 #include "bpf/syscall_tracer.hpp"
 #include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
@@ -105,7 +106,7 @@ Result<std::unique_ptr<syscalls::Tracer>> open_tracer(const SyscallsOptions& o,
   const auto& caps = system::Capabilities::current();
   std::string bpf_why;
   if (o.backend != "perf") {
-    bpf_why = bpf::syscall_tracer_unavailable(caps);
+    bpf_why = bpf::unavailable_reason(caps);
     if (bpf_why.empty()) {
       auto tracer = bpf::open_syscall_tracer(t, caps);
       if (tracer) return tracer;
