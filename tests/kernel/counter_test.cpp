@@ -59,15 +59,22 @@ TEST(Counter, TaskClockOfThisThreadMatchesItsCpuTime) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   auto c = Counter::open(spec("task-clock"), Target{0, -1}, {.start_disabled = true});
   ASSERT_TRUE(c.has_value()) << c.error().describe();
+  const double stolen_before = testing::stolen_cpu_seconds();
   ASSERT_TRUE(c->enable());
   const std::uint64_t before = thread_cpu_ns();
   spin_for_ns(50'000'000);
   const std::uint64_t used = thread_cpu_ns() - before;
   ASSERT_TRUE(c->disable());
+  const double stolen_ns = (testing::stolen_cpu_seconds() - stolen_before) * 1e9;
   auto r = c->read();
   ASSERT_TRUE(r.has_value());
-  EXPECT_NEAR(static_cast<double>(r->value), static_cast<double>(used),
-              0.05 * static_cast<double>(used));
+  // task-clock runs on while the hypervisor steals this vCPU; the thread's CPU clock does not.
+  // So the reading may exceed the thread's time by what was stolen meanwhile (summed over CPUs,
+  // an upper bound), on top of the 5% allowed for enable and disable.
+  const double value = static_cast<double>(r->value);
+  const double want = static_cast<double>(used);
+  EXPECT_GE(value, 0.95 * want);
+  EXPECT_LE(value, 1.05 * want + stolen_ns) << "stolen meanwhile: " << stolen_ns << " ns";
   EXPECT_EQ(r->time_enabled, r->time_running);  // software events never multiplex
 }
 
