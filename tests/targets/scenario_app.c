@@ -1,5 +1,6 @@
 // A small program for `perfscope scenario`, in two variants with different hot functions:
-//   ps-scenario-app parse    CPU in parse_records, 8 MiB heap peak in build_index, 20000 writes
+//   ps-scenario-app parse    CPU in parse_records, 8 MiB heap peak in build_index,
+//                          100000 one-byte writes (more time than the program's one execve)
 //   ps-scenario-app render   CPU in render_frames, otherwise the same
 // Each part is its own noinline function so that profiles name them.
 #include <fcntl.h>
@@ -50,7 +51,7 @@ __attribute__((noinline)) void build_index(void) {
 
 __attribute__((noinline)) void write_log(void) {
   int fd = open("/dev/null", O_WRONLY);
-  for (int i = 0; i < 20000; ++i) (void)!write(fd, "x", 1);
+  for (int i = 0; i < 100000; ++i) (void)!write(fd, "x", 1);
   close(fd);
 }
 
