@@ -37,15 +37,27 @@ Result<CounterGroup> CounterGroup::open(std::span<const events::EventSpec> specs
                                         const Target& target, const CounterOptions& options) {
   if (specs.empty()) return Error{"an event group needs at least one event", EINVAL, {}};
   CounterGroup group;
+  // A member joining a leader that already counts is not scheduled until the group is next
+  // scheduled in. A task's group is at its next context switch; a CPU-wide group led by a
+  // hrtimer event (cpu-clock, task-clock) never is, and its members would read 0 forever. So a
+  // group that should start at once opens its leader disabled and is enabled when it is whole.
+  CounterOptions leader_options = options;
+  const bool enable_when_whole =
+      specs.size() > 1 && !options.start_disabled && !options.enable_on_exec;
+  if (enable_when_whole) leader_options.start_disabled = true;
   for (const auto& spec : specs) {
-    const int leader = group.fds_.empty() ? -1 : group.fds_.front().get();
-    auto opened = open_event(spec, target, options, kGroupFormat, leader);
+    const bool first = group.fds_.empty();
+    const int leader = first ? -1 : group.fds_.front().get();
+    auto opened = open_event(spec, target, first ? leader_options : options, kGroupFormat, leader);
     if (!opened) return opened.error();
     group.fds_.push_back(std::move(opened->fd));
     group.specs_.push_back(std::move(opened->spec));
     group.ids_.push_back(opened->id);
   }
   group.buffer_.resize(3 + 2 * specs.size());
+  if (enable_when_whole) {
+    if (auto st = group.enable(); !st) return st.error();
+  }
   return group;
 }
 

@@ -251,6 +251,15 @@ TEST(StatCli, SystemWideOnOneCpu) {
   EXPECT_LT(msec, 1000.0);
 }
 
+// A system-wide group led by cpu-clock: the members count (they used to read 0 "(100.00%)").
+TEST(StatCli, SystemWideGroupLedByCpuClockCountsItsMembers) {
+  PS_REQUIRE(paranoid(0), pmu("software"));
+  auto r = run(stat_args(
+      {"-a", "-x", ",", "-e", "{cpu-clock,page-faults}", "--", target("ps-touch_pages"), "2000"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GE(csv_value(parse_csv(r.err), "page-faults"), 2000.0) << r.err;
+}
+
 TEST(StatCli, SystemWideInterruptedByCtrlC) {
   PS_REQUIRE(paranoid(0), pmu("software"));
   RunOptions o;

@@ -1,4 +1,5 @@
 // Counting real software events and tracepoints on this machine.
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -196,6 +197,35 @@ TEST(CounterGroup, MembersShareTimesAndCountTogether) {
     EXPECT_EQ(m.time_enabled, (*r)[0].time_enabled);
     EXPECT_EQ(m.time_running, (*r)[0].time_running);
   }
+}
+
+// A CPU-wide group that counts from the start, led by cpu-clock: its members must count too.
+// (They read 0 when they joined a leader that was already counting; see CounterGroup::open.)
+TEST(CounterGroup, CpuWideGroupLedByCpuClockCountsItsMembers) {
+  PS_REQUIRE(paranoid(0), pmu("software"));
+  cpu_set_t old_mask;
+  ASSERT_EQ(sched_getaffinity(0, sizeof old_mask, &old_mask), 0);
+  cpu_set_t cpu0;
+  CPU_ZERO(&cpu0);
+  CPU_SET(0, &cpu0);
+  ASSERT_EQ(sched_setaffinity(0, sizeof cpu0, &cpu0), 0);
+  const std::vector<events::EventSpec> specs{spec("cpu-clock"), spec("page-faults")};
+  auto g = CounterGroup::open(specs, Target{-1, 0}, {});
+  constexpr long kPages = 512;
+  const long page = sysconf(_SC_PAGESIZE);
+  void* mem = mmap(nullptr, static_cast<std::size_t>(kPages * page), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem != MAP_FAILED) {
+    for (long i = 0; i < kPages; ++i) static_cast<volatile char*>(mem)[i * page] = 1;
+    munmap(mem, static_cast<std::size_t>(kPages * page));
+  }
+  sched_setaffinity(0, sizeof old_mask, &old_mask);
+  ASSERT_NE(mem, MAP_FAILED);
+  ASSERT_TRUE(g.has_value()) << g.error().describe();
+  auto r = g->read();
+  ASSERT_TRUE(r.has_value()) << r.error().describe();
+  EXPECT_GT((*r)[0].value, 0u);
+  EXPECT_GE((*r)[1].value, static_cast<std::uint64_t>(kPages));
 }
 
 TEST(CounterGroup, GroupControlAppliesToAllMembers) {
