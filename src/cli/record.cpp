@@ -556,8 +556,12 @@ int run_record(const RecordOptions& o) {
   if (workload) {
     if (!workload->try_reap()) {
       // Recording ended first (duration, Ctrl-C): the command does not outlive its profile.
-      ::kill(workload->pid(), stop_signal != 0 ? stop_signal : SIGTERM);
-      workload->reap();
+      if (!workload->end(stop_signal != 0 ? stop_signal : SIGTERM)) {
+        fmt::print(stderr,
+                   "perfscope record: {} (pid {}) was still running 2 s after the signal; "
+                   "killed it (SIGKILL)\n",
+                   workload->command_line(), workload->pid());
+      }
     }
     workload_cpu_s = cpu_seconds(workload->usage());
     if (stop_signal == 0) exit_code = workload->exit_code();

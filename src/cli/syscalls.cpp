@@ -278,10 +278,10 @@ int run_syscalls(const SyscallsOptions& o) {
   if (workload) {
     if (!workload->exited()) {
       // -d ended the count before the command: it is ended too, as perf stat --timeout does.
-      ::kill(workload->pid(), SIGTERM);
-      workload->reap();
-      fmt::print(stderr, "perfscope syscalls: -d {} s elapsed; {} (pid {}) was ended (SIGTERM)\n",
-                 o.duration, o.command.front(), workload->pid());
+      const bool terminated = workload->end(SIGTERM);
+      fmt::print(stderr, "perfscope syscalls: -d {} s elapsed; {} (pid {}) was ended ({})\n",
+                 o.duration, o.command.front(), workload->pid(),
+                 terminated ? "SIGTERM" : "SIGKILL: it was still running 2 s after SIGTERM");
       return 0;
     }
     return workload->exit_code();

@@ -132,6 +132,19 @@ void Workload::reap() {
   exited_ = true;
 }
 
+bool Workload::end(int signal, int grace_ms) {
+  if (exited_ || pid_ <= 0) return true;
+  ::kill(pid_, signal);
+  for (int waited = 0; waited < grace_ms; waited += 10) {
+    if (try_reap()) return true;
+    ::usleep(10'000);
+  }
+  if (try_reap()) return true;
+  ::kill(pid_, SIGKILL);
+  reap();
+  return false;
+}
+
 int Workload::exit_code() const {
   if (WIFEXITED(status_)) return WEXITSTATUS(status_);
   if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);

@@ -275,6 +275,21 @@ TEST_P(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
   }
 }
 
+// -d ends a command that is still running; one that ignores SIGTERM is killed 2 s later instead
+// of keeping perfscope (and its profile) waiting.
+TEST_P(RecordCli, DurationKillsACommandThatIgnoresSigterm) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  TempDir dir;
+  const auto out = dir.file("p.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "-d", "0.3", "-o", out, "--", "/bin/sh", "-c",
+                      "trap '' TERM; exec /bin/sleep 30"});
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL) << "the command's status, as always";
+  EXPECT_NE(r.err.find("was still running 2 s after the signal; killed it (SIGKILL)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(std::filesystem::exists(out)) << r.err;
+}
+
 TEST_P(RecordCli, BadInputsFailClearlyAndWriteNothing) {
   TempDir dir;
   const auto out = dir.file("never.pb.gz");

@@ -257,6 +257,18 @@ TEST(Syscalls, DurationEndsACommandStillRunning) {
   EXPECT_EQ(rows_of(r.out)["execve"].calls, 1) << r.out;
 }
 
+// A command that ignores SIGTERM does not keep perfscope waiting: it is killed 2 s later.
+TEST(Syscalls, DurationKillsACommandThatIgnoresSigterm) {
+  PS_REQUIRE(testing::bpf_backend());
+  const auto r = run({perfscope_binary(), "syscalls", "-o", "-", "-d", "0.3", "--json", "--",
+                      "/bin/sh", "-c", "trap '' TERM; exec /bin/sleep 30"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("was ended (SIGKILL: it was still running 2 s after SIGTERM)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_GE(rows_of(r.out)["execve"].calls, 1) << r.out;
+}
+
 TEST(Syscalls, SystemWideForADuration) {
   PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
