@@ -198,8 +198,10 @@ class FlamegraphRealPerfScript : public ::testing::Test {
   std::string record(std::vector<std::string> record_args, const std::string& target,
                      const std::string& target_arg) {
     const std::string data = dir_ + "/perf.data";
-    // -N: no build-id cache; perf 6.1 can crash updating ~/.debug when two tests record at once.
-    std::vector<std::string> argv{perf_, "record", "-q", "-N", "--no-bpf-event", "-o", data};
+    // -N -B: no build-id cache and no build-id collection. perf 6.1 can crash in both when two
+    // tests record at once ("assertion failed at util/build-id.c:1010", stack smashing, seen in
+    // CI); `perf script` reads the binaries themselves and needs neither.
+    std::vector<std::string> argv{perf_, "record", "-q", "-N", "-B", "--no-bpf-event", "-o", data};
     argv.insert(argv.end(), record_args.begin(), record_args.end());
     argv.insert(argv.end(), {"--", testing::target(target), target_arg});
     auto rec = testing::run(argv);
