@@ -24,6 +24,8 @@ struct task_struct {
   int tgid;
   struct mm_struct *mm;
   struct signal_struct *signal;
+  struct task_struct *group_leader; /* the process's main thread */
+  char comm[16];                    /* TASK_COMM_LEN */
 };
 
 #pragma clang attribute pop

@@ -198,10 +198,17 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
 
   struct ps_sc_key key = {};
   key.nr = (__s32)nr;
-  if (by != PS_SC_BY_SYSCALL) {
+  if (by == PS_SC_BY_THREAD) {
     key.tgid = tgid;
-    if (by == PS_SC_BY_THREAD) key.tid = tid;
+    key.tid = tid;
     bpf_get_current_comm(key.comm, sizeof(key.comm));
+  } else if (by == PS_SC_BY_PROCESS) {
+    /* The process's name is its main thread's: threads that name themselves ("GC Thread#0")
+     * must not split the process's rows. */
+    key.tgid = tgid;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+    BPF_CORE_READ_STR_INTO(&key.comm, leader, comm);
   }
   struct ps_sc_value *v = row_of(&key);
   if (!v) return 0;

@@ -388,7 +388,8 @@ class PerfTracer final : public Tracer {
     if (options_.by != GroupBy::syscall) {
       key.tgid = e.pid;
       if (options_.by == GroupBy::thread) key.tid = e.tid;
-      key.comm = comm_of(e.tid);
+      // A process is named as its main thread (tid = pid), whatever its threads call themselves.
+      key.comm = comm_of(options_.by == GroupBy::process ? e.pid : e.tid);
     }
     const bool failed = e.ret < 0 && e.ret >= -4095 && nr != sigreturn_nr_;
     summary_.rows[key].add_call(wall, -1, failed, failed ? static_cast<int>(-e.ret) : 0);

@@ -118,6 +118,30 @@ TEST_P(SyscallsBackends, ByProcessSplitsTheFamily) {
   EXPECT_NE(r.out.find("\"comm\": \"ps-syscalls-kno\""), std::string::npos) << r.out;
 }
 
+// A thread that names itself does not split its process's rows; by thread, it has its own.
+TEST_P(SyscallsBackends, ProcessRowsKeepTheProcessNameThreadRowsTheThreads) {
+  require_backend();
+  if (IsSkipped()) return;
+  for (const char* by : {"process", "thread"}) {
+    auto r = run({perfscope_binary(), "syscalls", "-o", "-", "--backend", GetParam(), "--by", by,
+                  "--json", "--", target("ps-syscalls-known"), "threads"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<std::string> rows;
+    const auto j = nlohmann::json::parse(r.out);
+    for (const auto& row : j.at("rows")) {
+      if (row.at("syscall") != "umask") continue;
+      rows.push_back(std::to_string(row.at("calls").get<long>()) + " " +
+                     row.at("comm").get<std::string>());
+    }
+    std::sort(rows.begin(), rows.end());
+    if (std::string(by) == "process") {
+      EXPECT_EQ(rows, (std::vector<std::string>{"300 ps-syscalls-kno"})) << r.out;
+    } else {
+      EXPECT_EQ(rows, (std::vector<std::string>{"100 worker", "200 ps-syscalls-kno"})) << r.out;
+    }
+  }
+}
+
 TEST_P(SyscallsBackends, PidCountsOnlyThatProcess) {
   require_backend();
   if (IsSkipped()) return;

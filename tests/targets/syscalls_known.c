@@ -5,10 +5,13 @@
 //                500 close
 //   fork         200 umask here, 300 in a child, 100 in a grandchild
 //   wait-signal  prints "ready PID", waits for SIGUSR1, then does what `fork` does
+//   threads      200 umask here, 100 in a thread that names itself "worker"
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,6 +46,20 @@ static void family(void) {
   waitpid(child, NULL, 0);
 }
 
+static void* worker(void* arg) {
+  (void)arg;
+  syscall(SYS_prctl, PR_SET_NAME, "worker", 0, 0, 0);
+  umasks(100);
+  return NULL;
+}
+
+static void named_thread(void) {
+  umasks(200);
+  pthread_t t;
+  if (pthread_create(&t, NULL, worker, NULL) != 0) _exit(4);
+  pthread_join(t, NULL);
+}
+
 static volatile sig_atomic_t go;
 static void on_usr1(int sig) {
   (void)sig;
@@ -55,6 +72,8 @@ int main(int argc, char** argv) {
     known();
   } else if (strcmp(mode, "fork") == 0) {
     family();
+  } else if (strcmp(mode, "threads") == 0) {
+    named_thread();
   } else if (strcmp(mode, "wait-signal") == 0) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
