@@ -58,7 +58,9 @@ struct ps_sc_error_key {
 
 /* Slots of the in-flight array (thread id modulo this) and rows of the per-number counts. */
 #define PS_SC_INFLIGHT_SLOTS 65536
-#define PS_SC_MAX_NR 1024
+#define PS_SC_MAX_NR 512 /* above the highest x86-64 and arm64 number (469 in 6.18) */
+/* Words of the `active_bits` bitmap: one bit per possible pid (PID_MAX_LIMIT on 64-bit, 2^22). */
+#define PS_SC_ACTIVE_WORDS (4194304 / 64)
 
 /* A call in flight, in its thread's slot; tid 0 when the slot is free. */
 struct ps_sc_inflight {

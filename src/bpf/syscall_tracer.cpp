@@ -49,6 +49,7 @@ class BpfSyscallTracer final : public syscalls::Tracer {
     // Off-CPU accounting costs a hash lookup per context switch: only when the time column
     // needs it.
     bpf_program__set_autoload(skel_->progs.on_sched_switch, o.cpu_time);
+    if (ro.by == PS_SC_BY_SYSCALL) (void)bpf_map__set_max_entries(skel_->maps.counts, 1);
     if (int err = perfscope_syscalls__load(skel_); err != 0) {
       return Error{"load the eBPF syscall tracer", err < 0 ? -err : err,
                    "  the kernel refused the BPF programs (for the details: perfscope doctor "
@@ -176,8 +177,18 @@ class BpfSyscallTracer final : public syscalls::Tracer {
   }
 
  private:
+  // Before the programs attach, so nothing else writes the bitmap meanwhile.
   void add_target(std::uint32_t tgid, std::uint8_t state) {
     (void)bpf_map__update_elem(skel_->maps.targets, &tgid, sizeof tgid, &state, sizeof state,
+                               BPF_ANY);
+    if (state != PS_SC_TARGET_ACTIVE) return;
+    const std::uint32_t word = tgid / 64;
+    std::uint64_t bits = 0;
+    if (bpf_map__lookup_elem(skel_->maps.active_bits, &word, sizeof word, &bits, sizeof bits, 0) !=
+        0)
+      return;
+    bits |= std::uint64_t{1} << (tgid % 64);
+    (void)bpf_map__update_elem(skel_->maps.active_bits, &word, sizeof word, &bits, sizeof bits,
                                BPF_ANY);
   }
   std::uint64_t stat_sum(std::uint32_t slot) const {
