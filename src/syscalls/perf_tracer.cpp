@@ -145,6 +145,9 @@ class PerfTracer final : public Tracer {
           a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW;
           a.disabled = 1;
           a.inherit = o.all ? 0 : 1;
+          // -p: new threads of the process, not its children (their events would fill the rings
+          // only to be dropped here).
+          a.inherit_thread = o.command == 0 && !o.all && inherit_thread_ ? 1 : 0;
           a.enable_on_exec = o.command > 0 ? 1 : 0;
           a.watermark = 1;
           // CLOCK_MONOTONIC time stamps: comparable across CPUs and with clock_gettime, which
@@ -156,6 +159,11 @@ class PerfTracer final : public Tracer {
             a.task = a.comm = 1;  // FORK, EXIT and COMM once per ring
           const char* name = tp == &enter_ ? "raw_syscalls:sys_enter" : "raw_syscalls:sys_exit";
           auto fd = perf_event_open(a, task, cpu, -1, name);
+          if (!fd && fd.error().errnum == EINVAL && a.inherit_thread != 0) {
+            inherit_thread_ = false;  // before Linux 5.13: children too, dropped when read
+            a.inherit_thread = 0;
+            fd = perf_event_open(a, task, cpu, -1, name);
+          }
           if (!fd) {
             if (fd.error().errnum == ESRCH && task > 0 && o.command == 0) break;  // thread gone
             return system::explain_open_failure(fd.error(), a, task, cpu, name, caps);
@@ -219,7 +227,17 @@ class PerfTracer final : public Tracer {
     if (n < 0 && errno != EINTR) return errno_error("epoll_wait");
     drain();
     bool ready = false;
-    for (int i = 0; i < n; ++i) ready = ready || (events[i].data.fd == fd && fd >= 0);
+    for (int i = 0; i < n; ++i) {
+      const int ready_fd = events[i].data.fd;
+      if (ready_fd == fd && fd >= 0) {
+        ready = true;
+      } else if ((events[i].events & (EPOLLHUP | EPOLLERR)) != 0) {
+        // The ring's own event belonged to a process that is gone (-p A,B once A exits). It
+        // reports HUP for good, which would wake every wait at once; other processes' events
+        // still write to the ring, and drain() reads it on every pass without a wake-up.
+        (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, ready_fd, nullptr);
+      }
+    }
     return ready;
   }
 
@@ -410,6 +428,7 @@ class PerfTracer final : public Tracer {
   std::vector<sampling::RingBuffer> rings_;
   UniqueFd epoll_;
   int watched_ = -1;
+  bool inherit_thread_ = true;      // perf_event_attr.inherit_thread works (Linux 5.13 and later)
   std::set<std::uint32_t> wanted_;  // -p processes
   std::set<std::uint32_t> live_;    // the command's processes still running
   std::unordered_map<std::uint32_t, Inflight> inflight_;

@@ -11,6 +11,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bpf/profiler.hpp"
@@ -38,6 +39,12 @@ testing::Requirement perf_backend() {
       return "tracefs is not mounted (as root: mount -t tracefs nodev /sys/kernel/tracing)";
     return {};
   }};
+}
+
+// The whole of a file perfscope wrote; empty when it is missing.
+std::string file_text(const std::string& path) {
+  auto text = read_text_file(path);
+  return text ? std::move(*text) : std::string();
 }
 
 struct Row {
@@ -158,11 +165,47 @@ TEST_P(SyscallsBackends, PidCountsOnlyThatProcess) {
   EXPECT_EQ(program.wait(), 0);
   // perfscope ends on its own once the process is gone.
   ASSERT_EQ(tracer.wait(), 0) << tracer.log();
-  std::ifstream in(dir.file("out.json"));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto rows = rows_of(text.str());
-  EXPECT_EQ(rows["umask"].calls, 200) << text.str();  // not the children's 400
+  const std::string text = file_text(dir.file("out.json"));
+  auto rows = rows_of(text);
+  EXPECT_EQ(rows["umask"].calls, 200) << text;  // not the children's 400
+}
+
+// CPU time a process has used so far (utime + stime from /proc/PID/stat), in seconds.
+double cpu_seconds_of(pid_t pid) {
+  const std::string text = file_text("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::vector<std::string> f{std::istream_iterator<std::string>(rest), {}};
+  if (f.size() < 13) return -1;
+  return static_cast<double>(std::stol(f[11]) + std::stol(f[12])) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// -p A,B: counting goes on, idle, after A exits, until B exits; both are counted.
+TEST_P(SyscallsBackends, PidsThatExitAtDifferentTimes) {
+  require_backend();
+  if (IsSkipped()) return;
+  TempDir dir;
+  testing::BackgroundProcess a({target("ps-syscalls-known"), "wait-signal"}, dir.file("a.log"));
+  testing::BackgroundProcess b({target("ps-syscalls-known"), "wait-signal"}, dir.file("b.log"));
+  ASSERT_TRUE(a.wait_for_log("ready", std::chrono::seconds(10)));
+  ASSERT_TRUE(b.wait_for_log("ready", std::chrono::seconds(10)));
+  testing::BackgroundProcess tracer(
+      {perfscope_binary(), "syscalls", "--backend", GetParam(), "--json", "-o",
+       dir.file("out.json"), "-p", std::to_string(a.pid()) + "," + std::to_string(b.pid())},
+      dir.file("tracer.log"));
+  ASSERT_TRUE(tracer.wait_for_log("counting pid", std::chrono::seconds(20))) << tracer.log();
+  ::kill(a.pid(), SIGUSR1);
+  EXPECT_EQ(a.wait(), 0);
+  const double cpu_before = cpu_seconds_of(tracer.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double cpu_used = cpu_seconds_of(tracer.pid()) - cpu_before;
+  // Waiting for B must not spin (a ring whose event's process is gone reports HUP for good).
+  EXPECT_LT(cpu_used, 0.3) << "perfscope's CPU time in 1 s of waiting";
+  ::kill(b.pid(), SIGUSR1);
+  EXPECT_EQ(b.wait(), 0);
+  ASSERT_EQ(tracer.wait(), 0) << tracer.log();
+  const std::string text = file_text(dir.file("out.json"));
+  EXPECT_EQ(rows_of(text)["umask"].calls, 400) << text;  // 200 each, no children
 }
 
 TEST_P(SyscallsBackends, AgreesWithStraceOnCallsAndErrors) {
@@ -308,14 +351,12 @@ TEST(Syscalls, SystemWideForADuration) {
   EXPECT_EQ(program.wait(), 0);
   // Ctrl-C ends a system-wide count early, and the summary is still written.
   ASSERT_EQ(tracer.stop(SIGINT), 0) << tracer.log();
-  std::ifstream in(dir.file("out.json"));
-  std::stringstream text;
-  text << in.rdbuf();
+  const std::string text = file_text(dir.file("out.json"));
   long umask_total = 0;
-  for (const auto& [name, row] : rows_of(text.str())) {
+  for (const auto& [name, row] : rows_of(text)) {
     if (name.ends_with(":umask")) umask_total += row.calls;
   }
-  EXPECT_GE(umask_total, 600) << text.str();  // others on the machine may call umask too
+  EXPECT_GE(umask_total, 600) << text;  // others on the machine may call umask too
 }
 
 TEST(Syscalls, BadInputGetsOneClearError) {
