@@ -52,9 +52,13 @@ struct ScenarioOptions {
   std::string output;  // diff: the folder for diff.svg and diff.md
 };
 
-volatile sig_atomic_t g_interrupted = 0;
-void on_interrupt(int) {
-  g_interrupted = 1;
+// SIGINT, SIGTERM or SIGHUP: the run in progress finishes its files, no further run starts.
+volatile sig_atomic_t g_interrupted = 0;  // the signal's number
+volatile sig_atomic_t g_forward = 0;      // sent to perfscope alone (kill), not by the terminal
+void on_interrupt(int sig, siginfo_t* info, void*) {
+  g_interrupted = sig;
+  // A terminal's Ctrl-C already reached the whole process group; kill() reached only us.
+  if (info == nullptr || info->si_code != SI_KERNEL) g_forward = 1;
 }
 
 struct Step {
@@ -80,8 +84,13 @@ Result<Step> run_logged(const std::vector<std::string>& argv, const std::string&
     return Error{fmt::format("run {}", argv[0]), rc, "  check the command name and PATH"};
   }
   int status = 0;
+  bool forwarded = false;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return errno_error("waitpid");
+    if (g_interrupted != 0 && g_forward != 0 && !forwarded) {
+      ::kill(pid, g_interrupted);
+      forwarded = true;
+    }
   }
   Step s;
   s.seconds = monotonic_seconds() - start;
@@ -176,7 +185,9 @@ std::string summary_markdown(const json& j) {
                     j.at("command").get<std::string>(), j.at("date").get<std::string>(),
                     j.at("perfscope").get<std::string>());
   if (j.value("interrupted", false)) {
-    md += "**Interrupted**: the types after the interrupted run were not run.\n\n";
+    md +=
+        "**Interrupted**: the run in progress was cut short, and the types after it were not "
+        "run.\n\n";
   }
   md += "| run | wall time | overhead vs bare | exit status | results |\n|---|---|---|---|---|\n";
   const double bare =
@@ -200,10 +211,13 @@ std::string summary_markdown(const json& j) {
       "symbolizing, writing files); logs/ holds each run's output.\n";
   if (j.contains("cpu")) {
     const auto& c = j.at("cpu");
-    md += fmt::format("\n## CPU\n\n{} samples at {} Hz, {} lost. Top functions by self time:\n\n",
-                      c.at("samples").get<std::int64_t>(), j.at("freq").get<unsigned>(),
-                      c.at("lost").get<std::int64_t>());
-    md += "| # | function | self | total |\n|---|---|---|---|\n";
+    const auto samples = c.at("samples").get<std::int64_t>();
+    md += fmt::format("\n## CPU\n\n{} samples at {} Hz, {} lost.", samples,
+                      j.at("freq").get<unsigned>(), c.at("lost").get<std::int64_t>());
+    md += samples == 0 ? " The command was not on a CPU when a sample was due, so there is no "
+                         "flame graph.\n"
+                       : " Top functions by self time:\n\n| # | function | self | total "
+                         "|\n|---|---|---|---|\n";
     int i = 0;
     for (const auto& f : c.at("top_functions")) {
       md += fmt::format("| {} | `{}` | {:.1f}% | {:.1f}% |\n", ++i,
@@ -306,12 +320,16 @@ int run_scenario(const ScenarioOptions& o) {
     return (fs::path(stage) / "logs" / (type + ".log")).string();
   };
   // Ctrl-C reaches the running command and perfscope child too (same process group); they finish
-  // their files, and no further type is started.
-  struct sigaction sa {
-  }, old_int{};
-  sa.sa_handler = on_interrupt;
-  ::sigaction(SIGINT, &sa, &old_int);
+  // their files, and no further type is started. SIGTERM, SIGHUP or a kill() of perfscope alone
+  // is passed on to the run in progress.
+  struct sigaction sa {};
+  sa.sa_sigaction = on_interrupt;
+  sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: waitpid returns, and the signal is passed on
+  constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_actions[3] = {};
+  for (int i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &sa, &old_actions[i]);
   g_interrupted = 0;
+  g_forward = 0;
 
   json j;
   j["name"] = o.name;
@@ -336,10 +354,7 @@ int run_scenario(const ScenarioOptions& o) {
                     fmt::format("  the end of logs/{}.log:\n{}", type, tail_of(log(type), 8))});
   };
   for (const auto& type : *types) {
-    if (g_interrupted) {
-      j["interrupted"] = true;
-      break;
-    }
+    if (g_interrupted != 0) break;
     fmt::print(stderr, "perfscope scenario {}: {} run\n", o.name, type);
     std::vector<std::string> argv{self};
     std::vector<std::string> files;
@@ -363,16 +378,21 @@ int run_scenario(const ScenarioOptions& o) {
     if (!step) return report_error(kCmd, step.error());
     if (type == "cpu") {
       if (!path_exists(file("profile.pb.gz"))) return fail(type, "no profile was written");
-      auto fg =
-          run_logged({self, "flamegraph", "-i", file("profile.pb.gz"), "-o", file("flamegraph.svg"),
-                      "--title", fmt::format("{}: {}", o.name, command_line(o.command))},
-                     log(type));
-      if (!fg) return report_error(kCmd, fg.error());
-      if (fg->exit_code != 0) return fail(type, "the flame graph could not be drawn");
       auto p = profile::read_pprof(file("profile.pb.gz"));
       if (!p) return report_error(kCmd, p.error());
       const auto totals = profile::totals(*p);
-      j["cpu"] = {{"samples", totals.values.empty() ? 0 : totals.values[0]},
+      const std::int64_t samples = totals.values.empty() ? 0 : totals.values[0];
+      if (samples > 0) {
+        auto fg = run_logged(
+            {self, "flamegraph", "-i", file("profile.pb.gz"), "-o", file("flamegraph.svg"),
+             "--title", fmt::format("{}: {}", o.name, command_line(o.command))},
+            log(type));
+        if (!fg) return report_error(kCmd, fg.error());
+        if (fg->exit_code != 0) return fail(type, "the flame graph could not be drawn");
+      } else {
+        files = {"profile.pb.gz"};  // a command that never ran on a CPU: nothing to draw
+      }
+      j["cpu"] = {{"samples", samples},
                   {"lost", profile::lost_samples(*p)},
                   {"top_functions", top_functions(*p, 5)}};
     } else if (type == "memory") {
@@ -405,7 +425,9 @@ int run_scenario(const ScenarioOptions& o) {
     j["runs"][type] = {
         {"seconds", step->seconds}, {"exit_code", step->exit_code}, {"files", files}};
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
+  for (int i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &old_actions[i], nullptr);
+  const int stop_signal = g_interrupted;
+  if (stop_signal != 0) j["interrupted"] = true;  // also when the last run was the one cut short
 
   if (auto st = write_file(file("summary.json"), j.dump(2) + "\n"); !st)
     return report_error(kCmd, st.error());
@@ -417,15 +439,23 @@ int run_scenario(const ScenarioOptions& o) {
       (fs::path(o.results) / fmt::format(".{}.old-{}", o.name, ::getpid())).string();
   const bool had_old = fs::exists(final_dir);
   if (had_old) fs::rename(final_dir, old, ec);
-  if (!ec) fs::rename(stage, final_dir, ec);
+  if (!ec) {
+    fs::rename(stage, final_dir, ec);
+    if (ec && had_old) {
+      std::error_code restore;
+      fs::rename(old, final_dir, restore);  // the older results stay where they were
+    }
+  }
   if (ec) {
     return report_error(kCmd,
                         Error{fmt::format("move the results into {}", final_dir), ec.value(), ""});
   }
   cleanup.keep = true;
   if (had_old) fs::remove_all(old, ec);
-  fmt::print(stderr, "perfscope scenario {}: results in {}/ (summary.md)\n", o.name, final_dir);
-  return 0;
+  fmt::print(
+      stderr, "perfscope scenario {}: results in {}/ (summary.md){}\n", o.name, final_dir,
+      stop_signal != 0 ? fmt::format("; interrupted by SIG{}", sigabbrev_np(stop_signal)) : "");
+  return stop_signal != 0 ? 128 + stop_signal : 0;
 }
 
 // --- scenario diff ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // summary names the known hot function, peak heap and top syscall; `scenario diff` of two variants
 // shows the function that changed.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <regex>
@@ -122,6 +123,43 @@ TEST(Scenario, BadInputGetsOneClearErrorAndWritesNothing) {
   auto entries = list_directory(dir.path());
   ASSERT_TRUE(entries);
   EXPECT_TRUE(entries->empty());
+}
+
+// SIGTERM to perfscope alone, during the last run: it is passed on, that run finishes its files,
+// the results are written and say they were interrupted, and the status is 128 + SIGTERM.
+TEST(Scenario, SigtermDuringTheLastRunStillWritesTheResults) {
+  PS_REQUIRE(paranoid(1));
+  TempDir dir;
+  testing::RunOptions o;
+  o.interrupt_after_ms = 3000;  // the bare run takes 2 s; the cpu run at least 2 s more
+  o.interrupt_signal = SIGTERM;
+  auto r = run({perfscope_binary(), "scenario", "idle", "--type", "cpu", "-F", "1", "--results",
+                dir.path(), "--", "/bin/sleep", "2"},
+               o);
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
+  EXPECT_NE(r.err.find("interrupted by SIGTERM"), std::string::npos) << r.err;
+  const std::string s = dir.file("idle");
+  EXPECT_TRUE(path_exists(s + "/profile.pb.gz"));
+  const std::string md = read(s + "/summary.md");
+  EXPECT_NE(md.find("**Interrupted**"), std::string::npos) << md;
+  EXPECT_NE(md.find("| cpu |"), std::string::npos) << md;
+  EXPECT_TRUE(hidden_entries(dir.path()).empty());
+}
+
+// A command that does not use the CPU has no samples: the scenario says so instead of failing
+// on an empty flame graph.
+TEST(Scenario, ACommandWithoutCpuSamplesHasNoFlameGraphAndSucceeds) {
+  PS_REQUIRE(paranoid(1));
+  TempDir dir;
+  auto r = run({perfscope_binary(), "scenario", "idle", "--type", "cpu", "-F", "1", "--results",
+                dir.path(), "--", "/bin/sleep", "0.2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string s = dir.file("idle");
+  EXPECT_FALSE(path_exists(s + "/flamegraph.svg"));
+  EXPECT_TRUE(path_exists(s + "/profile.pb.gz"));
+  EXPECT_NE(read(s + "/summary.md").find("0 samples at 1 Hz, 0 lost. The command was not on a CPU"),
+            std::string::npos)
+      << read(s + "/summary.md");
 }
 
 TEST(Scenario, AsNobodyTheIoRunFailsClearlyAndNothingIsLeft) {
