@@ -27,12 +27,10 @@ const volatile __s32 sigreturn_nr = -1;    /* its return value is a restored reg
 const volatile __s32 execve_nr = -1;
 const volatile __s32 execveat_nr = -1;
 
-/* The two hashes grow as rows appear instead of being allocated whole at load: a preallocated
- * per-CPU `counts` would take 16384 x 376 bytes on every possible CPU (800 MB on 128 CPUs).
- * User space shrinks `counts` to one entry when rows are per syscall only (counts_by_nr). */
+/* User space sizes the two hashes and, on Linux 6.1 and later, has them grow as rows appear
+ * (syscall_tracer.cpp). */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(max_entries, 16384);
   __type(key, struct ps_sc_key);
   __type(value, struct ps_sc_value);
@@ -40,7 +38,6 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(max_entries, 16384);
   __type(key, struct ps_sc_error_key);
   __type(value, __u64);

@@ -4,9 +4,11 @@
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -19,6 +21,15 @@
 
 namespace perfscope::bpf {
 namespace {
+
+// Whether the running kernel is at least major.minor (from uname's release, "6.1.0-13-amd64").
+bool kernel_at_least(int major, int minor) {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
+}
 
 class BpfSyscallTracer final : public syscalls::Tracer {
  public:
@@ -49,7 +60,15 @@ class BpfSyscallTracer final : public syscalls::Tracer {
     // Off-CPU accounting costs a hash lookup per context switch: only when the time column
     // needs it.
     bpf_program__set_autoload(skel_->progs.on_sched_switch, o.cpu_time);
+    // The two hashes: a preallocated per-CPU `counts` takes 16384 x 376 bytes on every possible
+    // CPU (800 MB on 128 CPUs). Rows per syscall only live in counts_by_nr, so `counts` shrinks to
+    // one entry; split rows grow as they appear where the kernel allocates safely from tracing
+    // programs (Linux 6.1's BPF memory allocator; before it, run-time allocation warns).
     if (ro.by == PS_SC_BY_SYSCALL) (void)bpf_map__set_max_entries(skel_->maps.counts, 1);
+    if (kernel_at_least(6, 1)) {
+      (void)bpf_map__set_map_flags(skel_->maps.counts, BPF_F_NO_PREALLOC);
+      (void)bpf_map__set_map_flags(skel_->maps.errors, BPF_F_NO_PREALLOC);
+    }
     if (int err = perfscope_syscalls__load(skel_); err != 0) {
       return Error{"load the eBPF syscall tracer", err < 0 ? -err : err,
                    "  the kernel refused the BPF programs (for the details: perfscope doctor "
