@@ -85,12 +85,14 @@ Result<Step> run_logged(const std::vector<std::string>& argv, const std::string&
   }
   int status = 0;
   bool forwarded = false;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return errno_error("waitpid");
+  for (;;) {
+    // Also before the first wait: the signal may have come while the run was being started.
     if (g_interrupted != 0 && g_forward != 0 && !forwarded) {
       ::kill(pid, g_interrupted);
       forwarded = true;
     }
+    if (::waitpid(pid, &status, 0) == pid) break;
+    if (errno != EINTR) return errno_error("waitpid");
   }
   Step s;
   s.seconds = monotonic_seconds() - start;
