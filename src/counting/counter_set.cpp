@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "system/capabilities.hpp"
@@ -67,21 +70,48 @@ Result<CounterSet> CounterSet::open(std::span<const events::EventGroupSpec> grou
           s.slots_[slot_ids[i]].spec = opened->specs()[i];
       }
       first = false;
-      CounterInstance inst{std::move(*opened), t, slot_ids, {}, {}};
+      CounterInstance inst{std::move(*opened), t, target.cpu, slot_ids, {}, {}};
       inst.previous.assign(slot_ids.size(), {});
       inst.current.assign(slot_ids.size(), {});
       s.instances_.push_back(std::move(inst));
     }
   }
+  s.read_order_.resize(s.instances_.size());
+  for (std::size_t i = 0; i < s.read_order_.size(); ++i) s.read_order_[i] = i;
+  std::stable_sort(s.read_order_.begin(), s.read_order_.end(), [&](std::size_t a, std::size_t b) {
+    const int ca = s.instances_[a].cpu, cb = s.instances_[b].cpu;
+    return (ca < 0 ? INT_MAX : ca) < (cb < 0 ? INT_MAX : cb);
+  });
   return s;
 }
 
 Status CounterSet::read() {
-  for (auto& inst : instances_) {
+  cpu_set_t own;
+  CPU_ZERO(&own);
+  const bool can_move = std::any_of(instances_.begin(), instances_.end(),
+                                    [](const CounterInstance& i) { return i.cpu >= 0; }) &&
+                        ::sched_getaffinity(0, sizeof own, &own) == 0;
+  bool moved = false;
+  int here = -1;
+  Status status;
+  for (std::size_t index : read_order_) {
+    CounterInstance& inst = instances_[index];
+    if (can_move && inst.cpu >= 0 && inst.cpu != here && inst.cpu < CPU_SETSIZE) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(inst.cpu, &one);
+      // Not allowed there (a cpuset): the read still works, from afar.
+      moved = ::sched_setaffinity(0, sizeof one, &one) == 0 || moved;
+      here = inst.cpu;
+    }
     std::swap(inst.previous, inst.current);
-    if (auto st = inst.group.read_into(inst.current); !st) return st.error();
+    if (auto st = inst.group.read_into(inst.current); !st) {
+      status = st;
+      break;
+    }
   }
-  return {};
+  if (moved) (void)::sched_setaffinity(0, sizeof own, &own);
+  return status;
 }
 
 bool CounterSet::any_supported() const {

@@ -1,6 +1,7 @@
 // monitor::Source on real counters: software events on this process, and (with a hardware PMU)
 // more hardware counters than the PMU has, so the kernel multiplexes and the points are scaled.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,6 +44,32 @@ TEST(MonitorSource, PollsDeltasAndTotalsOfThisProcess) {
   EXPECT_EQ(points[2].total, points[0].delta + points[2].delta);
   EXPECT_GT(points[3].delta, 0u);                                  // task-clock ns
   for (const auto& p : points) EXPECT_DOUBLE_EQ(p.accuracy, 1.0);  // software: never multiplexed
+}
+
+// Every CPU's counters (what `monitor -a` polls): each CPU's cpu-clock runs for the whole interval,
+// and polling, which reads each CPU's counters on that CPU, leaves this thread's CPUs as they were.
+TEST(MonitorSource, EveryCpuReadOnItsOwnCpuAndAffinityRestored) {
+  PS_REQUIRE(paranoid(0), pmu("software"));
+  auto groups = events::parse_event_list("cpu-clock");
+  ASSERT_TRUE(groups) << groups.error().describe();
+  std::vector<ScopedTarget> targets;
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  for (int cpu = 0; cpu < cpus; ++cpu) targets.push_back({{-1, cpu}, cpu, -1, {}});
+  auto source = Source::open(*groups, targets, {}, false);
+  ASSERT_TRUE(source) << source.error().describe();
+  ASSERT_EQ(source->series().size(), static_cast<std::size_t>(cpus));
+
+  cpu_set_t before, after;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof before, &before), 0);
+  std::vector<Point> points;
+  ASSERT_TRUE(source->poll(1, points));
+  ::usleep(100'000);
+  points.clear();
+  ASSERT_TRUE(source->poll(2, points));
+  ASSERT_EQ(::sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  ASSERT_EQ(points.size(), static_cast<std::size_t>(cpus));
+  for (const auto& p : points) EXPECT_GT(p.delta, 90'000'000u) << "series " << p.series;
 }
 
 TEST(MonitorSource, MultiplexedHardwareCountersAreScaled) {
