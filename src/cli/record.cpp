@@ -558,9 +558,9 @@ int run_record(const RecordOptions& o) {
       // Recording ended first (duration, Ctrl-C): the command does not outlive its profile.
       if (!workload->end(stop_signal != 0 ? stop_signal : SIGTERM)) {
         fmt::print(stderr,
-                   "perfscope record: {} (pid {}) was still running 2 s after the signal; "
+                   "perfscope record: {} (pid {}) was still running {} s after the signal; "
                    "killed it (SIGKILL)\n",
-                   workload->command_line(), workload->pid());
+                   workload->command_line(), workload->pid(), Workload::kEndGraceSeconds);
       }
     }
     workload_cpu_s = cpu_seconds(workload->usage());

@@ -281,7 +281,9 @@ int run_syscalls(const SyscallsOptions& o) {
       const bool terminated = workload->end(SIGTERM);
       fmt::print(stderr, "perfscope syscalls: -d {} s elapsed; {} (pid {}) was ended ({})\n",
                  o.duration, o.command.front(), workload->pid(),
-                 terminated ? "SIGTERM" : "SIGKILL: it was still running 2 s after SIGTERM");
+                 terminated ? std::string("SIGTERM")
+                            : fmt::format("SIGKILL: it was still running {} s after SIGTERM",
+                                          Workload::kEndGraceSeconds));
       return 0;
     }
     return workload->exit_code();

@@ -132,10 +132,10 @@ void Workload::reap() {
   exited_ = true;
 }
 
-bool Workload::end(int signal, int grace_ms) {
+bool Workload::end(int signal) {
   if (exited_ || pid_ <= 0) return true;
   ::kill(pid_, signal);
-  for (int waited = 0; waited < grace_ms; waited += 10) {
+  for (int waited_ms = 0; waited_ms < kEndGraceSeconds * 1000; waited_ms += 10) {
     if (try_reap()) return true;
     ::usleep(10'000);
   }

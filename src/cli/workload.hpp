@@ -41,10 +41,12 @@ class Workload {
   bool try_reap();
   // Blocking reap.
   void reap();
-  // Ends a child that is still running: `signal`, then SIGKILL if it has not exited `grace_ms`
-  // later (a command that ignores SIGTERM must not hang perfscope). Reaps it. Returns false when
-  // it had to be killed.
-  bool end(int signal, int grace_ms = 2000);
+  // How long end() waits after its signal before SIGKILL; messages name it too.
+  static constexpr int kEndGraceSeconds = 2;
+  // Ends a child that is still running: `signal`, then SIGKILL if it has not exited
+  // kEndGraceSeconds later (a command that ignores SIGTERM must not hang perfscope). Reaps it.
+  // Returns false when it had to be killed.
+  bool end(int signal);
 
   pid_t pid() const { return pid_; }
   bool exited() const { return exited_; }
