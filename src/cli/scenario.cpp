@@ -19,6 +19,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -328,8 +329,9 @@ int run_scenario(const ScenarioOptions& o) {
   sa.sa_sigaction = on_interrupt;
   sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: waitpid returns, and the signal is passed on
   constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction old_actions[3] = {};
-  for (int i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &sa, &old_actions[i]);
+  struct sigaction old_actions[std::size(kStopSignals)] = {};
+  for (std::size_t i = 0; i < std::size(kStopSignals); ++i)
+    ::sigaction(kStopSignals[i], &sa, &old_actions[i]);
   g_interrupted = 0;
   g_forward = 0;
 
@@ -427,7 +429,8 @@ int run_scenario(const ScenarioOptions& o) {
     j["runs"][type] = {
         {"seconds", step->seconds}, {"exit_code", step->exit_code}, {"files", files}};
   }
-  for (int i = 0; i < 3; ++i) ::sigaction(kStopSignals[i], &old_actions[i], nullptr);
+  for (std::size_t i = 0; i < std::size(kStopSignals); ++i)
+    ::sigaction(kStopSignals[i], &old_actions[i], nullptr);
   const int stop_signal = g_interrupted;
   if (stop_signal != 0) j["interrupted"] = true;  // also when the last run was the one cut short
 
