@@ -16,9 +16,7 @@ inline std::uint64_t monotonic_ns() {
 }
 
 inline double monotonic_seconds() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  return static_cast<double>(monotonic_ns()) * 1e-9;
 }
 
 }  // namespace perfscope
