@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
+#include "core/output_file.hpp"
 #include "output/folded.hpp"
 #include "output/folded_reader.hpp"
 #include "output/perf_script.hpp"

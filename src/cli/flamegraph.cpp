@@ -14,15 +14,15 @@
 #include <memory>
 #include <optional>
 
-#include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
-#include "cli/targets.hpp"
+#include "core/output_file.hpp"
 #include "output/flamegraph_svg.hpp"
 #include "output/folded_reader.hpp"
 #include "output/html.hpp"
 #include "output/perf_script.hpp"
 #include "output/speedscope.hpp"
 #include "output/stack_tree.hpp"
+#include "process/targets.hpp"
 #include "profile/profile.hpp"
 #include "profile/query.hpp"
 
@@ -258,7 +258,7 @@ int run_flamegraph(FlamegraphOptions o) {
   }
   Filters filters;
   if (!o.pids.empty()) {
-    auto pids = parse_pid_filter(o.pids);
+    auto pids = process::parse_pid_filter(o.pids);
     if (!pids) return report_error(kCmd, pids.error());
     filters.pids = std::move(*pids);
   }

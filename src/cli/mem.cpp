@@ -17,10 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
-#include "cli/workload.hpp"
 #include "core/files.hpp"
+#include "core/output_file.hpp"
 #include "core/unique_fd.hpp"
 #include "heap/analysis.hpp"
 #include "heap/heap_profile.hpp"
@@ -29,6 +28,7 @@
 #include "output/heap_timeline.hpp"
 #include "output/stack_tree.hpp"
 #include "preload/heap_wire.hpp"
+#include "process/workload.hpp"
 #include "profile/profile.hpp"
 #include "symbols/symbolizer.hpp"
 #include "system/binary_check.hpp"
@@ -175,7 +175,7 @@ int run_mem(const MemOptions& o) {
   ::fstat(write_end.get(), &st);
   set_child_environment(*lib, write_end.get(), st.st_ino, unwind);
 
-  auto workload = Workload::prepare(o.command, sudo_invoker());
+  auto workload = process::Workload::prepare(o.command);
   if (!workload) return report_error(kCmd, workload.error());
   write_end.reset();  // from now on only the traced processes hold the write end
   ::unsetenv("LD_PRELOAD");

@@ -15,9 +15,6 @@
 #include <set>
 
 #include "cli/report_error.hpp"
-#include "cli/signal_watch.hpp"
-#include "cli/targets.hpp"
-#include "cli/workload.hpp"
 #include "core/files.hpp"
 #include "monitor/config.hpp"
 #include "monitor/duration.hpp"
@@ -25,6 +22,9 @@
 #include "monitor/http_server.hpp"
 #include "monitor/metric_name.hpp"
 #include "monitor/source.hpp"
+#include "process/signal_watch.hpp"
+#include "process/targets.hpp"
+#include "process/workload.hpp"
 
 namespace perfscope::cli {
 namespace {
@@ -241,10 +241,10 @@ struct Scope {
   std::string subject;
 };
 
-Result<Scope> choose_scope(const MonitorOptions& o, const Workload* workload) {
+Result<Scope> choose_scope(const MonitorOptions& o, const process::Workload* workload) {
   Scope s;
   if (!o.pids.empty()) {
-    auto processes = process_targets(o.pids);
+    auto processes = process::process_targets(o.pids);
     if (!processes) return processes.error();
     for (std::size_t i = 0; i < processes->threads.size(); ++i)
       s.targets.push_back({{processes->threads[i], -1}, -1, processes->thread_pids[i], {}});
@@ -261,7 +261,7 @@ Result<Scope> choose_scope(const MonitorOptions& o, const Workload* workload) {
     s.subject = "'" + workload->command_line() + "'";
     return s;
   }
-  auto cpus = choose_cpus(o.cpus);
+  auto cpus = process::choose_cpus(o.cpus);
   if (!cpus) return cpus.error();
   if (!o.cgroup.empty()) {
     auto fd = open_cgroup(o.cgroup);
@@ -345,9 +345,9 @@ int run_monitor(const MonitorOptions& o) {
   auto settings = resolve(o);
   if (!settings) return report_error("monitor", settings.error());
 
-  std::optional<Workload> workload;
+  std::optional<process::Workload> workload;
   if (!o.command.empty()) {
-    auto w = Workload::prepare(o.command);
+    auto w = process::Workload::prepare(o.command);
     if (!w) return report_error("monitor", w.error());
     workload.emplace(std::move(*w));
   }
@@ -409,7 +409,7 @@ int run_monitor(const MonitorOptions& o) {
   };
   refresh_endpoints();
 
-  auto signals = SignalWatch::create();
+  auto signals = process::SignalWatch::create();
   if (!signals) return report_error("monitor", signals.error());
   auto timer = Timer::periodic(settings->poll);
   if (!timer) return report_error("monitor", timer.error());

@@ -24,10 +24,10 @@
 
 #include "bpf/profiler.hpp"
 #include "cli/report_error.hpp"
-#include "cli/targets.hpp"
-#include "cli/workload.hpp"
 #include "core/clock.hpp"
 #include "core/files.hpp"
+#include "process/targets.hpp"
+#include "process/workload.hpp"
 #include "profile/profile.hpp"
 #include "profile/stack_quality.hpp"
 #include "recording/profile_builder.hpp"
@@ -305,7 +305,7 @@ int run_record(const RecordOptions& o) {
   const auto& caps = system::Capabilities::current();
   auto event = events::parse_event(o.event);
   if (!event) return report_error(cmd, event.error());
-  auto cpus = choose_cpus(o.cpus);
+  auto cpus = process::choose_cpus(o.cpus);
   if (!cpus) return report_error(cmd, cpus.error());
 
   sampling::SamplingOptions so;
@@ -316,11 +316,11 @@ int run_record(const RecordOptions& o) {
 
   sampling::Collector collector;
   collector.set_skip_idle(o.no_idle);
-  std::optional<Workload> workload;
+  std::optional<process::Workload> workload;
   std::vector<UniqueFd> pidfds;
   std::string subject;
   if (!o.command.empty()) {
-    auto w = Workload::prepare(o.command, sudo_invoker());
+    auto w = process::Workload::prepare(o.command);
     if (!w) return report_error(cmd, w.error());
     workload.emplace(std::move(*w));
     if (system_wide_command) {
@@ -331,14 +331,14 @@ int run_record(const RecordOptions& o) {
       subject = fmt::format("'{}'", workload->command_line());
     }
   } else if (!o.pids.empty()) {
-    auto processes = process_targets(o.pids);
+    auto processes = process::process_targets(o.pids);
     if (!processes) return report_error(cmd, processes.error());
     so.threads = processes->threads;
     pidfds = std::move(processes->pidfds);
     for (pid_t pid : processes->pids) collector.processes().seed_from_proc(pid);
     subject = fmt::format("process {}", o.pids);
   } else if (!o.tid.empty()) {
-    auto tids = parse_id_list(o.tid, "tid");
+    auto tids = process::parse_id_list(o.tid, "tid");
     if (!tids) return report_error(cmd, tids.error());
     if (tids->size() != 1) {
       return report_error(cmd, Error{"-t takes one thread id", 0, "  use -p PID for a process"});
@@ -560,7 +560,7 @@ int run_record(const RecordOptions& o) {
         fmt::print(stderr,
                    "perfscope record: {} (pid {}) was still running {} s after the signal; "
                    "killed it (SIGKILL)\n",
-                   workload->command_line(), workload->pid(), Workload::kEndGraceSeconds);
+                   workload->command_line(), workload->pid(), process::Workload::kEndGraceSeconds);
       }
     }
     workload_cpu_s = cpu_seconds(workload->usage());

@@ -15,10 +15,10 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
-#include "cli/targets.hpp"
+#include "core/output_file.hpp"
 #include "output/folded.hpp"
+#include "process/targets.hpp"
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
 #include "profile/query.hpp"
@@ -233,7 +233,7 @@ int run_report(const ReportOptions& o) {
   if (!sort) return report_error("report", sort.error());
   profile::SampleFilter filter;
   if (!o.pids.empty()) {
-    auto pids = parse_pid_filter(o.pids);
+    auto pids = process::parse_pid_filter(o.pids);
     if (!pids) return report_error("report", pids.error());
     filter.pids = std::move(*pids);
   }

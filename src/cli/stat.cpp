@@ -15,15 +15,15 @@
 #include <map>
 #include <utility>
 
-#include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
-#include "cli/signal_watch.hpp"
-#include "cli/targets.hpp"
-#include "cli/workload.hpp"
 #include "core/clock.hpp"
 #include "core/cpu_set.hpp"
 #include "core/files.hpp"
+#include "core/output_file.hpp"
 #include "counting/counter_set.hpp"
+#include "process/signal_watch.hpp"
+#include "process/targets.hpp"
+#include "process/workload.hpp"
 #include "system/capabilities.hpp"
 #include "system/permission_advice.hpp"
 
@@ -31,7 +31,7 @@ namespace perfscope::cli {
 namespace {
 
 Result<std::vector<counting::Target>> cpu_targets(const StatOptions& o) {
-  auto cpus = choose_cpus(o.cpus);
+  auto cpus = process::choose_cpus(o.cpus);
   if (!cpus) return cpus.error();
   std::vector<counting::Target> targets;
   for (int cpu : *cpus) targets.push_back({-1, cpu});
@@ -84,10 +84,10 @@ struct RunResult {
 };
 
 Result<RunResult> run_once(const StatOptions& o, const std::vector<events::EventGroupSpec>& groups,
-                           SignalWatch& signals, OutputFile& out) {
-  std::optional<Workload> workload;
+                           process::SignalWatch& signals, OutputFile& out) {
+  std::optional<process::Workload> workload;
   if (!o.command.empty()) {
-    auto w = Workload::prepare(o.command);
+    auto w = process::Workload::prepare(o.command);
     if (!w) return w.error();
     workload.emplace(std::move(*w));
   }
@@ -97,12 +97,12 @@ Result<RunResult> run_once(const StatOptions& o, const std::vector<events::Event
   if (by_cpu) {
     targets = cpu_targets(o);
   } else if (!o.pids.empty()) {
-    auto processes = process_targets(o.pids);
+    auto processes = process::process_targets(o.pids);
     if (!processes) return processes.error();
     for (pid_t tid : processes->threads) targets->push_back({tid, -1});
     if (!workload) pidfds = std::move(processes->pidfds);
   } else if (!o.tids.empty()) {
-    auto tids = parse_id_list(o.tids, "tid");
+    auto tids = process::parse_id_list(o.tids, "tid");
     if (!tids) return tids.error();
     std::vector<counting::Target> t;
     for (int tid : *tids) t.push_back({tid, -1});
@@ -269,7 +269,7 @@ int run_stat(const StatOptions& o) {
   auto out = OutputFile::open(o.output);
   if (!out) return report_error("stat", out.error());
 
-  auto signals = SignalWatch::create();
+  auto signals = process::SignalWatch::create();
   if (!signals) return report_error("stat", signals.error());
   if (o.interval_ms > 0) print_interval_header(out->stream(), o);
 

@@ -14,13 +14,13 @@
 
 #include "bpf/profiler.hpp"
 #include "bpf/syscall_tracer.hpp"
-#include "cli/output_file.hpp"
 #include "cli/report_error.hpp"
-#include "cli/signal_watch.hpp"
-#include "cli/targets.hpp"
-#include "cli/workload.hpp"
 #include "core/clock.hpp"
 #include "core/files.hpp"
+#include "core/output_file.hpp"
+#include "process/signal_watch.hpp"
+#include "process/targets.hpp"
+#include "process/workload.hpp"
 #include "syscalls/names.hpp"
 #include "syscalls/perf_tracer.hpp"
 #include "syscalls/summary.hpp"
@@ -168,7 +168,7 @@ int run_syscalls(const SyscallsOptions& o) {
   t.all = o.all;
   t.cpu_time = !o.wall;
   if (!o.pids.empty()) {
-    auto processes = process_targets(o.pids);
+    auto processes = process::process_targets(o.pids);
     if (!processes) return report_error(kCmd, processes.error());
     t.pids = processes->pids;
   }
@@ -183,9 +183,9 @@ int run_syscalls(const SyscallsOptions& o) {
     json_out.emplace(std::move(*f));
   }
 
-  std::optional<Workload> workload;
+  std::optional<process::Workload> workload;
   if (!o.command.empty()) {
-    auto w = Workload::prepare(o.command, sudo_invoker());
+    auto w = process::Workload::prepare(o.command);
     if (!w) return report_error(kCmd, w.error());
     workload.emplace(std::move(*w));
     t.command = workload->pid();
@@ -195,7 +195,7 @@ int run_syscalls(const SyscallsOptions& o) {
   if (!tracer) return report_error(kCmd, tracer.error());
   for (const auto& n : (*tracer)->notes()) notes.push_back(n);
 
-  auto signals = SignalWatch::create();
+  auto signals = process::SignalWatch::create();
   if (!signals) return report_error(kCmd, signals.error());
   if (auto st = (*tracer)->start(); !st) return report_error(kCmd, st.error());
   const double start = monotonic_seconds();
@@ -283,7 +283,7 @@ int run_syscalls(const SyscallsOptions& o) {
                  o.duration, o.command.front(), workload->pid(),
                  terminated ? std::string("SIGTERM")
                             : fmt::format("SIGKILL: it was still running {} s after SIGTERM",
-                                          Workload::kEndGraceSeconds));
+                                          process::Workload::kEndGraceSeconds));
       return 0;
     }
     return workload->exit_code();

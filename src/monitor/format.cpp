@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <time.h>
 
-#include "output/html_text.hpp"
+#include "core/text_escape.hpp"
 
 namespace perfscope::monitor {
 namespace {
@@ -119,7 +119,7 @@ void append_jsonl(std::span<const Point> points, const std::vector<Series>& seri
     out += "\",\"metric\":\"";
     out += s.metric;  // [A-Za-z0-9_] only
     out += "\",\"event\":";
-    output::append_json_string(out, s.event);
+    append_json_string(out, s.event);
     fmt::format_to(it, ",\"value\":{},\"total\":{},\"accuracy\":{},\"attributes\":{{", p.delta,
                    p.total, p.accuracy);
     bool first = true;
@@ -133,7 +133,7 @@ void append_jsonl(std::span<const Point> points, const std::vector<Series>& seri
     }
     if (!s.cgroup.empty()) {
       out += first ? "\"cgroup\":" : ",\"cgroup\":";
-      output::append_json_string(out, s.cgroup);
+      append_json_string(out, s.cgroup);
     }
     out += "}}\n";
   }

@@ -8,7 +8,7 @@
 #include <iterator>
 #include <vector>
 
-#include "output/html_text.hpp"
+#include "core/text_escape.hpp"
 
 namespace perfscope::output {
 namespace {

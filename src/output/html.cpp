@@ -9,7 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "output/html_text.hpp"
+#include "core/text_escape.hpp"
 
 namespace perfscope::output {
 namespace {

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "output/html_text.hpp"
+#include "core/text_escape.hpp"
 #include "profile/names.hpp"
 
 namespace perfscope::output {

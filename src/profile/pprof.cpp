@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdio>
 
+#include "core/output_file.hpp"
 #include "profile.pb.h"
 #include "profile/gzip.hpp"
 #include "profile/profile.hpp"
@@ -51,60 +52,6 @@ Result<std::string> read_all(int fd, const std::string& path) {
     data.append(buf, static_cast<std::size_t>(n));
   }
   return data;
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), std::min<std::size_t>(data.size(), 1 << 30));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-// Same rules as cli/OutputFile: devices, FIFOs and symlinks are written through; a regular file
-// is replaced by rename so readers see the old or the new profile, never half of one.
-Status write_file_atomically(const std::string& path, std::string_view data) {
-  if (path == "-") {
-    std::fflush(stdout);
-    if (!write_all(STDOUT_FILENO, data)) return errno_error("cannot write profile to stdout");
-    return {};
-  }
-  struct stat st;
-  const bool exists = ::lstat(path.c_str(), &st) == 0;
-  if (exists && !S_ISREG(st.st_mode)) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0) return errno_error("cannot open " + path);
-    const bool ok = write_all(fd, data);
-    const int e = errno;
-    if (::close(fd) != 0 || !ok) {
-      errno = ok ? errno : e;
-      return errno_error("cannot write profile " + path);
-    }
-    return {};
-  }
-  std::string temp = path + ".tmp.XXXXXX";
-  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    return errno_error("cannot create profile " + path,
-                       "  check that the directory exists and is writable");
-  }
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd, exists ? (st.st_mode & 07777) : (0666 & ~mask));
-  const bool ok = write_all(fd, data) && ::fsync(fd) == 0;
-  const int e = errno;
-  const bool closed = ::close(fd) == 0;
-  if (!ok || !closed || ::rename(temp.c_str(), path.c_str()) != 0) {
-    errno = ok ? errno : e;
-    auto err = errno_error("cannot write profile " + path);
-    ::unlink(temp.c_str());
-    return err;
-  }
-  return {};
 }
 
 }  // namespace
@@ -186,7 +133,7 @@ Status write_pprof(const Profile& p, const std::string& path) {
   if (!encoded) return encoded.error();
   auto compressed = gzip(*encoded, kGzipLevel);
   if (!compressed) return compressed.error();
-  return write_file_atomically(path, *compressed);
+  return write_output_file(path, *compressed);
 }
 
 Result<Profile> read_pprof(const std::string& path, const ReadOptions& options) {

@@ -10,6 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "core/files.hpp"
 #include "core/mapped_region.hpp"
 #include "core/unique_fd.hpp"
 
@@ -168,6 +171,23 @@ Result<BinaryReport> inspect_binary(const std::string& path, int max_functions) 
       ++r.with_frame_pointer;
   }
   return r;
+}
+
+FramePointerJudgement judge_frame_pointers(const std::string& program, const std::string& shown) {
+  FramePointerJudgement j;
+  const std::string path = program.find('/') != std::string::npos ? program : find_on_path(program);
+  auto report = path.empty() ? Result<BinaryReport>(Error{"not found on PATH", ENOENT, {}})
+                             : inspect_binary(path);
+  if (!report) {
+    j.why = fmt::format("{} could not be inspected", shown);
+    return j;
+  }
+  j.inspected = true;
+  j.keeps_frame_pointers = report->frame_pointers();
+  j.why = fmt::format("{} {} frame pointers ({} of {} sampled functions set them up)", shown,
+                      j.keeps_frame_pointers ? "keeps" : "lacks", report->with_frame_pointer,
+                      report->functions_sampled);
+  return j;
 }
 
 }  // namespace perfscope::system

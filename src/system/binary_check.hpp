@@ -31,4 +31,14 @@ struct BinaryReport {
 // Up to `max_functions` function prologues are sampled, spread over the symbol table (0: none).
 Result<BinaryReport> inspect_binary(const std::string& path, int max_functions = 200);
 
+// "Does this program keep frame pointers?": the one judgement behind record's and mem's
+// --call-graph/--unwind auto. `program` is a path, a name looked up on PATH, or /proc/PID/exe;
+// `shown` names it in `why`.
+struct FramePointerJudgement {
+  bool inspected = false;  // false: the binary could not be read (keeps_frame_pointers false)
+  bool keeps_frame_pointers = false;
+  std::string why;  // "app keeps frame pointers (180 of 200 sampled functions)"
+};
+FramePointerJudgement judge_frame_pointers(const std::string& program, const std::string& shown);
+
 }  // namespace perfscope::system

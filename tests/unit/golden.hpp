@@ -24,8 +24,8 @@ inline constexpr std::string_view kFlamegraphFixture =
     "app;main;a_function_with_a_long_name_that_does_not_fit<std::vector<int>> 1\n";
 
 inline const std::filesystem::path& golden_dir() {
-  static const std::filesystem::path dir =
-      std::filesystem::path(__FILE__).parent_path().parent_path() / "golden";
+  // From CMake, not __FILE__: a compiler cache may rewrite __FILE__ relative to the build folder.
+  static const std::filesystem::path dir = PERFSCOPE_GOLDEN_DIR;
   return dir;
 }
 

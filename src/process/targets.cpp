@@ -1,4 +1,4 @@
-#include "cli/targets.hpp"
+#include "process/targets.hpp"
 
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 
 #include "core/files.hpp"
 
-namespace perfscope::cli {
+namespace perfscope::process {
 
 Result<std::vector<int>> parse_id_list(const std::string& text, const char* what) {
   std::vector<int> ids;
@@ -95,4 +95,4 @@ Result<CpuSet> choose_cpus(const std::string& list) {
   return *chosen;
 }
 
-}  // namespace perfscope::cli
+}  // namespace perfscope::process

@@ -11,7 +11,7 @@
 #include "core/error.hpp"
 #include "core/unique_fd.hpp"
 
-namespace perfscope::cli {
+namespace perfscope::process {
 
 // "1234,5678" → ids; `what` ("pid", "tid") names them in the error.
 Result<std::vector<int>> parse_id_list(const std::string& text, const char* what);
@@ -34,4 +34,4 @@ Result<std::vector<std::int64_t>> parse_pid_filter(const std::string& text);
 // -C LIST checked against the online CPUs; empty: every online CPU.
 Result<CpuSet> choose_cpus(const std::string& list);
 
-}  // namespace perfscope::cli
+}  // namespace perfscope::process

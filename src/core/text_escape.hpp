@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace perfscope::output {
+namespace perfscope {
 
 // Length of the valid UTF-8 sequence starting at s[i] (1 for ASCII), or 0 when the bytes there are
 // not one (a stray continuation byte, an overlong or truncated sequence).
@@ -24,4 +24,4 @@ std::string xml(std::string_view s);
 // <script> element ("</script>" in a frame name cannot end it).
 void append_json_string(std::string& out, std::string_view s);
 
-}  // namespace perfscope::output
+}  // namespace perfscope

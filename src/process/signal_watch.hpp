@@ -1,5 +1,5 @@
-// SignalWatch: SIGINT, SIGTERM and SIGCHLD as readable events on one fd, for commands that wait
-// in poll(2) for a workload, a timer and signals at once.
+// SignalWatch: SIGINT, SIGTERM, SIGHUP and SIGCHLD as readable events on one fd, for commands that
+// wait in poll(2) for a workload, a timer and signals at once.
 #pragma once
 
 #include <signal.h>
@@ -11,11 +11,11 @@
 #include "core/error.hpp"
 #include "core/unique_fd.hpp"
 
-namespace perfscope::cli {
+namespace perfscope::process {
 
-// Blocks SIGINT/SIGTERM/SIGCHLD for the lifetime of a run (stat, monitor) and reads them from a
-// signalfd. SIGCHLD's disposition is reset to default meanwhile: inherited as SIG_IGN, the kernel
-// would reap the command itself and never report its exit.
+// Blocks SIGINT/SIGTERM/SIGHUP/SIGCHLD for the lifetime of a run (stat, monitor) and reads them
+// from a signalfd. SIGCHLD's disposition is reset to default meanwhile: inherited as SIG_IGN, the
+// kernel would reap the command itself and never report its exit.
 class SignalWatch {
  public:
   struct Signal {
@@ -29,6 +29,7 @@ class SignalWatch {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGCHLD);
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
@@ -66,4 +67,4 @@ class SignalWatch {
   bool armed_ = false;
 };
 
-}  // namespace perfscope::cli
+}  // namespace perfscope::process

@@ -8,17 +8,26 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/unique_fd.hpp"
 
-namespace perfscope::cli {
+namespace perfscope::process {
 
 // The user a command runs as when perfscope itself runs as root.
 struct RunAs {
   uid_t uid = 0;
   gid_t gid = 0;
+};
+
+struct WorkloadOptions {
+  // Under sudo, run the command as the invoking user (SUDO_UID/SUDO_GID, with that user's
+  // supplementary groups and HOME), not as root: every command that starts one does this.
+  bool as_invoking_user = true;
+  // Variables set (or replaced) in the command's environment only; perfscope's own is untouched.
+  std::vector<std::pair<std::string, std::string>> environment;
 };
 // The user who ran `sudo perfscope ...` (SUDO_UID / SUDO_GID), when perfscope runs as root under
 // sudo: a profiled build or test should not run as root just because profiling needed it.
@@ -32,9 +41,10 @@ class Workload {
   ~Workload();  // kills and reaps a child that was prepared but never waited for
 
   // Forks the child. The child restores the default signal mask and dispositions, then waits.
-  // With `run_as`, the child drops to that user and group (and no supplementary groups) first.
+  // It asks to be killed (SIGKILL) if perfscope dies first, so a profiled command never outlives
+  // a perfscope that was killed. Under sudo it drops to the invoking user (see WorkloadOptions).
   static Result<Workload> prepare(const std::vector<std::string>& argv,
-                                  std::optional<RunAs> run_as = std::nullopt);
+                                  const WorkloadOptions& options = {});
   // Lets the child exec. Returns once exec() happened, or with the reason it failed.
   Status start();
   // Non-blocking reap: true once the child has exited (status and rusage are then valid).
@@ -67,4 +77,4 @@ class Workload {
   std::string program_;
 };
 
-}  // namespace perfscope::cli
+}  // namespace perfscope::process

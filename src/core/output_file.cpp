@@ -1,13 +1,14 @@
-#include "cli/output_file.hpp"
+#include "core/output_file.hpp"
 
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <utility>
 
-namespace perfscope::cli {
+namespace perfscope {
 
 Result<OutputFile> OutputFile::open(const std::string& path) {
   OutputFile out;
@@ -74,7 +75,13 @@ Status OutputFile::commit() {
     return {};
   }
   if (!owned_) {
-    std::fflush(stream_);
+    // Standard output or error: a full disk or a closed pipe must not pass for a written result.
+    errno = 0;
+    if (std::fflush(stream_) != 0 || std::ferror(stream_)) {
+      if (errno == 0) errno = EIO;
+      return errno_error(stream_ == stdout ? "cannot write to standard output"
+                                           : "cannot write to standard error");
+    }
     return {};
   }
   const bool ok =
@@ -92,4 +99,14 @@ Status OutputFile::commit() {
   return {};
 }
 
-}  // namespace perfscope::cli
+Status write_output_file(const std::string& path, std::string_view data) {
+  auto out = OutputFile::open(path);
+  if (!out) return out.error();
+  if (!data.empty() && std::fwrite(data.data(), 1, data.size(), out->stream()) != data.size()) {
+    return errno_error(path == "-" ? std::string("cannot write to standard output")
+                                   : "cannot write output file " + path);
+  }
+  return out->commit();
+}
+
+}  // namespace perfscope

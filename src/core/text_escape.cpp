@@ -1,10 +1,10 @@
-#include "output/html_text.hpp"
+#include "core/text_escape.hpp"
 
 #include <fmt/format.h>
 
 #include <iterator>
 
-namespace perfscope::output {
+namespace perfscope {
 
 std::size_t utf8_length(std::string_view s, std::size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
@@ -105,4 +105,4 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-}  // namespace perfscope::output
+}  // namespace perfscope

@@ -7,10 +7,11 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 
-namespace perfscope::cli {
+namespace perfscope {
 
 class OutputFile {
  public:
@@ -33,4 +34,8 @@ class OutputFile {
   bool direct_ = false;  // an existing non-regular file, written in place
 };
 
-}  // namespace perfscope::cli
+// `data` as the whole content of `path`, through OutputFile ("-" is standard output): the one way
+// perfscope writes a file, whatever produced the bytes.
+Status write_output_file(const std::string& path, std::string_view data);
+
+}  // namespace perfscope

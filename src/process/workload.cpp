@@ -1,4 +1,4 @@
-#include "cli/workload.hpp"
+#include "process/workload.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -6,11 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pwd.h>
+#include <sys/prctl.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
-namespace perfscope::cli {
+namespace perfscope::process {
 
 Workload::Workload(Workload&& o) noexcept
     : pid_(std::exchange(o.pid_, -1)),
@@ -42,9 +47,64 @@ std::optional<RunAs> sudo_invoker() {
   return RunAs{static_cast<uid_t>(u), static_cast<gid_t>(g)};
 }
 
+namespace {
+
+// What the child needs to become the invoking user, gathered before fork: the child may not
+// allocate or read /etc files (another thread could hold a lock in the copied address space).
+struct Identity {
+  RunAs ids;
+  std::vector<gid_t> groups;
+  std::string home, user;
+};
+
+std::optional<Identity> invoking_identity() {
+  auto ids = sudo_invoker();
+  if (!ids) return std::nullopt;
+  Identity who{*ids, {}, {}, {}};
+  passwd pw{}, *found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(ids->uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    who.home = pw.pw_dir;
+    who.user = pw.pw_name;
+    int n = 64;
+    who.groups.resize(static_cast<std::size_t>(n));
+    if (::getgrouplist(pw.pw_name, ids->gid, who.groups.data(), &n) < 0) {
+      who.groups.resize(static_cast<std::size_t>(n));
+      ::getgrouplist(pw.pw_name, ids->gid, who.groups.data(), &n);
+    }
+    who.groups.resize(static_cast<std::size_t>(std::max(n, 0)));
+  }
+  if (who.groups.empty()) who.groups.push_back(ids->gid);
+  return who;
+}
+
+// perfscope's environment with `set` applied, as the strings execve takes.
+std::vector<std::string> child_environment(
+    const std::vector<std::pair<std::string, std::string>>& set) {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const auto name = entry.substr(0, entry.find('='));
+    const bool replaced =
+        std::any_of(set.begin(), set.end(), [&](const auto& kv) { return kv.first == name; });
+    if (!replaced) env.emplace_back(entry);
+  }
+  for (const auto& [name, value] : set) env.push_back(name + "=" + value);
+  return env;
+}
+
+}  // namespace
+
 Result<Workload> Workload::prepare(const std::vector<std::string>& argv,
-                                   std::optional<RunAs> run_as) {
+                                   const WorkloadOptions& options) {
   if (argv.empty()) return Error{"no command given", 0, {}};
+  const std::optional<Identity> who = options.as_invoking_user ? invoking_identity() : std::nullopt;
+  auto settings = options.environment;
+  if (who && !who->home.empty()) {
+    settings.emplace_back("HOME", who->home);
+    settings.emplace_back("USER", who->user);
+    settings.emplace_back("LOGNAME", who->user);
+  }
   int go[2], err[2];
   if (::pipe2(go, O_CLOEXEC) < 0) return errno_error("pipe");
   if (::pipe2(err, O_CLOEXEC) < 0) {
@@ -52,10 +112,15 @@ Result<Workload> Workload::prepare(const std::vector<std::string>& argv,
     ::close(go[1]);
     return errno_error("pipe");
   }
-  // Build argv before fork: the child must not allocate.
+  // Build argv, the environment and the PATH search before fork: the child must not allocate.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const std::vector<std::string> env_strings = child_environment(settings);
+  std::vector<char*> envp;
+  for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
 
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -71,15 +136,20 @@ Result<Workload> Workload::prepare(const std::vector<std::string>& argv,
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGHUP, SIG_DFL);
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGCHLD, SIG_DFL);
     char byte;
     if (::read(go[0], &byte, 1) != 1) ::_exit(127);  // perfscope gave up before starting us
     // Dropping to the invoking user happens last, after perfscope attached its events as root.
-    if (!run_as || (::setgroups(0, nullptr) == 0 && ::setgid(run_as->gid) == 0 &&
-                    ::setuid(run_as->uid) == 0)) {
-      ::execvp(args[0], args.data());
+    bool ok = true;
+    if (who) {
+      ok = ::setgroups(who->groups.size(), who->groups.data()) == 0 &&
+           ::setgid(who->ids.gid) == 0 && ::setuid(who->ids.uid) == 0;
     }
+    // Set after the change of user, which clears it; the parent may already be gone by then.
+    if (ok && (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent)) ::_exit(127);
+    if (ok) ::execvpe(args[0], args.data(), envp.data());
     const int e = errno;
     (void)!::write(err[1], &e, sizeof e);
     ::_exit(127);
@@ -151,4 +221,4 @@ int Workload::exit_code() const {
   return 1;
 }
 
-}  // namespace perfscope::cli
+}  // namespace perfscope::process
