@@ -8,6 +8,10 @@
 //               new (alignas(256) struct, 512 B) and new[] (700 B); all freed
 //   lifetime    a static constructor allocates 4242 B (static_init) and an exit handler 2424 B
 //               (at_exit_work); neither is freed
+//   wait        a thread allocates 100 blocks of 1000 B in hold_blocks() and keeps them, then
+//               ends (which sends its events); main prints "waiting pid PID" and waits for a
+//               signal (a test signals perfscope meanwhile)
+#include <pthread.h>
 #include <unistd.h>
 
 #include <malloc.h>
@@ -90,6 +94,13 @@ __attribute__((noinline)) void at_exit_work() {
 
 void* const g_static = static_init();
 
+void* g_held[100];  // in .bss: hold_blocks' blocks stay reachable
+
+__attribute__((noinline)) void* hold_blocks(void*) {
+  for (auto& block : g_held) block = sink(std::malloc(1000));
+  return nullptr;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,6 +136,16 @@ int main(int argc, char** argv) {
   if (mode == "lifetime") {
     std::atexit(at_exit_work);
     return g_static != nullptr ? 0 : 1;
+  }
+  if (mode == "wait") {
+    // A plain pthread (std::thread allocates its state in this thread and frees it in the new
+    // one, and this thread's batch of events is never sent when a signal ends the process).
+    pthread_t thread;
+    if (pthread_create(&thread, nullptr, hold_blocks, nullptr) != 0) return 1;
+    pthread_join(thread, nullptr);
+    std::printf("waiting pid %d\n", static_cast<int>(getpid()));
+    std::fflush(stdout);
+    for (;;) pause();
   }
   std::fprintf(stderr, "unknown mode\n");
   return 2;
