@@ -22,9 +22,9 @@ struct signal_struct {
 struct task_struct {
   int pid;
   int tgid;
-  struct mm_struct *mm;
-  struct signal_struct *signal;
-  struct task_struct *group_leader; /* the process's main thread */
+  struct mm_struct* mm;
+  struct signal_struct* signal;
+  struct task_struct* group_leader; /* the process's main thread */
   char comm[16];                    /* TASK_COMM_LEN */
 };
 

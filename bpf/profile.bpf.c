@@ -23,26 +23,25 @@ char LICENSE[] SEC("license") = "GPL";
 /* Knobs, set by user space before load. */
 const volatile bool filter_targets = false; /* only processes in `targets` (and their children) */
 const volatile bool kernel_stacks = true;
-const volatile bool user_stacks = true;
 const volatile bool skip_idle = false; /* leave out samples of the idle task (pid 0) */
 
 /* Which generation the programs write; flipped by user space. */
 volatile __u32 generation = 0;
 
-#define COUNTS_MAP(name)                        \
-  struct {                                      \
-    __uint(type, BPF_MAP_TYPE_HASH);            \
-    __uint(max_entries, 16384);                 \
-    __type(key, struct ps_count_key);           \
-    __type(value, struct ps_count_value);       \
+#define COUNTS_MAP(name)                  \
+  struct {                                \
+    __uint(type, BPF_MAP_TYPE_HASH);      \
+    __uint(max_entries, 16384);           \
+    __type(key, struct ps_count_key);     \
+    __type(value, struct ps_count_value); \
   } name SEC(".maps")
 
-#define STACKS_MAP(name)                                      \
-  struct {                                                    \
-    __uint(type, BPF_MAP_TYPE_STACK_TRACE);                   \
-    __uint(max_entries, 16384);                               \
-    __uint(key_size, sizeof(__u32));                          \
-    __uint(value_size, PS_MAX_STACK_DEPTH * sizeof(__u64));   \
+#define STACKS_MAP(name)                                    \
+  struct {                                                  \
+    __uint(type, BPF_MAP_TYPE_STACK_TRACE);                 \
+    __uint(max_entries, 16384);                             \
+    __uint(key_size, sizeof(__u32));                        \
+    __uint(value_size, PS_MAX_STACK_DEPTH * sizeof(__u64)); \
   } name SEC(".maps")
 
 COUNTS_MAP(counts0);
@@ -74,12 +73,13 @@ struct {
 } exec_times SEC(".maps");
 
 static __always_inline void count_stat(__u32 slot) {
-  __u64 *v = bpf_map_lookup_elem(&stats, &slot);
+  __u64* v = bpf_map_lookup_elem(&stats, &slot);
   if (v) *v += 1;
 }
 
-static __always_inline int stack_id(struct bpf_perf_event_data *ctx, void *stacks, __u64 flags, __u32 collision_slot,
-                                    __u32 error_slot, bool user_space_sample_ok) {
+static __always_inline int stack_id(struct bpf_perf_event_data* ctx, void* stacks, __u64 flags,
+                                    __u32 collision_slot, __u32 error_slot,
+                                    bool user_space_sample_ok) {
   long id = bpf_get_stackid(ctx, stacks, flags);
   if (id >= 0) return (int)id;
   if (id == -EEXIST) {
@@ -90,9 +90,8 @@ static __always_inline int stack_id(struct bpf_perf_event_data *ctx, void *stack
   return (int)id;
 }
 
-static __always_inline int record(struct bpf_perf_event_data *ctx, struct ps_count_key *key,
-                                  void *counts,
-                                  void *stacks, bool has_user_space) {
+static __always_inline int record(struct bpf_perf_event_data* ctx, struct ps_count_key* key,
+                                  void* counts, void* stacks, bool has_user_space) {
   key->kernel_stack = PS_NO_STACK;
   key->user_stack = PS_NO_STACK;
   /* -EFAULT for the kernel stack just means the sample hit user space: no kernel frames. */
@@ -100,12 +99,12 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, struct ps_cou
     key->kernel_stack =
         stack_id(ctx, stacks, 0, PS_STAT_KSTACK_COLLISION, PS_STAT_KSTACK_ERROR, true);
   }
-  if (user_stacks && has_user_space) {
+  if (has_user_space) {
     key->user_stack = stack_id(ctx, stacks, BPF_F_USER_STACK, PS_STAT_USTACK_COLLISION,
                                PS_STAT_USTACK_ERROR, false);
   }
   __u64 period = ctx->sample_period;
-  struct ps_count_value *value = bpf_map_lookup_elem(counts, key);
+  struct ps_count_value* value = bpf_map_lookup_elem(counts, key);
   if (value) {
     __sync_fetch_and_add(&value->count, 1);
     __sync_fetch_and_add(&value->period, period);
@@ -128,7 +127,7 @@ static __always_inline int record(struct bpf_perf_event_data *ctx, struct ps_cou
 }
 
 SEC("perf_event")
-int on_sample(struct bpf_perf_event_data *ctx) {
+int on_sample(struct bpf_perf_event_data* ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
   __u32 pid = (__u32)id;
@@ -146,10 +145,10 @@ int on_sample(struct bpf_perf_event_data *ctx) {
   key.pid = pid;
   key.cpu = bpf_get_smp_processor_id();
   bpf_get_current_comm(key.comm, sizeof(key.comm));
-  __u64 *exec_time = bpf_map_lookup_elem(&exec_times, &tgid);
+  __u64* exec_time = bpf_map_lookup_elem(&exec_times, &tgid);
   if (exec_time) key.exec_time = *exec_time;
   /* Kernel threads (no mm) and the idle task have no user space to walk. */
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   bool has_user_space = pid != 0 && BPF_CORE_READ(task, mm) != 0;
   if (generation & 1) return record(ctx, &key, &counts1, &stacks1, has_user_space);
   return record(ctx, &key, &counts0, &stacks0, has_user_space);
@@ -158,10 +157,10 @@ int on_sample(struct bpf_perf_event_data *ctx) {
 /* sched_process_fork(struct task_struct *parent, struct task_struct *child): a child process of a
  * target becomes a target too. New threads share their process's tgid and need nothing. */
 SEC("raw_tp/sched_process_fork")
-int on_fork(struct bpf_raw_tracepoint_args *ctx) {
+int on_fork(struct bpf_raw_tracepoint_args* ctx) {
   if (!filter_targets) return 0;
-  struct task_struct *parent = (struct task_struct *)ctx->args[0];
-  struct task_struct *child = (struct task_struct *)ctx->args[1];
+  struct task_struct* parent = (struct task_struct*)ctx->args[0];
+  struct task_struct* child = (struct task_struct*)ctx->args[1];
   __u32 parent_tgid = BPF_CORE_READ(parent, tgid);
   __u32 child_tgid = BPF_CORE_READ(child, tgid);
   if (child_tgid == parent_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid)) return 0;
@@ -174,7 +173,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
 
 /* sched_process_exec: the process now runs a new program image; later samples say so. */
 SEC("raw_tp/sched_process_exec")
-int on_exec(struct bpf_raw_tracepoint_args *ctx) {
+int on_exec(struct bpf_raw_tracepoint_args* ctx) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (filter_targets && !bpf_map_lookup_elem(&targets, &tgid)) return 0;
   __u64 now = bpf_ktime_get_ns();

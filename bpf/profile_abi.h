@@ -45,16 +45,16 @@ struct ps_count_value {
 
 /* Slots of the per-CPU `stats` array. */
 enum ps_stat {
-  PS_STAT_SAMPLES = 0,        /* samples counted into `counts` */
-  PS_STAT_IDLE,               /* samples of the idle task, left out (skip_idle) */
-  PS_STAT_KSTACK_COLLISION,   /* kernel stack id -EEXIST: the stack was not stored */
-  PS_STAT_KSTACK_ERROR,       /* kernel stack id failed otherwise (not -EFAULT in user space) */
-  PS_STAT_USTACK_COLLISION,   /* user stack id -EEXIST */
-  PS_STAT_USTACK_ERROR,       /* user stack id failed otherwise (-EFAULT: no user stack) */
-  PS_STAT_COUNTS_FULL,        /* `counts` had no room: the sample is lost */
-  PS_STAT_FILTERED,           /* samples of processes outside the target set */
-  PS_STAT_NEW_TARGETS,        /* child processes added to the target set */
-  PS_STAT_EXECS,              /* exec()s of sampled processes seen */
+  PS_STAT_SAMPLES = 0,      /* samples counted into `counts` */
+  PS_STAT_IDLE,             /* samples of the idle task, left out (skip_idle) */
+  PS_STAT_KSTACK_COLLISION, /* kernel stack id -EEXIST: the stack was not stored */
+  PS_STAT_KSTACK_ERROR,     /* kernel stack id failed otherwise (not -EFAULT in user space) */
+  PS_STAT_USTACK_COLLISION, /* user stack id -EEXIST */
+  PS_STAT_USTACK_ERROR,     /* user stack id failed otherwise (-EFAULT: no user stack) */
+  PS_STAT_COUNTS_FULL,      /* `counts` had no room: the sample is lost */
+  PS_STAT_FILTERED,         /* samples of processes outside the target set */
+  PS_STAT_NEW_TARGETS,      /* child processes added to the target set */
+  PS_STAT_EXECS,            /* exec()s of sampled processes seen */
   PS_STAT_COUNT
 };
 

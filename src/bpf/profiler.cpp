@@ -72,7 +72,6 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
   auto& skel = *p.skel_;
   skel.rodata->filter_targets = !o.targets.empty();
   skel.rodata->kernel_stacks = o.kernel_stacks;
-  skel.rodata->user_stacks = o.user_stacks;
   skel.rodata->skip_idle = o.skip_idle;
   for (auto* map : {skel.maps.counts0, skel.maps.counts1}) {
     bpf_map__set_max_entries(map, o.count_entries);
@@ -109,12 +108,8 @@ Status Profiler::start() {
     tracepoint_links_.emplace_back(link);
   }
   perf_event_attr a = options_.event.attr();
-  if (options_.frequency > 0) {
-    a.freq = 1;
-    a.sample_freq = options_.frequency;
-  } else {
-    a.sample_period = options_.period;
-  }
+  a.freq = 1;
+  a.sample_freq = options_.frequency;
   if (!options_.kernel_stacks) a.exclude_kernel = 1;
   const auto& caps = system::Capabilities::current();
   for (int cpu : options_.cpus) {

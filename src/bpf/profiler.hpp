@@ -29,11 +29,9 @@ namespace perfscope::bpf {
 
 struct ProfilerOptions {
   events::EventSpec event;       // what drives sampling; cpu-clock when the name is empty
-  std::uint64_t frequency = 99;  // per CPU; 0 = use `period`
-  std::uint64_t period = 0;
+  std::uint64_t frequency = 99;  // samples per second per CPU
   CpuSet cpus;
   bool kernel_stacks = true;
-  bool user_stacks = true;
   bool skip_idle = false;      // leave out the idle task's samples
   std::vector<pid_t> targets;  // process ids (their children follow); empty = every process
   // Map sizes, per generation (two generations alternate between drains).

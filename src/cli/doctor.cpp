@@ -1,12 +1,10 @@
 #include "cli/doctor.hpp"
 
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +13,7 @@
 #include "core/files.hpp"
 #include "system/binary_check.hpp"
 #include "system/doctor.hpp"
+#include "system/fixes.hpp"
 #include "system/permission_advice.hpp"
 
 namespace perfscope::cli {
@@ -143,31 +142,20 @@ int run_fix(const DoctorOptions& o, const system::Capabilities& caps) {
   }
   std::vector<std::string> undo;
   if (caps.paranoid != o.level) {
-    std::ofstream f("/proc/sys/kernel/perf_event_paranoid");
-    f << o.level << "\n";
-    f.close();
-    if (!f)
-      return report_error("doctor", errno_error("write /proc/sys/kernel/perf_event_paranoid"));
+    if (auto st = system::set_paranoid_level(o.level); !st)
+      return report_error("doctor", st.error());
     fmt::print("changed: kernel.perf_event_paranoid {} -> {}\n", caps.paranoid, o.level);
     undo.push_back(fmt::format("sudo sysctl -w kernel.perf_event_paranoid={}", caps.paranoid));
   }
   if (o.persist) {
-    const std::string tmp = conf + ".tmp";
-    std::ofstream f(tmp);
-    f << "# written by perfscope doctor --fix --persist\nkernel.perf_event_paranoid = " << o.level
-      << "\n";
-    f.close();
-    if (!f || std::rename(tmp.c_str(), conf.c_str()) != 0) {
-      ::unlink(tmp.c_str());
-      return report_error("doctor", errno_error("write " + conf));
+    if (auto st = system::persist_paranoid_level(o.level, conf); !st) {
+      return report_error("doctor", st.error());
     }
     fmt::print("wrote: {} (applied at every boot)\n", conf);
     undo.push_back("sudo rm " + conf);
   }
   if (mount_tracefs) {
-    if (::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
-      return report_error("doctor", errno_error("mount tracefs at /sys/kernel/tracing"));
-    }
+    if (auto st = system::mount_tracefs(); !st) return report_error("doctor", st.error());
     fmt::print("mounted: tracefs at /sys/kernel/tracing\n");
     undo.push_back("sudo umount /sys/kernel/tracing");
   }

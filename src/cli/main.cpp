@@ -2,6 +2,8 @@
 // CLI11's parse errors to exit status 2.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <exception>
+#include <new>
 
 #include "cli/convert.hpp"
 #include "cli/doctor.hpp"
@@ -58,6 +60,16 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "perfscope: {}\n  run `perfscope --help` or `perfscope SUBCOMMAND --help`\n",
                e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    // Every command ends here rather than in an abort: one message, a failure status.
+    fmt::print(stderr,
+               "perfscope: out of memory\n  the input or recording is larger than this machine "
+               "can hold; give a smaller input or raise the memory limit (ulimit -v)\n");
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "perfscope: internal error: {}\n  please report it with the command line\n",
+               e.what());
+    return 1;
   }
   return exit_code;
 }

@@ -99,6 +99,21 @@ Status OutputFile::commit() {
   return {};
 }
 
+Status check_writable(const std::string& path) {
+  if (path == "-" || path.empty()) return {};
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Error{"output " + path + " is a directory", 0, "  give a file name: -o DIR/FILE"};
+  }
+  const auto slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return errno_error("cannot write " + path, "  choose a writable place with -o FILE");
+  }
+  return {};
+}
+
 Status write_output_file(const std::string& path, std::string_view data) {
   auto out = OutputFile::open(path);
   if (!out) return out.error();

@@ -34,6 +34,10 @@ class OutputFile {
   bool direct_ = false;  // an existing non-regular file, written in place
 };
 
+// Fails early, before work whose result would be lost, when `path` is a directory or its folder
+// is not writable. "-" always passes.
+Status check_writable(const std::string& path);
+
 // `data` as the whole content of `path`, through OutputFile ("-" is standard output): the one way
 // perfscope writes a file, whatever produced the bytes.
 Status write_output_file(const std::string& path, std::string_view data);

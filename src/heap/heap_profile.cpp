@@ -6,20 +6,11 @@
 
 #include <fmt/format.h>
 
+#include "recording/location_table.hpp"
 #include "symbols/proc_maps.hpp"
 
 namespace perfscope::heap {
 namespace {
-
-struct LocationKey {
-  std::uint64_t mapping_id, address;
-  bool operator==(const LocationKey&) const = default;
-};
-struct LocationKeyHash {
-  std::size_t operator()(const LocationKey& k) const {
-    return std::hash<std::uint64_t>()(k.address * 31 + k.mapping_id);
-  }
-};
 
 std::string base_name(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -28,7 +19,7 @@ std::string base_name(const std::string& path) {
 
 class Builder {
  public:
-  Builder(symbols::Symbolizer& s, profile::Profile& p) : symbolizer_(s), p_(p) {}
+  Builder(symbols::Symbolizer& s, profile::Profile& p) : symbolizer_(s), p_(p), table_(p) {}
 
   void add_image(const ProcessImage& img, std::vector<std::int64_t>& sample_of_site) {
     sample_of_site.assign(img.sites.size(), -1);
@@ -64,55 +55,22 @@ class Builder {
     auto it = std::upper_bound(files.begin(), files.end(), pc,
                                [](std::uint64_t a, const auto& f) { return a < f.start; });
     if (it == files.begin() || pc >= std::prev(it)->end) {
-      return intern(0, pc, {symbols::Symbolizer::unknown("address outside every mapping")});
+      return table_.add(0, pc, {symbols::Symbolizer::unknown("address outside every mapping")});
     }
     const symbols::MappedFile& file = *std::prev(it);
-    const auto mapping_id = mapping(file);
-    if (auto found = locations_.find({mapping_id, pc}); found != locations_.end()) {
-      return found->second;
-    }
-    return intern(mapping_id, pc, symbolizer_.resolve_user(file, pc - 1));
+    const auto mapping_id =
+        table_.file_mapping(file.path, file.build_id, file.start, file.end, file.pgoff);
+    if (auto found = table_.find(mapping_id, pc)) return *found;
+    return table_.add(mapping_id, pc, symbolizer_.resolve_user(file, pc - 1));
   }
 
   std::uint64_t no_stack() {
-    return intern(0, 0, {symbols::Symbolizer::unknown("no stack recorded")});
-  }
-
-  std::uint64_t intern(std::uint64_t mapping_id, std::uint64_t address,
-                       const std::vector<symbols::Frame>& frames) {
-    const LocationKey key{mapping_id, address};
-    if (auto it = locations_.find(key); it != locations_.end()) return it->second;
-    profile::Location loc;
-    loc.mapping_id = mapping_id;
-    loc.address = address;
-    for (const auto& f : frames) {
-      const auto fn = p_.add_function(f.function, f.function, f.file);
-      loc.lines.push_back({fn, static_cast<std::int64_t>(f.line), 0});
-    }
-    const auto id = p_.add_location(std::move(loc));
-    locations_.emplace(key, id);
-    return id;
-  }
-
-  std::uint64_t mapping(const symbols::MappedFile& f) {
-    auto [it, inserted] = mappings_.try_emplace({f.path, f.start}, 0);
-    if (inserted) {
-      profile::Mapping m;
-      m.start = f.start;
-      m.limit = f.end;
-      m.offset = f.pgoff;
-      m.filename = p_.intern(f.path);
-      m.build_id = p_.intern(f.build_id);
-      m.has_functions = m.has_filenames = m.has_line_numbers = m.has_inline_frames = true;
-      it->second = p_.add_mapping(m);
-    }
-    return it->second;
+    return table_.add(0, 0, {symbols::Symbolizer::unknown("no stack recorded")});
   }
 
   symbols::Symbolizer& symbolizer_;
   profile::Profile& p_;
-  std::unordered_map<LocationKey, std::uint64_t, LocationKeyHash> locations_;
-  std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> mappings_;
+  recording::LocationTable table_;
 };
 
 }  // namespace

@@ -9,27 +9,11 @@
 #include <unordered_map>
 
 #include "core/files.hpp"
+#include "recording/location_table.hpp"
 #include "symbols/vdso.hpp"
 
 namespace perfscope::recording {
 namespace {
-
-struct MappingKey {
-  std::string path;
-  std::uint64_t start, end, pgoff;
-  auto operator<=>(const MappingKey&) const = default;
-};
-
-struct LocationKey {
-  std::uint64_t mapping_id, address;
-  std::uint32_t space;  // only for addresses outside every mapping, whose reason depends on it
-  bool operator==(const LocationKey&) const = default;
-};
-struct LocationKeyHash {
-  std::size_t operator()(const LocationKey& k) const {
-    return std::hash<std::uint64_t>()(k.address * 31 + k.mapping_id) ^ k.space;
-  }
-};
 
 bool is_file_mapping(const std::string& path) {
   return !path.empty() && path.front() == '/' && path.rfind("//anon", 0) != 0 &&
@@ -43,7 +27,7 @@ bool is_jit_region(const std::string& path) {
 class Builder {
  public:
   Builder(const sampling::Collector& c, symbols::Symbolizer& s, profile::Profile& p)
-      : collector_(c), symbolizer_(s), p_(p) {}
+      : collector_(c), symbolizer_(s), table_(p) {}
 
   std::uint64_t location(std::uint64_t address, bool kernel, bool leaf,
                          sampling::AddressSpaceId space_id) {
@@ -52,36 +36,34 @@ class Builder {
     if (kernel) {
       const auto& frames = symbolizer_.resolve_kernel(lookup);
       const std::string module = frames.empty() ? "[kernel.kallsyms]" : frames.back().module;
-      return intern_location(kernel_mapping(module), address, 0, frames);
+      return table_.add(table_.kernel_mapping(module), address, frames);
     }
     const auto& space = collector_.processes().space(space_id);
     const sampling::Mapping* m = space.find(address);
     if (m != nullptr && is_file_mapping(m->path)) {
       const auto mapping_id = file_mapping(*m);
-      const LocationKey key{mapping_id, address, 0};
-      if (auto it = locations_.find(key); it != locations_.end()) return it->second;
+      if (auto id = table_.find(mapping_id, address)) return *id;
       symbols::MappedFile file{
           m->path, open_path(space.pid, m->path), m->build_id, m->start, m->end, m->pgoff};
-      return intern_location(mapping_id, address, 0, symbolizer_.resolve_user(file, lookup));
+      return table_.add(mapping_id, address, symbolizer_.resolve_user(file, lookup));
     }
     if (m != nullptr && m->path == "[vdso]" && !symbols::vdso_image_path().empty()) {
       const auto mapping_id = file_mapping(*m);
-      const LocationKey key{mapping_id, address, 0};
-      if (auto it = locations_.find(key); it != locations_.end()) return it->second;
+      if (auto id = table_.find(mapping_id, address)) return *id;
       symbols::MappedFile file{"[vdso]", symbols::vdso_image_path(), {}, m->start, m->end,
                                m->pgoff};
-      return intern_location(mapping_id, address, 0, symbolizer_.resolve_user(file, lookup));
+      return table_.add(mapping_id, address, symbolizer_.resolve_user(file, lookup));
     }
     if (m != nullptr && !is_jit_region(m->path)) {  // [vsyscall], ...
       const auto mapping_id = file_mapping(*m);
-      return intern_location(mapping_id, address, 0,
-                             {symbols::Symbolizer::unknown(m->path.substr(0, 40), m->path)});
+      return table_.add(mapping_id, address,
+                        {symbols::Symbolizer::unknown(m->path.substr(0, 40), m->path)});
     }
     // Anonymous memory or no mapping known: a JIT map is the only hope.
-    const LocationKey key{0, address, space_id + 1};
-    if (auto it = locations_.find(key); it != locations_.end()) return it->second;
+    const std::uint32_t tag = space_id + 1;
+    if (auto id = table_.find(0, address, tag)) return *id;
     const auto& jit = symbolizer_.resolve_jit(space.pid, lookup);
-    if (!jit.empty() && jit.front().resolved) return intern_location(0, address, space_id + 1, jit);
+    if (!jit.empty() && jit.front().resolved) return table_.add(0, address, jit, tag);
     std::string reason;
     if (m != nullptr) {
       reason = fmt::format("anonymous memory, no /tmp/perf-{}.map", space.pid);
@@ -92,67 +74,21 @@ class Builder {
     } else {
       reason = "address outside every mapping";
     }
-    return intern_location(0, address, space_id + 1, {symbols::Symbolizer::unknown(reason)});
+    return table_.add(0, address, {symbols::Symbolizer::unknown(reason)}, tag);
   }
 
   // The frame standing for a kernel or user stack the eBPF backend could not capture.
   std::uint64_t lost_stack(bool kernel) {
     const std::uint32_t tag = kernel ? 0xffffffffu : 0xfffffffeu;
-    return intern_location(0, sampling::kStackLost, tag,
-                           {symbols::Symbolizer::unknown(
-                               kernel ? "kernel stack lost: BPF stack map full or colliding"
-                                      : "user stack lost: BPF stack map full or colliding")});
+    return table_.add(
+        0, sampling::kStackLost,
+        {symbols::Symbolizer::unknown(kernel ? "kernel stack lost: BPF stack map full or colliding"
+                                             : "user stack lost: BPF stack map full or colliding")},
+        tag);
   }
 
-  std::uint64_t intern_location(std::uint64_t mapping_id, std::uint64_t address,
-                                std::uint32_t space_tag,
-                                const std::vector<symbols::Frame>& frames) {
-    const LocationKey key{mapping_id, address, space_tag};
-    if (auto it = locations_.find(key); it != locations_.end()) return it->second;
-    profile::Location loc;
-    loc.mapping_id = mapping_id;
-    loc.address = address;
-    bool unknown = false;
-    for (const auto& f : frames) {
-      const auto fn = p_.add_function(f.function, f.function, f.file);
-      loc.lines.push_back({fn, static_cast<std::int64_t>(f.line), 0});
-      if (!f.resolved) unknown = true;
-    }
-    if (unknown) ++unknown_;
-    const auto id = p_.add_location(std::move(loc));
-    locations_.emplace(key, id);
-    return id;
-  }
-
-  std::uint64_t kernel_mapping(const std::string& module) {
-    auto [it, inserted] = kernel_mappings_.try_emplace(module, 0);
-    if (inserted) {
-      profile::Mapping m;
-      m.limit = ~std::uint64_t{0};
-      m.filename = p_.intern(module);
-      m.has_functions = true;
-      it->second = p_.add_mapping(m);
-    }
-    return it->second;
-  }
-
-  std::uint64_t file_mapping(const sampling::Mapping& sm) {
-    auto [it, inserted] =
-        file_mappings_.try_emplace(MappingKey{sm.path, sm.start, sm.end, sm.pgoff}, 0);
-    if (inserted) {
-      profile::Mapping m;
-      m.start = sm.start;
-      m.limit = sm.end;
-      m.offset = sm.pgoff;
-      m.filename = p_.intern(sm.path);
-      m.build_id = p_.intern(sm.build_id);
-      m.has_functions = true;
-      m.has_filenames = true;
-      m.has_line_numbers = true;
-      m.has_inline_frames = true;
-      it->second = p_.add_mapping(m);
-    }
-    return it->second;
+  std::uint64_t file_mapping(const sampling::Mapping& m) {
+    return table_.file_mapping(m.path, m.build_id, m.start, m.end, m.pgoff);
   }
 
   // Files of a process that runs in another mount namespace (a container) are reached through
@@ -166,17 +102,13 @@ class Builder {
     return link + path;
   }
 
-  std::size_t unknown() const { return unknown_; }
-  std::size_t locations() const { return locations_.size(); }
+  std::size_t unknown() const { return table_.unresolved(); }
+  std::size_t locations() const { return table_.size(); }
 
  private:
   const sampling::Collector& collector_;
   symbols::Symbolizer& symbolizer_;
-  profile::Profile& p_;
-  std::unordered_map<LocationKey, std::uint64_t, LocationKeyHash> locations_;
-  std::map<std::string, std::uint64_t> kernel_mappings_;
-  std::map<MappingKey, std::uint64_t> file_mappings_;
-  std::size_t unknown_ = 0;
+  LocationTable table_;
 };
 
 }  // namespace

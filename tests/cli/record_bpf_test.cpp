@@ -61,12 +61,12 @@ TEST(RecordBpf, AttributesLikeThePerfBackendWithinSevenPoints) {
     const auto r = run({perfscope_binary(), "record", "--backend", backend, "-F", "999", "-o", out,
                         "--", target("ps-burn"), "1500"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.out.find(std::string("Backend: ") + backend), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find(std::string("Backend: ") + backend), std::string::npos) << r.err;
     const auto samples = flatten(load(out));
     share[backend] = burn_a_share(samples);
-    EXPECT_GT(total(samples, "ps-burn"), 500) << r.out;
+    EXPECT_GT(total(samples, "ps-burn"), 500) << r.err;
     // Only the command was sampled.
-    EXPECT_EQ(total(samples), total(samples, "ps-burn")) << r.out;
+    EXPECT_EQ(total(samples), total(samples, "ps-burn")) << r.err;
   }
   EXPECT_NEAR(share["bpf"], 75.0, 7.0);
   EXPECT_NEAR(share["bpf"], share["perf"], 7.0);
@@ -80,25 +80,25 @@ TEST(RecordBpf, AutoPicksBpfAsRootAndPerCpuCountsSumToTheTotal) {
   const auto r = run({perfscope_binary(), "record", "-a", "-o", out, "--", target("ps-threads"),
                       std::to_string(cpus), "1000"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("Backend: bpf"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Lost: 0 samples (BPF counts map full)"), std::string::npos) << r.out;
-  const long n = collected(r.out);
+  EXPECT_NE(r.err.find("Backend: bpf"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Lost: 0 samples (BPF counts map full)"), std::string::npos) << r.err;
+  const long n = collected(r.err);
   // Two different stacks may hash to one bucket of the stack map (-EEXIST): with about 60 stacks in
   // 16384 buckets the birthday odds are about one run in ten, so a collision or two is normal. They
   // must be counted in the summary and stay rare.
   std::smatch lost;
   ASSERT_TRUE(std::regex_search(
-      r.out, lost, std::regex(R"(Stacks not captured: kernel (\d+) \(map collision\))")))
-      << r.out;
-  EXPECT_LE(std::stol(lost[1]), n / 20) << r.out;
-  EXPECT_GT(n, 99 * cpus / 2) << r.out;
-  EXPECT_EQ(per_cpu_sum(r.out), n) << r.out;
+      r.err, lost, std::regex(R"(Stacks not captured: kernel (\d+) \(map collision\))")))
+      << r.err;
+  EXPECT_LE(std::stol(lost[1]), n / 20) << r.err;
+  EXPECT_GT(n, 99 * cpus / 2) << r.err;
+  EXPECT_EQ(per_cpu_sum(r.err), n) << r.err;
   const auto samples = flatten(load(out));
   EXPECT_EQ(total(samples), n);
   std::map<std::int64_t, std::int64_t> by_cpu;
   for (const auto& s : samples) by_cpu[s.cpu] += s.count;
   EXPECT_EQ(static_cast<long>(by_cpu.size()), cpus) << "every CPU ran a burning thread";
-  EXPECT_GT(leaf_count(samples, "ps-threads", "perfscope_targets::thread_burn("), n / 3) << r.out;
+  EXPECT_GT(leaf_count(samples, "ps-threads", "perfscope_targets::thread_burn("), n / 3) << r.err;
 }
 
 TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
@@ -117,7 +117,7 @@ TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
   for (const auto& s : samples) {
     if (s.comm == "ps-shortlived") pids.insert(s.pid);
   }
-  EXPECT_EQ(pids.size(), 3u) << r.out;
+  EXPECT_EQ(pids.size(), 3u) << r.err;
   const auto a = leaf_count(samples, "ps-shortlived", "perfscope_targets::burn_a(");
   EXPECT_GT(a, total(samples, "ps-shortlived") / 2) << "exited processes still resolve to burn_a";
 }
@@ -146,7 +146,7 @@ TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
   ::waitpid(other, nullptr, 0);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto samples = flatten(load(out));
-  ASSERT_GT(total(samples), 100) << r.out;
+  ASSERT_GT(total(samples), 100) << r.err;
   for (const auto& s : samples) EXPECT_EQ(s.pid, wanted) << s.comm;
 
   // A command's children are followed: sh forks ps-burn.
@@ -155,7 +155,7 @@ TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
                        "--", "sh", "-c", target("ps-burn") + " 500; true"});
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_GT(leaf_count(flatten(load(out2)), "ps-burn", "perfscope_targets::burn_a("), 100)
-      << r2.out;
+      << r2.err;
 }
 
 TEST(RecordBpf, TinyStackMapCountsCollisionsAndShowsThem) {
@@ -167,12 +167,12 @@ TEST(RecordBpf, TinyStackMapCountsCollisionsAndShowsThem) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(
-      r.out, m,
+      r.err, m,
       std::regex(
           R"(Stacks not captured: kernel (\d+) \(map collision\) \+ \d+ \(error\), user (\d+) \(map collision\))")))
-      << r.out;
+      << r.err;
   const long collisions = std::stol(m[1]) + std::stol(m[2]);
-  EXPECT_GT(collisions, 0) << r.out;
+  EXPECT_GT(collisions, 0) << r.err;
   const auto samples = flatten(load(out));
   std::int64_t lost = 0;
   for (const auto& s : samples) {
@@ -218,9 +218,9 @@ TEST(RecordBpfUnprivileged, RefusesOrFallsBackAsNobodyAndWorksWithCapabilities) 
   const auto fallback =
       run({bin, "record", "-F", "499", "-o", "auto.pb.gz", "--", burn, "300"}, nobody);
   ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
-  EXPECT_NE(fallback.out.find("Backend: perf (ring buffers), as eBPF cannot run here"),
+  EXPECT_NE(fallback.err.find("Backend: perf (ring buffers), as eBPF cannot run here"),
             std::string::npos)
-      << fallback.out;
+      << fallback.err;
 
   // A copy of the binary with file capabilities works for nobody with the eBPF backend.
   const std::string capped = dir.file("perfscope-caps");
@@ -232,7 +232,7 @@ TEST(RecordBpfUnprivileged, RefusesOrFallsBackAsNobodyAndWorksWithCapabilities) 
       {capped, "record", "--backend", "bpf", "-F", "499", "-o", "caps.pb.gz", "--", burn, "500"},
       nobody);
   ASSERT_EQ(with_caps.exit_code, 0) << with_caps.err;
-  EXPECT_NE(with_caps.out.find("Backend: bpf"), std::string::npos) << with_caps.out;
+  EXPECT_NE(with_caps.err.find("Backend: bpf"), std::string::npos) << with_caps.err;
   EXPECT_GT(
       leaf_count(flatten(load(dir.file("caps.pb.gz"))), "ps-burn", "perfscope_targets::burn_a("),
       100);

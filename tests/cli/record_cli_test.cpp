@@ -74,7 +74,7 @@ TEST_P(RecordCli, AttributesKnownHotFunctionsWithinSevenPoints) {
   const auto r =
       run({perfscope_binary(), "record", "-F", "999", "-o", out, "--", target("ps-burn"), "1500"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("Collected "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("Collected "), std::string::npos) << r.err;
   const auto samples = flatten(load(out));
   const auto all = total(samples, "ps-burn");
   ASSERT_GT(all, 800) << "1.5 s of CPU at 999 Hz";
@@ -202,12 +202,12 @@ TEST_P(RecordCli, NoIdleLeavesTheIdleTaskOutAndCountsIt) {
   const auto r2 =
       run({perfscope_binary(), "record", "-F", "499", "-d", "1", "--no-idle", "-o", without});
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
-  EXPECT_EQ(idle_samples(flatten(load(without))), 0) << r2.out;
+  EXPECT_EQ(idle_samples(flatten(load(without))), 0) << r2.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(r2.out, m, std::regex(R"(Idle: (\d+) samples? of the idle task)")))
-      << r2.out;
+  ASSERT_TRUE(std::regex_search(r2.err, m, std::regex(R"(Idle: (\d+) samples? of the idle task)")))
+      << r2.err;
   if (before > 20) {
-    EXPECT_GT(std::stol(m[1]), 0) << "idle was sampled a moment ago:\n" << r2.out;
+    EXPECT_GT(std::stol(m[1]), 0) << "idle was sampled a moment ago:\n" << r2.err;
   }
 }
 
@@ -219,15 +219,15 @@ TEST_P(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
       run({perfscope_binary(), "record", "-f", "49", "-d", "1", "-o", dir.file("a.pb.gz")});
   const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("Collected "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("CPU 0: "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Sample rate: "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("49 Hz x"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Lost: 0 samples"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("Collected "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("CPU 0: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Sample rate: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("49 Hz x"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Lost: 0 samples"), std::string::npos) << r.err;
   EXPECT_GE(secs, 1.0);
   EXPECT_LE(secs, kSlack * 4.0);
 
-  EXPECT_NE(r.out.find("(idle "), std::string::npos) << "each CPU's idle share:\n" << r.out;
+  EXPECT_NE(r.err.find("(idle "), std::string::npos) << "each CPU's idle share:\n" << r.err;
 
   // With every CPU kept busy, nearly every tick of every CPU is a sample, except the ticks that
   // fell while the hypervisor ran something else on our virtual CPUs (cpu-clock's timer skips
@@ -239,15 +239,15 @@ TEST_P(RecordCli, SystemWideSummaryShowsSamplesPerCpuAndRate) {
                        target("ps-threads"), std::to_string(cpus), "2000"});
   const double stolen = testing::stolen_cpu_seconds() - stolen_before;
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
-  const auto at = r2.out.find(" samples in ");
-  ASSERT_NE(at, std::string::npos) << r2.out;
-  const double secs2 = std::stod(r2.out.substr(at + 12));
-  EXPECT_GE(secs2, 1.9) << r2.out;
+  const auto at = r2.err.find(" samples in ");
+  ASSERT_NE(at, std::string::npos) << r2.err;
+  const double secs2 = std::stod(r2.err.substr(at + 12));
+  EXPECT_GE(secs2, 1.9) << r2.err;
   const auto samples = flatten(load(dir.file("b.pb.gz")));
   const double cpu_seconds = std::max(0.0, secs2 * static_cast<double>(cpus) - stolen);
   EXPECT_GT(static_cast<double>(total(samples)), 99.0 * cpu_seconds * 0.8)
       << "stolen by the hypervisor during the recording: " << stolen << " CPU seconds\n"
-      << r2.out;
+      << r2.err;
 }
 
 TEST_P(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
@@ -263,7 +263,7 @@ TEST_P(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
         {perfscope_binary(), "record", "-F", "499", "-o", out, "--", target("ps-burn"), "20000"},
         opts);
     EXPECT_EQ(r.exit_code, 128 + sig) << r.err;
-    EXPECT_NE(r.out.find("Stopped by"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("Stopped by"), std::string::npos) << r.err;
     const auto samples = flatten(load(out));
     EXPECT_GT(leaf_count(samples, "ps-burn", "burn_a"), 10) << "the samples before the signal";
     std::error_code ec;
@@ -275,19 +275,64 @@ TEST_P(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
   }
 }
 
-// -d ends a command that is still running; one that ignores SIGTERM is killed 2 s later instead
-// of keeping perfscope (and its profile) waiting.
+// -d ends a command that is still running (and perfscope exits 0: the end was asked for); one
+// that ignores SIGTERM is killed 2 s later instead of keeping perfscope (and its profile) waiting.
 TEST_P(RecordCli, DurationKillsACommandThatIgnoresSigterm) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   TempDir dir;
   const auto out = dir.file("p.pb.gz");
   const auto r = run({perfscope_binary(), "record", "-d", "0.3", "-o", out, "--", "/bin/sh", "-c",
                       "trap '' TERM; exec /bin/sleep 30"});
-  EXPECT_EQ(r.exit_code, 128 + SIGKILL) << "the command's status, as always";
+  EXPECT_EQ(r.exit_code, 0) << "the duration ended the command, as asked: not a failure";
   EXPECT_NE(r.err.find("was still running 2 s after the signal; killed it (SIGKILL)"),
             std::string::npos)
       << r.err;
   EXPECT_TRUE(std::filesystem::exists(out)) << r.err;
+}
+
+TEST_P(RecordCli, DurationEndingACommandExitsZeroAndOneThatEndsFirstGivesItsStatus) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  TempDir dir;
+  const auto ended = run({perfscope_binary(), "record", "-d", "0.3", "-o", dir.file("a.pb.gz"),
+                          "--", "/bin/sleep", "30"});
+  EXPECT_EQ(ended.exit_code, 0) << ended.err;
+  const auto failed = run({perfscope_binary(), "record", "-d", "30", "-o", dir.file("b.pb.gz"),
+                           "--", "/bin/sh", "-c", "exit 3"});
+  EXPECT_EQ(failed.exit_code, 3) << failed.err;
+  EXPECT_NE(failed.err.find("the command exited with status 3"), std::string::npos) << failed.err;
+}
+
+// stdout belongs to the profiled command (`record -- gzip -c f > f.gz` must give a valid f.gz):
+// the summary, notes and progress go to stderr, as perf's do.
+TEST_P(RecordCli, StandardOutputCarriesOnlyTheCommandsOutput) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  TempDir dir;
+  const auto r = run({perfscope_binary(), "record", "-o", dir.file("p.pb.gz"), "--", "/bin/sh",
+                      "-c", "printf 'data only\\n'"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "data only\n");
+  EXPECT_NE(r.err.find("Collected "), std::string::npos) << r.err;
+  // With -o - the profile is the only thing on stdout: gzip magic first.
+  const auto to_stdout =
+      run({perfscope_binary(), "record", "-o", "-", "--", target("ps-burn"), "50"});
+  ASSERT_EQ(to_stdout.exit_code, 0) << to_stdout.err;
+  ASSERT_GE(to_stdout.out.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(to_stdout.out[0]), 0x1f);
+  EXPECT_EQ(static_cast<unsigned char>(to_stdout.out[1]), 0x8b);
+}
+
+// An empty -p/-t/-C (an unset shell variable) is refused, naming the flag, instead of silently
+// meaning "no target", which would record the whole system.
+TEST_P(RecordCli, EmptyTargetIsAnErrorNamingTheFlag) {
+  TempDir dir;
+  for (const char* flag : {"-p", "-t", "-C"}) {
+    SCOPED_TRACE(flag);
+    const auto r =
+        run({perfscope_binary(), "record", "-d", "1", "-o", dir.file("p.pb.gz"), flag, ""});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("empty list names no target"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("p.pb.gz")));
+  }
 }
 
 TEST_P(RecordCli, BadInputsFailClearlyAndWriteNothing) {

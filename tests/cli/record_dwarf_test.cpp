@@ -92,11 +92,11 @@ TEST(RecordDwarf, ReachesMainWithTheInlinedHelperAsItsOwnFrame) {
   const auto r = run({perfscope_binary(), "record", "--call-graph", "dwarf", "-F", "999", "-o", out,
                       "--", target("ps-chain"), "1500"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("Call graph: dwarf"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("DWARF unwinding: "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("Call graph: dwarf"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("DWARF unwinding: "), std::string::npos) << r.err;
   const auto p = load(out);
   const Chain c = chain_of(p);
-  ASSERT_GT(c.hot, 500) << r.out;
+  ASSERT_GT(c.hot, 500) << r.err;
   EXPECT_GE(c.reaching_main * 100, c.hot * 95) << c.reaching_main << " of " << c.hot;
   EXPECT_GE(c.full_chain * 100, c.hot * 95) << c.full_chain << " of " << c.hot;
 
@@ -155,8 +155,8 @@ TEST(RecordDwarf, FramePointersLoseTheCallersOfTheSameTarget) {
   const auto reach_dwarf = profile::user_stack_reach(load(dwarf));
   EXPECT_LT(reach_fp.reaching_root * 100, reach_fp.with_user_stack * 20);
   EXPECT_GE(reach_dwarf.reaching_root * 100, reach_dwarf.with_user_stack * 95);
-  EXPECT_NE(r.out.find("User stacks reaching main or a thread start: "), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.err.find("User stacks reaching main or a thread start: "), std::string::npos)
+      << r.err;
 }
 
 TEST(RecordDwarf, StacksThroughLibcQsortReachMain) {
@@ -194,10 +194,10 @@ TEST(RecordDwarf, StacksThroughLibcQsortReachMain) {
     }
     if (round > cmp + 1 && m == round + 1 && libc_between) through_libc += s.values[0];
   }
-  ASSERT_GT(comparator, 300) << r.out;
+  ASSERT_GT(comparator, 300) << r.err;
   EXPECT_GE(through_libc * 100, comparator * 90)
       << through_libc << " of " << comparator << seen << "\n"
-      << r.out;
+      << r.err;
 }
 
 TEST(RecordDwarf, TooSmallAStackCopyIsReportedWithTheFix) {
@@ -207,9 +207,9 @@ TEST(RecordDwarf, TooSmallAStackCopyIsReportedWithTheFix) {
   const auto r = run({perfscope_binary(), "record", "--call-graph", "dwarf,64", "-F", "499", "-o",
                       out, "--", target("ps-chain"), "500"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("stack copy too small (64 bytes copied; raise it: --call-graph dwarf,256)"),
+  EXPECT_NE(r.err.find("stack copy too small (64 bytes copied; raise it: --call-graph dwarf,256)"),
             std::string::npos)
-      << r.out;
+      << r.err;
   const auto p = load(out);
   bool noted = false;
   for (auto c : p.comments) noted |= p.string(c).find("stack copy too small") != std::string::npos;
@@ -224,19 +224,19 @@ TEST(RecordDwarf, AutoUnwindsWithDwarfOnlyWhereFramePointersAreMissing) {
   const auto nofp = run({perfscope_binary(), "record", "-F", "499", "-o", dir.file("a.pb.gz"), "--",
                          target("ps-chain"), "300"});
   ASSERT_EQ(nofp.exit_code, 0) << nofp.err;
-  EXPECT_NE(nofp.out.find("Call graph: dwarf (auto: "), std::string::npos) << nofp.out;
-  EXPECT_NE(nofp.out.find("lacks frame pointers"), std::string::npos) << nofp.out;
+  EXPECT_NE(nofp.err.find("Call graph: dwarf (auto: "), std::string::npos) << nofp.err;
+  EXPECT_NE(nofp.err.find("lacks frame pointers"), std::string::npos) << nofp.err;
   const auto fp = run({perfscope_binary(), "record", "-F", "499", "-o", dir.file("b.pb.gz"), "--",
                        target("ps-burn"), "300"});
   ASSERT_EQ(fp.exit_code, 0) << fp.err;
-  EXPECT_NE(fp.out.find("Call graph: fp (auto: "), std::string::npos) << fp.out;
-  EXPECT_NE(fp.out.find("keeps frame pointers"), std::string::npos) << fp.out;
+  EXPECT_NE(fp.err.find("Call graph: fp (auto: "), std::string::npos) << fp.err;
+  EXPECT_NE(fp.err.find("keeps frame pointers"), std::string::npos) << fp.err;
   const auto system_wide =
       run({perfscope_binary(), "record", "-d", "0.3", "-o", dir.file("c.pb.gz")});
   ASSERT_EQ(system_wide.exit_code, 0) << system_wide.err;
-  EXPECT_NE(system_wide.out.find("Call graph: fp (auto: frame pointers system-wide"),
+  EXPECT_NE(system_wide.err.find("Call graph: fp (auto: frame pointers system-wide"),
             std::string::npos)
-      << system_wide.out;
+      << system_wide.err;
 }
 
 // perf's own DWARF unwinding of the same target agrees on the hot function and its callers. perf
@@ -385,8 +385,8 @@ TEST(RecordDwarf, WorksUnprivilegedOnOwnCommand) {
           nobody);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const Chain c = chain_of(load(dir.file("own.pb.gz")));
-  EXPECT_GT(c.hot, 100) << r.out;
-  EXPECT_GE(c.full_chain * 100, c.hot * 95) << r.out;
+  EXPECT_GT(c.hot, 100) << r.err;
+  EXPECT_GE(c.full_chain * 100, c.hot * 95) << r.err;
 }
 
 }  // namespace

@@ -1,0 +1,77 @@
+// The two ways `record` samples, behind one interface the Recorder drives:
+// - perf rings: the sampling event's records come through per-CPU ring buffers (sampling::Session)
+//   and are decoded, unwound (DWARF mode, on a thread of their own) and aggregated in user space;
+// - eBPF: a perf_event BPF program aggregates (stack, thread, CPU) counts in the kernel
+//   (bpf::Profiler), drained once a second; a side-band Session on the dummy event carries the
+//   MMAP2/COMM/FORK/EXIT records that symbolization needs.
+// Both feed one sampling::Collector, which the profile builder reads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpf/profiler.hpp"
+#include "core/error.hpp"
+#include "sampling/collector.hpp"
+#include "sampling/session.hpp"
+#include "system/capabilities.hpp"
+
+namespace perfscope::recording {
+
+// What a backend reports for the summary and the profile's comments.
+struct BackendReport {
+  std::string event;  // as sampled, after fallbacks
+  std::uint64_t frequency = 0;
+  bool user_only = false;
+  std::string stacks_how;  // "frame-pointer call chains", "DWARF-unwound user stacks (...)"
+  std::uint64_t lost = 0;
+  std::uint64_t idle_skipped = 0;
+  std::vector<std::string> loss_lines;    // "Lost: ...", "Stacks not captured: ...", "Dropped: ..."
+  std::vector<std::string> unwind_lines;  // DWARF: the unwinding quality
+  std::string unwinding_line;             // DWARF: the unwinding thread's throughput
+  std::uint64_t unreadable = 0;
+  std::string unreadable_reason;
+  std::vector<std::string> notes;     // said at open, also kept in the profile
+  std::vector<std::string> comments;  // kept in the profile only ("throttled 3 times")
+  std::uint64_t kernel_samples = 0;   // eBPF: samples counted in the kernel
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  virtual const char* name() const = 0;  // "perf (ring buffers)", "bpf (in-kernel aggregation)"
+  virtual bool in_kernel() const = 0;    // aggregates in the kernel (eBPF)
+  // Adds a descriptor whose readability ends a wait early (signalfd, pidfd).
+  Status watch(int fd) { return session_.watch(fd); }
+  // Starts sampling; with `on_exec`, the events start themselves when the held command execs.
+  virtual Status start(bool on_exec) = 0;
+  // Waits up to `timeout_ms` and takes what arrived; true when a watched descriptor is ready.
+  virtual Result<bool> wait(int timeout_ms) = 0;
+  // Stops sampling and takes everything still in the rings and maps.
+  virtual Status finish() = 0;
+  virtual BackendReport report() const = 0;
+
+  sampling::Collector& collector() { return *collector_; }
+  const sampling::Collector& collector() const { return *collector_; }
+  const sampling::Session& session() const { return session_; }
+
+ protected:
+  Backend(sampling::Session session, std::unique_ptr<sampling::Collector> collector)
+      : session_(std::move(session)), collector_(std::move(collector)) {}
+  sampling::Session session_;
+  std::unique_ptr<sampling::Collector> collector_;  // a stable address for the decoder thread
+};
+
+// `options` are the sampling event's (frequency, CPUs, threads, call chains, DWARF stack copies).
+Result<std::unique_ptr<Backend>> open_perf_backend(const sampling::SamplingOptions& options,
+                                                   bool skip_idle,
+                                                   const system::Capabilities& caps);
+// The eBPF backend: `profiler` options, and the CPUs its side-band Session opens on.
+Result<std::unique_ptr<Backend>> open_bpf_backend(bpf::ProfilerOptions profiler,
+                                                  const system::Capabilities& caps);
+
+}  // namespace perfscope::recording

@@ -1,0 +1,224 @@
+// The perf-ring and eBPF implementations of recording::Backend.
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "core/clock.hpp"
+#include "recording/backend.hpp"
+#include "recording/call_graph.hpp"
+#include "sampling/background_decoder.hpp"
+#include "unwind/dwarf_unwinder.hpp"
+
+namespace perfscope::recording {
+namespace {
+
+std::string plural(std::uint64_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+std::unique_ptr<sampling::Collector> new_collector(bool skip_idle) {
+  auto c = std::make_unique<sampling::Collector>();
+  c->set_skip_idle(skip_idle);
+  return c;
+}
+
+// Records come through the rings. In DWARF mode they are copied out on this thread and decoded,
+// unwound and aggregated on another, so unwinding never holds up the ring reading.
+class PerfRingsBackend final : public Backend {
+ public:
+  PerfRingsBackend(sampling::Session session, bool skip_idle)
+      : Backend(std::move(session), new_collector(skip_idle)) {
+    const perf_event_attr& attr = session_.attr();
+    if (attr.sample_stack_user != 0) {
+      unwinder_.emplace(unwind::UnwinderOptions{.regs_mask = attr.sample_regs_user});
+      collector_->set_unwinder(&*unwinder_, attr.sample_stack_user);
+      background_.emplace(attr, *collector_);
+    }
+  }
+  const char* name() const override { return "perf (ring buffers)"; }
+  bool in_kernel() const override { return false; }
+
+  Status start(bool on_exec) override {
+    if (on_exec) return {};  // enable_on_exec: the kernel starts the events at the command's exec
+    return session_.enable();
+  }
+  Result<bool> wait(int timeout_ms) override {
+    return background_ ? session_.poll(timeout_ms, *background_)
+                       : session_.poll(timeout_ms, *collector_);
+  }
+  Status finish() override {
+    (void)session_.disable();
+    if (background_) {
+      session_.drain(*background_);
+      // How long the end of recording waits for the unwinding thread to catch up.
+      const double start = monotonic_seconds();
+      background_->finish();
+      unwind_wait_s_ = monotonic_seconds() - start;
+    } else {
+      session_.drain(*collector_);
+    }
+    collector_->finish();
+    return {};
+  }
+
+  BackendReport report() const override {
+    const sampling::SamplingOptions& o = session_.options();
+    BackendReport r;
+    r.event = o.event.display_name();
+    r.frequency = o.frequency;
+    r.user_only = o.user_only;
+    r.notes = session_.notes();
+    if (unwinder_) {
+      r.stacks_how = fmt::format("DWARF-unwound user stacks ({}-byte copies){}", o.stack_user_bytes,
+                                 o.callchain ? " and kernel call chains" : "");
+    } else {
+      r.stacks_how = o.callchain ? "frame-pointer call chains" : "no call chains";
+    }
+    const sampling::Collector& c = *collector_;
+    const std::uint64_t dropped = background_ ? background_->dropped_samples() : 0;
+    r.lost = c.lost_records() + c.lost_samples() + dropped;
+    r.idle_skipped = c.idle_skipped();
+    r.loss_lines.push_back(fmt::format(
+        "Lost: {} (ring buffer full), {} (dropped by the kernel); "
+        "throttled {}",
+        plural(c.lost_records(), "sample", "samples"),
+        plural(c.lost_samples(), "sample", "samples"), plural(c.throttled(), "time", "times")));
+    if (dropped > 0) {
+      r.loss_lines.push_back(fmt::format("Dropped: {} while the unwinding thread was {} MiB behind",
+                                         plural(dropped, "sample", "samples"),
+                                         background_->peak_queued_bytes() >> 20));
+    }
+    r.comments.push_back(fmt::format("throttled {} times", c.throttled()));
+    if (unwinder_) {
+      r.unwind_lines = unwind_summary(unwinder_->stats());
+      const auto& u = unwinder_->stats();
+      if (u.samples > 0) {
+        const double unwind_s = static_cast<double>(u.cpu_ns) / 1e9;
+        r.unwinding_line = fmt::format(
+            "Unwinding: {} stacks in {:.3f} s of CPU on its own thread ({:.0f} stacks/s; waited "
+            "{:.3f} s for it at the end); {} modules, {} CFI rules cached",
+            u.samples, unwind_s, unwind_s > 0 ? static_cast<double>(u.samples) / unwind_s : 0.0,
+            unwind_wait_s_, unwinder_->modules_opened(), unwinder_->rules_cached());
+      }
+    }
+    r.unreadable = session_.stats().decode_errors + session_.stats().ring_errors +
+                   (background_ ? background_->decode_errors() : 0);
+    r.unreadable_reason = background_ && !background_->last_error().empty()
+                              ? background_->last_error()
+                              : session_.last_error();
+    return r;
+  }
+
+ private:
+  std::optional<unwind::DwarfUnwinder> unwinder_;
+  std::optional<sampling::BackgroundDecoder> background_;
+  double unwind_wait_s_ = 0;
+};
+
+// The side-band a BPF recording still needs from perf: MMAP2/COMM/FORK/EXIT records, carried by
+// the dummy event (it counts nothing and never samples) on every CPU.
+sampling::SamplingOptions side_band_options(const CpuSet& cpus) {
+  sampling::SamplingOptions sb;
+  sb.event = events::software_event("dummy", PERF_COUNT_SW_DUMMY);
+  sb.frequency = 0;
+  sb.period = 1;
+  sb.callchain = false;
+  sb.cpus = cpus;
+  sb.ring_pages = 64;
+  return sb;
+}
+
+// The in-kernel counts are drained once a second (and at the end), so the maps never have to
+// hold more than a second of distinct stacks. The side-band rings are read first: every exec or
+// mmap a drained sample depends on was written before it.
+class BpfBackend final : public Backend {
+ public:
+  static constexpr double kDrainInterval = 1.0;  // seconds
+
+  BpfBackend(sampling::Session side_band, bpf::Profiler profiler)
+      : Backend(std::move(side_band), new_collector(profiler.options().skip_idle)),
+        profiler_(std::move(profiler)) {}
+  const char* name() const override { return "bpf (in-kernel aggregation)"; }
+  bool in_kernel() const override { return true; }
+
+  Status start(bool) override {
+    // Side-band first, so no exec or mmap of a sampled process is missed.
+    if (auto st = session_.enable(); !st) return st;
+    next_drain_ = monotonic_seconds() + kDrainInterval;
+    return profiler_.start();
+  }
+  Result<bool> wait(int timeout_ms) override {
+    if (monotonic_seconds() >= next_drain_) {
+      if (auto st = drain(); !st) return st.error();
+      next_drain_ = monotonic_seconds() + kDrainInterval;
+    }
+    const double left_ms = (next_drain_ - monotonic_seconds()) * 1000;
+    const int timeout = std::max(0, std::min(timeout_ms, static_cast<int>(left_ms) + 1));
+    return session_.poll(timeout, *collector_);
+  }
+  Status finish() override {
+    profiler_.stop();
+    (void)session_.disable();
+    session_.drain(*collector_);
+    if (auto st = drain(); !st) return st;
+    collector_->finish();
+    return {};
+  }
+
+  BackendReport report() const override {
+    const bpf::ProfilerOptions& o = profiler_.options();
+    const bpf::ProfilerStats s = profiler_.stats();
+    BackendReport r;
+    r.event = o.event.display_name();
+    r.frequency = o.frequency;
+    r.user_only = !o.kernel_stacks;
+    r.stacks_how = "frame-pointer call chains";
+    r.notes = session_.notes();
+    r.notes.insert(r.notes.end(), profiler_.notes().begin(), profiler_.notes().end());
+    r.lost = s.counts_full;
+    r.idle_skipped = s.idle;
+    r.loss_lines.push_back(fmt::format(
+        "Lost: {} (BPF counts map full), {} (side-band ring buffer full); throttled: not "
+        "visible to BPF",
+        plural(s.counts_full, "sample", "samples"),
+        plural(collector_->lost_records(), "record", "records")));
+    r.loss_lines.push_back(fmt::format(
+        "Stacks not captured: kernel {} (map collision) + {} (error), user {} (map collision) + "
+        "{} (unreadable); --bpf-stack-entries {} per generation",
+        s.kernel_stack_collisions, s.kernel_stack_errors, s.user_stack_collisions,
+        s.user_stack_errors, o.stack_entries));
+    r.unreadable = session_.stats().decode_errors + session_.stats().ring_errors;
+    r.unreadable_reason = session_.last_error();
+    r.kernel_samples = s.samples;
+    return r;
+  }
+
+ private:
+  Status drain() {
+    return profiler_.drain(*collector_, [this] { session_.drain(*collector_); });
+  }
+  bpf::Profiler profiler_;
+  double next_drain_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> open_perf_backend(const sampling::SamplingOptions& options,
+                                                   bool skip_idle,
+                                                   const system::Capabilities& caps) {
+  auto session = sampling::Session::open(options, caps);
+  if (!session) return session.error();
+  return std::unique_ptr<Backend>(new PerfRingsBackend(std::move(*session), skip_idle));
+}
+
+Result<std::unique_ptr<Backend>> open_bpf_backend(bpf::ProfilerOptions options,
+                                                  const system::Capabilities& caps) {
+  const CpuSet cpus = options.cpus;
+  auto profiler = bpf::Profiler::open(std::move(options), caps);
+  if (!profiler) return profiler.error();
+  auto session = sampling::Session::open(side_band_options(cpus), caps);
+  if (!session) return session.error();
+  return std::unique_ptr<Backend>(new BpfBackend(std::move(*session), std::move(*profiler)));
+}
+
+}  // namespace perfscope::recording
