@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package perfscope needs to build, test and benchmark. Idempotent: when
 # everything is present it does not touch the network. Needs root (or sudo).
+#   scripts/install-deps.sh           everything: build, tests, benchmarks, reference tools
+#   scripts/install-deps.sh --build   only what building the perfscope binary needs (quick start)
 set -euo pipefail
 
-packages=(
+build_packages=(
   # build
   cmake ninja-build g++ make pkg-config clang-format
   # libraries (toml++ reads the monitor's config)
@@ -12,6 +14,8 @@ packages=(
   libelf-dev libdw-dev zlib1g-dev libprotobuf-dev protobuf-compiler
   # the eBPF backend: clang for the BPF target, bpftool for the skeleton, libbpf to load it
   clang llvm bpftool libbpf-dev
+)
+test_packages=(
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests
@@ -24,12 +28,15 @@ packages=(
   golang-go chromium nodejs
 )
 
+packages=("${build_packages[@]}")
+if [ "${1:-}" != "--build" ]; then packages+=("${test_packages[@]}"); fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # npm comes with some nodejs builds (NodeSource's); Debian's nodejs needs the npm package.
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "${1:-}" != "--build" ]; then command -v npm >/dev/null 2>&1 || missing+=(npm); fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
