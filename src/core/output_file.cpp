@@ -9,6 +9,28 @@
 #include <utility>
 
 namespace perfscope {
+namespace {
+
+// The kernel's fs.protected_symlinks rule, applied whether or not the machine enables it: in a
+// sticky world-writable directory (/tmp), follow a symlink only when its owner is the caller or
+// the directory's owner. Otherwise another user could plant `out.svg -> /root/.bashrc` and have
+// root overwrite the target. Returns an empty Error when the link may be followed.
+Error refuse_planted_symlink(const std::string& path, const struct stat& link) {
+  const auto slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  struct stat d {};
+  if (::stat(dir.c_str(), &d) != 0) return {};
+  const bool shared = (d.st_mode & S_ISVTX) != 0 && (d.st_mode & S_IWOTH) != 0;
+  if (!shared || link.st_uid == ::geteuid() || link.st_uid == d.st_uid) return {};
+  return Error{"refusing to write " + path + " through a symbolic link that user " +
+                   std::to_string(link.st_uid) + " owns in the shared directory " + dir,
+               0,
+               "  another user may have planted it to make perfscope overwrite its target; "
+               "remove it or write elsewhere (-o FILE)"};
+}
+
+}  // namespace
 
 Result<OutputFile> OutputFile::open(const std::string& path) {
   OutputFile out;
@@ -18,10 +40,20 @@ Result<OutputFile> OutputFile::open(const std::string& path) {
   }
   struct stat st;
   const bool exists = ::lstat(path.c_str(), &st) == 0;
+  if (exists && S_ISLNK(st.st_mode)) {
+    if (auto refused = refuse_planted_symlink(path, st); !refused.op.empty()) return refused;
+  }
   if (exists && !S_ISREG(st.st_mode)) {
     // A device, FIFO or symlink (/dev/null, /dev/stdout): write through it, never replace it.
-    out.stream_ = std::fopen(path.c_str(), "we");
-    if (out.stream_ == nullptr) return errno_error("cannot open output file " + path);
+    // Only a symlink that passed the check above is followed.
+    const int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | (S_ISLNK(st.st_mode) ? 0 : O_NOFOLLOW);
+    const int fd = ::open(path.c_str(), flags);
+    out.stream_ = fd < 0 ? nullptr : ::fdopen(fd, "w");
+    if (out.stream_ == nullptr) {
+      auto err = errno_error("cannot open output file " + path);
+      if (fd >= 0) ::close(fd);
+      return err;
+    }
     out.path_ = path;
     out.direct_ = true;
     return out;
