@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-__attribute__((noinline)) void sink(unsigned long x) { __asm__ volatile("" : : "r"(x) : "memory"); }
+__attribute__((noinline)) void sink(unsigned long x) {
+  __asm__ volatile("" : : "r"(x) : "memory");
+}
 
 __attribute__((noinline)) unsigned long parent_spin(unsigned long n, unsigned long x) {
   for (unsigned long i = 0; i < n; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
