@@ -2,18 +2,26 @@
 // peak, sites, temporaries and leaks must match to the byte, by function name.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "core/files.hpp"
+#include "heap/run_views.hpp"
+#include "heap/tracker.hpp"
 #include "profile/profile.hpp"
+#include "support/background.hpp"
 #include "support/profile_view.hpp"
 #include "support/requirements.hpp"
 #include "support/run.hpp"
@@ -185,7 +193,9 @@ TEST(MemCli, KnownProgramMatchesToTheByteWithDwarfStacks) {
 
 TEST(MemCli, FourThreadsOfAMillionAllocationsEachAddUp) {
   TempDir dir;
-  const auto r = mem(dir, {target("ps-heap-cases"), "threads", "1000000"});
+  // Frame pointers asked for: this test counts; which unwinder auto picks is tested above (and
+  // DWARF stacks would make 4 million allocations take ten times as long).
+  const auto r = mem(dir, {target("ps-heap-cases"), "threads", "1000000"}, {"--unwind", "fp"});
   ASSERT_EQ(r.result.exit_code, 0) << r.result.err;
   EXPECT_EQ(r.result.out, "threads done 40\n");
   EXPECT_EQ(sum_at(r.samples, "thread_work", kAllocObjects), 4'000'000);
@@ -336,6 +346,205 @@ TEST(MemCli, BadInputGetsOneMessageAndNoFile) {
     EXPECT_FALSE(std::filesystem::exists(dir.file("h.pb.gz"))) << shown;
     EXPECT_EQ(r.out, "") << shown;
   }
+}
+
+// --- heap::Tracker as a library, without the CLI ----------------------------------------------
+
+std::string preload_library() {
+  return std::filesystem::path(perfscope_binary()).parent_path().string() + "/libperfscope-heap.so";
+}
+
+// Everything of this process a run must leave as it was: the environment, the signal actions
+// `mem` used to change, and the open descriptors.
+struct ProcessState {
+  std::vector<std::string> environment;
+  std::vector<sighandler_t> actions;
+  std::size_t descriptors = 0;
+
+  static ProcessState now() {
+    ProcessState st;
+    for (char** e = environ; *e != nullptr; ++e) st.environment.emplace_back(*e);
+    for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGCHLD, SIGPIPE}) {
+      struct sigaction old {};
+      ::sigaction(sig, nullptr, &old);
+      st.actions.push_back(old.sa_handler);
+    }
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+      ++st.descriptors;
+    return st;
+  }
+  bool operator==(const ProcessState&) const = default;
+};
+
+// Standard output sent to a file while it lives: the command forked at Tracker::open inherits it.
+class StdoutTo {
+ public:
+  explicit StdoutTo(const std::string& path) : saved_(::dup(1)) {
+    const int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ::dup2(out, 1);
+    ::close(out);
+  }
+  ~StdoutTo() {
+    ::dup2(saved_, 1);
+    ::close(saved_);
+  }
+  StdoutTo(const StdoutTo&) = delete;
+  StdoutTo& operator=(const StdoutTo&) = delete;
+
+ private:
+  int saved_;
+};
+
+MemRun mem_run_of(const heap::TrackResult& run, const std::string& out_path) {
+  MemRun r;
+  r.result.exit_code = run.command_status;
+  r.result.out = slurp(out_path);
+  r.report = heap::run_report_text(run);
+  r.profile = run.profile;
+  r.samples = heap_samples(r.profile);
+  return r;
+}
+
+TEST(HeapTracker, RunsTheKnownProgramInProcessAndLeavesOurProcessAsItWas) {
+  TempDir dir;
+  const ProcessState before = ProcessState::now();
+  auto run = [&]() -> Result<heap::TrackResult> {
+    StdoutTo out(dir.file("out.txt"));
+    auto tracker = heap::Tracker::open(
+        {.command = {target("ps-heap-known")}, .preload_library = preload_library()});
+    if (!tracker) return tracker.error();
+    EXPECT_NE(tracker->stacks().find("keeps frame pointers"), std::string::npos);
+    return tracker->run();
+  }();
+  ASSERT_TRUE(run) << run.error().message();
+  EXPECT_EQ(ProcessState::now(), before) << "the environment, signal actions or fds changed";
+  EXPECT_EQ(run->stop_signal, 0);
+  EXPECT_TRUE(run->notes.empty());
+  ASSERT_FALSE(run->images.empty());
+  EXPECT_EQ(run->images.front().origin, heap::ImageOrigin::command);
+  EXPECT_EQ(run->images.front().peak_bytes, 67'121'209u);
+  expect_known_program(mem_run_of(*run, dir.file("out.txt")));
+}
+
+// A stop request reaches the command as the same signal; what it did until then is all there.
+TEST(HeapTracker, AStopRequestIsPassedOnAndTheRunStillReturns) {
+  TempDir dir;
+  std::optional<StdoutTo> out(dir.file("out.txt"));
+  auto tracker = heap::Tracker::open({.command = {target("ps-heap-cases"), "wait"},
+                                      .unwind = heap::Unwind::frame_pointers,
+                                      .preload_library = preload_library()});
+  ASSERT_TRUE(tracker) << tracker.error().message();
+  int request[2];
+  ASSERT_EQ(::pipe2(request, O_CLOEXEC | O_NONBLOCK), 0);
+  const heap::StopSource stop{request[0],
+                              [](void* fd) {
+                                char byte;
+                                return ::read(*static_cast<int*>(fd), &byte, 1) == 1 ? SIGTERM : 0;
+                              },
+                              &request[0]};
+  std::optional<Result<heap::TrackResult>> run;
+  std::thread runner([&] { run = tracker->run(stop); });
+  // The command says when its allocations are sent and it waits.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (slurp(dir.file("out.txt")).find("waiting pid") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(::write(request[1], "x", 1), 1);
+  runner.join();
+  out.reset();
+  ::close(request[0]);
+  ::close(request[1]);
+  ASSERT_TRUE(*run) << run->error().message();
+  const heap::TrackResult& r = **run;
+  EXPECT_EQ(r.stop_signal, SIGTERM);
+  EXPECT_EQ(r.command_status, 128 + SIGTERM);
+  ASSERT_FALSE(r.notes.empty());
+  EXPECT_NE(r.notes.front().find("stopped by SIGTERM"), std::string::npos) << r.notes.front();
+  const auto samples = heap_samples(r.profile);
+  EXPECT_EQ(sum_at(samples, "hold_blocks", kAllocObjects), 100);
+  EXPECT_EQ(sum_at(samples, "hold_blocks", kAllocSpace), 100'000);
+  EXPECT_EQ(sum_at(samples, "hold_blocks", kLeakedSpace), 100'000);
+  EXPECT_FALSE(process_running(tracker->pid()));
+}
+
+// --- signals to perfscope ------------------------------------------------------------------------
+
+std::vector<std::string> leftovers(const TempDir& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".tmp.") != std::string::npos) names.push_back(name);
+  }
+  return names;
+}
+
+// `mem -- ps-heap-cases wait` in the background, once the command waits: perfscope and the
+// command's pid.
+struct WaitingRun {
+  std::unique_ptr<testing::BackgroundProcess> perfscope;
+  long command_pid = 0;
+};
+
+WaitingRun start_waiting_run(const TempDir& dir) {
+  WaitingRun w;
+  w.perfscope = std::make_unique<testing::BackgroundProcess>(
+      std::vector<std::string>{perfscope_binary(), "mem", "-o", dir.file("heap.pb.gz"), "--report",
+                               dir.file("heap.txt"), "--timeline", dir.file("timeline.svg"), "--",
+                               target("ps-heap-cases"), "wait"},
+      dir.file("log.txt"));
+  if (!w.perfscope->wait_for_log("waiting pid", std::chrono::seconds(30))) return w;
+  const std::string log = w.perfscope->log();
+  w.command_pid = std::atol(log.c_str() + log.find("waiting pid") + 12);
+  return w;
+}
+
+bool ignored(int sig) {
+  struct sigaction old {};
+  ::sigaction(sig, nullptr, &old);
+  return old.sa_handler == SIG_IGN;
+}
+
+// SIGTERM, SIGHUP or SIGINT sent to perfscope alone (not from a terminal: the command does not
+// get it too) is passed on; the report is still written, and perfscope exits 128 + N.
+TEST(MemCli, ASignalToPerfscopeIsPassedOnAndTheReportIsWritten) {
+  for (const int sig : {SIGTERM, SIGHUP, SIGINT}) {
+    SCOPED_TRACE(strsignal(sig));
+    // A runner that ignores SIGINT hands that on to perfscope, which then never sees it.
+    if (ignored(sig)) continue;
+    TempDir dir;
+    WaitingRun w = start_waiting_run(dir);
+    ASSERT_NE(w.command_pid, 0) << w.perfscope->log();
+    EXPECT_EQ(leftovers(dir), std::vector<std::string>{}) << "nothing is written before the end";
+    EXPECT_EQ(w.perfscope->stop(sig), 128 + sig) << w.perfscope->log();
+    EXPECT_FALSE(process_running(w.command_pid));
+    EXPECT_EQ(leftovers(dir), std::vector<std::string>{});
+    const std::string report = slurp(dir.file("heap.txt"));
+    EXPECT_NE(report.find("Peak heap:        97.7 KiB (100,000 B)"), std::string::npos) << report;
+    const auto samples = heap_samples(testing::load(dir.file("heap.pb.gz")));
+    EXPECT_EQ(sum_at(samples, "hold_blocks", kAllocSpace), 100'000);
+    EXPECT_EQ(slurp(dir.file("timeline.svg")).rfind("<svg", 0), 0u);
+    EXPECT_NE(
+        w.perfscope->log().find(std::string("perfscope mem: stopped by SIG") + sigabbrev_np(sig)),
+        std::string::npos)
+        << w.perfscope->log();
+  }
+}
+
+// A perfscope killed outright cannot pass anything on: the command dies with it (it asked the
+// kernel for that), and no temporary file is left, since none was made yet.
+TEST(MemCli, SigkillOfPerfscopeLeavesNoCommandRunningAndNoFile) {
+  TempDir dir;
+  WaitingRun w = start_waiting_run(dir);
+  ASSERT_NE(w.command_pid, 0) << w.perfscope->log();
+  EXPECT_EQ(w.perfscope->stop(SIGKILL), 128 + SIGKILL);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (process_running(w.command_pid) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(process_running(w.command_pid));
+  EXPECT_EQ(leftovers(dir), std::vector<std::string>{});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("heap.pb.gz")));
 }
 
 // A program that outlives perfscope (a daemon it started, after perfscope's one second of grace)
