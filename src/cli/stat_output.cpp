@@ -12,6 +12,8 @@
 namespace perfscope::cli {
 namespace {
 
+using stat::EventTotals;
+
 struct Metric {
   double value = 0;
   std::string unit;
@@ -185,8 +187,8 @@ nlohmann::json json_row(const EventTotals& t, const std::vector<EventTotals>& al
 
 }  // namespace
 
-void print_report(std::FILE* out, const StatReport& r, const StatOptions& o) {
-  if (o.json) {
+void print_report(std::FILE* out, const stat::StatReport& r, const StatFormat& f) {
+  if (f.json) {
     for (const auto& t : r.events)
       fmt::print(out, "{}\n", json_row(t, r.events, r.elapsed_s).dump());
     nlohmann::json summary{{"elapsed-seconds", r.elapsed_s}, {"runs", r.runs}};
@@ -196,9 +198,9 @@ void print_report(std::FILE* out, const StatReport& r, const StatOptions& o) {
     fmt::print(out, "{}\n", summary.dump());
     return;
   }
-  if (!o.separator.empty()) {
+  if (!f.separator.empty()) {
     for (const auto& t : r.events)
-      fmt::print(out, "{}\n", csv_row(t, r.events, r.elapsed_s, o.separator));
+      fmt::print(out, "{}\n", csv_row(t, r.events, r.elapsed_s, f.separator));
     return;
   }
   fmt::print(out, "\n Performance counter stats for {}{}:\n\n", r.subject,
@@ -212,23 +214,21 @@ void print_report(std::FILE* out, const StatReport& r, const StatOptions& o) {
     fmt::print(out, "{:>18.9f} seconds user\n{:>18.9f} seconds sys\n\n", *r.user_s, *r.sys_s);
 }
 
-void print_interval_header(std::FILE* out, const StatOptions& o) {
-  if (o.json || !o.separator.empty()) return;
+void print_interval_header(std::FILE* out, const StatFormat& f) {
+  if (f.json || !f.separator.empty()) return;
   fmt::print(out, "#           time             counts unit events\n");
 }
 
 void print_interval(std::FILE* out, double timestamp_s, const std::vector<EventTotals>& deltas,
-                    double interval_s, const StatOptions& o) {
+                    double interval_s, const StatFormat& f) {
   for (const auto& t : deltas) {
-    if (!t.supported && o.events.empty())
-      continue;  // left out of the default set (noted at the end)
-    if (o.json) {
+    if (f.json) {
       auto j = json_row(t, deltas, interval_s);
       j["interval"] = timestamp_s;
       fmt::print(out, "{}\n", j.dump());
-    } else if (!o.separator.empty()) {
-      fmt::print(out, "{:.9f}{}{}\n", timestamp_s, o.separator,
-                 csv_row(t, deltas, interval_s, o.separator));
+    } else if (!f.separator.empty()) {
+      fmt::print(out, "{:.9f}{}{}\n", timestamp_s, f.separator,
+                 csv_row(t, deltas, interval_s, f.separator));
     } else {
       print_human_row(out, t, deltas, interval_s, fmt::format("{:>16.9f}", timestamp_s).c_str());
     }

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "support/background.hpp"
+#include "support/profile_view.hpp"
 #include "support/requirements.hpp"
 #include "support/run.hpp"
 
@@ -138,7 +140,14 @@ TEST(StatCli, BadInputsGetOneClearErrorAndNonZeroExit) {
       {{"-p", "999999999"}, "no process with pid 999999999"},
       {{"-C", "0-9999", "-e", "cpu-clock", "--", "/bin/true"}, "invalid CPU list"},
       {{"-C", "4000", "-e", "cpu-clock", "--", "/bin/true"}, "not online"},
-      {{"-a", "-p", "1"}, "choose one of -a/-C, -p and -t"},
+      {{"-a", "-p", "1"}, "choose one of -a and -p"},
+      {{"-C", "0", "-t", "1"}, "choose one of -C and -t"},
+      // Issue 17: an empty list is an error naming the flag, never "the whole system".
+      {{"-p", "", "-e", "task-clock"}, "-p was given an empty list"},
+      {{"-t", "", "-e", "task-clock"}, "-t was given an empty list"},
+      {{"-C", "", "-e", "cpu-clock", "--", "/bin/true"}, "-C was given an empty list"},
+      // Issue 19: an empty separator used to print the table silently.
+      {{"-x", "", "-e", "task-clock", "--", "/bin/true"}, "-x was given an empty separator"},
       {{"-r", "3", "-a"}, "-r repeats a command"},
       {{"-I", "5", "--", "/bin/true"}, "at least 10 ms"},
       {{"-e", "cycles:q", "--", "/bin/true"}, "invalid modifier"},
@@ -152,6 +161,24 @@ TEST(StatCli, BadInputsGetOneClearErrorAndNonZeroExit) {
     EXPECT_LT(r.exit_code, 128) << "no crash for " << c.expected << ":\n" << r.err;
     EXPECT_NE(r.err.find(c.expected), std::string::npos) << "expected '" << c.expected << "' in:\n"
                                                          << r.err;
+  }
+}
+
+// Issue 19: counts lost on a full standard output are an error, whatever the format.
+TEST(StatCli, WriteErrorOnStandardOutputFails) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  for (const std::vector<std::string>& format :
+       {std::vector<std::string>{}, {"-x", ","}, {"--json"}, {"-I", "50"}}) {
+    std::vector<std::string> args{"-o", "-", "-e", "task-clock"};
+    args.insert(args.end(), format.begin(), format.end());
+    args.insert(args.end(), {"--", target("ps-sleeper"), "2", "50"});
+    std::string line;
+    for (const auto& a : stat_args(args)) line += " '" + a + "'";
+    auto r = run({"/bin/sh", "-c", "exec" + line + " > /dev/full"});
+    EXPECT_EQ(r.exit_code, 1) << line << "\n" << r.err;
+    EXPECT_NE(r.err.find("cannot write to standard output: No space left on device"),
+              std::string::npos)
+        << r.err;
   }
 }
 
@@ -240,6 +267,26 @@ TEST(StatCli, InterruptStillPrintsTheReport) {
   EXPECT_EQ(r.exit_code, 128 + SIGINT) << "the command died of the forwarded SIGINT:\n" << r.err;
   EXPECT_NE(r.err.find("task-clock"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("seconds time elapsed"), std::string::npos) << r.err;
+}
+
+// Issue 19: a signal is passed on to the command; one that ignores it is killed 2 s later
+// instead of keeping perfscope (and the counts) waiting forever. The counts are still printed.
+TEST(StatCli, CommandIgnoringTheSignalIsKilledAfterTheGracePeriod) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  testing::TempDir dir;
+  testing::BackgroundProcess stat(stat_args({"-e", "task-clock", "--", "/bin/sh", "-c",
+                                             "trap '' TERM; echo ready; exec sleep 30"}),
+                                  dir.file("stat.log"));
+  ASSERT_TRUE(stat.wait_for_log("ready\n", std::chrono::seconds(10))) << stat.log();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(stat.stop(SIGTERM), 128 + SIGKILL) << "the command's status:\n" << stat.log();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::seconds(2));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_NE(stat.log().find("seconds time elapsed"), std::string::npos) << stat.log();
+  EXPECT_NE(stat.log().find("sh was still running 2 s after SIGTERM; killed it (SIGKILL)"),
+            std::string::npos)
+      << stat.log();
 }
 
 TEST(StatCli, SystemWideOnOneCpu) {
