@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 
@@ -33,7 +34,10 @@ double unit_ns(std::string_view u) {
 
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   auto fail = [&](const std::string& why) {
-    return Error{fmt::format("invalid duration \"{}\": {}", text, why), 0, kForm};
+    const std::string_view shown = text.size() > 40 ? text.substr(0, 32) : text;
+    return Error{fmt::format("invalid duration \"{}{}\": {}", shown,
+                             shown.size() < text.size() ? "..." : "", why),
+                 0, kForm};
   };
   std::size_t i = 0;
   auto skip_space = [&] {
@@ -61,7 +65,14 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
     if (unit.empty()) return fail(fmt::format("\"{}\" has no unit", number));
     const double per = unit_ns(unit);
     if (per == 0) return fail(fmt::format("unknown unit \"{}\"", unit));
-    total += std::stod(number) * per;
+    // from_chars, not stod: a number too large for a double (400 digits) is an error, not an
+    // exception.
+    double value = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    if (ec != std::errc() || end != number.data() + number.size() || !std::isfinite(value)) {
+      return fail("the number is out of range");
+    }
+    total += value * per;
     any = true;
   }
   if (!any) return fail("it is empty");

@@ -214,6 +214,39 @@ TEST(MonitorDuration, ParsesHumanSpellings) {
   EXPECT_EQ(format_duration(2h), "2h");
 }
 
+// Issue 19: a 400-digit number aborted in std::stod. It is an error that says why, from a flag
+// (parse_setting) and from a file alike, and the message does not repeat all 400 digits.
+TEST(MonitorDuration, HugeNumbersAreAClearError) {
+  const std::string digits(400, '9');
+  for (const std::string& text : {digits + "s", "1" + digits + "ns", "1s " + digits + "m"}) {
+    auto d = parse_setting(text, true);
+    ASSERT_FALSE(d) << text;
+    const std::string message = d.error().message();
+    EXPECT_NE(message.find("invalid duration"), std::string::npos) << message;
+    EXPECT_LT(message.size(), 120u) << message;
+    EXPECT_NE(d.error().hint.find("write a number and a unit"), std::string::npos);
+  }
+  // Many digits are not an error by themselves: 0.999... hours is (about) an hour.
+  auto fraction = parse_duration("0." + digits + "h");
+  ASSERT_TRUE(fraction) << fraction.error().describe();
+  EXPECT_EQ(*fraction, 1h);
+  // Large but finite: past the longest duration a nanosecond count holds (292 years).
+  auto long_one = parse_duration("1" + std::string(300, '0') + "s");
+  ASSERT_FALSE(long_one);
+  EXPECT_NE(long_one.error().message().find("too long"), std::string::npos)
+      << long_one.error().message();
+  auto too_long = parse_duration("300000000000s");
+  ASSERT_FALSE(too_long);
+  EXPECT_NE(too_long.error().message().find("too long"), std::string::npos);
+  // A tiny fraction under a nanosecond rounds to zero, which a setting refuses.
+  EXPECT_FALSE(parse_setting("0.0000000001s", false));
+
+  const std::string file_error =
+      config_error("poll_interval = \"" + digits + "s\"\nduration = \"1s\"\n");
+  EXPECT_NE(file_error.find("test.toml:1: poll_interval"), std::string::npos) << file_error;
+  EXPECT_NE(file_error.find("invalid duration"), std::string::npos) << file_error;
+}
+
 TEST(MonitorOutputSpec, ParsesEveryForm) {
   auto csv = parse_output_spec("csv:out/counts.csv");
   ASSERT_TRUE(csv);
