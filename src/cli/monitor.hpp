@@ -1,10 +1,13 @@
 // `perfscope monitor`: a periodic counter source (the Alumet perf plugin's model, seed 002) that
 // polls counters on an interval and flushes the points to CSV, JSON lines and a Prometheus
-// endpoint.
+// endpoint. The run is monitor/runner.hpp; this is its flags and what it tells the user.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "monitor/settings.hpp"
 
 namespace CLI {
 class App;
@@ -13,17 +16,11 @@ class App;
 namespace perfscope::cli {
 
 struct MonitorOptions {
-  std::string config;                // --config FILE (TOML)
-  std::vector<std::string> events;   // -e, each possibly a comma list
-  std::string poll_interval;         // --poll-interval D
-  std::string flush_interval;        // --flush-interval D
-  std::string duration;              // --duration D
-  bool all_cpus = false;             // -a
-  std::string cpus;                  // -C
-  std::string pids;                  // -p
-  std::string cgroup;                // --cgroup PATH
-  std::vector<std::string> outputs;  // --output SPEC
-  bool strict = false;               // --strict
+  monitor::SettingFlags settings;     // --config, -e, the intervals, --duration, -o, --strict
+  bool all_cpus = false;              // -a
+  std::optional<std::string> cpus;    // -C
+  std::optional<std::string> pids;    // -p
+  std::optional<std::string> cgroup;  // --cgroup PATH
   std::vector<std::string> command;
 };
 

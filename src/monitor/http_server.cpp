@@ -47,6 +47,34 @@ std::string header(std::string_view head, std::string_view name) {
   return {};
 }
 
+// The fix for a failed bind(2) or listen(2): every failure gets one.
+std::string listen_hint(int errnum, const std::string& address, std::uint16_t port) {
+  const std::string spelled =
+      address.find(':') != std::string::npos ? "[" + address + "]" : address;
+  switch (errnum) {
+    case EADDRINUSE:
+      return fmt::format(
+          "  another program listens on port {}: pick another (prometheus:{}:PORT), or 0 for "
+          "any free port",
+          port, spelled);
+    case EACCES:
+      return "  ports below 1024 need root or CAP_NET_BIND_SERVICE: use a higher one";
+    case EADDRNOTAVAIL:
+      return fmt::format(
+          "  {} is not an address of this machine: use 127.0.0.1 (this machine only), 0.0.0.0 "
+          "(every interface) or one `ip -brief address` lists",
+          address);
+    case EAFNOSUPPORT:
+      return "  this kernel has that address family turned off (IPv6?): use an IPv4 address "
+             "such as 127.0.0.1";
+    default:
+      return fmt::format(
+          "  try another address or port, e.g. prometheus:127.0.0.1:0 (any free port on this "
+          "machine only), and check `ss -ltn` for what listens on {}",
+          port);
+  }
+}
+
 }  // namespace
 
 Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uint16_t port) {
@@ -80,15 +108,8 @@ Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uin
   }
   ::freeaddrinfo(found);
   if (!s.listener_) {
-    std::string hint =
-        last_errno == EADDRINUSE ? fmt::format(
-                                       "  another program listens on port {}: pick another "
-                                       "(prometheus:{}:PORT), or 0 for any free port",
-                                       port, address)
-        : last_errno == EACCES
-            ? "  ports below 1024 need root or CAP_NET_BIND_SERVICE: use a higher one"
-            : "";
-    return Error{"cannot listen on " + where + " for Prometheus", last_errno, std::move(hint)};
+    return Error{"cannot listen on " + where + " for Prometheus", last_errno,
+                 listen_hint(last_errno, address, port)};
   }
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;

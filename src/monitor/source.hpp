@@ -11,16 +11,12 @@
 #include "core/error.hpp"
 #include "counting/counter_set.hpp"
 #include "monitor/series.hpp"
+#include "stat/scope.hpp"
 
 namespace perfscope::monitor {
 
 // What one counter counts, and the attributes of the series it adds into.
-struct ScopedTarget {
-  counting::Target target;
-  int cpu = -1;
-  std::int64_t pid = -1;
-  std::string cgroup;
-};
+using stat::ScopedTarget;
 
 // Sums per-counter interval deltas into one point: each delta scaled by its own
 // enabled/running, the accuracy over all of them. Exposed for tests with synthetic readings.

@@ -249,6 +249,51 @@ TEST(MonitorCli, CommandIsMonitoredUntilItExitsWithItsExitCode) {
   EXPECT_TRUE(exists(dir.file("f.csv")));
 }
 
+// Issue 19: -d ends a command still running with SIGTERM; one that ignores it is killed 2 s
+// later instead of keeping monitor waiting forever. The duration ended it: exit 0, as syscalls.
+TEST(MonitorCli, DurationKillsACommandThatIgnoresSigterm) {
+  TempDir dir;
+  const std::string jsonl = dir.file("cmd.jsonl");
+  const auto start = std::chrono::steady_clock::now();
+  auto r =
+      run({perfscope_binary(), "monitor", "-e", "task-clock", "--poll-interval", "100ms", "-d",
+           "500ms", "-o", "jsonl:" + jsonl, "--", "/bin/sh", "-c", "trap '' TERM; exec sleep 30"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(took, std::chrono::seconds(15));
+  EXPECT_NE(r.err.find("--duration 500ms elapsed; /bin/sh (pid "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("was ended (SIGKILL: it was still running 2 s after SIGTERM)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(read_jsonl(jsonl).empty()) << r.err;
+}
+
+// The same command, ended by a signal to monitor: passed on, and killed 2 s later.
+TEST(MonitorCli, SignalKillsACommandThatIgnoresItAfterTheGracePeriod) {
+  TempDir dir;
+  BackgroundProcess monitor(
+      {perfscope_binary(), "monitor", "-e", "task-clock", "-o", "jsonl:" + dir.file("m.jsonl"),
+       "--", "/bin/sh", "-c", "trap '' TERM; echo ready; exec sleep 30"},
+      dir.file("monitor.log"));
+  ASSERT_TRUE(monitor.wait_for_log("ready\n", std::chrono::seconds(10))) << monitor.log();
+  EXPECT_EQ(monitor.stop(SIGTERM), 128 + SIGKILL) << "the command's status:\n" << monitor.log();
+  EXPECT_NE(monitor.log().find("sh was still running 2 s after SIGTERM; killed it (SIGKILL)"),
+            std::string::npos)
+      << monitor.log();
+}
+
+// Issue 19: points lost on a full standard output are an error.
+TEST(MonitorCli, WriteErrorOnStandardOutputFails) {
+  auto r =
+      run({"/bin/sh", "-c",
+           "exec '" + perfscope_binary() +
+               "' monitor -e task-clock --poll-interval 50ms -d 300ms -o jsonl:- > /dev/full"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot write to standard output: No space left on device"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(MonitorCli, ProcessExitEndsTheSourceWithAFinalFlush) {
   TempDir dir;
   HeldChild child({target("ps-sleeper"), "30", "50"});  // 1.5 s of short sleeps
@@ -360,6 +405,20 @@ TEST(MonitorCli, BadInputIsOneClearErrorAndNoFile) {
   expect_refused({"-p", "999999999", "-e", "page-faults"}, "no process with pid 999999999");
   expect_refused({"-p", "1", "-a"}, "choose one of");
   expect_refused({"--cgroup", "no/such/group", "-e", "page-faults"}, "cannot open cgroup");
+  // Issue 17: an empty list names its flag instead of counting every CPU.
+  expect_refused({"-p", "", "-e", "page-faults"}, "-p was given an empty list");
+  expect_refused({"-C", "", "-e", "page-faults"}, "-C was given an empty list");
+  expect_refused({"--cgroup", "", "-e", "page-faults"}, "--cgroup was given an empty list");
+  expect_refused({"-p", "1", "--", "/bin/true"}, "-p and a command cannot be combined");
+  // Issue 19: a 400-digit duration aborted in std::stod.
+  const std::string digits(400, '9');
+  expect_refused({"--duration", digits + "s"}, "--duration: invalid duration");
+  expect_refused({"--poll-interval", digits + "ms"}, "--poll-interval: invalid duration");
+  std::ofstream(bad) << "flush_interval = \"" << digits << "s\"\n";
+  expect_refused({"--config", bad}, "bad.toml:1: flush_interval: invalid duration");
+  // Issue 19: every listen failure says what to do.
+  expect_refused({"-e", "page-faults", "-o", "prometheus:192.0.2.1:0"},
+                 "192.0.2.1 is not an address of this machine");
 
   // A busy port fails before any file is created.
   BackgroundProcess holder({"/usr/bin/python3", "-c",
@@ -370,6 +429,8 @@ TEST(MonitorCli, BadInputIsOneClearErrorAndNoFile) {
   const std::string port = holder.log().substr(0, holder.log().find('\n'));
   expect_refused({"-e", "page-faults", "-o", "prometheus:127.0.0.1:" + port},
                  "cannot listen on 127.0.0.1:" + port);
+  expect_refused({"-e", "page-faults", "-o", "prometheus:127.0.0.1:" + port},
+                 "another program listens on port " + port);
 }
 
 TEST(MonitorCli, StrictRefusesEventsThisMachineLacks) {
