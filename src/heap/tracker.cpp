@@ -214,8 +214,8 @@ class StreamReader {
     }
     if (!stream_open_) return false;
     // The command exited but something it started still holds the pipe: a second of silence,
-    // then the run ends without it.
-    if (data || quiet_since_ == 0) {
+    // then the run ends without it. After a stop request, a second from the command's exit.
+    if ((data && stop_signal_ == 0) || quiet_since_ == 0) {
       quiet_since_ = now;
       return true;
     }
@@ -233,7 +233,7 @@ class StreamReader {
   bool stream_open_ = true;
   int stop_signal_ = 0;
   std::uint64_t kill_at_ns_ = 0;   // SIGKILL the command then if it still runs (0: never)
-  std::uint64_t quiet_since_ = 0;  // the command is gone; the pipe's last data came then
+  std::uint64_t quiet_since_ = 0;  // after the command exited: the pipe's last data (or the exit)
   bool left_behind_ = false;       // the run ended while other processes still held the pipe
   bool killed_ = false;            // the command outlived the grace period after the request
 };
