@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/text_escape.hpp"
+#include "output/assets.hpp"
 
 namespace perfscope::output {
 namespace {
@@ -20,6 +21,11 @@ constexpr double kFontWidth = 0.59;  // average glyph width / font size for Verd
 constexpr int kPadX = 10;
 constexpr int kPadTop = kFontSize * 3;
 constexpr int kPadBottom = kFontSize * 2 + 4;
+// The style sheet (assets/flamegraph_svg.css) sets the text at kFontSize, the title 5px larger.
+static_assert(assets::kFlamegraphSvgCss.find("font-size: 12px") != std::string_view::npos &&
+                  assets::kFlamegraphSvgCss.find("font-size: 17px") != std::string_view::npos &&
+                  kFontSize == 12,
+              "assets/flamegraph_svg.css and kFontSize disagree");
 
 // 64-bit FNV-1a: colours depend on the name only, never on order or run.
 std::uint64_t name_hash(std::string_view s) {
@@ -139,111 +145,6 @@ Status check(const StackTree& tree, const SvgOptions& o) {
   return {};
 }
 
-// The script: our own, kept small. Frames are found through #frames; see the header for ids.
-constexpr std::string_view kScript = R"JS(
-"use strict";
-var frames = [], details, matched, unzoomButton, searchButton, current = null, searching = null;
-function init() {
-  details = document.getElementById("details");
-  matched = document.getElementById("matched");
-  unzoomButton = document.getElementById("unzoom");
-  searchButton = document.getElementById("search");
-  var gs = document.getElementById("frames").getElementsByTagName("g");
-  for (var i = 0; i < gs.length; i++) {
-    var g = gs[i];
-    frames.push({g: g, rect: g.getElementsByTagName("rect")[0],
-      text: g.getElementsByTagName("text")[0], name: g.getAttribute("data-name"),
-      title: g.getElementsByTagName("title")[0].textContent,
-      s: +g.getAttribute("data-s"), c: +g.getAttribute("data-c"), d: +g.getAttribute("data-d")});
-    g.frame = frames[frames.length - 1];
-  }
-  var area = document.getElementById("frames");
-  area.addEventListener("mouseover", function (e) {
-    var f = owner(e.target); if (f) details.textContent = f.title;
-  });
-  area.addEventListener("mouseout", function () { details.textContent = " "; });
-  area.addEventListener("click", function (e) { var f = owner(e.target); if (f) zoom(f); });
-  unzoomButton.addEventListener("click", resetZoom);
-  searchButton.addEventListener("click", function () {
-    if (searching !== null) { clearSearch(); return; }
-    var re = prompt("Search frames (regular expression):", "");
-    if (re) search(re);
-  });
-  document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape") resetZoom();
-    if ((e.ctrlKey || e.metaKey) && e.key === "f") { e.preventDefault(); searchButton.dispatchEvent(new Event("click")); }
-  });
-}
-function owner(node) {
-  while (node && !node.frame) node = node.parentNode;
-  return node ? node.frame : null;
-}
-function fit(f, x, w) {
-  f.rect.setAttribute("x", x.toFixed(2));
-  f.rect.setAttribute("width", w.toFixed(2));
-  f.text.setAttribute("x", (x + 3).toFixed(2));
-  var chars = Math.floor((w - 6) / (FONT_SIZE * FONT_WIDTH));
-  var name = Array.from(f.name);
-  f.text.textContent = chars < 3 ? "" : name.length <= chars ? f.name : name.slice(0, chars - 2).join("") + "..";
-}
-function zoom(z) {
-  current = z;
-  for (var i = 0; i < frames.length; i++) {
-    var f = frames[i];
-    if (f.d >= z.d && f.s >= z.s && f.s + f.c <= z.s + z.c) {
-      f.g.style.display = ""; f.g.style.opacity = "";
-      fit(f, PAD_X + (f.s - z.s) / z.c * WIDTH, f.c / z.c * WIDTH);
-    } else if (f.d < z.d && f.s <= z.s && f.s + f.c >= z.s + z.c) {
-      f.g.style.display = ""; f.g.style.opacity = "0.5";
-      fit(f, PAD_X, WIDTH);
-    } else {
-      f.g.style.display = "none";
-    }
-  }
-  unzoomButton.style.display = z.d === 0 ? "none" : "";
-}
-function resetZoom() {
-  current = null;
-  for (var i = 0; i < frames.length; i++) {
-    var f = frames[i];
-    f.g.style.display = ""; f.g.style.opacity = "";
-    fit(f, PAD_X + f.s / TOTAL * WIDTH, f.c / TOTAL * WIDTH);
-  }
-  unzoomButton.style.display = "none";
-}
-function search(pattern) {
-  var re;
-  try { re = new RegExp(pattern); } catch (err) { matched.textContent = "Invalid regex"; return -1; }
-  searching = pattern;
-  var hits = [];
-  for (var i = 0; i < frames.length; i++) {
-    var f = frames[i];
-    if (f.fill === undefined) f.fill = f.rect.getAttribute("fill");
-    if (re.test(f.name)) { f.rect.setAttribute("fill", "rgb(230,0,230)"); hits.push([f.s, f.s + f.c]); }
-    else f.rect.setAttribute("fill", f.fill);
-  }
-  hits.sort(function (a, b) { return a[0] - b[0]; });
-  var covered = 0, end = -1;
-  for (var j = 0; j < hits.length; j++) {
-    var a = Math.max(hits[j][0], end), b = hits[j][1];
-    if (b > a) covered += b - a;
-    end = Math.max(end, b);
-  }
-  var pct = 100 * covered / TOTAL;
-  matched.textContent = "Matched: " + pct.toFixed(2) + "%";
-  searchButton.textContent = "Reset Search";
-  return pct;
-}
-function clearSearch() {
-  searching = null;
-  for (var i = 0; i < frames.length; i++) {
-    if (frames[i].fill !== undefined) frames[i].rect.setAttribute("fill", frames[i].fill);
-  }
-  matched.textContent = " ";
-  searchButton.textContent = "Search";
-}
-)JS";
-
 // What a frame's tooltip and colour come from.
 struct FrameStyle {
   std::string title;
@@ -269,22 +170,17 @@ std::string render(const StackTree& tree, const SvgOptions& o, const std::string
                  "<svg version=\"1.1\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
                  "xmlns=\"http://www.w3.org/2000/svg\" onload=\"init()\">\n",
                  o.width, height);
-  fmt::format_to(
-      w,
-      "<style type=\"text/css\">\n"
-      "text {{ font-family: Verdana, sans-serif; font-size: {}px; fill: rgb(0,0,0); }}\n"
-      "#title {{ text-anchor: middle; font-size: {}px; }}\n"
-      "#subtitle {{ text-anchor: middle; fill: rgb(110,110,110); }}\n"
-      "#search, #matched {{ text-anchor: end; }}\n"
-      "#search, #unzoom {{ cursor: pointer; }}\n"
-      "#frames g:hover rect {{ stroke: rgb(0,0,0); stroke-width: 0.5; cursor: pointer; }}\n"
-      "#frames text {{ pointer-events: none; }}\n"
-      "</style>\n",
-      kFontSize, kFontSize + 5);
+  out += "<style type=\"text/css\">\n";
+  out += assets::kFlamegraphSvgCss;
+  out += "</style>\n";
   fmt::format_to(w,
                  "<script type=\"text/ecmascript\"><![CDATA[\nvar WIDTH = {}, PAD_X = {}, TOTAL = "
-                 "{}, FONT_SIZE = {}, FONT_WIDTH = {};{}]]></script>\n",
-                 width, kPadX, total, kFontSize, kFontWidth, kScript);
+                 "{}, FONT_SIZE = {}, FONT_WIDTH = {};\n",
+                 width, kPadX, total, kFontSize, kFontWidth);
+  // The script (assets/flamegraph_svg.js) reads the layout from the variables above and finds
+  // frames through #frames; see the header for the ids it uses.
+  out += assets::kFlamegraphSvgJs;
+  out += "]]></script>\n";
   fmt::format_to(w,
                  "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"rgb(248,248,240)\"/>\n",
                  o.width, height);

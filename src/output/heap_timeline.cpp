@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/text_escape.hpp"
+#include "output/assets.hpp"
 
 namespace perfscope::output {
 namespace {
@@ -239,17 +240,6 @@ constexpr int kSvgTop = 44;  // title and the peak label
 constexpr int kSvgBottom = 36;
 constexpr int kSvgMaxSize = 20000;
 
-constexpr std::string_view kSvgStyle = R"CSS(<style>
-text { font-family: Verdana, sans-serif; font-size: 12px; fill: #222; }
-.title { font-size: 16px; text-anchor: middle; }
-.grid { stroke: #e0e0e0; stroke-width: 1; }
-.axis { stroke: #444; stroke-width: 1; fill: none; }
-.area { fill: #7aa6d6; fill-opacity: 0.7; stroke: #2f6ca8; stroke-width: 1; }
-.peak circle { fill: #d62728; stroke: #fff; stroke-width: 1.5; }
-.peak text { fill: #d62728; font-weight: bold; }
-</style>
-)CSS";
-
 Status check_svg(const HeapTimeline& t, const TimelineOptions& o) {
   if (o.svg_width < 200 || o.svg_width > kSvgMaxSize) {
     return Error{fmt::format("heap chart SVG width {} is out of range", o.svg_width), 0,
@@ -331,7 +321,9 @@ Result<std::string> heap_timeline_svg(const HeapTimeline& timeline,
                  w, h);
   const std::string title = xml(options.title);
   fmt::format_to(w_out, "<title>{}</title>\n", title);
-  out += kSvgStyle;
+  out += "<style>\n";
+  out += assets::kHeapTimelineCss;
+  out += "</style>\n";
   fmt::format_to(w_out, "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#fff\"/>\n", w, h);
   fmt::format_to(w_out, "<text class=\"title\" x=\"{:.1f}\" y=\"24\">{}</text>\n", w / 2.0, title);
 

@@ -27,8 +27,8 @@ struct HeapTimeline {
 
 struct TimelineOptions {
   std::string title = "Heap over time";
-  int width = 72;   // ASCII: columns of the plot area; SVG: ignored
-  int height = 20;  // ASCII: rows of the plot area; SVG: ignored
+  int width = 72;                          // ASCII: columns of the plot area; SVG: ignored
+  int height = 20;                         // ASCII: rows of the plot area; SVG: ignored
   int svg_width = 1000, svg_height = 420;  // SVG: pixels, margins included
 };
 

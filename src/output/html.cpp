@@ -10,205 +10,10 @@
 #include <unordered_map>
 
 #include "core/text_escape.hpp"
+#include "output/assets.hpp"
 
 namespace perfscope::output {
 namespace {
-
-constexpr std::string_view kStyle = R"CSS(
-:root { color-scheme: light; --row: 17px; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: #1d1d1f; background: #fafaf7; }
-header { position: sticky; top: 0; z-index: 2; background: #fafaf7ee; padding: 10px 16px 8px;
-  border-bottom: 1px solid #ddd; }
-h1 { font-size: 20px; margin: 0 0 2px; }
-h2 { font-size: 16px; margin: 0 0 4px; }
-#summary, .hint, .note { color: #666; margin: 0 0 6px; }
-nav a { margin-right: 14px; color: #0b57d0; }
-form { display: flex; gap: 6px; align-items: center; margin-top: 6px; flex-wrap: wrap; }
-#search { width: 28em; max-width: 60vw; padding: 3px 6px; font: inherit; }
-button { font: inherit; padding: 2px 10px; cursor: pointer; }
-#matched { margin-left: 8px; font-weight: 600; }
-main { padding: 8px 16px 40px; }
-section { margin: 14px 0 26px; }
-.graph { position: relative; width: 100%; overflow: hidden; font: 12px/var(--row) Verdana,
-  "DejaVu Sans", sans-serif; background: #f8f8f0; }
-.fr { position: absolute; height: calc(var(--row) - 1px); padding: 0 3px; overflow: hidden;
-  white-space: nowrap; text-overflow: clip; border-right: 1px solid #f8f8f0; border-radius: 2px;
-  cursor: pointer; color: #000; }
-.fr:hover { outline: 1px solid #000; z-index: 1; }
-.fr.faded { opacity: 0.5; }
-.fr.narrow { color: transparent; }
-.fr.match { background: rgb(230,0,230) !important; }
-.details { min-height: 1.4em; margin-top: 4px; font-family: Verdana, "DejaVu Sans", sans-serif;
-  font-size: 12px; white-space: pre; overflow: hidden; text-overflow: ellipsis; }
-#tooltip { position: fixed; z-index: 3; max-width: 60vw; padding: 4px 8px; pointer-events: none;
-  background: #222; color: #fff; border-radius: 4px; font-size: 12px; overflow-wrap: anywhere; }
-table { border-collapse: collapse; min-width: 60%; }
-th, td { padding: 2px 10px; border-bottom: 1px solid #e4e4e4; text-align: left; }
-th { position: sticky; top: 0; background: #eee; }
-th button { border: 0; background: none; padding: 0; font-weight: 600; }
-th[aria-sort="descending"] button::after { content: " \25BC"; }
-th[aria-sort="ascending"] button::after { content: " \25B2"; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
-tr.match td { background: #f7d6f7; }
-)CSS";
-
-// The page's own script. Frames come from the JSON data; see html.hpp for the ids it uses.
-constexpr std::string_view kScript = R"JS(
-"use strict";
-(function () {
-  const data = JSON.parse(document.getElementById("profile").textContent);
-  const frames = data.frames.map(function (f) {
-    return { name: data.names[f[0]], kind: data.kinds[f[1]], d: f[2], s: f[3], c: f[4],
-             self: f[5], color: "#" + f[6].toString(16).padStart(6, "0"), hit: false };
-  });
-  const maxDepth = frames.reduce(function (m, f) { return Math.max(m, f.d); }, 0);
-  const tooltip = document.getElementById("tooltip");
-  const matched = document.getElementById("matched");
-  const share = function (n) { return (100 * n / data.total).toFixed(2) + "%"; };
-  function describe(f) {
-    const kind = f.kind === "user" ? "" : " [" + f.kind + "]";
-    return f.name + kind + " (" + f.c + " " + data.unit + ", " + share(f.c) + "; self " +
-      f.self + ")";
-  }
-
-  function View(section) {
-    const graph = section.querySelector(".graph");
-    const inverted = graph.getAttribute("data-inverted") === "1";
-    const details = section.querySelector(".details");
-    const unzoom = section.querySelector(".unzoom");
-    const row = parseFloat(getComputedStyle(graph).getPropertyValue("--row")) || 17;
-    graph.style.height = (maxDepth + 1) * row + "px";
-    const els = frames.map(function (f, i) {
-      const el = document.createElement("div");
-      el.className = "fr";
-      el.dataset.i = i;
-      el.style.top = (inverted ? f.d : maxDepth - f.d) * row + "px";
-      el.style.background = f.color;
-      el.textContent = f.name;
-      graph.appendChild(el);
-      return el;
-    });
-    let width = graph.clientWidth, current = frames[0];
-    function place(el, start, count, whole) {
-      el.style.left = (100 * start / whole) + "%";
-      el.style.width = (100 * count / whole) + "%";
-      // Names only where a few characters fit, as the SVG does.
-      el.classList.toggle("narrow", count / whole * width < 24);
-    }
-    function zoom(z) {
-      current = z;
-      frames.forEach(function (f, i) {
-        const el = els[i];
-        if (f.d >= z.d && f.s >= z.s && f.s + f.c <= z.s + z.c) {
-          el.hidden = false; el.classList.remove("faded"); place(el, f.s - z.s, f.c, z.c);
-        } else if (f.d < z.d && f.s <= z.s && f.s + f.c >= z.s + z.c) {
-          el.hidden = false; el.classList.add("faded"); place(el, 0, 1, 1);
-        } else {
-          el.hidden = true;
-        }
-      });
-      unzoom.hidden = z.d === 0;
-    }
-    this.reset = function () { zoom(frames[0]); };
-    this.paint = function () {
-      frames.forEach(function (f, i) { els[i].classList.toggle("match", f.hit); });
-    };
-    const frameOf = function (e) {
-      const el = e.target.closest(".fr");
-      return el ? frames[+el.dataset.i] : null;
-    };
-    graph.addEventListener("mousemove", function (e) {
-      const f = frameOf(e);
-      if (!f) return;
-      tooltip.textContent = describe(f);
-      details.textContent = describe(f);
-      tooltip.hidden = false;
-      const x = Math.min(e.clientX + 12, window.innerWidth - tooltip.offsetWidth - 4);
-      tooltip.style.left = Math.max(0, x) + "px";
-      tooltip.style.top = (e.clientY + 16) + "px";
-    });
-    graph.addEventListener("mouseleave", function () {
-      tooltip.hidden = true;
-      details.textContent = " ";
-    });
-    graph.addEventListener("click", function (e) { const f = frameOf(e); if (f) zoom(f); });
-    unzoom.addEventListener("click", this.reset);
-    window.addEventListener("resize", function () { width = graph.clientWidth; zoom(current); });
-    this.reset();
-  }
-  const views = Array.from(document.querySelectorAll("section.view")).map(function (s) {
-    return new View(s);
-  });
-
-  const rows = Array.from(document.querySelectorAll("#functions tbody tr"));
-  function search(pattern) {
-    let re;
-    try { re = new RegExp(pattern); } catch (err) {
-      matched.textContent = "Invalid regular expression"; return -1;
-    }
-    const spans = [];
-    frames.forEach(function (f) {
-      f.hit = pattern !== "" && f.d > 0 && re.test(f.name);
-      if (f.hit) spans.push([f.s, f.s + f.c]);
-    });
-    views.forEach(function (v) { v.paint(); });
-    rows.forEach(function (r) {
-      r.classList.toggle("match", pattern !== "" && re.test(r.cells[0].textContent));
-    });
-    // Nested matches (a function under another match) count once.
-    spans.sort(function (a, b) { return a[0] - b[0]; });
-    let covered = 0, end = -Infinity;
-    spans.forEach(function (s) {
-      const a = Math.max(s[0], end);
-      if (s[1] > a) covered += s[1] - a;
-      end = Math.max(end, s[1]);
-    });
-    const pct = 100 * covered / data.total;
-    matched.textContent = pattern === "" ? "" : "Matched: " + pct.toFixed(2) + "%";
-    return pct;
-  }
-  const input = document.getElementById("search");
-  document.getElementById("search-form").addEventListener("submit", function (e) {
-    e.preventDefault(); search(input.value);
-  });
-  document.getElementById("search-reset").addEventListener("click", function () {
-    input.value = ""; search("");
-  });
-  document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape") views.forEach(function (v) { v.reset(); });
-  });
-
-  // The table: a click on a column header sorts by it, again to reverse.
-  const table = document.getElementById("functions");
-  const heads = Array.from(table.tHead.rows[0].cells);
-  heads.forEach(function (th, col) {
-    th.querySelector("button").addEventListener("click", function () {
-      const text = th.dataset.type === "text";
-      const was = th.getAttribute("aria-sort");
-      const dir = was ? (was === "descending" ? "ascending" : "descending")
-                      : (text ? "ascending" : "descending");
-      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
-      th.setAttribute("aria-sort", dir);
-      const key = function (r) {
-        const c = r.cells[col];
-        return text ? c.textContent : +c.dataset.v;
-      };
-      const sign = dir === "ascending" ? 1 : -1;
-      const body = table.tBodies[0];
-      Array.from(body.rows).sort(function (a, b) {
-        const x = key(a), y = key(b);
-        if (x < y) return -sign;
-        if (x > y) return sign;
-        return a.cells[0].textContent < b.cells[0].textContent ? -1 : 1;
-      }).forEach(function (r) { body.appendChild(r); });
-    });
-  });
-  window.perfscope = { search: search, views: views };
-})();
-)JS";
 
 std::string percent(std::int64_t part, std::int64_t whole) {
   return fmt::format(
@@ -338,8 +143,8 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
       "<meta name=\"generator\" content=\"perfscope\">\n<title>";
   append_xml(out, o.title);
-  out += "</title>\n<style>";
-  out += kStyle;
+  out += "</title>\n<style>\n";
+  out += assets::kFlamegraphHtmlCss;
   out += "</style>\n</head>\n<body>\n<header>\n<h1>";
   append_xml(out, o.title);
   out += "</h1>\n<p id=\"summary\">";
@@ -417,8 +222,10 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
                    static_cast<int>(n.kind), n.depth, placed[i].start, n.total, n.self,
                    (c.r << 16) | (c.g << 8) | c.b);
   }
-  out += "]}\n</script>\n<script>";
-  out += kScript;
+  // The page's own script (assets/flamegraph_html.js) draws the frames of this JSON; see html.hpp
+  // for the ids it uses.
+  out += "]}\n</script>\n<script>\n";
+  out += assets::kFlamegraphHtmlJs;
   out += "</script>\n</body>\n</html>\n";
   return out;
 }
