@@ -47,15 +47,24 @@ std::string module_name(const Profile& p, std::uint64_t mapping_id) {
 
 bool is_kernel_mapping(const Profile& p, std::uint64_t mapping_id) {
   if (mapping_id == 0 || mapping_id > p.mappings().size()) return false;
-  const std::string_view file = p.string(p.mapping(mapping_id).filename);
+  return is_kernel_mapping_name(p.string(p.mapping(mapping_id).filename));
+}
+
+bool is_kernel_mapping_name(std::string_view file) {
   if (file.size() < 3 || file.front() != '[' || file.back() != ']') return false;
   // Bracketed names /proc/PID/maps gives to user space areas ([vvar_vclock], [anon:name], ...).
-  static constexpr std::array<std::string_view, 8> kUserAreas{
-      "[vdso", "[vsyscall", "[vvar", "[stack", "[heap", "[anon", "[uprobes", "[unknown"};
+  static constexpr std::array<std::string_view, 9> kUserAreas{
+      "[vdso", "[vsyscall", "[vvar", "[stack", "[heap", "[anon", "[uprobes", "[unknown", "[jit"};
   for (auto area : kUserAreas) {
     if (file.starts_with(area)) return false;
   }
   return true;
+}
+
+bool is_jit_mapping_name(std::string_view file) {
+  const std::string_view base = basename(file);
+  return file.starts_with("[jit") || (base.starts_with("perf-") && base.ends_with(".map")) ||
+         base.starts_with("jitted-");
 }
 
 }  // namespace perfscope::profile

@@ -20,8 +20,13 @@ std::string unsymbolized_name(const Profile& p, const Location& l);
 // mapping id 0 or a mapping without a name.
 std::string module_name(const Profile& p, std::uint64_t mapping_id);
 // The kernel or one of its modules: "[kernel.kallsyms]" or "[name]", but not the bracketed user
-// space areas ([vdso], [vvar], [stack], [heap], [anon:…], …).
+// space areas ([vdso], [vvar], [stack], [heap], [anon:…], [jit], …).
 bool is_kernel_mapping(const Profile& p, std::uint64_t mapping_id);
+// The same test on a mapping's file name, as perf and /proc/PID/maps print it.
+bool is_kernel_mapping_name(std::string_view file);
+// Code a JIT compiler wrote: "[jit] ..." (perfscope's name for it), a perf map
+// ("/tmp/perf-123.map") or a jitdump image ("jitted-123-4.so").
+bool is_jit_mapping_name(std::string_view file);
 
 std::string_view basename(std::string_view path);
 // `s` with control characters replaced by spaces.

@@ -128,10 +128,14 @@ Result<std::string> encode_pprof(const Profile& p) {
   return out;
 }
 
-Status write_pprof(const Profile& p, const std::string& path) {
+Result<std::string> encode_pprof_gzipped(const Profile& p) {
   auto encoded = encode_pprof(p);
   if (!encoded) return encoded.error();
-  auto compressed = gzip(*encoded, kGzipLevel);
+  return gzip(*encoded, kGzipLevel);
+}
+
+Status write_pprof(const Profile& p, const std::string& path) {
+  auto compressed = encode_pprof_gzipped(p);
   if (!compressed) return compressed.error();
   return write_output_file(path, *compressed);
 }

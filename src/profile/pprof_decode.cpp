@@ -575,7 +575,83 @@ class Decoder {
   std::optional<Error> error_;
 };
 
+// The wire type each known top-level field of a Profile has (0: not a known field). Field 13
+// (comments) is repeated int64: one varint, or packed into bytes.
+std::uint32_t profile_field_wire(std::uint64_t field) {
+  switch (field) {
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 11:
+      return kBytes;
+    case 7:
+    case 8:
+    case 9:
+    case 10:
+    case 12:
+    case 14:
+      return kVarint;
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
+
+bool looks_like_pprof(std::string_view head) {
+  const auto* p = reinterpret_cast<const unsigned char*>(head.data());
+  const auto* const end = p + head.size();
+  // A varint: 1 read, 0 when `head` ends inside it, -1 when it is too long to be one.
+  auto varint = [&](std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p == end) return 0;
+      const unsigned char b = *p++;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (b < 0x80) return 1;
+    }
+    return -1;
+  };
+  bool known = false;  // a known field came first: later unknown ones are newer fields
+  while (p < end) {
+    std::uint64_t tag = 0, value = 0;
+    if (const int r = varint(tag); r <= 0) return r == 0 && known;
+    const std::uint64_t field = tag >> 3;
+    const auto wire = static_cast<std::uint32_t>(tag & 7);
+    const std::uint32_t expected = profile_field_wire(field);
+    if (field == 0 || (field >> 29) != 0) return false;
+    if (expected != 0) {
+      if (wire != expected && !(field == 13 && wire == kBytes)) return false;
+      known = true;
+    } else if (!known) {
+      return false;
+    }
+    switch (wire) {
+      case kVarint:
+        if (const int r = varint(value); r <= 0) return r == 0;
+        break;
+      case kFixed64:
+      case kFixed32: {
+        const std::size_t n = wire == kFixed64 ? 8 : 4;
+        if (static_cast<std::size_t>(end - p) < n) return true;
+        p += n;
+        break;
+      }
+      case kBytes:
+        if (const int r = varint(value); r <= 0) return r == 0;
+        if (value > kMaxMessage) return false;
+        if (value > static_cast<std::uint64_t>(end - p)) return true;
+        p += value;
+        break;
+      default:
+        return false;
+    }
+  }
+  return known;
+}
 
 Result<Profile> decode_pprof(std::string_view bytes, const std::string& source,
                              const ReadOptions& options) {

@@ -108,6 +108,11 @@ class Profile {
   const Location& location(std::uint64_t id) const { return locations_[id - 1]; }
 
   void reserve_samples(std::size_t n) { samples_.reserve(n); }
+  // Keeps the samples keep(sample) is true for, in their order; what they refer to stays.
+  template <typename Keep>
+  void retain_samples(Keep&& keep) {
+    std::erase_if(samples_, [&](const Sample& s) { return !keep(s); });
+  }
 
   std::vector<ValueType> sample_types;  // what each Sample::values entry measures
   ValueType period_type;
@@ -133,6 +138,8 @@ Status validate(const Profile& p);
 
 // The profile as an uncompressed profile.proto message. Validates first.
 Result<std::string> encode_pprof(const Profile& p);
+// The bytes of a pprof file: encode_pprof(), gzipped (what write_pprof writes).
+Result<std::string> encode_pprof_gzipped(const Profile& p);
 
 struct ReadOptions {
   // Samples with the same locations and labels become one, their values summed (what pprof calls
@@ -140,6 +147,11 @@ struct ReadOptions {
   // event takes a fraction of the memory and time. Off: samples are kept one for one.
   bool merge_samples = false;
 };
+
+// The start of an uncompressed profile.proto message: the top-level fields in `head` are those of
+// a Profile, with their wire types, as far as `head` goes (a field may run on past its end). A
+// cheap test for telling inputs apart, not a check: decode_pprof() is that.
+bool looks_like_pprof(std::string_view head);
 
 // Parses a profile.proto message, gzip-compressed or not. `source` names it in errors.
 Result<Profile> decode_pprof(std::string_view bytes, const std::string& source = "profile",
