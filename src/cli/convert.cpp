@@ -1,6 +1,6 @@
-// `perfscope convert`: reads the whole input, turns it into a Profile (the hub every format goes
-// through), and writes the output format. The output is complete in memory before the file is
-// created, and a regular file is written to a temporary beside it and renamed into place, so a
+// `perfscope convert`: reads any input formats/ reads as a Profile (the hub every format goes
+// through) and writes it in the format asked for. The output is complete in memory before the file
+// is created, and a regular file is written to a temporary beside it and renamed into place, so a
 // failed conversion leaves no file and never half of one.
 #include "cli/convert.hpp"
 
@@ -8,17 +8,14 @@
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdio>
 #include <memory>
 
 #include "cli/report_error.hpp"
 #include "core/output_file.hpp"
+#include "formats/input.hpp"
 #include "output/folded.hpp"
-#include "output/folded_reader.hpp"
-#include "output/perf_script.hpp"
 #include "output/speedscope.hpp"
-#include "output/stack_tree.hpp"
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
 
@@ -26,7 +23,6 @@ namespace perfscope::cli {
 namespace {
 
 constexpr const char* kCmd = "convert";
-constexpr const char* kDefaultProfile = "perfscope.pb.gz";
 
 enum class Format { pprof, folded, speedscope };
 
@@ -63,100 +59,38 @@ Result<Format> format_of_name(const std::string& path) {
   return Error{"cannot tell the output format from the name " + path, 0, kFormatHint};
 }
 
-Result<std::string> read_input(const std::string& path, const std::string& name) {
-  std::FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rbe");
-  if (f == nullptr) {
-    Error e = errno_error("cannot open " + path);
-    if (e.errnum == ENOENT && path == kDefaultProfile) {
-      e.hint = "  record one with `perfscope record -- ./program`, or name the input with -i FILE";
-    }
-    return e;
+// The converted bytes of `p` (pprof is gzipped profile.proto, as `record` writes it).
+Result<std::string> render(Format format, const profile::Profile& p, const std::string& input) {
+  switch (format) {
+    case Format::pprof:
+      return profile::encode_pprof_gzipped(p);
+    case Format::folded:
+      return output::folded(p);
+    case Format::speedscope:
+      return output::speedscope_json(
+          p, {.name =
+                  input == "-" ? std::string("perfscope") : std::string(profile::basename(input))});
   }
-  std::string data;
-  char buf[1 << 16];
-  while (true) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, f);
-    data.append(buf, n);
-    if (n < sizeof buf) break;
-  }
-  const bool failed = std::ferror(f) != 0;
-  const int e = errno;
-  if (f != stdin) std::fclose(f);
-  if (failed) {
-    errno = e;
-    return errno_error("cannot read " + name);
-  }
-  return data;
-}
-
-// Any input perfscope reads, as a Profile.
-Result<profile::Profile> load(const std::string& path) {
-  const std::string name = path == "-" ? std::string("standard input") : path;
-  auto data = read_input(path, name);
-  if (!data) return data.error();
-  if (output::looks_like_json(*data)) return output::parse_speedscope(*data, name);
-  switch (output::detect_input_format(*data)) {
-    case output::InputFormat::pprof:
-      return profile::decode_pprof(*data, name);
-    case output::InputFormat::folded: {
-      output::StackTree tree;
-      output::FoldedReader reader(tree, name);
-      if (auto st = reader.add_text(*data); !st) return std::move(st).take_error();
-      return output::profile_from_tree(tree);
-    }
-    case output::InputFormat::perf_script: {
-      output::StackTree tree;
-      output::PerfScriptReader reader(tree, name);
-      if (auto st = reader.add_text(*data); !st) return std::move(st).take_error();
-      return output::profile_from_tree(tree);
-    }
-    case output::InputFormat::unknown:
-      break;
-  }
-  if (data->find_first_not_of(" \t\r\n") == std::string::npos) {
-    return Error{name + " is empty", 0,
-                 "  give a perfscope profile (pprof), folded stacks, perf script text or a "
-                 "speedscope JSON file"};
-  }
-  return Error{"cannot tell what " + name + " holds", 0,
-               "  perfscope convert reads pprof profiles, folded stacks ('main;parse;memcpy 42'), "
-               "the text output of `perf script` and speedscope JSON files"};
+  return Error{"unknown output format", 0, {}};
 }
 
 int run_convert(ConvertOptions o) {
-  if (o.input.empty()) o.input = ::isatty(STDIN_FILENO) ? kDefaultProfile : "-";
+  if (o.input.empty()) o.input = ::isatty(STDIN_FILENO) ? formats::kDefaultProfile : "-";
   if (o.output.empty()) o.output = "-";
   auto format = o.to.empty() ? format_of_name(o.output) : parse_format(o.to);
   if (!format) return report_error(kCmd, format.error());
 
-  auto p = load(o.input);
-  if (!p) return report_error(kCmd, p.error());
-  const std::string name = o.input == "-" ? std::string("standard input") : o.input;
-  if (p->sample_types.empty() || p->samples().empty()) {
-    return report_error(kCmd, Error{name + " holds no samples: there is nothing to convert", 0,
-                                    "  check that the recording or the export worked"});
+  auto in = formats::load_input(o.input);
+  if (!in) return report_error(kCmd, in.error());
+  for (const auto& note : in->notes) fmt::print(stderr, "perfscope {}: {}\n", kCmd, note);
+  if (in->profile.sample_types.empty() || in->profile.samples().empty()) {
+    return report_error(kCmd, Error{in->source + " holds no samples: there is nothing to convert",
+                                    0, "  check that the recording or the export worked"});
   }
-
-  if (*format == Format::pprof) {
-    if (auto st = profile::write_pprof(*p, o.output); !st) return report_error(kCmd, st.error());
-    return 0;
-  }
-  Result<std::string> text = std::string();
-  if (*format == Format::folded) {
-    text = output::folded(*p);
-  } else {
-    const std::string base = std::string(profile::basename(o.input));
-    text = output::speedscope_json(*p, {.name = o.input == "-" ? std::string("perfscope") : base});
-  }
-  if (!text) return report_error(kCmd, text.error());
-  auto out = OutputFile::open(o.output);
-  if (!out) return report_error(kCmd, out.error());
-  // A short write (disk full, file size limit) is caught here: the OutputFile then discards the
-  // temporary file instead of renaming a partial one into place.
-  if (std::fwrite(text->data(), 1, text->size(), out->stream()) != text->size()) {
-    return report_error(kCmd, errno_error("cannot write output file " + o.output));
-  }
-  if (auto st = out->commit(); !st) return report_error(kCmd, st.error());
+  // The whole output is made before the file is created: a failed conversion leaves no file.
+  auto bytes = render(*format, in->profile, o.input);
+  if (!bytes) return report_error(kCmd, bytes.error());
+  if (auto st = write_output_file(o.output, *bytes); !st) return report_error(kCmd, st.error());
   return 0;
 }
 
@@ -170,7 +104,7 @@ void add_convert_command(CLI::App& app, int& exit_code) {
                   "What to convert: a pprof profile, folded stacks, perf script text or a "
                   "speedscope JSON file, told apart by content (- for stdin; default: stdin when "
                   "piped, else " +
-                      std::string(kDefaultProfile) + ")");
+                      std::string(formats::kDefaultProfile) + ")");
   sub->add_option("-o,--output", o->output,
                   "Where to write; the format follows the name: *.pb.gz pprof, *.folded folded "
                   "stacks, *.speedscope.json speedscope (- for stdout, with --to)");

@@ -2,8 +2,12 @@
 // CLI11's parse errors to exit status 2.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
+#include <system_error>
 
 #include "cli/convert.hpp"
 #include "cli/doctor.hpp"
@@ -60,6 +64,10 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "perfscope: {}\n  run `perfscope --help` or `perfscope SUBCOMMAND --help`\n",
                e.what());
     return 2;
+  } catch (const std::system_error& e) {
+    // fmt::print throws when standard output is a full disk or a closed pipe.
+    fmt::print(stderr, "perfscope: cannot write the output: {}\n", e.what());
+    return 1;
   } catch (const std::bad_alloc&) {
     // Every command ends here rather than in an abort: one message, a failure status.
     fmt::print(stderr,
@@ -70,6 +78,13 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "perfscope: internal error: {}\n  please report it with the command line\n",
                e.what());
     return 1;
+  }
+  // A result printed to a full disk or a closed pipe is not a success.
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    fmt::print(stderr, "perfscope: cannot write to standard output: {}\n",
+               std::strerror(errno != 0 ? errno : EIO));
+    return exit_code != 0 ? exit_code : 1;
   }
   return exit_code;
 }

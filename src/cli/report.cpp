@@ -1,6 +1,6 @@
-// `perfscope report`: a saved profile as tables (hottest functions, source lines, modules,
-// processes, CPUs) or as folded stacks. Reads a file only: works on any machine, with no kernel
-// access.
+// `perfscope report`: a saved profile (any input formats/ reads) as tables (hottest functions,
+// source lines, modules, processes, CPUs) or as folded stacks. Reads a file only: works on any
+// machine, with no kernel access.
 #include "cli/report.hpp"
 
 #include <time.h>
@@ -8,15 +8,16 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <iterator>
 #include <memory>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "cli/report_error.hpp"
 #include "core/output_file.hpp"
+#include "formats/input.hpp"
 #include "output/folded.hpp"
 #include "process/targets.hpp"
 #include "profile/names.hpp"
@@ -28,7 +29,7 @@ namespace perfscope::cli {
 namespace {
 
 struct ReportOptions {
-  std::string input = "perfscope.pb.gz";
+  std::string input = formats::kDefaultProfile;
   std::string output = "-";
   std::string sort = "self";
   std::string by = "function";
@@ -93,19 +94,20 @@ double percent(std::int64_t part, std::int64_t whole) {
 }
 
 // `value` is the sample type the tables count: it comes first on the Total line.
-void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile& p,
-                  std::size_t value, const profile::Totals& all, const profile::Totals& matched,
-                  const profile::SampleFilter& filter) {
-  fmt::print(out, "Profile: {}\n", o.input);
+void append_header(std::string& out, const ReportOptions& o, const profile::Profile& p,
+                   std::size_t value, const profile::Totals& all, const profile::Totals& matched,
+                   const profile::SampleFilter& filter) {
+  fmt::format_to(std::back_inserter(out), "Profile: {}\n", o.input);
   std::vector<std::string> totals;
   if (value < p.sample_types.size()) totals.push_back(format_value(p, value, all.values[value]));
   for (std::size_t i = 0; i < p.sample_types.size(); ++i) {
     if (i != value) totals.push_back(format_value(p, i, all.values[i]));
   }
-  fmt::print(out, "Total: {}\n",
-             totals.empty() ? "no sample types" : fmt::to_string(fmt::join(totals, ", ")));
+  fmt::format_to(std::back_inserter(out), "Total: {}\n",
+                 totals.empty() ? "no sample types" : fmt::to_string(fmt::join(totals, ", ")));
   if (const std::int64_t lost = profile::lost_samples(p); lost > 0) {
-    fmt::print(out, "Lost: {} samples (dropped by the kernel: the profile undercounts)\n", lost);
+    fmt::format_to(std::back_inserter(out),
+                   "Lost: {} samples (dropped by the kernel: the profile undercounts)\n", lost);
   }
   if (p.duration_nanos > 0 || p.time_nanos > 0) {
     std::string line = "Duration: ";
@@ -113,31 +115,31 @@ void print_header(std::FILE* out, const ReportOptions& o, const profile::Profile
                 ? fmt::format("{:.3f} s", static_cast<double>(p.duration_nanos) / 1e9)
                 : "unknown";
     if (p.time_nanos > 0) line += ", started " + format_time(p.time_nanos);
-    fmt::print(out, "{}\n", line);
+    fmt::format_to(std::back_inserter(out), "{}\n", line);
   }
   if (p.period > 0) {
-    fmt::print(out, "Period: {} {} of {}\n", p.period, p.string(p.period_type.unit),
-               p.string(p.period_type.type));
+    fmt::format_to(std::back_inserter(out), "Period: {} {} of {}\n", p.period,
+                   p.string(p.period_type.unit), p.string(p.period_type.type));
   }
   // Computed from the stacks themselves, so it holds for any profile (perf's, converted, merged).
   if (const auto reach = profile::user_stack_reach(p); reach.with_user_stack > 0) {
-    fmt::print(out,
-               "User stacks: {:.1f}% of samples with a user stack reach main or a thread start "
-               "({} of {})\n",
-               percent(reach.reaching_root, reach.with_user_stack), reach.reaching_root,
-               reach.with_user_stack);
+    fmt::format_to(std::back_inserter(out),
+                   "User stacks: {:.1f}% of samples with a user stack reach main or a thread start "
+                   "({} of {})\n",
+                   percent(reach.reaching_root, reach.with_user_stack), reach.reaching_root,
+                   reach.with_user_stack);
   }
   for (profile::StringId c : p.comments) {
     const std::string_view text = p.string(c);
     if (!text.starts_with("perfscope: lost ") &&
         !text.starts_with("perfscope: user stacks reaching ")) {
-      fmt::print(out, "Note: {}\n", profile::printable(text));
+      fmt::format_to(std::back_inserter(out), "Note: {}\n", profile::printable(text));
     }
   }
   if (!filter.empty() && value < p.sample_types.size()) {
-    fmt::print(out, "Filter: {}: {} ({:.1f}%)\n", describe_filter(filter),
-               format_value(p, value, matched.values[value]),
-               percent(matched.values[value], all.values[value]));
+    fmt::format_to(std::back_inserter(out), "Filter: {}: {} ({:.1f}%)\n", describe_filter(filter),
+                   format_value(p, value, matched.values[value]),
+                   percent(matched.values[value], all.values[value]));
   }
 }
 
@@ -180,8 +182,8 @@ std::string count_title(const profile::Hottest& h) {
 
 // Functions, lines and modules: self and total. Processes and CPUs own whole samples: one column.
 // `unit` is the counted sample type's ("count", "bytes", "nanoseconds").
-void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by,
-                 std::string_view unit, const char* title) {
+void append_table(std::string& out, const profile::Hottest& h, profile::GroupBy by,
+                  std::string_view unit, const char* title) {
   std::vector<std::string> self, total;
   std::size_t width = 5;
   for (const auto& e : h.entries) {
@@ -189,22 +191,25 @@ void print_table(std::FILE* out, const profile::Hottest& h, profile::GroupBy by,
     total.push_back(format_cell(unit, e.total));
     width = std::max({width, self.back().size(), total.back().size()});
   }
-  fmt::print(out, "\n{} ({}):\n", title, count_title(h));
+  fmt::format_to(std::back_inserter(out), "\n{} ({}):\n", title, count_title(h));
   const bool per_frame = by == profile::GroupBy::function || by == profile::GroupBy::line ||
                          by == profile::GroupBy::module;
   if (per_frame) {
-    fmt::print(out, "{:>7} {:>7}  {:>{}}  {:>{}}  {}\n", "Self%", "Total%", "Self", width, "Total",
-               width, column(by));
+    fmt::format_to(std::back_inserter(out), "{:>7} {:>7}  {:>{}}  {:>{}}  {}\n", "Self%", "Total%",
+                   "Self", width, "Total", width, column(by));
     for (std::size_t i = 0; i < h.entries.size(); ++i) {
       const auto& e = h.entries[i];
-      fmt::print(out, "{:>6.2f}% {:>6.2f}%  {:>{}}  {:>{}}  {}\n", percent(e.self, h.total),
-                 percent(e.total, h.total), self[i], width, total[i], width, e.name);
+      fmt::format_to(std::back_inserter(out), "{:>6.2f}% {:>6.2f}%  {:>{}}  {:>{}}  {}\n",
+                     percent(e.self, h.total), percent(e.total, h.total), self[i], width, total[i],
+                     width, e.name);
     }
   } else {
-    fmt::print(out, "{:>7}  {:>{}}  {}\n", "Share", "Count", width, column(by));
+    fmt::format_to(std::back_inserter(out), "{:>7}  {:>{}}  {}\n", "Share", "Count", width,
+                   column(by));
     for (std::size_t i = 0; i < h.entries.size(); ++i) {
       const auto& e = h.entries[i];
-      fmt::print(out, "{:>6.2f}%  {:>{}}  {}\n", percent(e.self, h.total), self[i], width, e.name);
+      fmt::format_to(std::back_inserter(out), "{:>6.2f}%  {:>{}}  {}\n", percent(e.self, h.total),
+                     self[i], width, e.name);
     }
   }
 }
@@ -221,103 +226,83 @@ std::string known_processes(const profile::Profile& p) {
       fmt::join(names, ", "), h->distinct > names.size() ? ", ..." : "");
 }
 
+// The tables: the main one, then the processes and CPUs they come from (when the profile has
+// them and the main table is not already by process or CPU).
+Result<std::string> tables(const ReportOptions& o, const profile::Profile& p, profile::GroupBy by,
+                           profile::SortBy sort, std::size_t value,
+                           const profile::SampleFilter& filter) {
+  const std::string_view unit =
+      value < p.sample_types.size() ? p.string(p.sample_types[value].unit) : "";
+  auto h = profile::hottest(
+      p, {.by = by, .sort = sort, .top = o.top, .value_index = value, .filter = filter});
+  if (!h) return h.error();
+  std::string out;
+  append_table(out, *h, by, unit, fmt::format("Hottest {}, by {}", plural(by), o.sort).c_str());
+  const profile::LabelKeys keys(p);
+  for (const auto& [breakdown, title, present] :
+       {std::tuple{profile::GroupBy::process, "Processes", keys.pid >= 0 || keys.comm >= 0},
+        std::tuple{profile::GroupBy::cpu, "CPUs", keys.cpu >= 0}}) {
+    if (by == breakdown || !present) continue;
+    auto b = profile::hottest(
+        p, {.by = breakdown, .top = kBreakdownRows, .value_index = value, .filter = filter});
+    if (b && !b->entries.empty()) append_table(out, *b, breakdown, unit, title);
+  }
+  return out;
+}
+
 int run_report(const ReportOptions& o) {
+  constexpr const char* kCmd = "report";
   if (o.lines && o.by_given && o.by != "line") {
-    return report_error("report",
-                        Error{fmt::format("--lines cannot be combined with --by {}", o.by), 0,
-                              "  --lines is short for --by line; give one of them"});
+    return report_error(kCmd, Error{fmt::format("--lines cannot be combined with --by {}", o.by), 0,
+                                    "  --lines is short for --by line; give one of them"});
   }
   auto by = profile::parse_group_by(o.lines ? "line" : o.by);
-  if (!by) return report_error("report", by.error());
+  if (!by) return report_error(kCmd, by.error());
   auto sort = profile::parse_sort_by(o.sort);
-  if (!sort) return report_error("report", sort.error());
-  profile::SampleFilter filter;
+  if (!sort) return report_error(kCmd, sort.error());
+  profile::SampleFilter filter{.comm = o.comm};
   if (!o.pids.empty()) {
     auto pids = process::parse_pid_filter(o.pids);
-    if (!pids) return report_error("report", pids.error());
+    if (!pids) return report_error(kCmd, pids.error());
     filter.pids = std::move(*pids);
   }
-  filter.comm = o.comm;
 
-  auto p = profile::read_pprof(o.input, {.merge_samples = true});
-  if (!p) {
-    Error e = std::move(p).take_error();
-    if (e.errnum == ENOENT && e.hint.empty()) {
-      e.hint =
-          "  record one with `perfscope record -- ./program` (it writes perfscope.pb.gz), or "
-          "name it with -i FILE";
-    }
-    return report_error("report", e);
+  // Read whole: the tables show the filter's share of every sample.
+  auto in = formats::load_input(o.input);
+  if (!in) return report_error(kCmd, in.error());
+  for (const auto& note : in->notes) fmt::print(stderr, "perfscope report: {}\n", note);
+  const profile::Profile& p = in->profile;
+  if (p.sample_types.empty() && !p.samples().empty()) {
+    return report_error(kCmd, Error{o.input + " has samples but no sample types", 0,
+                                    "  the profile is malformed; record it again"});
   }
-  if (p->sample_types.empty() && !p->samples().empty()) {
-    return report_error("report", Error{o.input + " has samples but no sample types", 0,
-                                        "  the profile is malformed; record it again"});
-  }
-  // Before anything is computed or written: an unknown name leaves no output file.
-  auto value = profile::sample_type_index(*p, o.sample_type);
-  if (!value) return report_error("report", value.error());
-  const std::string_view unit =
-      *value < p->sample_types.size() ? p->string(p->sample_types[*value].unit) : "";
-  const profile::Totals all = profile::totals(*p);
-  const profile::Totals matched = filter.empty() ? all : profile::totals(*p, filter);
+  // Everything is computed before the output is written: an error leaves no file behind.
+  auto value = profile::sample_type_index(p, o.sample_type);
+  if (!value) return report_error(kCmd, value.error());
+  const profile::Totals all = profile::totals(p);
+  const profile::Totals matched = filter.empty() ? all : profile::totals(p, filter);
   if (!filter.empty() && matched.samples == 0) {
     return report_error(
-        "report", Error{fmt::format("no samples of {} in {}", describe_filter(filter), o.input), 0,
-                        known_processes(*p)});
+        kCmd, Error{fmt::format("no samples of {} in {}", describe_filter(filter), o.input), 0,
+                    known_processes(p)});
   }
-
   if (o.folded) {
     auto text =
-        output::folded(*p, {.include_comm = !o.no_comm, .value_index = *value, .filter = filter});
-    if (!text) return report_error("report", text.error());
-    auto out = OutputFile::open(o.output);
-    if (!out) return report_error("report", out.error());
-    std::fwrite(text->data(), 1, text->size(), out->stream());
-    if (auto st = out->commit(); !st) return report_error("report", st.error());
+        output::folded(p, {.include_comm = !o.no_comm, .value_index = *value, .filter = filter});
+    if (!text) return report_error(kCmd, text.error());
+    if (auto st = write_output_file(o.output, *text); !st) return report_error(kCmd, st.error());
     return 0;
   }
-
-  // Everything is computed before the output file is created: an error leaves no file behind.
-  profile::Hottest main_table, processes, cpus;
-  const bool has_samples = !p->sample_types.empty() && matched.samples > 0;
-  if (has_samples) {
-    auto h = profile::hottest(
-        *p, {.by = *by, .sort = *sort, .top = o.top, .value_index = *value, .filter = filter});
-    if (!h) return report_error("report", h.error());
-    main_table = std::move(*h);
-    const profile::LabelKeys keys(*p);
-    if (*by != profile::GroupBy::process && (keys.pid >= 0 || keys.comm >= 0)) {
-      auto ph = profile::hottest(*p, {.by = profile::GroupBy::process,
-                                      .top = kBreakdownRows,
-                                      .value_index = *value,
-                                      .filter = filter});
-      if (ph) processes = std::move(*ph);
-    }
-    if (*by != profile::GroupBy::cpu && keys.cpu >= 0) {
-      auto ch = profile::hottest(*p, {.by = profile::GroupBy::cpu,
-                                      .top = kBreakdownRows,
-                                      .value_index = *value,
-                                      .filter = filter});
-      if (ch) cpus = std::move(*ch);
-    }
-  }
-
-  auto out = OutputFile::open(o.output);
-  if (!out) return report_error("report", out.error());
-  print_header(out->stream(), o, *p, *value, all, matched, filter);
-  if (!has_samples) {
-    fmt::print(out->stream(), "\nThe profile holds no samples.\n");
+  std::string out;
+  append_header(out, o, p, *value, all, matched, filter);
+  if (p.sample_types.empty() || matched.samples == 0) {
+    out += "\nThe profile holds no samples.\n";
   } else {
-    const std::string title = fmt::format("Hottest {}, by {}", plural(*by), o.sort);
-    print_table(out->stream(), main_table, *by, unit, title.c_str());
-    if (!processes.entries.empty()) {
-      print_table(out->stream(), processes, profile::GroupBy::process, unit, "Processes");
-    }
-    if (!cpus.entries.empty()) {
-      print_table(out->stream(), cpus, profile::GroupBy::cpu, unit, "CPUs");
-    }
+    auto t = tables(o, p, *by, *sort, *value, filter);
+    if (!t) return report_error(kCmd, t.error());
+    out += *t;
   }
-  if (auto st = out->commit(); !st) return report_error("report", st.error());
+  if (auto st = write_output_file(o.output, out); !st) return report_error(kCmd, st.error());
   return 0;
 }
 
@@ -328,7 +313,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
   auto* sub = app.add_subcommand(
       "report", "Show where a saved profile spends its time: tables or folded stacks");
   sub->add_option("-i,--input", o->input,
-                  "The profile to read (pprof, gzipped or not; - for stdin)")
+                  "The profile to read: pprof, folded stacks, perf script text or speedscope "
+                  "JSON, told apart by content, gzipped or not (- for stdin)")
       ->capture_default_str();
   sub->add_option("--sort", o->sort,
                   "Order rows by self (in the entry itself) or total (including what it calls)")

@@ -171,11 +171,6 @@ std::vector<std::uint32_t> StackTree::path(std::uint32_t id) const {
 
 namespace {
 
-bool is_jit_mapping(std::string_view file) {
-  const std::string_view base = profile::basename(file);
-  return file.starts_with("[jit]") || (base.starts_with("perf-") && base.ends_with(".map"));
-}
-
 std::string frame_name(std::string name) {
   // ';' separates frames in folded lines: keep names that way-safe.
   std::replace(name.begin(), name.end(), ';', ':');
@@ -206,7 +201,7 @@ Result<StackTree> tree_from_profile(const profile::Profile& p, const TreeOptions
     if (profile::is_kernel_mapping(p, l.mapping_id)) {
       kind = FrameKind::kernel;
     } else if (l.mapping_id != 0 && l.mapping_id <= p.mappings().size() &&
-               is_jit_mapping(p.string(p.mapping(l.mapping_id).filename))) {
+               profile::is_jit_mapping_name(p.string(p.mapping(l.mapping_id).filename))) {
       kind = FrameKind::jit;
     }
     if (l.lines.empty()) {

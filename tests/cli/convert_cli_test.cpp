@@ -4,8 +4,10 @@
 // written (a missing directory, a full device, a write cut off by the file size limit halfway):
 // the named file is left as it was and no temporary stays behind. Also `perfscope flamegraph` on
 // the same formats: speedscope JSON in, the HTML page out.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -40,8 +42,9 @@ class ConvertCli : public ::testing::Test {
   void write(const std::string& name, const std::string& text) const {
     std::ofstream(file(name), std::ios::binary) << text;
   }
-  std::string read(const std::string& name) const {
-    std::ifstream in(file(name), std::ios::binary);
+  std::string read(const std::string& name) const { return read_file(file(name)); }
+  static std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -194,7 +197,7 @@ TEST_F(ConvertCli, UnwritableOutputLeavesNothing) {
   expect_one_error(convert({"-i", "in.pb.gz", "-o", "no/such/dir/out.folded"}),
                    "cannot create output file no/such/dir/out.folded: No such file or directory\n");
   expect_one_error(convert({"-i", "in.pb.gz", "-o", "no/such/dir/out.pb.gz"}),
-                   "cannot create profile no/such/dir/out.pb.gz: No such file or directory\n");
+                   "cannot create output file no/such/dir/out.pb.gz: No such file or directory\n");
   const auto full = convert({"-i", "in.pb.gz", "--to", "speedscope", "-o", "/dev/full"});
   expect_one_error(full, "cannot write output file /dev/full: No space left on device\n");
 
@@ -219,6 +222,74 @@ TEST_F(ConvertCli, ReplacesTheInputInPlace) {
   const auto r = convert({"-i", "same.folded", "-o", "same.folded"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read("same.folded"), kFolded);
+}
+
+// One detection for every command (issue 19): a folded file whose first stack is longer than the
+// 64 KiB that used to decide the format is read by convert, flamegraph and report alike.
+TEST_F(ConvertCli, AFirstStackLongerThan64KiBIsReadByEveryCommand) {
+  const std::string input =
+      std::string(PERFSCOPE_TEST_DATA) + "/hostile/folded_first_line_over_64KiB.folded";
+  auto r = convert({"-i", input, "--to", "folded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, read_file(input));
+  const auto in_every = [&](const std::string& command, std::vector<std::string> args) {
+    args.insert(args.begin(), {testing::perfscope_binary(), command, "-i", input});
+    return run(args, {.cwd = dir_});
+  };
+  r = in_every("flamegraph", {"-o", "deep.svg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(read("deep.svg").find("<title>f49 (5 samples, 100.00%)</title>"), std::string::npos);
+  r = in_every("report", {"--top", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Total: 5 samples"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("100.00% 100.00%      5      5  f49"), std::string::npos) << r.out;
+}
+
+// An input that never ends and holds no profile (issue 19: `-i /dev/zero` read until memory ran
+// out): one clear error, after reading a bounded amount.
+TEST_F(ConvertCli, DevZeroIsRefusedWithBoundedMemory) {
+  if (::access("/usr/bin/time", X_OK) != 0) GTEST_SKIP() << "needs GNU time (apt-get install time)";
+  for (const char* command : {"convert", "flamegraph", "report"}) {
+    // GNU time's "%M": the peak resident set in KiB, on the last line of standard error.
+    const auto r = run({"/usr/bin/time", "-f", "%M", testing::perfscope_binary(), command, "-i",
+                        "/dev/zero", "-o", file("out.folded")},
+                       {.cwd = dir_});
+    EXPECT_EQ(r.exit_code, 1) << command << ": " << r.err;
+    EXPECT_TRUE(
+        r.err.starts_with(fmt::format("perfscope {}: cannot tell what /dev/zero holds\n", command)))
+        << r.err;
+    const std::string peak = r.err.substr(r.err.find_last_of('\n', r.err.size() - 2) + 1);
+    EXPECT_LT(std::stol(peak), 200 * 1024) << command << ": peak RSS " << peak << " KiB";
+    EXPECT_FALSE(exists("out.folded"));
+  }
+}
+
+// A failed write is one error and a failed exit, whether to a file or to standard output (issue
+// 19: `report > /dev/full` exited 0 with the output lost).
+TEST_F(ConvertCli, WriteErrorsFailWithOneMessage) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;
+  };
+  const std::string in = file("in.pb.gz");
+  const std::vector<Case> cases{
+      {{"report", "-i", in, "-o", "/dev/full"}, "cannot write output file /dev/full"},
+      {{"report", "-i", in, "--folded", "-o", "/dev/full"}, "cannot write output file /dev/full"},
+      {{"report", "-i", in}, "cannot write to standard output"},
+      {{"report", "-i", in, "--folded"}, "cannot write to standard output"},
+      {{"convert", "-i", in, "--to", "folded", "-o", "-"}, "cannot write to standard output"},
+      {{"convert", "-i", in, "--to", "pprof", "-o", "-"}, "cannot write to standard output"},
+      {{"flamegraph", "-i", in}, "cannot write to standard output"},
+  };
+  for (const Case& c : cases) {
+    std::string cmd = "exec " + testing::perfscope_binary();
+    for (const auto& a : c.args) cmd += " '" + a + "'";
+    const auto r = run({"/bin/sh", "-c", cmd + " > /dev/full"}, {.cwd = dir_});
+    const std::string expected =
+        "perfscope " + c.args[0] + ": " + c.error + ": No space left on device\n";
+    EXPECT_EQ(r.exit_code, 1) << cmd << "\n" << r.err;
+    EXPECT_EQ(r.err, expected) << cmd;
+  }
 }
 
 // The other ends of the same formats in `perfscope flamegraph`: speedscope JSON in, the HTML page

@@ -3,10 +3,14 @@
 
 #include <string>
 
-#include "output/folded_reader.hpp"
+#include "formats/folded_reader.hpp"
+#include "formats/line_splitter.hpp"
 
-namespace perfscope::output {
+namespace perfscope::formats {
 namespace {
+
+using output::FrameKind;
+using output::StackTree;
 
 Result<std::string> refold(std::string_view text, FoldedReaderOptions o = {}) {
   StackTree t;
@@ -90,4 +94,4 @@ TEST(FlamegraphFoldedReader, LineSplitterJoinsLinesAcrossChunks) {
 }
 
 }  // namespace
-}  // namespace perfscope::output
+}  // namespace perfscope::formats

@@ -6,14 +6,18 @@
 #include <random>
 #include <string>
 
+#include "formats/detect.hpp"
+#include "formats/folded_reader.hpp"
+#include "formats/perf_script.hpp"
 #include "output/flamegraph_svg.hpp"
-#include "output/folded_reader.hpp"
-#include "output/perf_script.hpp"
 #include "profile/profile.hpp"
 #include "unit/profile_builder.hpp"
 
 namespace perfscope::output {
 namespace {
+
+using formats::FoldedReader;
+using formats::PerfScriptReader;
 
 constexpr std::string_view kPerfScript =
     "burn 15753  8533.567084:     250000 cpu-clock:ppp: \n"
@@ -56,7 +60,7 @@ std::string random_bytes(std::mt19937_64& rng) {
 
 // Every reader on `input`; the SVG when one succeeded.
 void run_all(const std::string& input) {
-  (void)detect_input_format(input);
+  (void)formats::detect_format(input);
   {
     StackTree t;
     FoldedReader r(t, "fuzz");

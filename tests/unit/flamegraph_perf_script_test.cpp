@@ -7,11 +7,15 @@
 #include <filesystem>
 #include <string>
 
-#include "output/perf_script.hpp"
+#include "formats/detect.hpp"
+#include "formats/perf_script.hpp"
 #include "support/run.hpp"
 
-namespace perfscope::output {
+namespace perfscope::formats {
 namespace {
+
+using output::FrameKind;
+using output::StackTree;
 
 Result<std::string> fold(std::string_view text, PerfScriptOptions o = {}) {
   StackTree t;
@@ -164,15 +168,10 @@ TEST(FlamegraphPerfScript, TruncatedOrForeignTextIsAnErrorWithTheLine) {
   EXPECT_NE(cut.error().hint.find("perf script"), std::string::npos);
 }
 
-TEST(FlamegraphPerfScript, DetectsInputFormats) {
-  EXPECT_EQ(detect_input_format(kCallchains), InputFormat::perf_script);
-  EXPECT_EQ(detect_input_format("# comment\n\nmain;a 1\n"), InputFormat::folded);
-  EXPECT_EQ(detect_input_format(std::string("\x1f\x8b\x08\x00", 4)), InputFormat::pprof);
-  EXPECT_EQ(detect_input_format(std::string("\x0a\x04\x08\x01\x10\x02", 6)), InputFormat::pprof);
-  EXPECT_EQ(detect_input_format(""), InputFormat::unknown);
-  EXPECT_EQ(detect_input_format("hello world\n"), InputFormat::unknown);
-  EXPECT_EQ(detect_input_format("   burn 1 1.5: 1 cpu-clock:  10 f+0x1 (/b)\n"),
-            InputFormat::perf_script);
+TEST(FlamegraphPerfScript, IsDetectedByItsFirstHeader) {
+  EXPECT_EQ(detect_format(kCallchains), Format::perf_script);
+  // Right-aligned COMM, as perf prints it without callchains.
+  EXPECT_EQ(detect_format("   burn 1 1.5: 1 cpu-clock:  10 f+0x1 (/b)\n"), Format::perf_script);
 }
 
 // Real output of the installed perf, recorded here from a target with known hot functions.
@@ -229,7 +228,7 @@ std::int64_t total_of(const StackTree& t, std::string_view name) {
 TEST_F(FlamegraphRealPerfScript, FramePointerCallchainsOfBurn) {
   const std::string text = record({"-g", "-e", "cpu-clock", "-F", "999"}, "ps-burn", "400");
   ASSERT_FALSE(text.empty());
-  EXPECT_EQ(detect_input_format(text), InputFormat::perf_script);
+  EXPECT_EQ(detect_format(text), Format::perf_script);
   StackTree t;
   PerfScriptReader r(t, "perf script", {});
   ASSERT_TRUE(r.add_text(text)) << text.substr(0, 2000);
@@ -277,4 +276,4 @@ TEST_F(FlamegraphRealPerfScript, DwarfCallchains) {
 }
 
 }  // namespace
-}  // namespace perfscope::output
+}  // namespace perfscope::formats

@@ -8,12 +8,14 @@
 #include <sstream>
 #include <string>
 
+#include "formats/folded_reader.hpp"
 #include "output/flamegraph_svg.hpp"
-#include "output/folded_reader.hpp"
 #include "unit/golden.hpp"
 
 namespace perfscope::output {
 namespace {
+
+using formats::FoldedReader;
 
 StackTree tree_of(std::string_view folded) {
   StackTree t;

@@ -10,12 +10,14 @@
 #include <sstream>
 #include <string>
 
-#include "output/folded_reader.hpp"
+#include "formats/folded_reader.hpp"
 #include "output/html.hpp"
 #include "unit/golden.hpp"
 
 namespace perfscope::output {
 namespace {
+
+using formats::FoldedReader;
 
 using testing::expect_golden;
 

@@ -12,8 +12,10 @@
 #include <sstream>
 #include <string>
 
+#include "formats/folded_reader.hpp"
+#include "formats/speedscope_reader.hpp"
+#include "formats/stack_profile.hpp"
 #include "output/folded.hpp"
-#include "output/folded_reader.hpp"
 #include "output/speedscope.hpp"
 #include "output/stack_tree.hpp"
 #include "profile/profile.hpp"
@@ -22,6 +24,10 @@
 
 namespace perfscope::output {
 namespace {
+
+using formats::FoldedReader;
+using formats::parse_speedscope;
+using formats::profile_from_tree;
 
 using testing::expect_golden;
 
@@ -309,14 +315,6 @@ TEST(SpeedscopeFormat, TruncationsAndMutationsNeverCrash) {
       EXPECT_FALSE(p.error().op.empty());
     }
   }
-}
-
-TEST(SpeedscopeFormat, LooksLikeJson) {
-  EXPECT_TRUE(looks_like_json("{}"));
-  EXPECT_TRUE(looks_like_json("\xef\xbb\xbf \n\t{\"a\":1}"));
-  EXPECT_FALSE(looks_like_json("main;a 1\n"));
-  EXPECT_FALSE(looks_like_json(""));
-  EXPECT_FALSE(looks_like_json("  [1]"));
 }
 
 }  // namespace

@@ -1,16 +1,20 @@
-#include "output/perf_script.hpp"
+#include "formats/perf_script.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cstring>
 #include <limits>
 
-#include "output/folded_reader.hpp"
+#include "formats/line_splitter.hpp"
+#include "profile/names.hpp"
 
-namespace perfscope::output {
+namespace perfscope::formats {
+
+using output::FrameKind;
+using output::FrameRef;
+using output::StackTree;
 namespace {
 
 bool is_space(char c) {
@@ -73,28 +77,6 @@ bool is_time(std::string_view tok) {
   const std::size_t dot = tok.find('.');
   if (dot == std::string_view::npos) return all_digits(tok);
   return all_digits(tok.substr(0, dot)) && all_digits(tok.substr(dot + 1));
-}
-
-std::string_view basename(std::string_view path) {
-  const std::size_t slash = path.rfind('/');
-  if (slash == std::string_view::npos || slash + 1 == path.size()) return path;
-  return path.substr(slash + 1);
-}
-
-// perf's names for code that is the kernel's: "[kernel.kallsyms]", "[guest.kernel.kallsyms]",
-// "[nf_tables]" (a module); not the bracketed user-space areas.
-bool is_kernel_module(std::string_view module) {
-  if (module.size() < 3 || module.front() != '[' || module.back() != ']') return false;
-  static constexpr std::array<std::string_view, 9> kUserAreas{
-      "[vdso", "[vsyscall", "[vvar", "[stack", "[heap", "[anon", "[uprobes", "[unknown", "[jit"};
-  return std::none_of(kUserAreas.begin(), kUserAreas.end(),
-                      [&](std::string_view a) { return module.starts_with(a); });
-}
-
-bool is_jit_module(std::string_view module) {
-  const std::string_view base = basename(module);
-  return module.starts_with("[jit") || (base.starts_with("perf-") && base.ends_with(".map")) ||
-         base.starts_with("jitted-");
 }
 
 // "name+0x1f" -> "name"; a '+' that is part of the name (operator+) stays.
@@ -181,9 +163,9 @@ std::optional<FrameKind> parse_frame(std::string_view text, std::string& name) {
   FrameKind kind = FrameKind::user;
   if (module == "inlined") {
     kind = FrameKind::inlined;
-  } else if (is_kernel_module(module)) {
+  } else if (profile::is_kernel_mapping_name(module)) {
     kind = FrameKind::kernel;
-  } else if (is_jit_module(module)) {
+  } else if (profile::is_jit_mapping_name(module)) {
     kind = FrameKind::jit;
   }
   name.clear();
@@ -194,7 +176,7 @@ std::optional<FrameKind> parse_frame(std::string_view text, std::string& name) {
       name = module;
     } else {
       name += '[';
-      name += basename(module);
+      name += profile::basename(module);
       name += ']';
     }
   } else {
@@ -302,6 +284,8 @@ Status PerfScriptReader::add_line(std::string_view line) {
     if (in_sample_) {
       if (auto f = frame(trimmed)) {
         if (keep_) frames_.push_back(*f);
+        if (!has_callchain_) ++callchains_;
+        has_callchain_ = true;
         return {};
       }
       if (!parse_perf_script_header(line)) {
@@ -325,6 +309,7 @@ Status PerfScriptReader::add_line(std::string_view line) {
   }
   end_sample();
   in_sample_ = true;
+  has_callchain_ = false;
   ++samples_;
   frames_.clear();
   keep_ = (options_.comm.empty() || h->comm == options_.comm) &&
@@ -356,34 +341,4 @@ Status PerfScriptReader::add_text(std::string_view text) {
   return finish();
 }
 
-InputFormat detect_input_format(std::string_view head) {
-  if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
-      static_cast<unsigned char>(head[1]) == 0x8b) {
-    return InputFormat::pprof;
-  }
-  // Text is what the text readers take; anything with NUL or other binary control bytes is
-  // taken for an uncompressed profile.proto message.
-  const std::size_t probe = std::min<std::size_t>(head.size(), 4096);
-  for (std::size_t i = 0; i < probe; ++i) {
-    const auto c = static_cast<unsigned char>(head[i]);
-    if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') return InputFormat::pprof;
-  }
-  std::string_view rest = head;
-  while (!rest.empty()) {
-    const std::size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    const std::string_view t = trim(line);
-    if (t.empty() || t.front() == '#') continue;
-    if (parse_perf_script_header(line)) return InputFormat::perf_script;
-    const std::size_t gap = t.find_last_of(" \t");
-    if (gap != std::string_view::npos && all_digits(t.substr(gap + 1)) && !is_space(line.front())) {
-      return InputFormat::folded;
-    }
-    return InputFormat::unknown;
-  }
-  return InputFormat::unknown;
-}
-
-}  // namespace perfscope::output
+}  // namespace perfscope::formats

@@ -1,11 +1,13 @@
-#include "output/folded_reader.hpp"
+#include "formats/folded_reader.hpp"
 
 #include <fmt/format.h>
 
 #include <charconv>
 #include <limits>
 
-namespace perfscope::output {
+#include "formats/line_splitter.hpp"
+
+namespace perfscope::formats {
 namespace {
 
 constexpr const char* kFormatHint =
@@ -18,7 +20,7 @@ bool is_space(char c) {
 
 }  // namespace
 
-FoldedReader::FoldedReader(StackTree& tree, std::string source, FoldedReaderOptions options)
+FoldedReader::FoldedReader(output::StackTree& tree, std::string source, FoldedReaderOptions options)
     : tree_(tree), source_(std::move(source)), options_(std::move(options)) {}
 
 Error FoldedReader::error(std::string reason, std::string hint) const {
@@ -69,7 +71,7 @@ Status FoldedReader::add_line(std::string_view line) {
       return error(fmt::format("frame {} is empty (two ';' in a row, or one at an end)",
                                frames_.size() + 1));
     }
-    const SplitName s = split_kind_suffix(annotated);
+    const output::SplitName s = output::split_kind_suffix(annotated);
     if (frames_.empty() && !options_.comm.empty() && s.name != options_.comm) return {};
     frames_.push_back({tree_.intern(s.name), s.kind});
     if (semi == std::string_view::npos) break;
@@ -88,4 +90,4 @@ Status FoldedReader::add_text(std::string_view text) {
   return lines.finish(on_line);
 }
 
-}  // namespace perfscope::output
+}  // namespace perfscope::formats

@@ -24,7 +24,7 @@
 #include "core/error.hpp"
 #include "output/stack_tree.hpp"
 
-namespace perfscope::output {
+namespace perfscope::formats {
 
 struct PerfScriptOptions {
   bool include_comm = true;             // COMM as each stack's root frame
@@ -50,7 +50,7 @@ std::optional<PerfScriptHeader> parse_perf_script_header(std::string_view line);
 // The parts of one frame line (or of a header's `rest`).
 struct PerfScriptFrame {
   std::string name;  // symbol without "+0xOFF"; for an unknown symbol "[module]" or "[unknown]"
-  FrameKind kind = FrameKind::user;
+  output::FrameKind kind = output::FrameKind::user;
 };
 // Nullopt when `text` is not "ADDR SYMBOL[+0xOFF] (MODULE)".
 std::optional<PerfScriptFrame> parse_perf_script_frame(std::string_view text);
@@ -58,7 +58,7 @@ std::optional<PerfScriptFrame> parse_perf_script_frame(std::string_view text);
 class PerfScriptReader {
  public:
   // Adds to `tree`, which must outlive the reader. `source` names the input in errors.
-  PerfScriptReader(StackTree& tree, std::string source, PerfScriptOptions options = {});
+  PerfScriptReader(output::StackTree& tree, std::string source, PerfScriptOptions options = {});
 
   // One line, without its '\n'. Errors carry "SOURCE:LINE: reason" as their op.
   Status add_line(std::string_view line);
@@ -69,11 +69,13 @@ class PerfScriptReader {
 
   std::size_t line_number() const { return line_; }
   std::size_t samples() const { return samples_; }  // samples seen (before filters)
+  // Samples with frame lines under their header (perf recorded callchains: -g, --call-graph).
+  std::size_t callchains() const { return callchains_; }
 
  private:
   // The frame on a trimmed frame line (or a header's rest); nullopt when it is not one. The name
   // is interned only when the current sample is kept (for a dropped one the FrameRef is empty).
-  std::optional<FrameRef> frame(std::string_view text);
+  std::optional<output::FrameRef> frame(std::string_view text);
   Error error(std::string reason) const;
   void end_sample();
 
@@ -84,28 +86,23 @@ class PerfScriptReader {
   // Bounds frame_cache_: it is emptied when full, so memory stays small whatever the input.
   static constexpr std::size_t kMaxCachedFrames = 1u << 16;
 
-  StackTree& tree_;
+  output::StackTree& tree_;
   std::string source_;
   PerfScriptOptions options_;
   std::size_t line_ = 0;
   std::size_t samples_ = 0;
+  std::size_t callchains_ = 0;
   bool in_sample_ = false;
-  bool keep_ = false;             // the current sample passes the filters
-  std::uint32_t comm_ = 0;        // interned COMM of the current sample
-  std::int64_t weight_ = 1;       // of the current sample
-  std::vector<FrameRef> frames_;  // of the current sample, leaf first
-  std::string name_;              // scratch for frame names, reused across lines
+  bool has_callchain_ = false;            // the current sample has had a frame line
+  bool keep_ = false;                     // the current sample passes the filters
+  std::uint32_t comm_ = 0;                // interned COMM of the current sample
+  std::int64_t weight_ = 1;               // of the current sample
+  std::vector<output::FrameRef> frames_;  // of the current sample, leaf first
+  std::string name_;                      // scratch for frame names, reused across lines
   // Frames already parsed, by their text after the address ("SYMBOL+0xOFF (MODULE)"), which alone
   // decides name and kind: a large input repeats a few thousand call sites, so most frame lines
   // cost one lookup here instead of a parse and an intern.
-  std::unordered_map<std::string, FrameRef, TextHash, std::equal_to<>> frame_cache_;
+  std::unordered_map<std::string, output::FrameRef, TextHash, std::equal_to<>> frame_cache_;
 };
 
-enum class InputFormat { pprof, folded, perf_script, unknown };
-
-// Guesses from the first bytes of an input (a few KiB are plenty): gzip or binary data is pprof;
-// otherwise the first line that is not blank or a '#' comment decides between a `perf script`
-// sample header and a folded line. unknown for empty input or text that is neither.
-InputFormat detect_input_format(std::string_view head);
-
-}  // namespace perfscope::output
+}  // namespace perfscope::formats
