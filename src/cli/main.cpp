@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <iostream>
 #include <new>
 #include <system_error>
 
@@ -32,6 +33,19 @@ int report_error(const char* command, const Error& error) {
 
 }  // namespace perfscope::cli
 
+namespace {
+
+// CLI11 prints help and the version through std::cout: a failed write is a failure too.
+int help_written(int status) {
+  std::cout.flush();
+  if (!std::cout.fail()) return status;
+  fmt::print(stderr, "perfscope: cannot write to standard output: {}\n",
+             std::strerror(errno != 0 ? errno : EIO));
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace perfscope::cli;
   CLI::App app{"perfscope: Linux performance analysis on perf_event_open(2) and eBPF"};
@@ -55,11 +69,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return help_written(app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return help_written(app.exit(e));
   } catch (const CLI::Success& e) {
-    return app.exit(e);
+    return help_written(app.exit(e));
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "perfscope: {}\n  run `perfscope --help` or `perfscope SUBCOMMAND --help`\n",
                e.what());

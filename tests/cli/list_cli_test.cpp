@@ -101,5 +101,18 @@ TEST(ListCliUnprivileged, NobodySeesWhatNobodyCanUse) {
   }
 }
 
+// A list that cannot be written (a full disk) is a failure with one line, not an abort and not a
+// silent success; the same check covers every subcommand's standard output.
+TEST(ListCli, UnwritableStandardOutputFailsWithOneMessage) {
+  for (const char* args : {"list software", "report --help", "doctor --need count-own"}) {
+    SCOPED_TRACE(args);
+    const auto r =
+        run({"/bin/sh", "-c", testing::perfscope_binary() + " " + args + " > /dev/full"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace perfscope
