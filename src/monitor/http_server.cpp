@@ -18,8 +18,6 @@ namespace perfscope::monitor {
 namespace {
 
 constexpr std::size_t kMaxRequestHead = 16 * 1024;
-constexpr std::size_t kMaxConnections = 64;
-constexpr auto kIdleTimeout = std::chrono::seconds(60);
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -27,24 +25,38 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-// The value of header `name` (lower case) in a request head, or empty.
-std::string header(std::string_view head, std::string_view name) {
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos && pos + 2 < head.size()) {
-    const std::size_t start = pos + 2;
-    const std::size_t end = head.find("\r\n", start);
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r'))
+    v.remove_suffix(1);
+  return v;
+}
+
+// The values of header `name` (lower case) in a request head, in order. Lines end in CRLF or a
+// bare LF (RFC 9112 lets a server accept both).
+std::vector<std::string_view> header_values(std::string_view head, std::string_view name) {
+  std::vector<std::string_view> values;
+  std::size_t start = head.find('\n');  // past the request line
+  while (start != std::string_view::npos && start + 1 < head.size()) {
+    const std::size_t end = head.find('\n', start + 1);
     const std::string_view line =
-        head.substr(start, (end == std::string_view::npos ? head.size() : end) - start);
+        head.substr(start + 1, (end == std::string_view::npos ? head.size() : end) - start - 1);
     const auto colon = line.find(':');
-    if (colon != std::string_view::npos && lower(line.substr(0, colon)) == name) {
-      std::string_view v = line.substr(colon + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-      return std::string(v);
-    }
-    pos = end;
+    if (colon != std::string_view::npos && lower(line.substr(0, colon)) == name)
+      values.push_back(trim(line.substr(colon + 1)));
+    start = end;
   }
-  return {};
+  return values;
+}
+
+// Where the first request head in `in` ends: its length (through the last header line's LF) and
+// the bytes it takes with the blank line after it; nullopt while incomplete.
+std::optional<std::pair<std::size_t, std::size_t>> find_head_end(std::string_view in) {
+  for (std::size_t i = in.find('\n'); i != std::string_view::npos; i = in.find('\n', i + 1)) {
+    if (i + 1 < in.size() && in[i + 1] == '\n') return std::pair{i + 1, i + 2};
+    if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') return std::pair{i + 1, i + 3};
+  }
+  return std::nullopt;
 }
 
 // The fix for a failed bind(2) or listen(2): every failure gets one.
@@ -77,7 +89,8 @@ std::string listen_hint(int errnum, const std::string& address, std::uint16_t po
 
 }  // namespace
 
-Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uint16_t port) {
+Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uint16_t port,
+                                            const ServerLimits& limits) {
   const std::string where = fmt::format("{}:{}", address, port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -91,6 +104,7 @@ Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uin
         "  give a numeric address such as 127.0.0.1, 0.0.0.0 or [::1]"};
   }
   MetricsServer s;
+  s.limits_ = limits;
   int last_errno = 0;
   for (addrinfo* ai = found; ai != nullptr && !s.listener_; ai = ai->ai_next) {
     UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -100,7 +114,7 @@ Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uin
     }
     const int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), 16) != 0) {
+    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), 128) != 0) {
       last_errno = errno;
       continue;
     }
@@ -137,9 +151,19 @@ Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uin
   return s;
 }
 
-void MetricsServer::watch(Connection& c, bool want_write) {
+std::size_t MetricsServer::buffered_bytes() const {
+  std::size_t n = 0;
+  for (const auto& c : connections_) n += c.in.size() + c.out.size();
+  return n;
+}
+
+// Reading stops while the replies pile up (or the client has closed its side); writing is watched
+// while there is something to send.
+void MetricsServer::watch(Connection& c) {
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u);
+  const bool backlogged = c.out.size() - c.sent >= limits_.max_queued_bytes;
+  ev.events = (backlogged || c.peer_closed ? 0u : EPOLLIN | EPOLLRDHUP) |
+              (c.sent < c.out.size() ? EPOLLOUT : 0u);
   ev.data.fd = c.fd.get();
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c.fd.get(), &ev) != 0) {
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
@@ -151,23 +175,35 @@ void MetricsServer::drop(std::size_t index) {
   connections_.erase(connections_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
-void MetricsServer::accept_all() {
+// Every slot taken: the connection that has gone longest without a complete request goes (one
+// with a reply on its way last), so a few slow or silent clients cannot lock everyone else out.
+void MetricsServer::evict_slowest() {
+  const auto slowest =
+      std::min_element(connections_.begin(), connections_.end(), [](const auto& a, const auto& b) {
+        const bool a_busy = a.sent < a.out.size(), b_busy = b.sent < b.out.size();
+        return a_busy != b_busy ? !a_busy : a.last_request < b.last_request;
+      });
+  drop(static_cast<std::size_t>(slowest - connections_.begin()));
+}
+
+void MetricsServer::accept_all(Clock::time_point now) {
   while (true) {
     UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) return;  // EAGAIN, or a connection that went away first
-    if (connections_.size() >= kMaxConnections) continue;  // closed at once
+    if (connections_.size() >= limits_.max_connections) evict_slowest();
     Connection c;
     c.fd = std::move(fd);
-    c.last_active = std::chrono::steady_clock::now();
+    c.last_active = c.last_request = now;
     connections_.push_back(std::move(c));
-    watch(connections_.back(), false);
+    watch(connections_.back());
+    // A request sent with the connect is answered now, before a later arrival could evict it.
+    if (!on_readable(connections_.back(), now)) drop(connections_.size() - 1);
   }
 }
 
 void MetricsServer::answer(Connection& c, std::string_view head) {
   ++requests_;
-  const std::size_t line_end = head.find("\r\n");
-  const std::string_view line = head.substr(0, line_end);
+  const std::string_view line = trim(head.substr(0, head.find('\n')));
   const auto sp1 = line.find(' ');
   const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   std::string_view method, target, version = "HTTP/1.0";
@@ -176,25 +212,32 @@ void MetricsServer::answer(Connection& c, std::string_view head) {
     target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     version = line.substr(sp2 + 1);
   }
-  const std::string connection = lower(header(head, "connection"));
-  c.close_after = version == "HTTP/1.1" ? connection == "close" : connection != "keep-alive";
+  const auto connection = header_values(head, "connection");
+  const std::string wanted = connection.empty() ? "" : lower(connection.front());
+  c.close_after = version == "HTTP/1.1" ? wanted == "close" : wanted != "keep-alive";
   const std::string_view path = target.substr(0, target.find('?'));
+  const auto lengths = header_values(head, "content-length");
 
   int status = 200;
   const char* reason = "OK";
   const char* type = kExpositionContentType;
   std::string_view body = metrics_;
   std::string extra;
+  auto refuse = [&](const char* why) {
+    status = 400, reason = "Bad Request", type = "text/plain", body = why;
+    c.close_after = true;  // the body that may follow cannot be told from the next request
+  };
   if (method.empty() || version.substr(0, 5) != "HTTP/") {
-    status = 400, reason = "Bad Request", type = "text/plain", body = "bad request\n";
-    c.close_after = true;
+    refuse("bad request\n");
+  } else if (!header_values(head, "transfer-encoding").empty()) {
+    refuse("no request body expected (Transfer-Encoding)\n");
+  } else if (lengths.size() > 1) {
+    refuse("Content-Length given more than once\n");
+  } else if (!lengths.empty() && lengths.front() != "0") {
+    refuse("no request body expected\n");
   } else if (method != "GET" && method != "HEAD") {
     status = 405, reason = "Method Not Allowed", type = "text/plain", body = "only GET and HEAD\n";
     extra = "Allow: GET, HEAD\r\n";
-  } else if (const std::string length = header(head, "content-length");
-             !length.empty() && length != "0") {
-    status = 400, reason = "Bad Request", type = "text/plain", body = "no request body expected\n";
-    c.close_after = true;
   } else if (path == "/") {
     type = "text/plain";
     body = "perfscope monitor: metrics are at /metrics\n";
@@ -207,32 +250,38 @@ void MetricsServer::answer(Connection& c, std::string_view head) {
   if (method != "HEAD") c.out += body;
 }
 
-bool MetricsServer::flush(Connection& c) {
-  while (c.sent < c.out.size()) {
-    const ssize_t n =
-        ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        watch(c, true);
-        return true;
+void MetricsServer::answer_buffered(Connection& c, Clock::time_point now) {
+  bool answered = false;
+  while (!c.close_after && c.out.size() - c.sent < limits_.max_queued_bytes) {
+    // Blank lines before a request line are allowed (RFC 9112 2.2).
+    const std::size_t text = c.in.find_first_not_of("\r\n");
+    c.in.erase(0, text == std::string::npos ? c.in.size() : text);
+    const auto end = find_head_end(c.in);
+    if (!end) {
+      if (c.in.size() > kMaxRequestHead) {
+        c.out +=
+            "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n";
+        c.close_after = true;
       }
-      return false;
+      break;
     }
-    c.sent += static_cast<std::size_t>(n);
+    answer(c, std::string_view(c.in).substr(0, end->first));
+    c.in.erase(0, end->second);
+    c.last_request = now;
+    answered = true;
   }
-  c.out.clear();
-  c.sent = 0;
-  watch(c, false);
-  return !c.close_after;
+  if (c.close_after) c.in.clear();
+  if (answered || c.in.empty()) c.head_started.reset();
+  if (!c.in.empty() && !c.head_started && !find_head_end(c.in)) c.head_started = now;
 }
 
-bool MetricsServer::on_readable(Connection& c) {
+bool MetricsServer::on_readable(Connection& c, Clock::time_point now) {
   char buffer[8192];
-  bool peer_closed = false;
-  while (true) {
+  while (c.in.size() <= kMaxRequestHead) {
     const ssize_t n = ::recv(c.fd.get(), buffer, sizeof buffer, 0);
     if (n == 0) {  // the client is done sending; answer what it sent, then close
-      peer_closed = true;
+      c.peer_closed = true;
       break;
     }
     if (n < 0) {
@@ -240,62 +289,74 @@ bool MetricsServer::on_readable(Connection& c) {
       return false;
     }
     c.in.append(buffer, static_cast<std::size_t>(n));
-    if (c.in.size() > kMaxRequestHead) break;
+    c.last_active = now;
   }
-  // Answer every complete request (pipelining), in order.
+  answer_buffered(c, now);
+  return flush(c, now);
+}
+
+bool MetricsServer::flush(Connection& c, Clock::time_point now) {
   while (true) {
-    const auto end = c.in.find("\r\n\r\n");
-    if (end == std::string::npos) {
-      if (c.in.size() > kMaxRequestHead) {
-        c.out +=
-            "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
-            "Connection: close\r\n\r\n";
-        c.close_after = true;
-        c.in.clear();
+    while (c.sent < c.out.size()) {
+      const ssize_t n =
+          ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+        c.out.erase(0, c.sent);  // what a slow reader has taken is not kept while it reads on
+        c.sent = 0;
+        watch(c);
+        return true;
       }
-      break;
+      c.sent += static_cast<std::size_t>(n);
+      c.last_active = now;
     }
-    answer(c, std::string_view(c.in).substr(0, end + 2));
-    c.in.erase(0, end + 4);
-    if (c.close_after) {
-      c.in.clear();
-      break;
-    }
+    c.out.clear();
+    c.sent = 0;
+    if (c.close_after) return false;
+    // Requests that waited for the replies before them to leave.
+    answer_buffered(c, now);
+    if (c.out.empty()) break;
   }
-  if (peer_closed) c.close_after = true;
-  return flush(c);
+  if (c.peer_closed) return false;  // everything it sent is answered
+  watch(c);
+  return true;
+}
+
+void MetricsServer::expire(Clock::time_point now) {
+  for (std::size_t i = connections_.size(); i-- > 0;) {
+    const auto& c = connections_[i];
+    const bool late_head = c.head_started && now - *c.head_started > limits_.head_deadline;
+    if (late_head || now - c.last_active > limits_.idle_timeout) drop(i);
+  }
 }
 
 void MetricsServer::serve() {
   epoll_event events[16];
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = Clock::now();
   while (true) {
     const int n = ::epoll_wait(epoll_.get(), events, 16, 0);
     if (n <= 0) break;
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == listener_.get()) {
-        accept_all();
+        accept_all(now);
         continue;
       }
       auto it = std::find_if(connections_.begin(), connections_.end(),
                              [fd](const Connection& c) { return c.fd.get() == fd; });
       if (it == connections_.end()) continue;
-      it->last_active = now;
       bool keep = true;
       if (events[i].events & (EPOLLERR | EPOLLHUP)) {
         keep = false;
       } else {
-        if (events[i].events & EPOLLOUT) keep = flush(*it);
-        if (keep && (events[i].events & (EPOLLIN | EPOLLRDHUP))) keep = on_readable(*it);
+        if (events[i].events & EPOLLOUT) keep = flush(*it, now);
+        if (keep && (events[i].events & (EPOLLIN | EPOLLRDHUP))) keep = on_readable(*it, now);
       }
       if (!keep) drop(static_cast<std::size_t>(it - connections_.begin()));
     }
     if (n < 16) break;
   }
-  for (std::size_t i = connections_.size(); i-- > 0;) {
-    if (now - connections_[i].last_active > kIdleTimeout) drop(i);
-  }
+  expire(now);
 }
 
 }  // namespace perfscope::monitor
