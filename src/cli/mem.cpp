@@ -4,13 +4,10 @@
 #include "cli/mem.hpp"
 
 #include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -37,23 +34,6 @@ struct MemOptions {
   std::size_t top = 10;
   std::vector<std::string> command;
 };
-
-// A path that cannot be written fails before the run, and nothing is created yet: every file is
-// written once the result exists, so a run cut short leaves no temporary file behind.
-Status check_output_path(const std::string& path) {
-  if (path.empty() || path == "-") return {};
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return Error{fmt::format("output {} is a directory", path), EISDIR, "  give a file name"};
-  }
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    return errno_error("cannot create output file " + path,
-                       "  check that the directory exists and is writable");
-  }
-  return {};
-}
 
 // The stop request the tracker watches: SIGINT, SIGTERM, SIGHUP. SIGCHLD only wakes the wait.
 int take_stop_signal(void* context) {
@@ -98,8 +78,10 @@ int run_mem(const MemOptions& o) {
   if (!unwind) return report_error(kCmd, unwind.error());
   auto flame = heap::parse_heap_value(o.flamegraph_type);
   if (!flame) return report_error(kCmd, flame.error());
+  // A path that cannot be written fails now, and nothing is created yet: every file is written
+  // once the result exists, so a run cut short leaves no temporary file behind.
   for (const std::string* path : {&o.output, &o.report, &o.timeline, &o.flamegraph}) {
-    if (auto s = check_output_path(*path); !s) return report_error(kCmd, s.error());
+    if (auto s = check_writable(*path); !s) return report_error(kCmd, s.error());
   }
 
   // Signals become stop requests from here on: the command gets them, and the report is written.
