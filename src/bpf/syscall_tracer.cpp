@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpf/libbpf_log.hpp"
@@ -17,6 +19,7 @@
 #include "core/files.hpp"
 #include "syscalls.skel.h"
 #include "syscalls/names.hpp"
+#include "syscalls/perf_tracer.hpp"
 #include "syscalls_abi.h"
 
 namespace perfscope::bpf {
@@ -235,6 +238,62 @@ Result<std::unique_ptr<syscalls::Tracer>> open_syscall_tracer(
   auto t = std::make_unique<BpfSyscallTracer>();
   if (auto st = t->open(options); !st) return st.error();
   return std::unique_ptr<syscalls::Tracer>(std::move(t));
+}
+
+namespace {
+
+// A perf tracer's error as one clause: its message and its hint's lines, without "more:" lines.
+std::string one_clause(const Error& e) {
+  std::string out = e.message();
+  std::string_view rest = e.hint;
+  while (!rest.empty()) {
+    const auto eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (!line.empty() && !line.starts_with("more:")) out += fmt::format("; {}", line);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<syscalls::Tracer>> open_chosen_tracer(syscalls::BackendChoice choice,
+                                                             const syscalls::TracerOptions& t,
+                                                             const system::Capabilities& caps) {
+  using syscalls::BackendChoice;
+  std::string bpf_why;
+  if (choice != BackendChoice::perf) {
+    bpf_why = unavailable_reason(caps);
+    if (bpf_why.empty()) {
+      auto tracer = open_syscall_tracer(t, caps);
+      if (tracer) return tracer;
+      bpf_why = tracer.error().describe();
+    }
+    if (choice == BackendChoice::bpf) {
+      return Error{"the eBPF backend cannot run here", 0,
+                   fmt::format("  {}\n  or use --backend perf\n  more: perfscope doctor --need "
+                               "syscalls,ebpf",
+                               bpf_why)};
+    }
+  }
+  auto tracer = syscalls::open_perf_tracer(t, caps);
+  if (tracer) {
+    if (!bpf_why.empty()) (*tracer)->add_note("eBPF cannot run here (" + bpf_why + ")");
+    return tracer;
+  }
+  if (choice == BackendChoice::perf) return tracer.error();
+  return Error{"cannot count system calls here", 0,
+               fmt::format("  eBPF: {}\n  perf tracepoints: {}\n  fix: run as root, or sudo setcap "
+                           "cap_perfmon,cap_bpf=ep {}\n  more: perfscope doctor --need syscalls",
+                           bpf_why, one_clause(tracer.error()), read_link("/proc/self/exe"))};
+}
+
+}  // namespace
+
+syscalls::TracerOpener syscall_tracer_opener(syscalls::BackendChoice choice,
+                                             const system::Capabilities& caps) {
+  return [choice, &caps](const syscalls::TracerOptions& t) {
+    return open_chosen_tracer(choice, t, caps);
+  };
 }
 
 }  // namespace perfscope::bpf

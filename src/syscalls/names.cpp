@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <iterator>
 #include <string_view>
@@ -80,6 +81,21 @@ std::string errno_name(int err) {
   }
   if (const char* name = strerrorname_np(err)) return name;
   return fmt::format("E{}", err);
+}
+
+std::optional<int> errno_number(std::string_view name) {
+  // errno_name's own names first; "E123" is the fallback it gives a number without one.
+  constexpr int kLargestNamed = 516;
+  for (int err = 1; err <= kLargestNamed; ++err) {
+    if (errno_name(err) == name) return err;
+  }
+  int err = 0;
+  if (name.size() > 1 && name.front() == 'E') {
+    const auto* end = name.data() + name.size();
+    auto [p, ec] = std::from_chars(name.data() + 1, end, err);
+    if (ec == std::errc() && p == end && err > 0) return err;
+  }
+  return std::nullopt;
 }
 
 }  // namespace perfscope::syscalls

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace perfscope::syscalls {
 
@@ -12,5 +13,7 @@ std::string syscall_name(int nr);
 std::optional<int> syscall_number(const std::string& name);
 // "ENOENT"; the kernel's internal restart codes (512-516) by their kernel names; "E123" otherwise.
 std::string errno_name(int err);
+// The number errno_name gave `name`, or nothing for a name it never gives.
+std::optional<int> errno_number(std::string_view name);
 
 }  // namespace perfscope::syscalls

@@ -4,10 +4,30 @@
 
 #include <algorithm>
 #include <bit>
+#include <nlohmann/json.hpp>
 
 #include "syscalls/names.hpp"
 
 namespace perfscope::syscalls {
+
+const char* group_by_name(GroupBy by) {
+  switch (by) {
+    case GroupBy::syscall:
+      return "syscall";
+    case GroupBy::process:
+      return "process";
+    case GroupBy::thread:
+      return "thread";
+  }
+  return "syscall";
+}
+
+std::optional<GroupBy> parse_group_by(std::string_view text) {
+  for (GroupBy by : {GroupBy::syscall, GroupBy::process, GroupBy::thread}) {
+    if (text == group_by_name(by)) return by;
+  }
+  return std::nullopt;
+}
 
 int histogram_bucket(std::uint64_t ns) {
   if (ns == 0) return 0;
@@ -173,6 +193,133 @@ std::string format_table(const Summary& s, const TableOptions& o) {
     }
   }
   return out;
+}
+
+}  // namespace perfscope::syscalls
+
+namespace perfscope::syscalls {
+namespace {
+
+using nlohmann::json;
+
+json row_json(const Summary& s, const RowKey& key, const RowStats& row, const TableOptions& o) {
+  json r;
+  r["syscall"] = syscall_name(key.nr);
+  r["nr"] = key.nr;
+  if (s.by != GroupBy::syscall) {
+    r["pid"] = key.tgid;
+    r["comm"] = key.comm;
+  }
+  if (s.by == GroupBy::thread) r["tid"] = key.tid;
+  r["calls"] = row.calls;
+  r["errors"] = row.errors;
+  const auto t = row_time_ns(s, row, o.wall);
+  r["seconds"] = static_cast<double>(t) / 1e9;
+  r["usecs_per_call"] = row.calls == 0 ? 0 : t / 1000 / row.calls;
+  r["wall_seconds"] = static_cast<double>(row.wall_ns) / 1e9;
+  r["wall_ns"] = row.wall_ns;
+  if (s.cpu_time) {
+    r["cpu_seconds"] = static_cast<double>(row.cpu_ns) / 1e9;
+    r["cpu_ns"] = row.cpu_ns;
+  }
+  r["timed_calls"] = row.timed;
+  r["min_ns"] = row.min_ns;
+  r["max_ns"] = row.max_ns;
+  json errs = json::object();
+  for (const auto& [err, n] : row.errnos) errs[errno_name(err)] = n;
+  r["errnos"] = errs;
+  if (o.histogram) {
+    json h = json::array();
+    for (int b = 0; b < kHistogramBuckets; ++b) {
+      const auto n = row.histogram[static_cast<std::size_t>(b)];
+      if (n == 0) continue;
+      h.push_back({{"from_ns", b == 0 ? 0 : (std::uint64_t{1} << b)},
+                   {"below_ns", std::uint64_t{1} << (b + 1)},
+                   {"calls", n}});
+    }
+    r["histogram"] = h;
+  }
+  return r;
+}
+
+// One row of from_json; throws nlohmann's exceptions on a missing or mistyped field.
+Result<std::pair<RowKey, RowStats>> parse_row(const json& r, GroupBy by) {
+  RowKey key;
+  key.nr = r.at("nr").get<int>();
+  if (by != GroupBy::syscall) {
+    key.tgid = r.at("pid").get<std::uint32_t>();
+    key.comm = r.at("comm").get<std::string>();
+  }
+  if (by == GroupBy::thread) key.tid = r.at("tid").get<std::uint32_t>();
+  RowStats row;
+  row.calls = r.at("calls").get<std::uint64_t>();
+  row.errors = r.at("errors").get<std::uint64_t>();
+  row.wall_ns = r.at("wall_ns").get<std::uint64_t>();
+  row.cpu_ns = r.value("cpu_ns", std::uint64_t{0});
+  row.timed = r.at("timed_calls").get<std::uint64_t>();
+  row.min_ns = r.at("min_ns").get<std::uint64_t>();
+  row.max_ns = r.at("max_ns").get<std::uint64_t>();
+  for (const auto& [name, n] : r.at("errnos").items()) {
+    const auto err = errno_number(name);
+    if (!err) return Error{fmt::format("unknown errno name '{}'", name), 0, {}};
+    row.errnos[*err] = n.get<std::uint64_t>();
+  }
+  if (r.contains("histogram")) {
+    for (const auto& b : r.at("histogram")) {
+      const auto bucket = histogram_bucket(b.at("from_ns").get<std::uint64_t>());
+      row.histogram[static_cast<std::size_t>(bucket)] = b.at("calls").get<std::uint64_t>();
+    }
+  }
+  return std::pair{std::move(key), std::move(row)};
+}
+
+}  // namespace
+
+std::string to_json(const Summary& s, const TableOptions& o) {
+  json rows = json::array();
+  for (const auto& [key, row] : sorted_rows(s, o.wall)) rows.push_back(row_json(s, key, row, o));
+  const auto total = s.total();
+  json j;
+  j["backend"] = s.backend;
+  j["time"] = o.wall || !s.cpu_time ? "wall" : "cpu";
+  j["cpu_time"] = s.cpu_time;
+  j["by"] = group_by_name(s.by);
+  j["elapsed_seconds"] = s.elapsed_s;
+  j["total"] = {{"calls", total.calls},
+                {"errors", total.errors},
+                {"seconds", static_cast<double>(row_time_ns(s, total, o.wall)) / 1e9}};
+  j["lost"] = s.lost;
+  j["unfinished"] = s.unfinished;
+  j["rows"] = std::move(rows);
+  return j.dump(2) + "\n";
+}
+
+Result<Summary> from_json(std::string_view text) {
+  const auto bad = [](const std::string& why) {
+    return Error{"read a syscall summary: " + why, 0,
+                 "  expected what `perfscope syscalls --json` writes"};
+  };
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return bad("not JSON");
+  try {
+    Summary s;
+    const auto by = parse_group_by(j.at("by").get<std::string>());
+    if (!by) return bad("unknown \"by\"");
+    s.by = *by;
+    s.backend = j.at("backend").get<std::string>();
+    s.cpu_time = j.at("cpu_time").get<bool>();
+    s.elapsed_s = j.at("elapsed_seconds").get<double>();
+    s.lost = j.at("lost").get<std::uint64_t>();
+    s.unfinished = j.at("unfinished").get<std::uint64_t>();
+    for (const auto& r : j.at("rows")) {
+      auto row = parse_row(r, s.by);
+      if (!row) return bad(row.error().op);
+      s.rows[std::move(row->first)].merge(row->second);
+    }
+    return s;
+  } catch (const json::exception& e) {
+    return bad(e.what());
+  }
 }
 
 }  // namespace perfscope::syscalls

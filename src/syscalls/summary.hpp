@@ -9,8 +9,12 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace perfscope::syscalls {
 
@@ -19,6 +23,9 @@ constexpr int kHistogramBuckets = 40;
 int histogram_bucket(std::uint64_t ns);
 
 enum class GroupBy { syscall, process, thread };
+// "syscall", "process", "thread": --by's words and the JSON's "by".
+const char* group_by_name(GroupBy by);
+std::optional<GroupBy> parse_group_by(std::string_view text);
 
 struct RowKey {
   std::uint32_t tgid = 0;  // 0 unless grouped by process or thread
@@ -73,5 +80,13 @@ std::uint64_t row_time_ns(const Summary& summary, const RowStats& row, bool wall
 
 // Rows sorted as the table prints them: by time, then calls, then name.
 std::vector<std::pair<RowKey, RowStats>> sorted_rows(const Summary& summary, bool wall);
+
+// The JSON of `syscalls --json` and of scenario's syscalls.json: rows sorted as the table, with
+// the time column's "seconds" (by `wall` as the table's) beside the exact wall_ns/cpu_ns, errnos
+// by name and (with `histogram`) the non-empty histogram buckets. Pretty-printed, ending in a
+// newline.
+std::string to_json(const Summary& summary, const TableOptions& options);
+// Reads what to_json wrote back into a Summary (a histogram only when it was written).
+Result<Summary> from_json(std::string_view text);
 
 }  // namespace perfscope::syscalls

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -34,7 +35,9 @@ class Tracer {
   virtual bool followed_alive() = 0;
   // Stops counting and reads everything counted, including what the kernel still held.
   virtual Result<Summary> finish() = 0;
+  // What a person should know about the count ("eBPF cannot run here (...)", lost errnos).
   const std::vector<std::string>& notes() const { return notes_; }
+  void add_note(std::string note) { notes_.push_back(std::move(note)); }
 
  protected:
   std::vector<std::string> notes_;

@@ -16,11 +16,14 @@
 #include <vector>
 
 #include "bpf/profiler.hpp"
+#include "bpf/syscall_tracer.hpp"
 #include "core/files.hpp"
 #include "support/background.hpp"
 #include "support/profile_view.hpp"
 #include "support/requirements.hpp"
 #include "support/run.hpp"
+#include "syscalls/names.hpp"
+#include "syscalls/session.hpp"
 
 namespace perfscope {
 namespace {
@@ -245,6 +248,42 @@ TEST_P(SyscallsBackends, AgreesWithStraceOnCallsAndErrors) {
   }
 }
 
+// The count as a library, without the CLI: a held command, exact counts, its exit status.
+TEST_P(SyscallsBackends, SessionAsALibraryCountsExactly) {
+  require_backend();
+  if (IsSkipped()) return;
+  const auto choice = syscalls::parse_backend(GetParam());
+  ASSERT_TRUE(choice);
+  syscalls::SessionOptions options;
+  options.command = {target("ps-syscalls-known"), "known"};
+  auto session = syscalls::Session::open(
+      options, bpf::syscall_tracer_opener(*choice, system::Capabilities::current()));
+  ASSERT_TRUE(session) << session.error().describe();
+  EXPECT_STREQ(session->backend(), GetParam().c_str());
+  ASSERT_TRUE(session->start());
+  auto r = session->run();
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(r->command_status, 0);
+  EXPECT_EQ(r->stop_signal, 0);
+  EXPECT_FALSE(r->command_killed);
+  EXPECT_GT(r->command_pid, 0);
+  const auto& s = r->summary;
+  EXPECT_EQ(s.backend, GetParam());
+  EXPECT_EQ(s.lost, 0U);
+  EXPECT_GT(s.elapsed_s, 0.0);
+  const auto row = [&](const char* name) {
+    syscalls::RowKey key;
+    key.nr = syscalls::syscall_number(name).value_or(-1);
+    return s.rows.contains(key) ? s.rows.at(key) : syscalls::RowStats{};
+  };
+  EXPECT_EQ(row("openat").calls, 1000U);
+  EXPECT_EQ(row("openat").errors, 500U);
+  EXPECT_EQ(row("openat").errnos, (std::map<int, std::uint64_t>{{ENOENT, 500}}));
+  EXPECT_EQ(row("write").calls, 2000U);
+  EXPECT_EQ(row("close").calls, 500U);
+  EXPECT_EQ(row("execve").calls, 1U);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backend, SyscallsBackends, ::testing::Values("bpf", "perf"));
 
 TEST(Syscalls, TableLooksLikeStraceAndNamesErrors) {
@@ -337,6 +376,27 @@ TEST(Syscalls, DurationKillsACommandThatIgnoresSigterm) {
   EXPECT_GE(rows_of(r.out)["execve"].calls, 1) << r.out;
 }
 
+// SIGTERM to perfscope alone is passed on to the command; one that ignores it is killed 2 s later
+// instead of keeping perfscope waiting, and the summary is still written (only then: no
+// temporary file while counting).
+TEST(Syscalls, SigtermEndsACommandThatIgnoresIt) {
+  PS_REQUIRE(testing::bpf_backend());
+  TempDir dir;
+  testing::BackgroundProcess tracer(
+      {perfscope_binary(), "syscalls", "--json", "-o", dir.file("out.json"), "--", "/bin/sh", "-c",
+       "trap '' TERM; echo ready; exec /bin/sleep 30"},
+      dir.file("tracer.log"));
+  ASSERT_TRUE(tracer.wait_for_log("ready", std::chrono::seconds(20))) << tracer.log();
+  auto entries = list_directory(dir.path());
+  ASSERT_TRUE(entries);
+  EXPECT_EQ(*entries, std::vector<std::string>{"tracer.log"});
+  EXPECT_EQ(tracer.stop(SIGTERM), 128 + SIGTERM) << tracer.log();
+  EXPECT_NE(tracer.log().find("was still running 2 s after SIGTERM; killed it (SIGKILL)"),
+            std::string::npos)
+      << tracer.log();
+  EXPECT_EQ(rows_of(file_text(dir.file("out.json")))["execve"].calls, 2);  // sh, then sleep
+}
+
 TEST(Syscalls, SystemWideForADuration) {
   PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
@@ -372,6 +432,8 @@ TEST(Syscalls, BadInputGetsOneClearError) {
       {{"syscalls", "--backend", "dtrace", "--", "true"}, "unknown backend 'dtrace'"},
       {{"syscalls", "-p", "999999999"}, "999999999"},
       {{"syscalls", "-p", "abc"}, "abc"},
+      {{"syscalls", "-p", ""}, "-p is empty"},
+      {{"syscalls", "-p", "", "--", "true"}, "-p is empty"},
       {{"syscalls", "--", "/nonexistent/program"}, "/nonexistent/program"},
   };
   for (const auto& c : cases) {

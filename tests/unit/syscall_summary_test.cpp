@@ -122,5 +122,78 @@ TEST(SyscallSummary, HistogramSpansTheOccupiedBuckets) {
   EXPECT_EQ(t.find("512ns"), std::string::npos) << t;
 }
 
+// What to_json writes, from_json reads back: every row, count, time, errno and histogram bucket.
+TEST(SyscallSummaryJson, RoundTripKeepsEveryField) {
+  for (GroupBy by : {GroupBy::syscall, GroupBy::process, GroupBy::thread}) {
+    SCOPED_TRACE(group_by_name(by));
+    Summary s;
+    s.by = by;
+    s.backend = "bpf";
+    s.cpu_time = by != GroupBy::thread;
+    s.lost = 3;
+    s.unfinished = 1;
+    s.elapsed_s = 1.25;
+    const std::uint32_t pid = by == GroupBy::syscall ? 0 : 42;
+    const std::uint32_t tid = by == GroupBy::thread ? 43 : 0;
+    const std::string comm = by == GroupBy::syscall ? "" : "app";
+    RowStats& openat = s.rows[{pid, tid, 257, comm}];
+    for (int i = 0; i < 5; ++i) openat.add_call(1500 + 1000 * i, 700, i % 2 == 0, 2);
+    openat.add_call(-1, -1, true, 512);  // untimed, and a kernel-internal errno
+    openat.errnos[4000] = 1;             // a number without a name ("E4000")
+    ++openat.errors;
+    RowStats& write = s.rows[{pid, tid, 1, comm}];
+    write.add_call(1ULL << 45, 1ULL << 44, false, 0);  // the last, open-ended bucket
+    const std::string text = to_json(s, {.wall = false, .histogram = true});
+    auto back = from_json(text);
+    ASSERT_TRUE(back) << back.error().describe();
+    EXPECT_EQ(back->by, s.by);
+    EXPECT_EQ(back->backend, "bpf");
+    EXPECT_EQ(back->cpu_time, s.cpu_time);
+    EXPECT_EQ(back->lost, 3U);
+    EXPECT_EQ(back->unfinished, 1U);
+    EXPECT_DOUBLE_EQ(back->elapsed_s, 1.25);
+    ASSERT_EQ(back->rows.size(), s.rows.size());
+    for (const auto& [key, want] : s.rows) {
+      ASSERT_TRUE(back->rows.contains(key)) << key.nr;
+      const RowStats& got = back->rows.at(key);
+      EXPECT_EQ(got.calls, want.calls);
+      EXPECT_EQ(got.errors, want.errors);
+      EXPECT_EQ(got.wall_ns, want.wall_ns);
+      EXPECT_EQ(got.cpu_ns, s.cpu_time ? want.cpu_ns : 0U);
+      EXPECT_EQ(got.min_ns, want.min_ns);
+      EXPECT_EQ(got.max_ns, want.max_ns);
+      EXPECT_EQ(got.timed, want.timed);
+      EXPECT_EQ(got.histogram, want.histogram);
+      EXPECT_EQ(got.errnos, want.errnos);
+    }
+    // The same JSON again from what was read.
+    EXPECT_EQ(to_json(*back, {.wall = false, .histogram = true}), text);
+  }
+}
+
+TEST(SyscallSummaryJson, RowsAreSortedAsTheTableWithTheChosenTime) {
+  const Summary s = two_rows();
+  const std::string cpu = to_json(s, {});
+  EXPECT_LT(cpu.find("\"syscall\": \"write\""), cpu.find("\"syscall\": \"openat\"")) << cpu;
+  EXPECT_NE(cpu.find("\"time\": \"cpu\""), std::string::npos) << cpu;
+  EXPECT_EQ(cpu.find("histogram"), std::string::npos) << cpu;
+  const std::string wall = to_json(s, {.wall = true, .histogram = false});
+  EXPECT_LT(wall.find("\"syscall\": \"openat\""), wall.find("\"syscall\": \"write\"")) << wall;
+  EXPECT_NE(wall.find("\"time\": \"wall\""), std::string::npos) << wall;
+}
+
+TEST(SyscallSummaryJson, BadInputIsAnErrorNotAnException) {
+  for (const char* text : {"", "[]", "{}", R"({"by": "file"})",
+                           R"({"by": "syscall", "backend": "bpf", "cpu_time": true,
+                               "elapsed_seconds": 1, "lost": 0, "unfinished": 0,
+                               "rows": [{"nr": "x"}]})"}) {
+    auto s = from_json(text);
+    EXPECT_FALSE(s) << text;
+    if (!s) {
+      EXPECT_NE(s.error().op.find("read a syscall summary"), std::string::npos);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace perfscope::syscalls
