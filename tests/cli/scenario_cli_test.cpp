@@ -1,16 +1,20 @@
 // `perfscope scenario`: one command profiled for CPU, memory and I/O into a results folder whose
 // summary names the known hot function, peak heap and top syscall; `scenario diff` of two variants
 // shows the function that changed.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bpf/profiler.hpp"
 #include "core/files.hpp"
+#include "support/background.hpp"
 #include "support/profile_view.hpp"
 #include "support/requirements.hpp"
 #include "support/run.hpp"
@@ -144,6 +148,64 @@ TEST(Scenario, SigtermDuringTheLastRunStillWritesTheResults) {
   EXPECT_NE(md.find("**Interrupted**"), std::string::npos) << md;
   EXPECT_NE(md.find("| cpu |"), std::string::npos) << md;
   EXPECT_TRUE(hidden_entries(dir.path()).empty());
+}
+
+// Polls `path` until it contains `text` (a readiness line the command wrote) or `timeout` passes.
+bool wait_for_text(const std::string& path, const std::string& text,
+                   std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (read(path).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// SIGTERM to perfscope alone while the cpu, memory or io run's command is running (it said so in
+// that run's log in the staging folder): the run is cut short, its files and the summary are still
+// written, marked interrupted, the later runs do not start, and the status is 128 + SIGTERM. The
+// command is quick in the bare run (it leaves a flag file) and waits in the next.
+TEST(Scenario, SigtermDuringARunWritesThatRunsResultsMarkedInterrupted) {
+  PS_REQUIRE(paranoid(1), testing::bpf_backend());
+  struct Case {
+    const char* type;
+    std::vector<const char*> later;  // the types after it, which must not run
+    std::vector<const char*> files;
+  };
+  const std::vector<Case> cases = {
+      {"cpu", {"memory", "io"}, {"profile.pb.gz", "logs/cpu.log"}},
+      {"memory", {"io"}, {"heap.pb.gz", "heap.txt", "heap-timeline.svg", "logs/memory.log"}},
+      {"io", {"cpu"}, {"syscalls.txt", "syscalls.json", "logs/io.log"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.type);
+    TempDir dir;
+    const std::string flag = dir.file("flag");
+    testing::BackgroundProcess scenario(
+        {perfscope_binary(), "scenario", "cut", "--results", dir.file("results"), "--type",
+         fmt::format("{},{}", c.type, fmt::join(c.later, ",")), "-F", "99", "--", "/bin/sh", "-c",
+         "if [ -e " + flag + " ]; then echo ready; exec /bin/sleep 30; fi; : > " + flag},
+        dir.file("perfscope.log"));
+    const std::string staged =
+        dir.file(fmt::format("results/.cut.partial-{}/logs/{}.log", scenario.pid(), c.type));
+    ASSERT_TRUE(wait_for_text(staged, "ready", std::chrono::seconds(30))) << scenario.log();
+    EXPECT_EQ(scenario.stop(SIGTERM), 128 + SIGTERM) << scenario.log();
+    EXPECT_NE(scenario.log().find("interrupted by SIGTERM"), std::string::npos) << scenario.log();
+    const std::string s = dir.file("results/cut");
+    for (const char* f : c.files) EXPECT_TRUE(path_exists(s + "/" + f)) << f;
+    const std::string md = read(s + "/summary.md");
+    EXPECT_NE(md.find("**Interrupted**"), std::string::npos) << md;
+    // The command was ended by the signal passed on: 128 + SIGTERM in its row.
+    EXPECT_NE(md.find(fmt::format("| {} |", c.type)), std::string::npos) << md;
+    EXPECT_TRUE(
+        std::regex_search(md, std::regex(fmt::format(R"(\| {} \| [^\n]* \| 143 \|)", c.type))))
+        << md;
+    for (const char* t : c.later) {
+      EXPECT_EQ(md.find(fmt::format("| {} |", t)), std::string::npos) << t << " ran:\n" << md;
+    }
+    EXPECT_NE(read(s + "/summary.json").find("\"interrupted\": true"), std::string::npos);
+    EXPECT_TRUE(hidden_entries(dir.file("results")).empty());
+  }
 }
 
 // A command that does not use the CPU has no samples: the scenario says so instead of failing
