@@ -94,11 +94,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   // A result printed to a full disk or a closed pipe is not a success.
+  // (A command that failed has said why already.)
   errno = 0;
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+  if ((std::fflush(stdout) != 0 || std::ferror(stdout)) && exit_code == 0) {
     fmt::print(stderr, "perfscope: cannot write to standard output: {}\n",
                std::strerror(errno != 0 ? errno : EIO));
-    return exit_code != 0 ? exit_code : 1;
+    return 1;
   }
   return exit_code;
 }

@@ -46,8 +46,9 @@ Result<OutputFile> OutputFile::open(const std::string& path) {
   if (exists && !S_ISREG(st.st_mode)) {
     // A device, FIFO or symlink (/dev/null, /dev/stdout): write through it, never replace it.
     // Only a symlink that passed the check above is followed.
-    const int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | (S_ISLNK(st.st_mode) ? 0 : O_NOFOLLOW);
-    const int fd = ::open(path.c_str(), flags);
+    // A symlink may name a file that does not exist yet: created as an ordinary create would.
+    const int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | (S_ISLNK(st.st_mode) ? O_CREAT : O_NOFOLLOW);
+    const int fd = ::open(path.c_str(), flags, 0666);
     out.stream_ = fd < 0 ? nullptr : ::fdopen(fd, "w");
     if (out.stream_ == nullptr) {
       auto err = errno_error("cannot open output file " + path);

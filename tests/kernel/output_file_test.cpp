@@ -67,6 +67,13 @@ TEST(OutputFile, RefusesASymlinkAnotherUserPlantedInASharedDirectory) {
   ASSERT_TRUE(write_output_file(own, "through my link"));
   EXPECT_EQ(slurp(victim), "through my link");
 
+  // A link to a file that does not exist yet creates it.
+  const std::string fresh = dir.file("fresh-target");
+  const std::string to_fresh = shared + "/fresh.svg";
+  ASSERT_EQ(::symlink(fresh.c_str(), to_fresh.c_str()), 0);
+  ASSERT_TRUE(write_output_file(to_fresh, "created"));
+  EXPECT_EQ(slurp(fresh), "created");
+
   // Outside a sticky shared directory another user's symlink is followed, as the kernel does.
   const std::string plain = dir.file("plain-link");
   ASSERT_EQ(::symlink(victim.c_str(), plain.c_str()), 0);
