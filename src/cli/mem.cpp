@@ -35,15 +35,6 @@ struct MemOptions {
   std::vector<std::string> command;
 };
 
-// The stop request the tracker watches: SIGINT, SIGTERM, SIGHUP. SIGCHLD only wakes the wait.
-int take_stop_signal(void* context) {
-  auto* watch = static_cast<process::SignalWatch*>(context);
-  for (;;) {
-    const auto signal = watch->next();
-    if (signal.number != SIGCHLD) return signal.number;
-  }
-}
-
 Status write_results(const MemOptions& o, const heap::TrackResult& run, heap::HeapValue flame) {
   if (auto s = profile::write_pprof(run.profile, o.output); !s) return s;
   if (!o.timeline.empty()) {
@@ -90,7 +81,7 @@ int run_mem(const MemOptions& o) {
   auto tracker =
       heap::Tracker::open({.command = o.command, .unwind = *unwind, .preload_library = {}});
   if (!tracker) return report_error(kCmd, tracker.error());
-  auto run = tracker->run({.fd = signals->fd(), .take = take_stop_signal, .context = &*signals});
+  auto run = tracker->run(signals->stop_source());
   if (!run) return report_error(kCmd, run.error());
 
   const Status written = write_results(o, *run, *flame);

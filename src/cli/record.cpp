@@ -12,6 +12,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/report_error.hpp"
+#include "core/clock.hpp"
 #include "core/output_file.hpp"
 #include "process/signal_watch.hpp"
 #include "profile/profile.hpp"
@@ -32,13 +33,6 @@ struct RecordFlags {
   std::string output = "perfscope.pb.gz";
   std::vector<std::string> command;
 };
-
-double own_cpu_seconds() {
-  rusage r{};
-  ::getrusage(RUSAGE_SELF, &r);
-  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
 
 int run_record(RecordFlags& f) {
   recording::RecordOptions& o = f.options;
@@ -76,19 +70,13 @@ int run_record(RecordFlags& f) {
                "SECONDS)\n",
                o.frequency);
   }
-  recording::StopSource stop{signals->fd(), [&signals]() -> int {
-                               for (auto s = signals->next(); s.number != 0; s = signals->next()) {
-                                 if (s.number != SIGCHLD) return s.number;
-                               }
-                               return 0;
-                             }};
-  auto result = recorder->run(stop);
+  auto result = recorder->run(signals->stop_source());
   if (!result) return report_error(kCmd, result.error());
   for (const auto& note : result->notes) fmt::print(stderr, "perfscope record: {}\n", note);
   if (auto st = profile::write_pprof(result->profile, f.output); !st) {
     return report_error(kCmd, st.error());
   }
-  for (const auto& line : recording::summarize(*result, f.output, own_cpu_seconds())) {
+  for (const auto& line : recording::summarize(*result, f.output, process_cpu_seconds())) {
     fmt::print(stderr, "{}\n", line);
   }
   if (result->stop_signal != 0) return 128 + result->stop_signal;

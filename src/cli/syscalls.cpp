@@ -41,20 +41,6 @@ struct SyscallsOptions {
   std::vector<std::string> command;
 };
 
-// A path that cannot be written fails before anything runs, and nothing is left behind: a new or
-// regular file is tried through OutputFile and discarded (the result is written only at the end).
-// Devices, FIFOs and symlinks are left alone: opening a FIFO blocks, and closing it would end its
-// reader's input.
-Status probe_output(const std::string& path) {
-  struct stat st {};
-  if (path.empty() || path == "-" || (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))) {
-    return {};
-  }
-  auto out = OutputFile::open(path);
-  if (!out) return out.error();
-  return {};
-}
-
 Result<syscalls::SessionOptions> session_options(const SyscallsOptions& o) {
   syscalls::SessionOptions s;
   const auto by = syscalls::parse_group_by(o.by);
@@ -127,7 +113,7 @@ int run_syscalls(const SyscallsOptions& o) {
   auto options = session_options(o);
   if (!options) return report_error(kCmd, options.error());
   for (const auto* path : {&o.output, &o.json_file}) {
-    if (auto st = probe_output(*path); !st) return report_error(kCmd, st.error());
+    if (auto st = check_writable(*path); !st) return report_error(kCmd, st.error());
   }
   auto signals = process::SignalWatch::create();
   if (!signals) return report_error(kCmd, signals.error());

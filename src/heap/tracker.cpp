@@ -157,7 +157,7 @@ class StreamReader {
   Result<bool> step() {
     const bool exited = command_.exited();
     pollfd fds[3] = {{stream_open_ ? read_end_ : -1, POLLIN, 0},
-                     {stop_.take != nullptr ? stop_.fd : -1, POLLIN, 0},
+                     {stop_.take ? stop_.fd : -1, POLLIN, 0},
                      {exited ? -1 : exit_fd_.get(), POLLIN, 0}};
     const int r = ::poll(fds, 3, 200);
     if (r < 0 && errno != EINTR) return errno_error("poll");
@@ -176,7 +176,7 @@ class StreamReader {
 
  private:
   void on_stop_request() {
-    const int sig = stop_.take(stop_.context);
+    const int sig = stop_.take();
     if (sig == 0) return;
     const bool running = !command_.try_reap();
     if (stop_signal_ == 0) {

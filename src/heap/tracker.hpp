@@ -25,6 +25,7 @@
 #include "core/error.hpp"
 #include "heap/analysis.hpp"
 #include "heap/heap_profile.hpp"
+#include "process/stop_source.hpp"
 #include "profile/profile.hpp"
 
 namespace perfscope::heap {
@@ -46,14 +47,7 @@ struct TrackOptions {
   std::string preload_library;
 };
 
-// A stop request from outside: a descriptor that becomes readable (a signalfd) and how to read the
-// signal number from it (0: nothing to act on, e.g. a SIGCHLD that only woke the wait). The same
-// shape as recording::StopSource.
-struct StopSource {
-  int fd = -1;
-  int (*take)(void* context) = nullptr;
-  void* context = nullptr;
-};
+using process::StopSource;
 
 struct TrackResult {
   // In order of first appearance; the command's first image comes first when it allocated.

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/unique_fd.hpp"
+#include "process/stop_source.hpp"
 
 namespace perfscope::process {
 
@@ -57,6 +58,18 @@ class SignalWatch {
     signalfd_siginfo info;
     if (::read(fd_.get(), &info, sizeof info) != sizeof info) return {};
     return {static_cast<int>(info.ssi_signo), info.ssi_code == SI_KERNEL};
+  }
+  // The next pending stop signal (SIGINT, SIGTERM, SIGHUP), skipping SIGCHLD; 0 when none.
+  int next_stop() {
+    for (Signal s = next(); s.number != 0; s = next()) {
+      if (s.number != SIGCHLD) return s.number;
+    }
+    return 0;
+  }
+  // A StopSource over this watch, for Recorder::run, Tracker::run and the like. The watch must
+  // outlive it.
+  StopSource stop_source() {
+    return {fd(), [this] { return next_stop(); }};
   }
 
  private:

@@ -48,12 +48,6 @@ double cpu_seconds(const rusage& r) {
          static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
 }
 
-double own_cpu_seconds() {
-  rusage r{};
-  ::getrusage(RUSAGE_SELF, &r);
-  return cpu_seconds(r);
-}
-
 bool pidfd_exited(int fd) {
   pollfd p{fd, POLLIN, 0};
   return ::poll(&p, 1, 0) == 1;
@@ -256,7 +250,7 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
   return r;
 }
 
-Result<RecordResult> Recorder::run(const StopSource& stop) {
+Result<RecordResult> Recorder::run(const process::StopSource& stop) {
   Held& held = *held_;
   Backend& backend = *backend_;
   sampling::Collector& collector = backend.collector();
@@ -270,7 +264,7 @@ Result<RecordResult> Recorder::run(const StopSource& stop) {
   if (held.system_wide) collector.processes().seed_from_proc(-1);
 
   RecordResult result;
-  const double cpu_before = own_cpu_seconds();
+  const double cpu_before = process_cpu_seconds();
   const auto cpu_times_start = system::read_cpu_times();
   const auto wall_start = std::chrono::system_clock::now();
   const double start = monotonic_seconds();
@@ -311,7 +305,7 @@ Result<RecordResult> Recorder::run(const StopSource& stop) {
   stats.elapsed_s = monotonic_seconds() - start;
   stats.cpu_times = system::cpu_times_between(cpu_times_start, system::read_cpu_times());
   if (auto st = backend.finish(); !st) return st.error();
-  stats.recording_cpu_s = own_cpu_seconds() - cpu_before;
+  stats.recording_cpu_s = process_cpu_seconds() - cpu_before;
 
   if (held.workload) {
     if (!held.workload->try_reap()) {

@@ -20,6 +20,7 @@
 #include "core/cpu_set.hpp"
 #include "core/error.hpp"
 #include "events/event_spec.hpp"
+#include "process/stop_source.hpp"
 #include "profile/profile.hpp"
 #include "recording/backend.hpp"
 #include "recording/call_graph.hpp"
@@ -88,13 +89,6 @@ struct RecordResult {
   std::vector<std::string> notes;  // said during the recording (killed a command, ...)
 };
 
-// A stop request from outside: a descriptor that becomes readable (a signalfd) and how to read
-// the signal number from it. Optional.
-struct StopSource {
-  int fd = -1;
-  std::function<int()> take;  // the signal number read from `fd`, 0 when none
-};
-
 class Recorder {
  public:
   Recorder(Recorder&&) noexcept;
@@ -112,7 +106,7 @@ class Recorder {
 
   // Samples until the duration, the targets' exit or `stop`; then drains, ends a command still
   // running (SIGTERM, SIGKILL after a grace period) and builds the symbolized profile.
-  Result<RecordResult> run(const StopSource& stop = {});
+  Result<RecordResult> run(const process::StopSource& stop = {});
 
   struct Held;  // the held command, -p pidfds and the target description
 

@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 
-#include <ctime>
 #include <map>
 #include <utility>
 
@@ -53,7 +52,7 @@ int wait_for(process::Workload& command, process::SignalWatch& signals) {
   while (!command.try_reap()) {
     pollfd p{signals.fd(), POLLIN, 0};
     (void)::poll(&p, 1, 200);
-    if (const int sig = take_stop_signal(signals); sig != 0) {
+    if (const int sig = signals.next_stop(); sig != 0) {
       command.end(sig);
       return sig;
     }
@@ -130,13 +129,6 @@ Result<std::string> cpu_flamegraph(const profile::Profile& p, const std::string&
 
 }  // namespace
 
-int take_stop_signal(process::SignalWatch& signals) {
-  for (auto sig = signals.next(); sig.number != 0; sig = signals.next()) {
-    if (sig.number != SIGCHLD) return sig.number;
-  }
-  return 0;
-}
-
 Result<RunOutcome> run_bare(const RunContext& c) {
   auto log = open_log(c, Phase::bare);
   if (!log) return log.error();
@@ -155,8 +147,7 @@ Result<recording::RecordResult> record_cpu(const recording::RecordOptions& optio
   auto recorder = open_with_log(
       log, [&] { return recording::Recorder::open(options, system::Capabilities::current()); });
   if (!recorder) return recorder.error();
-  auto result =
-      recorder->run({.fd = signals.fd(), .take = [&signals] { return take_stop_signal(signals); }});
+  auto result = recorder->run(signals.stop_source());
   if (result) {
     result->notes.insert(result->notes.begin(), recorder->notes().begin(), recorder->notes().end());
   }
@@ -167,7 +158,7 @@ Result<RunOutcome> run_cpu(const RunContext& c, ScenarioSummary& summary) {
   auto log = open_log(c, Phase::cpu);
   if (!log) return log.error();
   const double start = monotonic_seconds();
-  const std::clock_t cpu_start = std::clock();  // this process's CPU time
+  const double cpu_start = process_cpu_seconds();
   recording::RecordOptions options;
   options.frequency = c.options.freq;
   options.target.command = c.options.command;
@@ -188,8 +179,7 @@ Result<RunOutcome> run_cpu(const RunContext& c, ScenarioSummary& summary) {
                            .lost = profile::lost_samples(r->profile),
                            .top_functions = top_functions(r->profile, 5)};
   if (auto st = log->append("perfscope record: ", r->notes); !st) return st.error();
-  const auto lines = recording::summarize(
-      *r, "profile.pb.gz", static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
+  const auto lines = recording::summarize(*r, "profile.pb.gz", process_cpu_seconds() - cpu_start);
   if (auto st = log->append("", lines); !st) return st.error();
   out.stop_signal = r->stop_signal;
   out.record.seconds = monotonic_seconds() - start;
@@ -207,11 +197,7 @@ Result<RunOutcome> run_memory(const RunContext& c, ScenarioSummary& summary) {
         {.command = c.options.command, .unwind = heap::Unwind::automatic, .preload_library = {}});
   });
   if (!tracker) return run_failed(Phase::memory, tracker.error(), *log);
-  auto r = tracker->run(
-      {.fd = c.signals.fd(),
-       .take =
-           [](void* watch) { return take_stop_signal(*static_cast<process::SignalWatch*>(watch)); },
-       .context = &c.signals});
+  auto r = tracker->run(c.signals.stop_source());
   if (!r) return run_failed(Phase::memory, r.error(), *log);
   if (auto st = profile::write_pprof(r->profile, c.file("heap.pb.gz")); !st) return st.error();
   if (auto st = write_output_file(c.file("heap.txt"), heap::run_report_text(*r)); !st) {

@@ -29,9 +29,6 @@ struct RunOutcome {
   int stop_signal = 0;  // the signal that cut the run short, or 0
 };
 
-// The next stop signal already pending (SIGCHLD skipped), or 0; never waits.
-int take_stop_signal(process::SignalWatch& signals);
-
 Result<RunOutcome> run_bare(const RunContext& context);
 Result<RunOutcome> run_cpu(const RunContext& context, ScenarioSummary& summary);
 Result<RunOutcome> run_memory(const RunContext& context, ScenarioSummary& summary);

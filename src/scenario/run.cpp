@@ -146,7 +146,7 @@ Result<ScenarioResult> run_scenario(const ScenarioOptions& options, process::Sig
   phases.insert(phases.end(), options.phases.begin(), options.phases.end());
   for (Phase phase : phases) {
     // A signal between runs (while files were written) stops before the next one starts.
-    if (result.stop_signal == 0) result.stop_signal = take_stop_signal(signals);
+    if (result.stop_signal == 0) result.stop_signal = signals.next_stop();
     if (result.stop_signal != 0) break;
     if (on_phase) on_phase(phase);
     auto run = run_phase(phase, context, result.summary);

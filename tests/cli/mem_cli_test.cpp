@@ -436,12 +436,10 @@ TEST(HeapTracker, AStopRequestIsPassedOnAndTheRunStillReturns) {
   ASSERT_TRUE(tracker) << tracker.error().message();
   int request[2];
   ASSERT_EQ(::pipe2(request, O_CLOEXEC | O_NONBLOCK), 0);
-  const heap::StopSource stop{request[0],
-                              [](void* fd) {
-                                char byte;
-                                return ::read(*static_cast<int*>(fd), &byte, 1) == 1 ? SIGTERM : 0;
-                              },
-                              &request[0]};
+  const process::StopSource stop{request[0], [&request] {
+                                   char byte;
+                                   return ::read(request[0], &byte, 1) == 1 ? SIGTERM : 0;
+                                 }};
   std::optional<Result<heap::TrackResult>> run;
   std::thread runner([&] { run = tracker->run(stop); });
   // The command says when its allocations are sent and it waits.

@@ -93,10 +93,10 @@ TEST(Recorder, StopSourceEndsTheRecordingAndTheCommand) {
   ASSERT_TRUE(stop_fd);
   const std::uint64_t one = 1;
   ASSERT_EQ(::write(stop_fd.get(), &one, sizeof one), static_cast<ssize_t>(sizeof one));
-  StopSource stop{stop_fd.get(), [&]() -> int {
-                    std::uint64_t v = 0;
-                    return ::read(stop_fd.get(), &v, sizeof v) == sizeof v ? SIGTERM : 0;
-                  }};
+  process::StopSource stop{stop_fd.get(), [&]() -> int {
+                             std::uint64_t v = 0;
+                             return ::read(stop_fd.get(), &v, sizeof v) == sizeof v ? SIGTERM : 0;
+                           }};
   auto r = rec->run(stop);
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(r->stop_signal, SIGTERM);
