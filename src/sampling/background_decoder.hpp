@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "sampling/decoder.hpp"
-#include "sampling/session.hpp"
+#include "sampling/ring_set.hpp"
 
 namespace perfscope::sampling {
 

@@ -1,20 +1,9 @@
 #include "sampling/session.hpp"
 
 #include <fmt/format.h>
-#include <sys/epoll.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
-
-#include <ctime>
-
-#include "core/clock.hpp"
-#include "core/perf_syscall.hpp"
-#include "system/permission_advice.hpp"
 
 namespace perfscope::sampling {
 namespace {
-
-constexpr std::uint32_t kWatchedTag = 0x80000000u;
 
 // Decodes on the spot, for the RecordHandler overloads.
 class DecodingSink : public RecordSink {
@@ -78,113 +67,87 @@ Result<Session> Session::open(SamplingOptions options, const system::Capabilitie
     options.cpus = *online;
   }
   s.options_ = std::move(options);
-
-  // Ring size: unprivileged users share perf_event_mlock_kb per online CPU between all their rings.
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  const bool unlimited = caps.perfmon() || caps.has(system::Cap::ipc_lock);
   if (s.options_.ring_pages != 0) {
     s.ring_pages_ = s.options_.ring_pages;
   } else {
-    const auto online = CpuSet::online();
-    const long budget =
-        caps.mlock_kb > 0 ? caps.mlock_kb * static_cast<long>(online ? online->size() : 1) : 516;
     // A DWARF sample carries its stack copy (16 KiB by default): four times the ring, so that the
     // same time passes between wake-ups.
     const std::size_t scale = s.options_.stack_user_bytes > 0 ? 4 : 1;
-    s.ring_pages_ = ring_pages_for(s.options_.cpus.size(), unlimited ? 0 : budget, page,
-                                   (unlimited ? 256 : 128) * scale);
+    s.ring_pages_ = default_ring_pages(s.options_.cpus.size(), caps, 256 * scale, 128 * scale);
   }
-
   if (auto st = s.open_events(caps); !st) return std::move(st).take_error();
   s.decoder_ = Decoder(s.attr_);
   return s;
 }
 
+perf_event_attr Session::sampling_attr(bool build_ids) const {
+  perf_event_attr a = options_.event.attr();
+  a.disabled = 1;
+  a.enable_on_exec = options_.enable_on_exec ? 1 : 0;
+  if (options_.frequency > 0) {
+    a.freq = 1;
+    a.sample_freq = options_.frequency;
+  } else {
+    a.sample_period = options_.period;
+  }
+  a.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+                  PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD;
+  if (options_.callchain) a.sample_type |= PERF_SAMPLE_CALLCHAIN;
+  if (options_.callchain && !options_.user_callchain) a.exclude_callchain_user = 1;
+  if (options_.regs_user_mask != 0) {
+    a.sample_type |= PERF_SAMPLE_REGS_USER;
+    a.sample_regs_user = options_.regs_user_mask;
+  }
+  if (options_.stack_user_bytes != 0) {
+    a.sample_type |= PERF_SAMPLE_STACK_USER;
+    a.sample_stack_user = options_.stack_user_bytes;
+  }
+  a.sample_id_all = 1;
+  a.mmap = 1;
+  a.mmap2 = 1;
+  a.comm = 1;
+  a.comm_exec = 1;
+  a.task = 1;
+  a.build_id = build_ids ? 1 : 0;
+  a.inherit = (options_.inherit && !options_.threads.empty()) ? 1 : 0;
+  if (options_.user_only) {
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    a.exclude_callchain_kernel = 1;
+  }
+  return a;  // RingSet adds the wake-up watermark and CLOCK_MONOTONIC
+}
+
 Status Session::open_events(const system::Capabilities& caps) {
   bool build_ids = true;
+  Error failure;
   for (int attempt = 0; attempt < 6; ++attempt) {
-    perf_event_attr a = options_.event.attr();
-    a.disabled = 1;
-    a.enable_on_exec = options_.enable_on_exec ? 1 : 0;
-    if (options_.frequency > 0) {
-      a.freq = 1;
-      a.sample_freq = options_.frequency;
-    } else {
-      a.sample_period = options_.period;
+    const perf_event_attr a = sampling_attr(build_ids);
+    // The tripwire: never ask the kernel for sample fields the decoder would misread.
+    if (const Decoder decoder(a); !decoder.supported()) {
+      return Error{fmt::format("sampling asks for sample_type {:#x}, which has fields the decoder "
+                               "cannot read ({:#x})",
+                               a.sample_type, a.sample_type & ~kDecodableSampleType),
+                   0,
+                   "  a perfscope bug: sampling::Decoder must learn those fields before Session "
+                   "asks for them"};
     }
-    a.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
-                    PERF_SAMPLE_CPU | PERF_SAMPLE_PERIOD;
-    if (options_.callchain) a.sample_type |= PERF_SAMPLE_CALLCHAIN;
-    if (options_.callchain && !options_.user_callchain) a.exclude_callchain_user = 1;
-    if (options_.regs_user_mask != 0) {
-      a.sample_type |= PERF_SAMPLE_REGS_USER;
-      a.sample_regs_user = options_.regs_user_mask;
+    auto rings =
+        RingSet::open(RingSetOptions{.events = {RingEvent{a, options_.event.display_name()}},
+                                     .targets = options_.threads,
+                                     .cpus = options_.cpus,
+                                     .ring_pages = ring_pages_},
+                      caps);
+    if (rings) {
+      rings_ = std::move(*rings);
+      attr_ = rings_.events().front().attr;
+      ring_pages_ = rings_.ring_pages();
+      return {};
     }
-    if (options_.stack_user_bytes != 0) {
-      a.sample_type |= PERF_SAMPLE_STACK_USER;
-      a.sample_stack_user = options_.stack_user_bytes;
-    }
-    a.sample_id_all = 1;
-    a.mmap = 1;
-    a.mmap2 = 1;
-    a.comm = 1;
-    a.comm_exec = 1;
-    a.task = 1;
-    a.build_id = build_ids ? 1 : 0;
-    a.inherit = (options_.inherit && !options_.threads.empty()) ? 1 : 0;
-    if (options_.user_only) {
-      a.exclude_kernel = 1;
-      a.exclude_hv = 1;
-      a.exclude_callchain_kernel = 1;
-    }
-    // perf's clock is CLOCK_MONOTONIC, so sample times compare with the recorder's own.
-    a.use_clockid = 1;
-    a.clockid = CLOCK_MONOTONIC;
-    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    a.watermark = 1;
-    a.wakeup_watermark = static_cast<std::uint32_t>(ring_pages_ * page / 4);
-
-    fds_.clear();
-    ring_fds_.clear();
-    ring_cpus_.clear();
-    std::vector<pid_t> targets = options_.threads;
-    if (targets.empty()) targets.push_back(-1);
-    Error failure;
-    bool failed = false;
-    for (int cpu : options_.cpus) {
-      int ring_fd = -1;
-      for (std::size_t t = 0; t < targets.size() && !failed; ++t) {
-        const pid_t pid = targets[t];
-        auto fd = perf_event_open(a, pid, cpu, -1,
-                                  fmt::format("{} sampling", options_.event.display_name()));
-        if (!fd) {
-          // A thread that exited between listing and opening is not an error, unless it was the
-          // only target.
-          if (fd.error().errnum == ESRCH && targets.size() > 1) continue;
-          failure = system::explain_open_failure(fd.error(), a, pid, cpu,
-                                                 options_.event.display_name(), caps);
-          failed = true;
-          break;
-        }
-        if (ring_fd < 0) {
-          ring_fd = fd->get();
-          ring_fds_.push_back(ring_fd);
-          ring_cpus_.push_back(cpu);
-        } else if (auto st = perf_ioctl(fd->get(), PERF_EVENT_IOC_SET_OUTPUT,
-                                        static_cast<unsigned long>(ring_fd), "redirect to ring");
-                   !st) {
-          return st;
-        }
-        fds_.push_back(std::move(*fd));
-      }
-      if (failed) break;
-    }
-    if (!failed) {
-      attr_ = a;
-      break;
-    }
+    failure = rings.error();
     const int e = failure.errnum;
-    if ((e == EACCES || e == EPERM) && !options_.user_only && !options_.threads.empty()) {
+    if ((e == EACCES || e == EPERM) && !over_mlock_budget(failure) && !options_.user_only &&
+        !options_.threads.empty()) {
       notes_.push_back(fmt::format(
           "kernel space left out: perf_event_paranoid {} lets this user sample its own processes "
           "in user space only (for kernel stacks: perfscope doctor --need profile-own)",
@@ -202,67 +165,21 @@ Status Session::open_events(const system::Capabilities& caps) {
       options_.event = cpu_clock();
       continue;
     }
-    return failure;
+    break;
   }
-  if (fds_.empty()) return Error{"open sampling events", ESRCH, "  every target thread has exited"};
-
-  // Map one ring per CPU; an unprivileged user over its mlock budget gets EPERM: halve and retry.
-  for (std::size_t i = 0; i < ring_fds_.size(); ++i) {
-    for (;;) {
-      auto ring = RingBuffer::map(ring_fds_[i], ring_pages_);
-      if (ring) {
-        rings_.push_back(Ring{ring_cpus_[i], std::move(*ring)});
-        break;
-      }
-      if (ring.error().errnum == EPERM && ring_pages_ > 8 && i == 0) {
-        ring_pages_ /= 2;
-        continue;
-      }
-      Error e = ring.error();
-      if (e.errnum == EPERM) {
-        e.hint = fmt::format(
-            "  the ring buffers need more locked memory than this user may use: raise "
-            "kernel.perf_event_mlock_kb (now {} KiB) or `ulimit -l`, or sample fewer CPUs (-C)",
-            caps.mlock_kb);
-      }
-      return e;
-    }
-  }
-
-  const int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) return errno_error("epoll_create1");
-  epoll_ = UniqueFd(ep);
-  for (std::size_t i = 0; i < ring_fds_.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u32 = static_cast<std::uint32_t>(i);
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, ring_fds_[i], &ev) != 0) return errno_error("epoll_ctl");
-  }
-  return {};
+  return failure;
 }
 
 Status Session::enable() {
-  for (const auto& fd : fds_) {
-    if (auto st = perf_ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0, "enable sampling"); !st) return st;
-  }
-  return {};
+  return rings_.enable();
 }
 
 Status Session::disable() {
-  for (const auto& fd : fds_) {
-    if (auto st = perf_ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0, "disable sampling"); !st)
-      return st;
-  }
-  return {};
+  return rings_.disable();
 }
 
 Status Session::watch(int fd) {
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u32 = kWatchedTag | static_cast<std::uint32_t>(watched_.size());
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl(watch)");
-  watched_.push_back(fd);
-  return {};
+  return rings_.watch(fd);
 }
 
 Result<bool> Session::poll(int timeout_ms, RecordHandler& handler) {
@@ -276,13 +193,8 @@ void Session::drain(RecordHandler& handler) {
 }
 
 Result<bool> Session::poll(int timeout_ms, RecordSink& sink) {
-  epoll_event events[16];
-  const int n = epoll_wait(epoll_.get(), events, 16, timeout_ms);
-  if (n < 0 && errno != EINTR) return errno_error("epoll_wait");
-  bool woken = false;
-  for (int i = 0; i < n; ++i) {
-    if (events[i].data.u32 & kWatchedTag) woken = true;
-  }
+  auto woken = rings_.wait(timeout_ms);
+  if (!woken) return woken;
   // Drain every ring, not only the ready ones: rings below their watermark still hold records that
   // the others' records may refer to (a process's MMAP2 on one CPU, its samples on another).
   drain(sink);
@@ -290,18 +202,11 @@ Result<bool> Session::poll(int timeout_ms, RecordSink& sink) {
 }
 
 void Session::drain(RecordSink& sink) {
-  const std::uint64_t pass_start = monotonic_ns();  // the events' clock (attr.clockid)
-  for (auto& ring : rings_) {
-    auto drained = ring.buffer.drain([&](std::span<const std::byte> record) {
-      ++stats_.records;
-      sink.on_record(record);
-    });
-    if (!drained) {
-      ++stats_.ring_errors;
-      last_error_ = drained.error().message();
-    }
-  }
-  sink.on_pass_end(pass_start);
+  const std::uint64_t ring_errors = rings_.stats().ring_errors;
+  rings_.drain(sink);
+  stats_.records = rings_.stats().records;
+  stats_.ring_errors = rings_.stats().ring_errors;
+  if (stats_.ring_errors != ring_errors) last_error_ = rings_.last_error();
 }
 
 }  // namespace perfscope::sampling

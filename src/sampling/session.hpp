@@ -1,10 +1,10 @@
-// Session: sampling events on every chosen CPU, their ring buffers, and one epoll loop over them.
+// Session: sampling events on every chosen CPU, read through a RingSet (ring_set.hpp).
 //
 // One ring per CPU. System-wide, each CPU's event samples every task there; for chosen threads
 // (a command, -p, -t) each thread gets an event per CPU (inherit needs per-CPU events) and all
-// events of a CPU write into that CPU's ring (PERF_EVENT_IOC_SET_OUTPUT). Side-band records (MMAP2,
-// COMM, FORK, EXIT) come through the same rings, so the ProcessTable sees them in order with the
-// samples of the CPU they happened on.
+// events of a CPU write into that CPU's ring. Side-band records (MMAP2, COMM, FORK, EXIT) come
+// through the same rings, so the ProcessTable sees them in order with the samples of the CPU they
+// happened on. Session decides the attr and its fallbacks; RingSet opens, maps and watches.
 #pragma once
 
 #include <sys/types.h>
@@ -16,10 +16,9 @@
 
 #include "core/cpu_set.hpp"
 #include "core/error.hpp"
-#include "core/unique_fd.hpp"
 #include "events/event_spec.hpp"
 #include "sampling/decoder.hpp"
-#include "sampling/ring_buffer.hpp"
+#include "sampling/ring_set.hpp"
 #include "system/capabilities.hpp"
 
 namespace perfscope::sampling {
@@ -49,16 +48,6 @@ struct SamplingOptions {
 void apply_event_fallbacks(events::EventSpec& event, std::uint64_t& frequency,
                            const system::Capabilities& caps, std::vector<std::string>& notes);
 
-// Where drained records go undecoded: each whole record (perf_event_header first, 8-byte aligned,
-// valid only during the call), then the end of each pass over the rings (see
-// RecordHandler::on_pass_end). BackgroundDecoder is one: it decodes on another thread.
-class RecordSink {
- public:
-  virtual ~RecordSink() = default;
-  virtual void on_record(std::span<const std::byte> record) = 0;
-  virtual void on_pass_end(std::uint64_t pass_start) = 0;
-};
-
 struct SessionStats {
   std::uint64_t records = 0;
   std::uint64_t decode_errors = 0;
@@ -82,7 +71,8 @@ class Session {
   // Adds a descriptor (pidfd, signalfd, ...) whose readability ends a poll() early.
   Status watch(int fd);
   // Waits up to `timeout_ms` for data or a watched fd, then drains every ring into `handler`.
-  // Returns true when a watched fd is readable.
+  // Returns true when a watched fd is readable. A ring whose threads have all exited no longer
+  // wakes the wait (RingSet), so waiting on survivors does not spin.
   Result<bool> poll(int timeout_ms, RecordHandler& handler);
   // Drains every ring once (after disable(), to collect what is left).
   void drain(RecordHandler& handler);
@@ -94,27 +84,19 @@ class Session {
   const std::vector<std::string>& notes() const { return notes_; }
   const perf_event_attr& attr() const { return attr_; }
   std::size_t ring_pages() const { return ring_pages_; }
-  std::size_t event_count() const { return fds_.size(); }
   const SessionStats& stats() const { return stats_; }
   // The last ring or decode error, for the summary (the counts are in stats()).
   const std::string& last_error() const { return last_error_; }
 
  private:
   Session() = default;
-  struct Ring {
-    int cpu = -1;
-    RingBuffer buffer;
-  };
+  // The sampling event as options_ ask (RingSet adds the watermark and the clock).
+  perf_event_attr sampling_attr(bool build_ids) const;
   Status open_events(const system::Capabilities& caps);
 
   SamplingOptions options_;
   perf_event_attr attr_{};
-  std::vector<UniqueFd> fds_;
-  std::vector<Ring> rings_;
-  std::vector<int> ring_fds_;   // the fd each ring is mapped from, by ring index
-  std::vector<int> ring_cpus_;  // and its CPU
-  UniqueFd epoll_;
-  std::vector<int> watched_;
+  RingSet rings_;
   std::vector<std::string> notes_;
   std::size_t ring_pages_ = 0;
   SessionStats stats_;

@@ -2,9 +2,6 @@
 
 #include <fmt/format.h>
 #include <linux/perf_event.h>
-#include <poll.h>
-#include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -13,13 +10,10 @@
 #include <set>
 #include <unordered_map>
 
-#include "core/clock.hpp"
 #include "core/cpu_set.hpp"
 #include "core/files.hpp"
-#include "core/perf_syscall.hpp"
-#include "sampling/ring_buffer.hpp"
+#include "sampling/ring_set.hpp"
 #include "syscalls/names.hpp"
-#include "system/permission_advice.hpp"
 
 namespace perfscope::syscalls {
 namespace {
@@ -78,7 +72,8 @@ T load(const std::byte* p) {
   return v;
 }
 
-class PerfTracer final : public Tracer {
+// Reads the rings itself: the RecordSink side is called by its own RingSet only.
+class PerfTracer final : public Tracer, private sampling::RecordSink {
  public:
   const char* backend() const override { return "perf"; }
 
@@ -108,14 +103,10 @@ class PerfTracer final : public Tracer {
     for (pid_t p : o.pids) wanted_.insert(static_cast<std::uint32_t>(p));
     if (o.command > 0) live_.insert(static_cast<std::uint32_t>(o.command));
 
-    auto cpus = CpuSet::online();
-    if (!cpus) return cpus.error();
-    std::vector<pid_t> tasks;  // -1: every task on the CPU
-    if (o.all) {
-      tasks.push_back(-1);
-    } else if (o.command > 0) {
+    std::vector<pid_t> tasks;  // empty: every task on each CPU (-a)
+    if (!o.all && o.command > 0) {
       tasks.push_back(o.command);
-    } else {
+    } else if (!o.all) {
       for (pid_t p : o.pids) {
         auto threads = list_directory(fmt::format("/proc/{}/task", p));
         if (!threads) continue;
@@ -123,77 +114,24 @@ class PerfTracer final : public Tracer {
       }
       if (tasks.empty()) return Error{"count syscalls", ESRCH, "  every target process has exited"};
     }
-
-    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    const bool unlimited = caps.perfmon() || caps.has(system::Cap::ipc_lock);
-    const long budget = caps.mlock_kb > 0 ? caps.mlock_kb * static_cast<long>(cpus->size()) : 516;
-    std::size_t pages = sampling::ring_pages_for(cpus->size(), unlimited ? 0 : budget, page,
-                                                 unlimited ? 1024 : 128);
-
-    const int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) return errno_error("epoll_create1");
-    epoll_ = UniqueFd(ep);
-    for (int cpu : *cpus) {
-      int ring_fd = -1;
-      for (pid_t task : tasks) {
-        for (const Tracepoint* tp : {&enter_, &exit_}) {
-          perf_event_attr a{};
-          a.size = sizeof a;
-          a.type = PERF_TYPE_TRACEPOINT;
-          a.config = tp->id;
-          a.sample_period = 1;
-          a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW;
-          a.disabled = 1;
-          a.inherit = o.all ? 0 : 1;
-          // -p: new threads of the process, not its children (their events would fill the rings
-          // only to be dropped here).
-          a.inherit_thread = o.command == 0 && !o.all && inherit_thread_ ? 1 : 0;
-          a.enable_on_exec = o.command > 0 ? 1 : 0;
-          a.watermark = 1;
-          // CLOCK_MONOTONIC time stamps: comparable across CPUs and with clock_gettime, which
-          // drain() needs to know which records every ring has delivered.
-          a.use_clockid = 1;
-          a.clockid = CLOCK_MONOTONIC;
-          a.wakeup_watermark = static_cast<std::uint32_t>(pages * page / 4);
-          if (tp == &enter_ && ring_fd < 0)
-            a.task = a.comm = 1;  // FORK, EXIT and COMM once per ring
-          const char* name = tp == &enter_ ? "raw_syscalls:sys_enter" : "raw_syscalls:sys_exit";
-          auto fd = perf_event_open(a, task, cpu, -1, name);
-          if (!fd && fd.error().errnum == EINVAL && a.inherit_thread != 0) {
-            inherit_thread_ = false;  // before Linux 5.13: children too, dropped when read
-            a.inherit_thread = 0;
-            fd = perf_event_open(a, task, cpu, -1, name);
-          }
-          if (!fd) {
-            if (fd.error().errnum == ESRCH && task > 0 && o.command == 0) break;  // thread gone
-            return system::explain_open_failure(fd.error(), a, task, cpu, name, caps);
-          }
-          if (ring_fd < 0) {
-            for (;;) {
-              auto ring = sampling::RingBuffer::map(fd->get(), pages);
-              if (ring) {
-                rings_.push_back(std::move(*ring));
-                break;
-              }
-              if (ring.error().errnum == EPERM && pages > 8) {
-                pages /= 2;
-                continue;
-              }
-              return ring.error();
-            }
-            ring_fd = fd->get();
-            epoll_event ev{};
-            ev.events = EPOLLIN;
-            ev.data.fd = ring_fd;
-            if (epoll_ctl(ep, EPOLL_CTL_ADD, ring_fd, &ev) != 0) return errno_error("epoll_ctl");
-          } else if (auto st = perf_ioctl(fd->get(), PERF_EVENT_IOC_SET_OUTPUT,
-                                          static_cast<unsigned long>(ring_fd), "redirect output");
-                     !st) {
-            return st.error();
-          }
-          fds_.push_back(std::move(*fd));
-        }
+    auto cpus = CpuSet::online();
+    if (!cpus) return cpus.error();
+    const std::size_t pages = sampling::default_ring_pages(cpus->size(), caps, 1024, 128);
+    for (;;) {
+      auto rings = sampling::RingSet::open(
+          sampling::RingSetOptions{.events = {event_of(enter_, "raw_syscalls:sys_enter", true),
+                                              event_of(exit_, "raw_syscalls:sys_exit", false)},
+                                   .targets = tasks,
+                                   .cpus = *cpus,
+                                   .ring_pages = pages},
+          caps);
+      if (rings) {
+        rings_ = std::move(*rings);
+        break;
       }
+      const bool asked_inherit_thread = inherit_thread_ && o.command == 0 && !o.all;
+      if (rings.error().errnum != EINVAL || !asked_inherit_thread) return rings.error();
+      inherit_thread_ = false;  // before Linux 5.13: children too, dropped when read
     }
     summary_.by = o.by;
     summary_.backend = "perf";
@@ -205,40 +143,41 @@ class PerfTracer final : public Tracer {
     return {};
   }
 
+  // One raw_syscalls event for every followed task. Each task's sys_enter event also brings its
+  // FORK, EXIT and COMM records (from the CPU they happen on, so once).
+  sampling::RingEvent event_of(const Tracepoint& tp, const char* name, bool task_records) const {
+    perf_event_attr a{};
+    a.size = sizeof a;
+    a.type = PERF_TYPE_TRACEPOINT;
+    a.config = tp.id;
+    a.sample_period = 1;
+    a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW;
+    a.disabled = 1;
+    a.inherit = options_.all ? 0 : 1;
+    // -p: new threads of the process, not its children (their events would fill the rings only
+    // to be dropped here).
+    a.inherit_thread = options_.command == 0 && !options_.all && inherit_thread_ ? 1 : 0;
+    a.enable_on_exec = options_.command > 0 ? 1 : 0;
+    if (task_records) a.task = a.comm = 1;
+    // RingSet stamps records with CLOCK_MONOTONIC, comparable across CPUs, which the pass
+    // ordering (on_pass_end) needs.
+    return {a, name};
+  }
+
   Status start() override {
     if (options_.command > 0) return {};  // enable_on_exec
-    for (const auto& fd : fds_) {
-      if (auto st = perf_ioctl(fd.get(), PERF_EVENT_IOC_ENABLE, 0, "enable raw_syscalls"); !st)
-        return st;
-    }
-    return {};
+    return rings_.enable();
   }
 
   Result<bool> wait(int fd, int timeout_ms) override {
     if (fd >= 0 && fd != watched_) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.fd = fd;
-      if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl");
+      if (auto st = rings_.watch(fd); !st) return st.error();
       watched_ = fd;
     }
-    epoll_event events[16];
-    const int n = epoll_wait(epoll_.get(), events, 16, timeout_ms);
-    if (n < 0 && errno != EINTR) return errno_error("epoll_wait");
-    drain();
-    bool ready = false;
-    for (int i = 0; i < n; ++i) {
-      const int ready_fd = events[i].data.fd;
-      if (ready_fd == fd && fd >= 0) {
-        ready = true;
-      } else if ((events[i].events & (EPOLLHUP | EPOLLERR)) != 0) {
-        // The ring's own event belonged to a process that is gone (-p A,B once A exits). It
-        // reports HUP for good, which would wake every wait at once; other processes' events
-        // still write to the ring, and drain() reads it on every pass without a wake-up.
-        (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, ready_fd, nullptr);
-      }
-    }
-    return ready;
+    auto ready = rings_.wait(timeout_ms);
+    if (!ready) return ready;
+    rings_.drain(*this);
+    return *ready && fd >= 0;
   }
 
   bool followed_alive() override {
@@ -249,9 +188,10 @@ class PerfTracer final : public Tracer {
   }
 
   Result<Summary> finish() override {
-    for (const auto& fd : fds_) (void)::ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
-    drain(true);
-    summary_.lost = lost_;
+    (void)rings_.disable();
+    rings_.drain(*this);
+    handle_pending(~std::uint64_t{0});  // the events are off: every record has been delivered
+    summary_.lost = lost_ + rings_.stats().ring_errors;
     return summary_;
   }
 
@@ -260,15 +200,13 @@ class PerfTracer final : public Tracer {
   // the entry. So records wait in `pending_` and are handled in time order once every ring has
   // surely delivered everything up to their time: the start of the previous pass (records are
   // written within microseconds of their time stamp; a whole poll interval lies in between).
-  // `everything` handles all of them (after the events are disabled).
-  void drain(bool everything = false) {
-    const std::uint64_t pass_start = monotonic_ns();
-    for (auto& ring : rings_) {
-      auto n = ring.drain([this](std::span<const std::byte> r) { on_record(r); });
-      if (!n) ++lost_;
-    }
-    const std::uint64_t horizon = everything ? ~std::uint64_t{0} : previous_pass_start_;
+  void on_pass_end(std::uint64_t pass_start) override {
+    handle_pending(previous_pass_start_);
     previous_pass_start_ = pass_start;
+  }
+
+  // Handles the pending records stamped before `horizon`, in time order.
+  void handle_pending(std::uint64_t horizon) {
     std::stable_sort(pending_.begin(), pending_.end(),
                      [](const Pending& a, const Pending& b) { return a.time < b.time; });
     std::size_t done = 0;
@@ -288,7 +226,7 @@ class PerfTracer final : public Tracer {
     return it->second;
   }
 
-  void on_record(std::span<const std::byte> r) {
+  void on_record(std::span<const std::byte> r) override {
     const auto* h = reinterpret_cast<const perf_event_header*>(r.data());
     const std::byte* p = r.data() + sizeof(perf_event_header);
     const std::byte* end = r.data() + r.size();
@@ -424,17 +362,15 @@ class PerfTracer final : public Tracer {
   int execve_nr_ = -1;
   int execveat_nr_ = -1;
   pid_t self_ = 0;
-  std::vector<UniqueFd> fds_;
-  std::vector<sampling::RingBuffer> rings_;
-  UniqueFd epoll_;
-  int watched_ = -1;
+  sampling::RingSet rings_;
+  int watched_ = -1;                // the fd wait() added to the rings' epoll set
   bool inherit_thread_ = true;      // perf_event_attr.inherit_thread works (Linux 5.13 and later)
   std::set<std::uint32_t> wanted_;  // -p processes
   std::set<std::uint32_t> live_;    // the command's processes still running
   std::unordered_map<std::uint32_t, Inflight> inflight_;
   std::unordered_map<std::uint32_t, std::string> comm_;
   std::uint64_t lost_ = 0;
-  std::vector<Pending> pending_;  // records not yet handled, see drain()
+  std::vector<Pending> pending_;  // records not yet handled, see on_pass_end()
   std::uint64_t previous_pass_start_ = 0;
   Summary summary_;
 };
