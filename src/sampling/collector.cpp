@@ -12,8 +12,6 @@ void Collector::on_sample(const Sample& s) {
     return;
   }
   ++per_cpu_[s.id.cpu];
-  if (first_time_ == 0 || s.id.time < first_time_) first_time_ = s.id.time;
-  if (s.id.time > last_time_) last_time_ = s.id.time;
   const auto offset = static_cast<std::uint32_t>(pending_stacks_.size());
   const bool user_regs = unwinder_ != nullptr && s.regs_abi != 0 && !s.regs.empty();
   if (user_regs) {

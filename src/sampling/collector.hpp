@@ -63,8 +63,6 @@ class Collector : public RecordHandler {
   std::uint64_t lost_records() const { return lost_records_; }  // LOST: ring full
   std::uint64_t lost_samples() const { return lost_samples_; }  // LOST_SAMPLES
   std::uint64_t throttled() const { return throttled_; }        // THROTTLE records
-  std::uint64_t first_time() const { return first_time_; }
-  std::uint64_t last_time() const { return last_time_; }
 
  private:
   ProcessTable processes_;
@@ -91,7 +89,6 @@ class Collector : public RecordHandler {
   std::uint64_t lost_records_ = 0, lost_samples_ = 0, throttled_ = 0, other_ = 0;
   bool skip_idle_ = false;
   std::uint64_t idle_skipped_ = 0;
-  std::uint64_t first_time_ = 0, last_time_ = 0;
 };
 
 }  // namespace perfscope::sampling

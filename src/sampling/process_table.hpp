@@ -54,7 +54,6 @@ class ProcessTable {
   // The address space `pid` was running at `time` (perf clock), created on demand.
   AddressSpaceId space_of(pid_t pid, std::uint64_t time);
   const AddressSpace& space(AddressSpaceId id) const { return spaces_[id]; }
-  std::size_t space_count() const { return spaces_.size(); }
 
   // Records `comm` as the thread's name unless a COMM record or /proc already gave one.
   void learn_thread_comm(pid_t tid, std::string_view comm);
