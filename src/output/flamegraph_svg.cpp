@@ -21,11 +21,8 @@ constexpr double kFontWidth = 0.59;  // average glyph width / font size for Verd
 constexpr int kPadX = 10;
 constexpr int kPadTop = kFontSize * 3;
 constexpr int kPadBottom = kFontSize * 2 + 4;
-// The style sheet (assets/flamegraph_svg.css) sets the text at kFontSize, the title 5px larger.
-static_assert(assets::kFlamegraphSvgCss.find("font-size: 12px") != std::string_view::npos &&
-                  assets::kFlamegraphSvgCss.find("font-size: 17px") != std::string_view::npos &&
-                  kFontSize == 12,
-              "assets/flamegraph_svg.css and kFontSize disagree");
+// The style sheet (assets/flamegraph_svg.css) sets the text at kFontSize (12px), the title 5px
+// larger: change both together (the golden files show the output).
 
 // 64-bit FNV-1a: colours depend on the name only, never on order or run.
 std::uint64_t name_hash(std::string_view s) {
