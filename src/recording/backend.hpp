@@ -47,6 +47,7 @@ class Backend {
   virtual bool in_kernel() const = 0;    // aggregates in the kernel (eBPF)
   // Adds a descriptor whose readability ends a wait early (signalfd, pidfd).
   Status watch(int fd) { return session_.watch(fd); }
+  Status unwatch(int fd) { return session_.unwatch(fd); }
   // Starts sampling; with `on_exec`, the events start themselves when the held command execs.
   virtual Status start(bool on_exec) = 0;
   // Waits up to `timeout_ms` and takes what arrived; true when a watched descriptor is ready.

@@ -295,11 +295,15 @@ Result<RecordResult> Recorder::run(const process::StopSource& stop) {
         break;
       }
     }
-    if (!held.pidfds.empty() &&
-        std::all_of(held.pidfds.begin(), held.pidfds.end(),
-                    [](const UniqueFd& fd) { return pidfd_exited(fd.get()); })) {
-      break;
+    // Every followed process has exited: done. One that exited before the others stays
+    // readable until its parent reaps it, so it leaves the wait set instead of waking every wait.
+    std::size_t exited = 0;
+    for (const auto& fd : held.pidfds) {
+      if (!pidfd_exited(fd.get())) continue;
+      ++exited;
+      (void)backend.unwatch(fd.get());
     }
+    if (!held.pidfds.empty() && exited == held.pidfds.size()) break;
   }
   RecordStats& stats = result.stats;
   stats.elapsed_s = monotonic_seconds() - start;

@@ -190,6 +190,13 @@ Status RingSet::watch(int fd) {
   return {};
 }
 
+Status RingSet::unwatch(int fd) {
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr) != 0 && errno != ENOENT) {
+    return errno_error("epoll_ctl(unwatch)");
+  }
+  return {};
+}
+
 Result<bool> RingSet::wait(int timeout_ms) {
   epoll_event events[32];
   const int n = epoll_wait(epoll_.get(), events, 32, timeout_ms);

@@ -96,6 +96,9 @@ class RingSet {
   // Adds a descriptor (pidfd, signalfd, ...) whose readability ends a wait early. Not owned; it
   // must stay open while watched.
   Status watch(int fd);
+  // Stops watching `fd` (a pidfd whose process has exited but is not reaped yet stays readable
+  // and would wake every wait).
+  Status unwatch(int fd);
   // Waits up to `timeout_ms` for a ring past its watermark or a watched descriptor, handing the
   // watch of a hung-up event to the next one of its ring. True when a watched descriptor is
   // readable. A watched descriptor that hangs up (the pidfd of a process gone and reaped: -p A,B

@@ -182,6 +182,10 @@ Status Session::watch(int fd) {
   return rings_.watch(fd);
 }
 
+Status Session::unwatch(int fd) {
+  return rings_.unwatch(fd);
+}
+
 Result<bool> Session::poll(int timeout_ms, RecordHandler& handler) {
   DecodingSink sink(decoder_, handler, stats_, last_error_);
   return poll(timeout_ms, sink);

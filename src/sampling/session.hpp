@@ -70,6 +70,7 @@ class Session {
 
   // Adds a descriptor (pidfd, signalfd, ...) whose readability ends a poll() early.
   Status watch(int fd);
+  Status unwatch(int fd);
   // Waits up to `timeout_ms` for data or a watched fd, then drains every ring into `handler`.
   // Returns true when a watched fd is readable. A ring whose threads have all exited no longer
   // wakes the wait (RingSet), so waiting on survivors does not spin.

@@ -61,6 +61,8 @@ class Running {
   Running& operator=(const Running&) = delete;
 
   pid_t pid() const { return pid_; }
+  // Killed but not reaped: a zombie, whose pidfd stays readable until end() reaps it.
+  void kill_only() const { ::kill(pid_, SIGKILL); }
   void end() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
@@ -217,6 +219,29 @@ TEST_P(RecordPid, ProcessThatExitsMidRecordingLeavesTheOtherRecorded) {
   ASSERT_EQ(recorder.wait(std::chrono::seconds(60)), 0) << recorder.log();
   const auto samples = flatten(load(dir.file("ab.pb.gz")));
   expect_workers_sampled(samples, b.pid(), b_tids, recorder.log());
+}
+
+// -p A,B where A has exited but its parent has not reaped it: A's pidfd stays readable, so the
+// recording must stop waiting on it (it woke every wait at once, a busy loop, until reaped).
+TEST(RecordPidZombie, AnExitedUnreapedProcessDoesNotWakeEveryWait) {
+  PS_REQUIRE(paranoid(1), pmu("software"));
+  TempDir dir;
+  Running a({target("ps-threads"), "1", "60000"});
+  Running b({target("ps-threads"), "1", "60000"});
+  ASSERT_EQ(a.threads(2).size(), 2u);
+  ASSERT_EQ(b.threads(2).size(), 2u);
+  testing::BackgroundProcess recorder(
+      {perfscope_binary(), "record", "-p", std::to_string(a.pid()) + "," + std::to_string(b.pid()),
+       "-d", "3", "-o", dir.file("z.pb.gz")},
+      dir.file("record.log"));
+  ASSERT_TRUE(wait_until_recording(recorder.pid())) << recorder.log();
+  a.kill_only();
+  const double cpu_before = cpu_seconds_of(recorder.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double cpu_used = cpu_seconds_of(recorder.pid()) - cpu_before;
+  EXPECT_LT(cpu_used, 0.3) << "perfscope's CPU time in 1 s while A is a zombie";
+  ASSERT_EQ(recorder.wait(std::chrono::seconds(60)), 0) << recorder.log();
+  a.end();
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RecordPid, ::testing::ValuesIn(modes()),
