@@ -7,9 +7,9 @@
 #include <random>
 #include <string>
 
+#include "formats/folded_reader.hpp"
+#include "formats/perf_script.hpp"
 #include "output/flamegraph_svg.hpp"
-#include "output/folded_reader.hpp"
-#include "output/perf_script.hpp"
 
 namespace {
 
@@ -49,7 +49,7 @@ void BM_FoldPerfScript(benchmark::State& state) {
   const std::string& text = input();
   for (auto _ : state) {
     StackTree t;
-    perfscope::output::PerfScriptReader r(t, "bench");
+    perfscope::formats::PerfScriptReader r(t, "bench");
     if (!r.add_text(text)) state.SkipWithError("parse failed");
     benchmark::DoNotOptimize(t.total());
   }
@@ -59,7 +59,7 @@ BENCHMARK(BM_FoldPerfScript)->Unit(benchmark::kMillisecond);
 
 void BM_ReadFolded(benchmark::State& state) {
   StackTree t;
-  perfscope::output::PerfScriptReader r(t, "bench");
+  perfscope::formats::PerfScriptReader r(t, "bench");
   (void)r.add_text(input());
   std::string folded;
   // Repeat the distinct stacks to a realistic size for a folded file.
@@ -67,7 +67,7 @@ void BM_ReadFolded(benchmark::State& state) {
   while (folded.size() < (16u << 20)) folded += once;
   for (auto _ : state) {
     StackTree u;
-    perfscope::output::FoldedReader fr(u, "bench");
+    perfscope::formats::FoldedReader fr(u, "bench");
     if (!fr.add_text(folded)) state.SkipWithError("parse failed");
     benchmark::DoNotOptimize(u.total());
   }
@@ -77,7 +77,7 @@ BENCHMARK(BM_ReadFolded)->Unit(benchmark::kMillisecond);
 
 void BM_RenderSvg(benchmark::State& state) {
   StackTree t;
-  perfscope::output::PerfScriptReader r(t, "bench");
+  perfscope::formats::PerfScriptReader r(t, "bench");
   (void)r.add_text(input());
   std::size_t bytes = 0;
   for (auto _ : state) {
