@@ -22,8 +22,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool filter_targets = false; /* only processes in `targets` */
 const volatile bool follow_children = true; /* children of targets become targets */
 const volatile __u32 by = PS_SC_BY_SYSCALL;
-const volatile __u32 self_tgid = 0;        /* perfscope itself, left out system-wide */
-const volatile __s32 sigreturn_nr = -1;    /* its return value is a restored register, not an error */
+const volatile __u32 self_tgid = 0;     /* perfscope itself, left out system-wide */
+const volatile __s32 sigreturn_nr = -1; /* its return value is a restored register, not an error */
 const volatile __s32 execve_nr = -1;
 const volatile __s32 execveat_nr = -1;
 
@@ -65,7 +65,7 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 16384);
-  __type(key, __u32); /* tgid */
+  __type(key, __u32);  /* tgid */
   __type(value, __u8); /* PS_SC_TARGET_* */
 } targets SEC(".maps");
 
@@ -96,18 +96,35 @@ struct {
 } zero_value SEC(".maps");
 
 static __always_inline void count_stat(__u32 slot) {
-  __u64 *v = bpf_map_lookup_elem(&stats, &slot);
+  __u64* v = bpf_map_lookup_elem(&stats, &slot);
   if (v) *v += 1;
 }
 
 static __always_inline __u32 log2_bucket(__u64 v) {
   __u32 r = 0;
-  if (v >> 32) { v >>= 32; r += 32; }
-  if (v >> 16) { v >>= 16; r += 16; }
-  if (v >> 8) { v >>= 8; r += 8; }
-  if (v >> 4) { v >>= 4; r += 4; }
-  if (v >> 2) { v >>= 2; r += 2; }
-  if (v >> 1) { r += 1; }
+  if (v >> 32) {
+    v >>= 32;
+    r += 32;
+  }
+  if (v >> 16) {
+    v >>= 16;
+    r += 16;
+  }
+  if (v >> 8) {
+    v >>= 8;
+    r += 8;
+  }
+  if (v >> 4) {
+    v >>= 4;
+    r += 4;
+  }
+  if (v >> 2) {
+    v >>= 2;
+    r += 2;
+  }
+  if (v >> 1) {
+    r += 1;
+  }
   return r < PS_SC_HIST_BUCKETS ? r : PS_SC_HIST_BUCKETS - 1;
 }
 
@@ -116,23 +133,25 @@ static __always_inline __u32 log2_bucket(__u64 v) {
 struct pt_regs___ps {
   unsigned long orig_ax;
 } __attribute__((preserve_access_index));
-static __always_inline long regs_syscall_nr(void *regs) {
-  return (long)BPF_CORE_READ((struct pt_regs___ps *)regs, orig_ax);
+static __always_inline long regs_syscall_nr(void* regs) {
+  return (long)BPF_CORE_READ((struct pt_regs___ps*)regs, orig_ax);
 }
 #else
-static __always_inline long regs_syscall_nr(void *regs) { return -1; }
+static __always_inline long regs_syscall_nr(void* regs) {
+  return -1;
+}
 #endif
 
 static __always_inline bool is_active(__u32 tgid) {
   __u32 word = tgid / 64;
-  __u64 *bits = bpf_map_lookup_elem(&active_bits, &word);
+  __u64* bits = bpf_map_lookup_elem(&active_bits, &word);
   return bits && (*bits & (1ULL << (tgid % 64))) != 0;
 }
 
 /* Atomic: forks on two CPUs may set bits of one word at the same moment. */
 static __always_inline void set_active(__u32 tgid, bool active) {
   __u32 word = tgid / 64;
-  __u64 *bits = bpf_map_lookup_elem(&active_bits, &word);
+  __u64* bits = bpf_map_lookup_elem(&active_bits, &word);
   if (!bits) return;
   if (active) {
     __sync_fetch_and_or(bits, 1ULL << (tgid % 64));
@@ -141,14 +160,14 @@ static __always_inline void set_active(__u32 tgid, bool active) {
   }
 }
 
-static __always_inline struct ps_sc_inflight *slot_of(__u32 tid) {
+static __always_inline struct ps_sc_inflight* slot_of(__u32 tid) {
   __u32 slot = tid & (PS_SC_INFLIGHT_SLOTS - 1);
   return bpf_map_lookup_elem(&inflight, &slot);
 }
 
 /* sys_enter(struct pt_regs *regs, long id) */
 SEC("raw_tp/sys_enter")
-int on_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
+int on_sys_enter(struct bpf_raw_tracepoint_args* ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
   __u32 tid = (__u32)id;
@@ -161,7 +180,7 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
   } else if (!filter_targets && tgid == self_tgid) {
     return 0;
   }
-  struct ps_sc_inflight *call = slot_of(tid);
+  struct ps_sc_inflight* call = slot_of(tid);
   if (!call) return 0;
   if (call->tid != 0 && call->tid != tid) count_stat(PS_SC_STAT_UNTIMED);
   call->start_ns = bpf_ktime_get_ns();
@@ -172,15 +191,15 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx) {
   return 0;
 }
 
-static __always_inline struct ps_sc_value *row_of(struct ps_sc_key *key) {
+static __always_inline struct ps_sc_value* row_of(struct ps_sc_key* key) {
   if (by == PS_SC_BY_SYSCALL) {
     __u32 nr = (__u32)key->nr;
     return bpf_map_lookup_elem(&counts_by_nr, &nr);
   }
-  struct ps_sc_value *v = bpf_map_lookup_elem(&counts, key);
+  struct ps_sc_value* v = bpf_map_lookup_elem(&counts, key);
   if (v) return v;
   __u32 zero = 0;
-  struct ps_sc_value *init = bpf_map_lookup_elem(&zero_value, &zero);
+  struct ps_sc_value* init = bpf_map_lookup_elem(&zero_value, &zero);
   if (!init) return 0;
   bpf_map_update_elem(&counts, key, init, BPF_NOEXIST);
   v = bpf_map_lookup_elem(&counts, key);
@@ -190,11 +209,11 @@ static __always_inline struct ps_sc_value *row_of(struct ps_sc_key *key) {
 
 /* sys_exit(struct pt_regs *regs, long ret) */
 SEC("raw_tp/sys_exit")
-int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
+int on_sys_exit(struct bpf_raw_tracepoint_args* ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
   __u32 tid = (__u32)id;
-  struct ps_sc_inflight *call = slot_of(tid);
+  struct ps_sc_inflight* call = slot_of(tid);
   if (!call) return 0;
   __u64 wall = 0, off = 0;
   bool timed = false;
@@ -214,7 +233,7 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     } else if (tgid == self_tgid) {
       return 0;
     }
-    nr = regs_syscall_nr((void *)ctx->args[0]);
+    nr = regs_syscall_nr((void*)ctx->args[0]);
   }
   if (nr < 0 || nr >= PS_SC_MAX_NR) {
     count_stat(PS_SC_STAT_UNKNOWN_NR);
@@ -223,7 +242,7 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
   long ret = (long)ctx->args[1];
   if (filter_targets && (nr == execve_nr || nr == execveat_nr)) {
     /* A held command's failed execve (perfscope's own PATH search) is not the command's. */
-    __u8 *state = bpf_map_lookup_elem(&targets, &tgid);
+    __u8* state = bpf_map_lookup_elem(&targets, &tgid);
     if (state && *state == PS_SC_TARGET_AWAIT_EXEC) return 0;
   }
 
@@ -237,11 +256,11 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     /* The process's name is its main thread's: threads that name themselves ("GC Thread#0")
      * must not split the process's rows. */
     key.tgid = tgid;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+    struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+    struct task_struct* leader = BPF_CORE_READ(task, group_leader);
     BPF_CORE_READ_STR_INTO(&key.comm, leader, comm);
   }
-  struct ps_sc_value *v = row_of(&key);
+  struct ps_sc_value* v = row_of(&key);
   if (!v) return 0;
   /* Per-CPU values: only this CPU writes them, no atomics needed. */
   v->calls += 1;
@@ -261,15 +280,17 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     struct ps_sc_error_key ek = {};
     ek.row = key;
     ek.err = (__s32)-ret;
-    __u64 *n = bpf_map_lookup_elem(&errors, &ek);
+    __u64* n = bpf_map_lookup_elem(&errors, &ek);
     if (n) {
       *n += 1;
     } else {
       __u64 one = 1;
       if (bpf_map_update_elem(&errors, &ek, &one, BPF_NOEXIST) != 0) {
         n = bpf_map_lookup_elem(&errors, &ek);
-        if (n) *n += 1;
-        else count_stat(PS_SC_STAT_ERRORS_FULL);
+        if (n)
+          *n += 1;
+        else
+          count_stat(PS_SC_STAT_ERRORS_FULL);
       }
     }
   }
@@ -279,21 +300,21 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
 /* sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, ...): time a
  * thread inside a syscall spends off its CPU is not on-CPU time. */
 SEC("raw_tp/sched_switch")
-int on_sched_switch(struct bpf_raw_tracepoint_args *ctx) {
-  struct task_struct *prev = (struct task_struct *)ctx->args[1];
-  struct task_struct *next = (struct task_struct *)ctx->args[2];
+int on_sched_switch(struct bpf_raw_tracepoint_args* ctx) {
+  struct task_struct* prev = (struct task_struct*)ctx->args[1];
+  struct task_struct* next = (struct task_struct*)ctx->args[2];
   __u32 prev_tid = BPF_CORE_READ(prev, pid);
   __u32 next_tid = BPF_CORE_READ(next, pid);
   __u64 now = 0;
   if (prev_tid != 0) {
-    struct ps_sc_inflight *call = slot_of(prev_tid);
+    struct ps_sc_inflight* call = slot_of(prev_tid);
     if (call && call->tid == prev_tid) {
       now = bpf_ktime_get_ns();
       call->switched_out_ns = now;
     }
   }
   if (next_tid != 0) {
-    struct ps_sc_inflight *call = slot_of(next_tid);
+    struct ps_sc_inflight* call = slot_of(next_tid);
     if (call && call->tid == next_tid && call->switched_out_ns != 0) {
       if (now == 0) now = bpf_ktime_get_ns();
       call->off_cpu_ns += now - call->switched_out_ns;
@@ -306,14 +327,14 @@ int on_sched_switch(struct bpf_raw_tracepoint_args *ctx) {
 /* sched_process_fork(struct task_struct *parent, struct task_struct *child): a child process of
  * a target becomes a target. New threads share their process's tgid and need nothing. */
 SEC("raw_tp/sched_process_fork")
-int on_fork(struct bpf_raw_tracepoint_args *ctx) {
+int on_fork(struct bpf_raw_tracepoint_args* ctx) {
   if (!filter_targets || !follow_children) return 0;
-  struct task_struct *parent = (struct task_struct *)ctx->args[0];
-  struct task_struct *child = (struct task_struct *)ctx->args[1];
+  struct task_struct* parent = (struct task_struct*)ctx->args[0];
+  struct task_struct* child = (struct task_struct*)ctx->args[1];
   __u32 parent_tgid = BPF_CORE_READ(parent, tgid);
   __u32 child_tgid = BPF_CORE_READ(child, tgid);
   if (child_tgid == parent_tgid) return 0;
-  __u8 *state = bpf_map_lookup_elem(&targets, &parent_tgid);
+  __u8* state = bpf_map_lookup_elem(&targets, &parent_tgid);
   if (!state || *state != PS_SC_TARGET_ACTIVE) return 0;
   __u8 active = PS_SC_TARGET_ACTIVE;
   if (bpf_map_update_elem(&targets, &child_tgid, &active, BPF_ANY) == 0) {
@@ -325,10 +346,10 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
 
 /* sched_process_exec: a command held before exec is now running its program. */
 SEC("raw_tp/sched_process_exec")
-int on_exec(struct bpf_raw_tracepoint_args *ctx) {
+int on_exec(struct bpf_raw_tracepoint_args* ctx) {
   if (!filter_targets) return 0;
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  __u8 *state = bpf_map_lookup_elem(&targets, &tgid);
+  __u8* state = bpf_map_lookup_elem(&targets, &tgid);
   if (state && *state == PS_SC_TARGET_AWAIT_EXEC) {
     *state = PS_SC_TARGET_ACTIVE;
     set_active(tgid, true);
@@ -340,17 +361,17 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx) {
  * (exit, exit_group) never returns; a process whose last thread exits leaves the target set, so
  * user space knows when every followed process is gone. */
 SEC("raw_tp/sched_process_exit")
-int on_exit(struct bpf_raw_tracepoint_args *ctx) {
+int on_exit(struct bpf_raw_tracepoint_args* ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
   __u32 tid = (__u32)id;
-  struct ps_sc_inflight *call = slot_of(tid);
+  struct ps_sc_inflight* call = slot_of(tid);
   if (call && call->tid == tid) {
     call->tid = 0;
     count_stat(PS_SC_STAT_UNFINISHED);
   }
   if (!filter_targets) return 0;
-  struct task_struct *task = (struct task_struct *)ctx->args[0];
+  struct task_struct* task = (struct task_struct*)ctx->args[0];
   int live = BPF_CORE_READ(task, signal, live.counter);
   if (live == 0 && bpf_map_delete_elem(&targets, &tgid) == 0) set_active(tgid, false);
   return 0;

@@ -16,7 +16,8 @@ typedef __u64 ps_sc_u64;
 #endif
 
 #define PS_SC_COMM_LEN 16
-/* Latency histogram: bucket b counts calls of [2^b, 2^(b+1)) nanoseconds (bucket 0 also holds 0). */
+/* Latency histogram: bucket b counts calls of [2^b, 2^(b+1)) nanoseconds (bucket 0 also holds 0).
+ */
 #define PS_SC_HIST_BUCKETS 40
 
 /* How rows are split (the `by` knob): per syscall only, per process, or per thread. */
@@ -45,7 +46,7 @@ struct ps_sc_value {
   ps_sc_u64 cpu_ns;  /* entry to exit less the time the thread was switched out meanwhile */
   ps_sc_u64 min_ns;  /* of wall time */
   ps_sc_u64 max_ns;
-  ps_sc_u64 untimed; /* counted, not timed (wall_ns etc. leave it out) */
+  ps_sc_u64 untimed;                  /* counted, not timed (wall_ns etc. leave it out) */
   ps_sc_u64 hist[PS_SC_HIST_BUCKETS]; /* of wall time */
 };
 
@@ -73,13 +74,13 @@ struct ps_sc_inflight {
 
 /* Slots of the per-CPU `stats` array. */
 enum ps_sc_stat {
-  PS_SC_STAT_CALLS = 0,      /* calls counted */
-  PS_SC_STAT_UNTIMED,        /* counted but not timed: another thread took its in-flight slot */
-  PS_SC_STAT_UNKNOWN_NR,     /* not counted: slot taken and the number unknown (or too large) */
-  PS_SC_STAT_COUNTS_FULL,    /* call lost: the counts map was full */
-  PS_SC_STAT_ERRORS_FULL,    /* errno breakdown lost: the errors map was full */
-  PS_SC_STAT_UNFINISHED,     /* calls still in flight when their thread exited (exit, exit_group) */
-  PS_SC_STAT_NEW_TARGETS,    /* child processes added to the target set */
+  PS_SC_STAT_CALLS = 0,   /* calls counted */
+  PS_SC_STAT_UNTIMED,     /* counted but not timed: another thread took its in-flight slot */
+  PS_SC_STAT_UNKNOWN_NR,  /* not counted: slot taken and the number unknown (or too large) */
+  PS_SC_STAT_COUNTS_FULL, /* call lost: the counts map was full */
+  PS_SC_STAT_ERRORS_FULL, /* errno breakdown lost: the errors map was full */
+  PS_SC_STAT_UNFINISHED,  /* calls still in flight when their thread exited (exit, exit_group) */
+  PS_SC_STAT_NEW_TARGETS, /* child processes added to the target set */
   PS_SC_STAT_COUNT
 };
 

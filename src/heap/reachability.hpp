@@ -28,8 +28,8 @@ struct AddressRange {
 };
 
 struct ReachabilityResult {
-  std::vector<bool> reachable;       // one per block, in the order given
-  std::uint64_t bytes_scanned = 0;   // root and block bytes read
+  std::vector<bool> reachable;         // one per block, in the order given
+  std::uint64_t bytes_scanned = 0;     // root and block bytes read
   std::uint64_t unreadable_bytes = 0;  // root bytes that could not be read (skipped)
 };
 

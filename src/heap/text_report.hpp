@@ -16,7 +16,7 @@
 namespace perfscope::heap {
 
 struct TextReportOptions {
-  std::size_t top = 10;        // rows per table
+  std::size_t top = 10;         // rows per table
   std::size_t max_frames = 12;  // stack frames shown per row (innermost first)
 };
 
