@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bpf/syscall_tracer.hpp"
+#include "cli/flags.hpp"
 #include "cli/report_error.hpp"
 #include "core/output_file.hpp"
 #include "process/signal_watch.hpp"
@@ -28,7 +29,6 @@ constexpr const char* kCmd = "syscalls";
 
 struct SyscallsOptions {
   std::string pids;
-  bool pids_given = false;  // -p, even empty
   bool all = false;
   double duration = 0;
   std::string by = "syscall";
@@ -49,9 +49,6 @@ Result<syscalls::SessionOptions> session_options(const SyscallsOptions& o) {
   }
   s.by = *by;
   if (o.duration < 0) return Error{"-d must be a positive number of seconds", 0, ""};
-  if (o.pids_given && o.pids.empty()) {
-    return Error{"-p is empty", 0, "  give the processes to count: -p 1234 or -p 1234,5678"};
-  }
   if (!o.pids.empty()) {
     auto processes = process::process_targets(o.pids);
     if (!processes) return processes.error();
@@ -138,8 +135,8 @@ void add_syscalls_command(CLI::App& app, int& exit_code) {
       "syscalls",
       "Summarize system calls like strace -c (calls, errors, time, latency histograms) from "
       "kernel tracepoints, without stopping the program");
-  auto* pid_option =
-      c->add_option("-p,--pid", o->pids, "Count these processes (all their threads, not children)");
+  c->add_option("-p,--pid", o->pids, "Count these processes (all their threads, not children)")
+      ->check(non_empty_target());
   c->add_flag("-a,--all-cpus", o->all, "Count every process on the system (but perfscope)");
   c->add_option("-d,--duration", o->duration,
                 "Stop after SECONDS, ending a command still running (default: when the command "
@@ -166,10 +163,7 @@ void add_syscalls_command(CLI::App& app, int& exit_code) {
       "  perfscope syscalls --by process --histogram -- make -j2\n"
       "  perfscope syscalls -p 1234 -d 10 --json\n"
       "  perfscope syscalls -a -d 5 -w");
-  c->callback([o, pid_option, &exit_code] {
-    o->pids_given = pid_option->count() > 0;
-    exit_code = run_syscalls(*o);
-  });
+  c->callback([o, &exit_code] { exit_code = run_syscalls(*o); });
 }
 
 }  // namespace perfscope::cli

@@ -432,8 +432,8 @@ TEST(Syscalls, BadInputGetsOneClearError) {
       {{"syscalls", "--backend", "dtrace", "--", "true"}, "unknown backend 'dtrace'"},
       {{"syscalls", "-p", "999999999"}, "999999999"},
       {{"syscalls", "-p", "abc"}, "abc"},
-      {{"syscalls", "-p", ""}, "-p is empty"},
-      {{"syscalls", "-p", "", "--", "true"}, "-p is empty"},
+      {{"syscalls", "-p", ""}, "--pid: an empty list names no target"},
+      {{"syscalls", "-p", "", "--", "true"}, "--pid: an empty list names no target"},
       {{"syscalls", "--", "/nonexistent/program"}, "/nonexistent/program"},
   };
   for (const auto& c : cases) {
