@@ -2,6 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
 #include <string>
 
 namespace perfscope::cli {
@@ -15,6 +17,19 @@ inline CLI::Validator non_empty_target() {
         return "an empty list names no target: give ids (e.g. 1234,5678) or leave the flag out";
       },
       "", "non-empty");
+}
+
+// -d SECONDS and the like: a finite number above zero (0 would mean "no limit" inside the library,
+// which a user who typed it did not ask for).
+inline CLI::Validator positive_seconds() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (!value.empty() && *end == '\0' && std::isfinite(v) && v > 0) return {};
+        return "'" + value.substr(0, 40) + "' is not a positive number of seconds (e.g. 5 or 0.5)";
+      },
+      "", "positive seconds");
 }
 
 }  // namespace perfscope::cli

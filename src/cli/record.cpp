@@ -100,8 +100,10 @@ void add_record_command(CLI::App& app, int& exit_code) {
   c->add_option("-F,-f,--freq,--frequency", o->frequency,
                 "Sampling frequency in Hz, per CPU (default 99 Hz)")
       ->capture_default_str();
+  // -d 0 would mean "no limit" inside the recorder: given on the command line it is a mistake.
   c->add_option("-d,--duration", o->duration_s,
-                "Recording duration in seconds (default: until the command exits, or Ctrl-C)");
+                "Recording duration in seconds (default: until the command exits, or Ctrl-C)")
+      ->check(positive_seconds());
   c->add_flag("-a,--all-cpus", f->all_cpus, "Sample every process on every CPU (system-wide)");
   c->add_option("-p,--pid", o->target.pids,
                 "Sample these processes (comma list), with their threads")

@@ -345,6 +345,8 @@ TEST_P(RecordCli, BadInputsFailClearlyAndWriteNothing) {
       {{"-e", "no-such-event", "--", target("ps-burn"), "10"}, "no-such-event"},
       {{"-F", "0", "--", target("ps-burn"), "10"}, "frequency"},
       {{"-d", "-1", "--", target("ps-burn"), "10"}, "duration"},
+      {{"-d", "0", "-a"}, "duration"},
+      {{"-d", "1e999", "-a"}, "duration"},
       {{"-p", "999999999"}, "no process"},
       {{"-p", "12ab"}, "invalid pid"},
       {{"-t", "999999999"}, "no thread"},
