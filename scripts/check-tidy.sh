@@ -9,4 +9,6 @@ filter=${2:-src/}
 command -v clang-tidy >/dev/null || { echo "clang-tidy is not installed (apt install clang-tidy)"; exit 2; }
 [ -f "$build/compile_commands.json" ] || { echo "no $build/compile_commands.json: configure first"; exit 2; }
 mapfile -t files < <(git ls-files -- 'src/*.cpp' | grep "^$filter")
-printf '%s\n' "${files[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet 2>/dev/null
+# The bpftool skeletons (C headers that g++ accepts) use _Bool, which clang's C++ does not know.
+printf '%s\n' "${files[@]}" |
+  xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet --extra-arg=-D_Bool=bool 2>/dev/null

@@ -172,8 +172,8 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
     values.insert(values.end(), values_.begin(), values_.begin() + n);
     first = false;
     if (rc == 0) continue;
-    if (e == ENOENT) break;  // the whole map was read
-    if (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP) {
+    if (e == ENOENT) break;                // the whole map was read
+    if (e == EINVAL || e == EOPNOTSUPP) {  // ENOTSUP is the same number on Linux
       // Kernels before 5.6 have no batch operations: one key at a time.
       ps_count_key key{}, next{};
       const ps_count_key* prev = nullptr;

@@ -516,7 +516,7 @@ void ElfModule::symbolize(std::uint64_t vaddr, bool inline_frames, bool line_num
     return;
   }
   for (std::size_t i = chain.size(); i-- > 0;) {
-    std::string name = i == 0 ? std::move(outer) : die_function_name(&chain[i]);
+    std::string name = i == 0 ? outer : die_function_name(&chain[i]);
     if (name.empty()) name = "[unknown: unnamed inlined function]";
     Frame f = frame(std::move(name), i > 0);
     if (line_numbers) {
