@@ -1,4 +1,5 @@
 #include "formats/stack_profile.hpp"
+#include "profile/checked_math.hpp"
 
 #include <algorithm>
 
@@ -37,23 +38,26 @@ std::uint64_t StackProfileBuilder::location(const std::vector<std::uint64_t>& fu
 void StackProfileBuilder::add(profile::StringId comm, const std::vector<std::uint64_t>& leaf_first,
                               std::int64_t weight) {
   if (weight == 0) return;
-  stacks_[{comm, leaf_first}] += weight;
+  profile::add_saturating(stacks_[{comm, leaf_first}], weight);
 }
 
 void StackProfileBuilder::finish(std::size_t values) {
   // "comm" enters the string table only when a sample has one: LabelKeys tells the labels there are
   // from the table.
   profile::StringId comm_key = 0;
-  for (const auto& [key, weight] : stacks_) {
-    profile::Sample s{.location_ids = key.second, .values = std::vector<std::int64_t>(values, 0)};
-    s.values[0] = weight;
-    if (key.first != 0) {
+  // Each stack moves into its sample (extracted in order), so it is never held twice.
+  while (!stacks_.empty()) {
+    auto node = stacks_.extract(stacks_.begin());
+    const profile::StringId comm = node.key().first;
+    profile::Sample s{.location_ids = std::move(node.key().second),
+                      .values = std::vector<std::int64_t>(values, 0)};
+    s.values[0] = node.mapped();
+    if (comm != 0) {
       if (comm_key == 0) comm_key = p_.intern("comm");
-      s.labels.push_back({.key = comm_key, .str = key.first});
+      s.labels.push_back({.key = comm_key, .str = comm});
     }
     p_.add_sample(std::move(s));
   }
-  stacks_.clear();
 }
 
 Profile profile_from_tree(const StackTree& tree, const TreeProfileOptions& options) {

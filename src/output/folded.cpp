@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "profile/checked_math.hpp"
 #include "profile/id_index.hpp"
 #include "profile/names.hpp"
 
@@ -86,7 +87,7 @@ Result<std::string> folded(const Profile& p, const FoldedOptions& o) {
       return stacks[i].comm == comm && samples[stacks[i].sample].location_ids == s.location_ids;
     });
     if (found >= 0) {
-      stacks[static_cast<std::size_t>(found)].count += w;
+      profile::add_saturating(stacks[static_cast<std::size_t>(found)].count, w);
       continue;
     }
     index.insert(h, static_cast<std::uint32_t>(stacks.size()));
@@ -112,7 +113,9 @@ Result<std::string> folded(const Profile& p, const FoldedOptions& o) {
   for (std::size_t i = 0; i < lines.size();) {
     std::int64_t count = 0;
     std::size_t j = i;
-    for (; j < lines.size() && lines[j].first == lines[i].first; ++j) count += lines[j].second;
+    for (; j < lines.size() && lines[j].first == lines[i].first; ++j) {
+      profile::add_saturating(count, lines[j].second);
+    }
     if (count != 0) fmt::format_to(std::back_inserter(out), "{} {}\n", lines[i].first, count);
     i = j;
   }

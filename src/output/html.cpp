@@ -11,6 +11,7 @@
 
 #include "core/text_escape.hpp"
 #include "output/assets.hpp"
+#include "profile/checked_math.hpp"
 
 namespace perfscope::output {
 namespace {
@@ -83,9 +84,9 @@ std::vector<FunctionTotals> function_totals(const StackTree& tree, bool roots_ar
     }
     if (counted) {
       Sums& s = sums[n.name];
-      s.self += n.self;
+      profile::add_saturating(s.self, n.self);
       // An outer call of the same function already counted these samples.
-      if (on_path[n.name]++ == 0) s.total += n.total;
+      if (on_path[n.name]++ == 0) profile::add_saturating(s.total, n.total);
     }
     todo.emplace_back(id, true);
     for (std::uint32_t c : kids[id]) todo.emplace_back(c, false);

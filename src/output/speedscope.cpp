@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/text_escape.hpp"
+#include "profile/checked_math.hpp"
 #include "profile/names.hpp"
 
 namespace perfscope::output {
@@ -123,7 +124,7 @@ Result<std::string> speedscope_json(const Profile& p, const SpeedscopeOptions& o
       stack.insert(stack.end(), f.begin(), f.end());
     }
     if (stack.empty()) stack.push_back(frames.id({"[unknown]", "", 0}));
-    stacks[stack] += w;
+    profile::add_saturating(stacks[stack], w);
   }
 
   // Renumber frames in sorted order, then sort the stacks by the new numbers.
@@ -141,7 +142,7 @@ Result<std::string> speedscope_json(const Profile& p, const SpeedscopeOptions& o
     std::transform(ids.begin(), ids.end(), renumbered.begin(),
                    [&](std::uint32_t id) { return order[id]; });
     samples.emplace_back(std::move(renumbered), weight);
-    total += weight;
+    profile::add_saturating(total, weight);
   }
   std::sort(samples.begin(), samples.end());
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "profile/checked_math.hpp"
 #include "profile/names.hpp"
 
 namespace perfscope::output {
@@ -114,9 +115,9 @@ std::uint32_t StackTree::child(std::uint32_t parent, FrameRef frame) {
 }
 
 void StackTree::add_count(std::uint32_t node, std::int64_t count) {
-  nodes_[node].self += count;
+  profile::add_saturating(nodes_[node].self, count);
   for (std::uint32_t n = node;; n = nodes_[n].parent) {
-    nodes_[n].total += count;
+    profile::add_saturating(nodes_[n].total, count);
     if (n == kRoot) break;
   }
 }

@@ -16,7 +16,9 @@
 #include <optional>
 #include <unordered_map>
 
+#include "profile/checked_math.hpp"
 #include "profile/gzip.hpp"
+#include "profile/names.hpp"
 #include "profile/profile.hpp"
 
 namespace perfscope::profile {
@@ -476,6 +478,15 @@ class Decoder {
                             values_.size(), p_.sample_types.size()));
       return false;
     }
+    // Rejected, not clamped: a negative count, byte total or duration is a damaged file (it made
+    // "-150.00% self"). Sums of the remaining values saturate (profile/checked_math.hpp).
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      if (values_[i] < 0) {
+        set_error(fmt::format("{}: sample {} has a negative value ({}) for {}", source_, n,
+                              values_[i], profile::printable(p_.string(p_.sample_types[i].type))));
+        return false;
+      }
+    }
     if (merge_ && merge_into_earlier()) return true;
     Sample s;
     s.location_ids.assign(ids_.begin(), ids_.end());
@@ -508,7 +519,7 @@ class Decoder {
       return false;
     }
     auto& values = merged_[static_cast<std::size_t>(found)].values;
-    for (std::size_t i = 0; i < values.size(); ++i) values[i] += values_[i];
+    for (std::size_t i = 0; i < values.size(); ++i) add_saturating(values[i], values_[i]);
     return true;
   }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "profile/checked_math.hpp"
 #include "profile/names.hpp"
 
 namespace perfscope::profile {
@@ -248,7 +249,7 @@ Totals totals(const Profile& p, const SampleFilter& filter) {
     if (!match(s)) continue;
     ++t.samples;
     for (std::size_t i = 0; i < t.values.size() && i < s.values.size(); ++i) {
-      t.values[i] += s.values[i];
+      add_saturating(t.values[i], s.values[i]);
     }
   }
   return t;
@@ -293,7 +294,7 @@ std::int64_t lost_samples(const Profile& p) {
     std::int64_t n = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     const std::string_view rest(end, static_cast<std::size_t>(text.data() + text.size() - end));
-    if (ec == std::errc() && (rest == " samples" || rest == " sample")) lost += n;
+    if (ec == std::errc() && (rest == " samples" || rest == " sample")) add_saturating(lost, n);
   }
   return lost;
 }
@@ -324,7 +325,7 @@ Result<Hottest> hottest(const Profile& p, const QueryOptions& o) {
     const Sample& s = samples[n];
     if (!match(s)) continue;
     const std::int64_t w = o.value_index < s.values.size() ? s.values[o.value_index] : 0;
-    h.total += w;
+    add_saturating(h.total, w);
     ++h.samples;
     if (!per_frame) {
       const std::uint32_t key = sample_keys.of(s);
@@ -332,18 +333,18 @@ Result<Hottest> hottest(const Profile& p, const QueryOptions& o) {
         self.resize(key + 1);
         total.resize(key + 1);
       }
-      self[key] += w;
-      total[key] += w;
+      add_saturating(self[key], w);
+      add_saturating(total[key], w);
       continue;
     }
     if (s.location_ids.empty()) continue;
-    self[frames.keys[frames.offsets[s.location_ids[0] - 1]]] += w;
+    add_saturating(self[frames.keys[frames.offsets[s.location_ids[0] - 1]]], w);
     for (std::uint64_t id : s.location_ids) {
       for (std::uint32_t i = frames.offsets[id - 1]; i < frames.offsets[id]; ++i) {
         const std::uint32_t key = frames.keys[i];
         if (stamp[key] == n + 1) continue;
         stamp[key] = n + 1;
-        total[key] += w;
+        add_saturating(total[key], w);
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <array>
 #include <string_view>
 
+#include "profile/checked_math.hpp"
 #include "profile/names.hpp"
 
 namespace perfscope::profile {
@@ -51,8 +52,8 @@ StackReach user_stack_reach(const Profile& p) {
       }
     }
     if (!user) continue;
-    r.with_user_stack += weight;
-    if (has_main || outermost == 2) r.reaching_root += weight;
+    add_saturating(r.with_user_stack, weight);
+    if (has_main || outermost == 2) add_saturating(r.reaching_root, weight);
   }
   return r;
 }
