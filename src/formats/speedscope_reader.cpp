@@ -6,12 +6,15 @@
 #include <charconv>
 #include <cmath>
 #include <iterator>
+#include <limits>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "formats/stack_profile.hpp"
 #include "output/speedscope.hpp"
+#include "profile/checked_math.hpp"
 #include "profile/names.hpp"
 
 namespace perfscope::formats {
@@ -514,6 +517,10 @@ Status read_profile(JsonCursor& j, std::vector<RawProfile>& profiles) {
   return {};
 }
 
+// The most frames an evented profile's stacks may hold together (8 bytes each, once in the builder
+// or a sample): far beyond real traces, well within a small machine.
+constexpr std::uint64_t kMaxEventedFrames = std::uint64_t{1} << 24;
+
 // Nanoseconds per unit for time units; 1 for the rest.
 double unit_scale(std::string_view unit) {
   if (unit == "seconds") return 1e9;
@@ -640,19 +647,19 @@ Result<Profile> parse_speedscope(std::string_view text, const std::string& sourc
     id = builder.location({fn}, mapped ? builder.mapping(f.file) : 0);
     return id;
   };
-  std::vector<std::uint64_t> stack;
-  // Adds `amount` (in the file's unit) to the stack of frame indexes [first, last), root first.
-  auto add = [&](profile::StringId comm, const std::uint32_t* first, const std::uint32_t* last,
-                 double amount, double scale) -> Status {
+  // An amount in the file's unit as a whole number of the profile's unit. 2^63 is INT64_MAX as a
+  // double (our own writer's saturated sums read back as that) and saturates; more is an error.
+  // Sums of accepted amounts saturate at INT64_MAX too (profile/checked_math.hpp).
+  auto scaled_weight = [&](double amount, double scale) -> Result<std::int64_t> {
+    constexpr double kTwoTo63 = 9223372036854775808.0;
     const double scaled = std::round(amount * scale);
-    if (scaled > 9e18) {
+    if (!(scaled <= kTwoTo63)) {
       return Error{fmt::format("{}: a weight of {} {} is too large", source, amount, unit), 0, {}};
     }
-    stack.clear();
-    for (const std::uint32_t* f = last; f != first;) stack.push_back(location(*--f));
-    builder.add(comm, stack, static_cast<std::int64_t>(scaled));
-    return {};
+    return scaled == kTwoTo63 ? std::numeric_limits<std::int64_t>::max()
+                              : static_cast<std::int64_t>(scaled);
   };
+  std::vector<std::uint64_t> stack;  // leaf first
 
   for (std::size_t i = 0; i < profiles.size(); ++i) {
     const RawProfile& rp = profiles[i];
@@ -663,19 +670,36 @@ Result<Profile> parse_speedscope(std::string_view text, const std::string& sourc
                                        : 0;
     if (rp.type == "sampled") {
       for (std::size_t s = 0; s + 1 < rp.offsets.size(); ++s) {
-        const std::uint32_t* base = rp.frames.data();
         if (rp.offsets[s] == rp.offsets[s + 1]) continue;  // an empty stack has nowhere to go
-        if (auto ok =
-                add(comm, base + rp.offsets[s], base + rp.offsets[s + 1], rp.weights[s], scale);
-            !ok) {
-          return std::move(ok).take_error();
+        auto w = scaled_weight(rp.weights[s], scale);
+        if (!w) return w.error();
+        stack.clear();
+        for (std::size_t f = rp.offsets[s + 1]; f != rp.offsets[s];) {
+          stack.push_back(location(rp.frames[--f]));
         }
+        builder.add(comm, stack, *w);
       }
       continue;
     }
-    // Evented: the time between two events belongs to the stack open between them.
-    std::vector<std::uint32_t> open;
+    // Evented: the time between two events belongs to the stack open between them. The open stack
+    // is one node of a tree of call paths, so an event costs the same at any depth (copying the
+    // open stack per event was quadratic in the nesting); each path sums its time, and becomes one
+    // sample at the end.
+    struct Path {
+      std::uint32_t parent = 0, frame = 0, depth = 0;
+      std::int64_t weight = 0;
+    };
+    std::vector<Path> paths(1);                                 // paths[0]: nothing open
+    std::unordered_map<std::uint64_t, std::uint32_t> child_of;  // parent << 32 | frame -> path
+    std::uint32_t open = 0;
     double last = rp.events.empty() ? 0 : rp.events.front().at;
+    auto spend = [&](double amount) -> Status {
+      if (open == 0 || amount <= 0) return {};
+      auto w = scaled_weight(amount, scale);
+      if (!w) return w.error();
+      profile::add_saturating(paths[open].weight, *w);
+      return {};
+    };
     for (std::size_t e = 0; e < rp.events.size(); ++e) {
       const RawEvent& ev = rp.events[e];
       if (ev.at < last) {
@@ -683,27 +707,45 @@ Result<Profile> parse_speedscope(std::string_view text, const std::string& sourc
                                  source, profile_label(i, rp), e, ev.at, last),
                      0, "  events must be sorted by time"};
       }
-      if (!open.empty() && ev.at > last) {
-        if (auto ok = add(comm, open.data(), open.data() + open.size(), ev.at - last, scale); !ok) {
-          return std::move(ok).take_error();
-        }
-      }
+      if (auto ok = spend(ev.at - last); !ok) return std::move(ok).take_error();
       last = ev.at;
       if (ev.open) {
-        open.push_back(ev.frame);
-      } else if (open.empty() || open.back() != ev.frame) {
+        const std::uint64_t key = (std::uint64_t{open} << 32) | ev.frame;
+        auto [it, inserted] = child_of.try_emplace(key, static_cast<std::uint32_t>(paths.size()));
+        if (inserted)
+          paths.push_back({.parent = open, .frame = ev.frame, .depth = paths[open].depth + 1});
+        open = it->second;
+      } else if (open == 0 || paths[open].frame != ev.frame) {
         return Error{fmt::format("{}: {} event {} closes frame {}, which is not the innermost open "
                                  "frame",
                                  source, profile_label(i, rp), e, ev.frame),
                      0, "  every \"C\" event must close the frame of the last \"O\" still open"};
       } else {
-        open.pop_back();
+        open = paths[open].parent;
       }
     }
-    if (!open.empty() && rp.end > last) {
-      if (auto ok = add(comm, open.data(), open.data() + open.size(), rp.end - last, scale); !ok) {
-        return std::move(ok).take_error();
+    if (rp.end > last) {
+      if (auto ok = spend(rp.end - last); !ok) return std::move(ok).take_error();
+    }
+    // Every path with time is a whole stack in the profile: bound their total length, which can
+    // grow with the square of the nesting (20,000 nested opens: 200 million frames).
+    std::uint64_t frames_total = 0;
+    for (const Path& path : paths) {
+      if (path.weight != 0) frames_total += path.depth;
+    }
+    if (frames_total > kMaxEventedFrames) {
+      return Error{fmt::format("{}: {} nests frames so deeply that its stacks would hold {} "
+                               "frames (more than {})",
+                               source, profile_label(i, rp), frames_total, kMaxEventedFrames),
+                   0, "  the file is damaged or made up; a real trace this deep needs to be cut"};
+    }
+    for (const Path& path : paths) {
+      if (path.weight == 0) continue;
+      stack.clear();
+      for (const Path* at = &path; at->depth != 0; at = &paths[at->parent]) {
+        stack.push_back(location(at->frame));
       }
+      builder.add(comm, stack, path.weight);
     }
   }
   builder.finish(p.sample_types.size());
