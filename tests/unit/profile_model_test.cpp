@@ -1,13 +1,29 @@
 // Profile: interning, deduplication, ids, and the consistency check every saved profile passes.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
+#include "profile/checked_math.hpp"
 #include "profile/profile.hpp"
 #include "unit/profile_builder.hpp"
 
 namespace perfscope::profile {
 namespace {
+
+// Sums of sample values stop at the int64 limits instead of overflowing (undefined behaviour).
+TEST(Profile, SaturatingAddStopsAtTheLimits) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  static_assert(profile::saturating_add(2, 3) == 5);
+  static_assert(profile::saturating_add(kMax, 1) == kMax);
+  static_assert(profile::saturating_add(kMax, kMax) == kMax);
+  static_assert(profile::saturating_add(kMin, -1) == kMin);
+  static_assert(profile::saturating_add(kMax, kMin) == -1);
+  std::int64_t sum = kMax - 1;
+  profile::add_saturating(sum, 5);
+  EXPECT_EQ(sum, kMax);
+}
 
 TEST(Profile, StringZeroIsTheEmptyString) {
   Profile p;

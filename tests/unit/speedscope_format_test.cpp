@@ -204,6 +204,62 @@ TEST(SpeedscopeFormat, ReadsEventedProfilesAsTimeBetweenEvents) {
   EXPECT_EQ(folded_text(p), "a 6500000\na;b 3500000\n");
 }
 
+// Time goes to the path of open frames, so a path opened twice sums, and a path open for no time
+// is no sample.
+TEST(SpeedscopeFormat, EventedPathsSumAcrossReopens) {
+  const profile::Profile p = parse_ok(R"({
+    "shared": {"frames": [{"name": "a"}, {"name": "b"}]},
+    "profiles": [{"type": "evented", "unit": "none", "startValue": 0, "endValue": 9,
+                  "events": [{"type": "O", "frame": 0, "at": 0}, {"type": "O", "frame": 1, "at": 1},
+                             {"type": "C", "frame": 1, "at": 3}, {"type": "O", "frame": 1, "at": 4},
+                             {"type": "C", "frame": 1, "at": 5}, {"type": "O", "frame": 0, "at": 5},
+                             {"type": "C", "frame": 0, "at": 5}, {"type": "C", "frame": 0, "at": 6},
+                             {"type": "O", "frame": 1, "at": 7}]}]
+  })");
+  EXPECT_EQ(folded_text(p), "a 3\na;b 3\nb 2\n");
+}
+
+// n frames opened one inside the other, one unit apart, never closed: depth d holds 1 unit (the
+// deepest 2, up to endValue).
+std::string nested_events(int n) {
+  std::string json = R"({"shared":{"frames":[{"name":"a"},{"name":"b"}]},)"
+                     R"("profiles":[{"type":"evented","unit":"none","startValue":0,"endValue":)" +
+                     std::to_string(n + 1) + R"(,"events":[)";
+  for (int i = 0; i < n; ++i) {
+    json += (i ? "," : "") + std::string(R"({"type":"O","frame":)") + std::to_string(i % 2) +
+            R"(,"at":)" + std::to_string(i) + "}";
+  }
+  return json + "]}]}";
+}
+
+TEST(SpeedscopeFormat, DeepEventNestingKeepsEveryStackUpToABound) {
+  const profile::Profile p = parse_ok(nested_events(2000));
+  ASSERT_EQ(p.samples().size(), 2000u);
+  std::size_t frames = 0;
+  for (const auto& s : p.samples()) frames += s.location_ids.size();
+  EXPECT_EQ(frames, 2000u * 2001u / 2);
+  // 6,000 deep: 18,003,000 frames, past the 2^24 bound: an error, not gigabytes.
+  auto deep = parse_speedscope(nested_events(6000), "deep.json");
+  ASSERT_FALSE(deep);
+  EXPECT_EQ(deep.error().op,
+            "deep.json: profile 1 nests frames so deeply that its stacks would hold 18003000 "
+            "frames (more than 16777216)");
+}
+
+// Weights up to 2^63 (INT64_MAX as a double) are read, saturating; their sums saturate too.
+TEST(SpeedscopeFormat, HugeWeightsSaturateAtInt64Max) {
+  auto sampled = [](const std::string& weights) {
+    return R"({"shared":{"frames":[{"name":"a"}]},"profiles":[{"type":"sampled",)"
+           R"("samples":[[0],[0]],"weights":[)" +
+           weights + "]}]}";
+  };
+  EXPECT_EQ(folded_text(parse_ok(sampled("8.9e18, 8.9e18"))), "a 9223372036854775807\n");
+  EXPECT_EQ(folded_text(parse_ok(sampled("9223372036854775807, 0"))), "a 9223372036854775807\n");
+  auto too_large = parse_speedscope(sampled("1e19, 1"), "big.json");
+  ASSERT_FALSE(too_large);
+  EXPECT_EQ(too_large.error().op, "big.json: a weight of 1e+19 none is too large");
+}
+
 TEST(SpeedscopeFormat, SeveralProfilesBecomeCommLabels) {
   const profile::Profile p = parse_ok(R"({"profiles": [
       {"type": "sampled", "name": "MainThread", "unit": "none", "startValue": 0, "endValue": 3,
