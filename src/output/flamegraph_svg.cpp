@@ -10,6 +10,7 @@
 
 #include "core/text_escape.hpp"
 #include "output/assets.hpp"
+#include "profile/checked_math.hpp"
 
 namespace perfscope::output {
 namespace {
@@ -119,7 +120,7 @@ std::vector<Placed> place(const StackTree& tree, double px_per_sample, double mi
     std::int64_t x = p.start;
     for (std::uint32_t c : kids[p.node]) {
       row.push_back({c, x});
-      x += tree.node(c).total;
+      profile::add_saturating(x, tree.node(c).total);
     }
     for (auto it = row.rbegin(); it != row.rend(); ++it) todo.push_back(*it);
   }

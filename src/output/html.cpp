@@ -45,7 +45,7 @@ std::vector<Placed> place(const StackTree& tree,
     std::int64_t x = p.start;
     for (std::uint32_t c : kids[p.node]) {
       todo.push_back({c, x});
-      x += tree.node(c).total;
+      profile::add_saturating(x, tree.node(c).total);
     }
     std::reverse(todo.begin() + static_cast<std::ptrdiff_t>(first), todo.end());
   }

@@ -36,8 +36,9 @@ class HostileInputs : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string file(const std::string& name) const { return dir_ + "/" + name; }
-  std::string read(const std::string& name) const {
-    std::ifstream in(file(name), std::ios::binary);
+  std::string read(const std::string& name) const { return read_file(file(name)); }
+  static std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -103,6 +104,31 @@ TEST_F(HostileInputs, PprofSumsPastInt64MaxSaturate) {
     EXPECT_EQ(r.out.find("-"), r.out.find("- ")) << "a negative number in:\n" << r.out;
   }
   expect_speedscope_round_trip("overflow_total.pb");
+}
+
+// Sibling stacks of 9e18 each: the tree's totals, the flame graph's x positions and report's
+// totals saturate, in every output.
+TEST_F(HostileInputs, SiblingStacksPastInt64MaxDrawAndReport) {
+  const std::string input = hostile("speedscope_siblings_int64max.json");
+  for (const char* out : {"out.svg", "out.html"}) {
+    SCOPED_TRACE(out);
+    const auto r = perfscope({"flamegraph", "-i", input, "-o", out});
+    expect_clean(r);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(read(out).find("other"), std::string::npos);
+  }
+  const auto r = perfscope({"report", "-i", input});
+  expect_clean(r);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(std::string("Total: ") + kInt64Max + " samples"), std::string::npos)
+      << r.out;
+  expect_converts("speedscope_siblings_int64max.json",
+                  "main;a 9000000000000000000\nmain;b 9000000000000000000\n"
+                  "main;c 9000000000000000000\nother 9000000000000000000\n");
+  expect_speedscope_round_trip("speedscope_siblings_int64max.json");
+  // The same stacks as folded text are refused: the folded reader checks the sum of its counts.
+  const auto folded = perfscope({"convert", "-i", "out.folded", "-o", "again.pb.gz"});
+  expect_refused(folded, "the counts add up to more than 2^63");
 }
 
 // A negative sample value (INT64_MIN here) is a damaged file: refused on read, naming the sample.
