@@ -208,13 +208,29 @@ class FlamegraphRealPerfScript : public ::testing::Test {
       ADD_FAILURE() << "perf record failed (" << rec.exit_code << "): " << rec.err;
       return {};
     }
-    auto script = testing::run({perf_, "script", "-i", data});
+    // perf 6.1's `perf script` itself sometimes aborts in the same build-id code
+    // ("assertion failed at util/build-id.c:1010", stack smashing) while another test loads BPF
+    // programs (seen in a CI rehearsal). That is perf's bug, not a perfscope result: try again,
+    // and skip with the reason if it keeps happening.
+    testing::RunResult script;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      script = testing::run({perf_, "script", "-i", data});
+      if (!(script.exit_code == 134 && script.err.find("util/build-id.c") != std::string::npos)) {
+        break;
+      }
+    }
+    if (script.exit_code == 134 && script.err.find("util/build-id.c") != std::string::npos) {
+      skipped_ = "perf script aborted three times in util/build-id.c (a perf 6.1 bug): " +
+                 script.err.substr(0, 200);
+      return {};
+    }
     EXPECT_EQ(script.exit_code, 0) << script.err;
     return script.out;
   }
 
   std::string perf_;
   std::string dir_;
+  std::string skipped_;  // why perf itself could not give its output
 };
 
 std::int64_t total_of(const StackTree& t, std::string_view name) {
@@ -227,6 +243,7 @@ std::int64_t total_of(const StackTree& t, std::string_view name) {
 
 TEST_F(FlamegraphRealPerfScript, FramePointerCallchainsOfBurn) {
   const std::string text = record({"-g", "-e", "cpu-clock", "-F", "999"}, "ps-burn", "400");
+  if (!skipped_.empty()) GTEST_SKIP() << skipped_;
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(detect_format(text), Format::perf_script);
   StackTree t;
@@ -247,6 +264,7 @@ TEST_F(FlamegraphRealPerfScript, FramePointerCallchainsOfBurn) {
 TEST_F(FlamegraphRealPerfScript, NoCallchainsAndKernelFrames) {
   // Without -g each sample is one header line; getpid_loop spends its time in the kernel.
   const std::string burn = record({"-e", "cpu-clock", "-F", "999"}, "ps-burn", "300");
+  if (!skipped_.empty()) GTEST_SKIP() << skipped_;
   StackTree t;
   PerfScriptReader r(t, "perf script", {});
   ASSERT_TRUE(r.add_text(burn)) << burn.substr(0, 2000);
@@ -254,6 +272,7 @@ TEST_F(FlamegraphRealPerfScript, NoCallchainsAndKernelFrames) {
 
   const std::string sys =
       record({"-g", "-e", "cpu-clock", "-F", "999"}, "ps-getpid_loop", "3000000");
+  if (!skipped_.empty()) GTEST_SKIP() << skipped_;
   StackTree k;
   PerfScriptReader rk(k, "perf script", {});
   ASSERT_TRUE(rk.add_text(sys)) << sys.substr(0, 2000);
@@ -267,6 +286,7 @@ TEST_F(FlamegraphRealPerfScript, NoCallchainsAndKernelFrames) {
 TEST_F(FlamegraphRealPerfScript, DwarfCallchains) {
   const std::string text =
       record({"--call-graph", "dwarf,16384", "-e", "cpu-clock", "-F", "499"}, "ps-burn", "300");
+  if (!skipped_.empty()) GTEST_SKIP() << skipped_;
   ASSERT_FALSE(text.empty());
   StackTree t;
   PerfScriptReader r(t, "perf script", {});
