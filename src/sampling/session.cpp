@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <string>
+
 namespace perfscope::sampling {
 namespace {
 
@@ -49,11 +52,24 @@ void apply_event_fallbacks(events::EventSpec& event, std::uint64_t& frequency,
   }
   if (frequency > 0 && caps.max_sample_rate > 0 &&
       frequency > static_cast<std::uint64_t>(caps.max_sample_rate)) {
+    const auto limit = static_cast<std::uint64_t>(caps.max_sample_rate);
+    // Raising the limit is worth suggesting up to the fastest the kernel samples: its sampling
+    // timer (cpu-clock, task-clock) fires at most every 10 us, and it lowers the limit on its own
+    // when sample interrupts take more than perf_cpu_time_max_percent of the CPU.
+    constexpr std::uint64_t kFastestUseful = 100'000;
+    const std::uint64_t raise_to = std::min(frequency, kFastestUseful);
+    const std::string fix =
+        raise_to > limit
+            ? fmt::format(
+                  "; to sample faster, raise the limit: `sudo sysctl "
+                  "kernel.perf_event_max_sample_rate={}`{}",
+                  raise_to, raise_to < frequency ? " (the kernel samples no faster than that)" : "")
+            : fmt::format("; ask for {} Hz or less", limit);
     notes.push_back(fmt::format(
-        "{} Hz is above kernel.perf_event_max_sample_rate ({} Hz): sampling at {} Hz; raise the "
-        "limit with `sysctl kernel.perf_event_max_sample_rate={}`",
-        frequency, caps.max_sample_rate, caps.max_sample_rate, frequency));
-    frequency = static_cast<std::uint64_t>(caps.max_sample_rate);
+        "{} Hz is beyond what the kernel allows (kernel.perf_event_max_sample_rate is {} Hz): "
+        "sampling at {} Hz{}",
+        frequency, limit, limit, fix));
+    frequency = limit;
   }
 }
 

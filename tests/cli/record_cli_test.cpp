@@ -447,5 +447,31 @@ TEST(RecordCliUnprivileged, OwnCommandWorksAndSystemWideExplainsTheFix) {
   EXPECT_NE(unwritable.err.find("cannot write the profile"), std::string::npos) << unwritable.err;
 }
 
+// Issue 19: -F 1000000000 suggested raising perf_event_max_sample_rate to a billion. The rate is
+// capped at the kernel's limit, the note says it is beyond what the kernel allows, and a raise is
+// suggested only up to the fastest the kernel samples (100000 Hz).
+TEST_P(RecordCli, ARateBeyondTheKernelsLimitSuggestsASaneCeiling) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  const auto& caps = system::Capabilities::current();
+  if (caps.max_sample_rate <= 0) GTEST_SKIP() << "kernel.perf_event_max_sample_rate unreadable";
+  TempDir dir;
+  const auto r = run({perfscope_binary(), "record", "-F", "1000000000", "-o", dir.file("f.pb.gz"),
+                      "--", target("ps-burn"), "50"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("1000000000 Hz is beyond what the kernel allows"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("sampling at " + std::to_string(caps.max_sample_rate) + " Hz"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("perf_event_max_sample_rate=1000000000"), std::string::npos) << r.err;
+  if (caps.max_sample_rate < 100000) {
+    EXPECT_NE(r.err.find("kernel.perf_event_max_sample_rate=100000`"), std::string::npos) << r.err;
+  } else {
+    EXPECT_NE(r.err.find("ask for " + std::to_string(caps.max_sample_rate) + " Hz or less"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace perfscope
