@@ -242,5 +242,29 @@ TEST(Scenario, AsNobodyTheIoRunFailsClearlyAndNothingIsLeft) {
   EXPECT_TRUE(entries->empty());
 }
 
+// Issue 19: a results folder the user cannot write is refused before anything runs, with the fix
+// (another folder through --results) and nothing left in it.
+TEST(Scenario, AReadOnlyResultsFolderIsRefusedWithTheFix) {
+  PS_REQUIRE(root());
+  TempDir dir;
+  const std::string read_only = dir.file("read-only");
+  std::filesystem::create_directory(read_only);
+  std::filesystem::permissions(
+      read_only, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec |
+                     std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
+                     std::filesystem::perms::others_read | std::filesystem::perms::others_exec);
+  testing::RunOptions as_nobody;
+  as_nobody.as_nobody = true;
+  auto r = run({testing::perfscope_binary_for_nobody(), "scenario", "ro", "--type", "cpu",
+                "--results", read_only, "--", "true"},
+               as_nobody);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--results DIR"), std::string::npos) << r.err;
+  auto entries = list_directory(read_only);
+  ASSERT_TRUE(entries);
+  EXPECT_TRUE(entries->empty());
+}
+
 }  // namespace
 }  // namespace perfscope
