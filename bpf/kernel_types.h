@@ -28,6 +28,15 @@ struct task_struct {
   char comm[16];                    /* TASK_COMM_LEN */
 };
 
+/* The kernel's struct pt_regs (x86-64 names); the ___kernel flavour keeps it apart from the UAPI
+ * struct pt_regs of <asm/ptrace.h>, whose fields are named rip, rsp, rbp. */
+struct pt_regs___kernel {
+  unsigned long bp;
+  unsigned long sp;
+  unsigned long ip;
+  unsigned long cs;
+};
+
 #pragma clang attribute pop
 
 #endif

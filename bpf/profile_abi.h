@@ -23,6 +23,8 @@ typedef __u64 ps_u64;
  * stack; -EFAULT: no stack of that kind, e.g. no kernel frames for a sample in user space), or
  * PS_NO_STACK when that kind of stack was not asked for. */
 #define PS_NO_STACK (-1000)
+/* user_stack: the in-kernel CFI walker made the user stack; it is in `ustacks` under user_hash. */
+#define PS_CFI_STACK (-1001)
 struct ps_count_key {
   ps_u32 tgid;
   ps_u32 pid;
@@ -33,6 +35,7 @@ struct ps_count_key {
   /* CLOCK_MONOTONIC time of the process's last exec seen while recording, 0 when none: tells the
    * program image the sample belongs to when a process exec()s during the recording. */
   ps_u64 exec_time;
+  ps_u64 user_hash; /* with PS_CFI_STACK: the key of the stack in `ustacks` */
   char comm[PS_COMM_LEN];
 };
 
@@ -55,6 +58,12 @@ enum ps_stat {
   PS_STAT_FILTERED,         /* samples of processes outside the target set */
   PS_STAT_NEW_TARGETS,      /* child processes added to the target set */
   PS_STAT_EXECS,            /* exec()s of sampled processes seen */
+  PS_STAT_CFI_STACKS,       /* user stacks walked in the kernel with the unwind tables */
+  PS_STAT_CFI_PENDING,      /* samples of processes whose tables were not loaded yet (frame
+                             * pointers used) */
+  PS_STAT_USTACKS_FULL,     /* a walked stack found `ustacks` full: its frames are lost */
+  PS_STAT_FP_FRAMES,        /* frames the walker took by frame pointer (no CFI there) */
+  PS_STAT_CFI_FRAMES,       /* frames the walker took by CFI */
   PS_STAT_COUNT
 };
 

@@ -6,6 +6,7 @@
 #include <linux/perf_event.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -18,8 +19,26 @@
 #include "profile_abi.h"
 #include "sampling/session.hpp"
 #include "system/permission_advice.hpp"
+#include "unwind_abi.h"
 
 namespace perfscope::bpf {
+namespace {
+
+// Empties a hash map whose keys are Key (the keys first: deleting while walking skips some).
+template <typename Key>
+void delete_every_key(int fd) {
+  std::vector<Key> keys;
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const Key& k : keys) (void)bpf_map_delete_elem(fd, &k);
+}
+
+}  // namespace
 
 std::string unavailable_reason(const system::Capabilities& caps) {
   const bool can_bpf = caps.has(system::Cap::bpf) || caps.has(system::Cap::sys_admin);
@@ -44,6 +63,35 @@ void Profiler::SkeletonDeleter::operator()(perfscope_profile* skel) const {
 }
 void Profiler::LinkDeleter::operator()(bpf_link* link) const {
   bpf_link__destroy(link);
+}
+
+const char* stop_reason_name(std::uint32_t reason) {
+  switch (reason) {
+    case PS_STOP_END:
+      return "complete (outermost frame)";
+    case PS_STOP_ZERO_RA:
+      return "complete (return address 0)";
+    case PS_STOP_NO_TABLE:
+      return "code without CFI and no frame pointer (JIT or anonymous memory)";
+    case PS_STOP_NO_ROW:
+      return "a pc the module's CFI does not cover";
+    case PS_STOP_UNSUPPORTED:
+      return "a CFI rule the in-kernel walker cannot follow";
+    case PS_STOP_OUTSIDE:
+      return "a pc in no known mapping";
+    case PS_STOP_READ_FAULT:
+      return "stack memory not readable (not resident)";
+    case PS_STOP_BAD_FRAME:
+      return "the stack pointer did not move up";
+    case PS_STOP_TOO_DEEP:
+      return "deeper than 127 frames";
+    case PS_STOP_EVICTED:
+      return "the module's table was evicted (--unwind-table-limit)";
+    case PS_STOP_PENDING:
+      return "the module's table was still being built";
+    default:
+      return "?";
+  }
 }
 
 Profiler::Profiler(Profiler&&) noexcept = default;
@@ -73,11 +121,16 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
   skel.rodata->filter_targets = !o.targets.empty();
   skel.rodata->kernel_stacks = o.kernel_stacks;
   skel.rodata->skip_idle = o.skip_idle;
+  skel.rodata->cfi_unwind = o.cfi_unwind;
   for (auto* map : {skel.maps.counts0, skel.maps.counts1}) {
     bpf_map__set_max_entries(map, o.count_entries);
   }
-  for (auto* map : {skel.maps.stacks0, skel.maps.stacks1}) {
+  for (auto* map : {skel.maps.stacks0, skel.maps.stacks1, skel.maps.ustacks0, skel.maps.ustacks1}) {
     bpf_map__set_max_entries(map, o.stack_entries);
+  }
+  if (!o.cfi_unwind) {
+    // Not walked: keep the walker's big maps at their smallest.
+    for (auto* map : {skel.maps.ustacks0, skel.maps.ustacks1}) bpf_map__set_max_entries(map, 1);
   }
   if (int err = perfscope_profile__load(p.skel_.get()); err != 0) {
     const int e = err < 0 ? -err : err;
@@ -95,6 +148,21 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
     }
   }
   p.stack_buffer_.resize(PS_MAX_STACK_DEPTH);
+  if (o.cfi_unwind) {
+    p.tables_ = std::make_unique<UnwindTables>(
+        UnwindTables::Maps{
+            bpf_map__fd(skel.maps.unwind_tables), bpf_map__fd(skel.maps.unwind_procs),
+            bpf_map__fd(skel.maps.unwind_wanted), bpf_map__fd(skel.maps.table_last_use)},
+        o.unwind_table_limit, UnwindTables::default_cache_dir());
+    // The processes named up front are loaded now, so their first samples are walked too.
+    if (o.load_targets_now) {
+      for (pid_t pid : o.targets) p.tables_->load_process(pid);
+    }
+    if (!o.prepare_files.empty()) {
+      p.tables_->prepare_common_libraries();
+      for (const auto& path : o.prepare_files) p.tables_->prepare(path);
+    }
+  }
   return p;
 }
 
@@ -152,8 +220,10 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
   auto& skel = *skel_;
   bpf_map* counts = generation & 1U ? skel.maps.counts1 : skel.maps.counts0;
   bpf_map* stacks = generation & 1U ? skel.maps.stacks1 : skel.maps.stacks0;
+  bpf_map* ustacks = generation & 1U ? skel.maps.ustacks1 : skel.maps.ustacks0;
   const int counts_fd = bpf_map__fd(counts);
   const int stacks_fd = bpf_map__fd(stacks);
+  const int ustacks_fd = bpf_map__fd(ustacks);
 
   // Every entry, read and deleted a few thousand per system call.
   constexpr std::uint32_t kBatch = 4096;
@@ -214,6 +284,19 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
     return it->second;
   };
 
+  // Walked user stacks, by hash: read once per generation and kept like the stack ids.
+  auto& ustack_cache = ustack_cache_[generation & 1U];
+  ps_user_stack walked{};
+  const auto walked_of = [&](std::uint64_t hash) -> const Walked& {
+    auto [it, inserted] = ustack_cache.try_emplace(hash);
+    if (inserted && bpf_map_lookup_elem(ustacks_fd, &hash, &walked) == 0) {
+      const std::uint32_t depth = std::min<std::uint32_t>(walked.depth, PS_MAX_STACK_DEPTH);
+      it->second.frames.assign(walked.pcs, walked.pcs + depth);
+      it->second.complete = walked.reason == PS_STOP_END || walked.reason == PS_STOP_ZERO_RA;
+    }
+    return it->second;
+  };
+
   std::vector<std::uint64_t> chain;
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const auto& k = keys[i];
@@ -234,8 +317,19 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
       // -EFAULT: no frames of this kind (a user-space sample has no kernel stack).
     };
     add_part(k.kernel_stack, static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
-    add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
     const std::string_view comm(k.comm, strnlen(k.comm, sizeof(k.comm)));
+    if (k.user_stack == PS_CFI_STACK) {
+      const Walked& w = walked_of(k.user_hash);
+      if (!w.frames.empty()) {
+        chain.push_back(static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+        chain.insert(chain.end(), w.frames.begin(), w.frames.end());
+      }
+      auto& [complete, all] = complete_by_comm_[std::string(comm)];
+      complete += w.complete ? values[i].count : 0;
+      all += values[i].count;
+    } else {
+      add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    }
     collector.add_aggregated(k.tgid, k.pid, k.cpu, k.exec_time, comm, chain, values[i].count,
                              values[i].period);
   }
@@ -244,6 +338,11 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
   // once the cache holds an eighth of the map, the idle generation's stacks are all freed. A
   // stack whose sample then found the counts map full has no key and is not in the cache: a full
   // walk finds those.
+  // The walked stacks' map is a hash: no collisions, but it fills; free it at half.
+  if (ustack_cache.size() > options_.stack_entries / 2) {
+    for (const auto& [hash, w] : ustack_cache) (void)bpf_map_delete_elem(ustacks_fd, &hash);
+    ustack_cache.clear();
+  }
   if (stack_cache.size() > options_.stack_entries / 8) {
     for (const auto& [id, frames] : stack_cache) {
       const auto sid = static_cast<std::uint32_t>(id);
@@ -255,15 +354,9 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
   if (full != counts_full_seen_) {
     counts_full_seen_ = full;
     stack_cache.clear();
-    std::vector<std::uint32_t> ids;
-    std::uint32_t id = 0, next_id = 0;
-    const std::uint32_t* prev_id = nullptr;
-    while (bpf_map_get_next_key(stacks_fd, prev_id, &next_id) == 0) {
-      ids.push_back(next_id);
-      id = next_id;
-      prev_id = &id;
-    }
-    for (std::uint32_t sid : ids) (void)bpf_map_delete_elem(stacks_fd, &sid);
+    delete_every_key<std::uint32_t>(stacks_fd);
+    ustack_cache.clear();  // the same for the walked stacks
+    delete_every_key<std::uint64_t>(ustacks_fd);
   }
   return {};
 }
@@ -290,6 +383,42 @@ ProfilerStats Profiler::stats() const {
   s.filtered = stat_sum(PS_STAT_FILTERED);
   s.new_targets = stat_sum(PS_STAT_NEW_TARGETS);
   s.execs = stat_sum(PS_STAT_EXECS);
+  bpf_prog_info info{};
+  std::uint32_t info_len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.on_sample), &info, &info_len) == 0) {
+    s.program_run_ns = info.run_time_ns;
+    s.program_runs = info.run_cnt;
+  }
+  if (!options_.cfi_unwind) return s;
+  s.cfi_stacks = stat_sum(PS_STAT_CFI_STACKS);
+  s.cfi_pending = stat_sum(PS_STAT_CFI_PENDING);
+  s.ustacks_full = stat_sum(PS_STAT_USTACKS_FULL);
+  s.cfi_frames = stat_sum(PS_STAT_CFI_FRAMES);
+  s.fp_frames = stat_sum(PS_STAT_FP_FRAMES);
+  s.complete_by_comm = complete_by_comm_;
+  const int ncpu = libbpf_num_possible_cpus();
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(std::max(ncpu, 1)));
+  const int reasons_fd = bpf_map__fd(skel_->maps.stop_reasons);
+  for (std::uint32_t r = 0; r < PS_STOP_COUNT; ++r) {
+    std::uint64_t sum = 0;
+    if (ncpu > 0 && bpf_map_lookup_elem(reasons_fd, &r, per_cpu.data()) == 0) {
+      for (std::uint64_t v : per_cpu) sum += v;
+    }
+    s.stops.push_back(sum);
+  }
+  const int by_table_fd = bpf_map__fd(skel_->maps.stops_by_table);
+  ps_stop_key key{}, next{};
+  const ps_stop_key* prev = nullptr;
+  while (bpf_map_get_next_key(by_table_fd, prev, &next) == 0) {
+    std::uint64_t n = 0;
+    if (bpf_map_lookup_elem(by_table_fd, &next, &n) == 0 && n > 0) {
+      std::string file = next.table == PS_NO_TABLE ? "" : tables_->file_of(next.table);
+      if (file.empty()) file = "[anonymous memory or unknown]";
+      s.stops_by_file[{file, stop_reason_name(next.reason)}] += n;
+    }
+    key = next;
+    prev = &key;
+  }
   return s;
 }
 

@@ -9,11 +9,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "bpf/unwind_tables.hpp"
 #include "core/cpu_set.hpp"
 #include "core/error.hpp"
 #include "events/event_spec.hpp"
@@ -37,6 +39,15 @@ struct ProfilerOptions {
   // Map sizes, per generation (two generations alternate between drains).
   std::uint32_t count_entries = 32768;
   std::uint32_t stack_entries = 16384;
+  // Walk user stacks in the kernel with .eh_frame unwind tables (UnwindTables), frame pointers
+  // where a module has none; false: bpf_get_stackid's frame-pointer walk only.
+  bool cfi_unwind = false;
+  // Load the targets' unwind tables at open (running processes); false for a command not yet
+  // exec()ed, whose mappings are still perfscope's own.
+  bool load_targets_now = true;
+  // Files whose tables are loaded at open (the command's program), with libc and the loader.
+  std::vector<std::string> prepare_files;
+  std::uint64_t unwind_table_limit = std::uint64_t{64} << 20;  // bytes of tables in BPF maps
 };
 
 // Counted in the kernel, per CPU, summed here: nothing the program drops goes unreported.
@@ -51,7 +62,24 @@ struct ProfilerStats {
   std::uint64_t filtered = 0;           // samples of other processes (with targets)
   std::uint64_t new_targets = 0;        // children of targets that joined
   std::uint64_t execs = 0;
+  // The in-kernel CFI walker (cfi_unwind).
+  std::uint64_t cfi_stacks = 0;      // user stacks it walked
+  std::uint64_t cfi_pending = 0;     // samples taken before the process's tables were loaded
+  std::uint64_t ustacks_full = 0;    // walked stacks lost: the stack map was full
+  std::uint64_t cfi_frames = 0;      // frames found through CFI
+  std::uint64_t fp_frames = 0;       // frames found by frame pointer (code without CFI)
+  std::vector<std::uint64_t> stops;  // walks ended, by enum ps_stop_reason
+  // Walks that stopped early, by (file, reason name), the most first when reported.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> stops_by_file;
+  // The sampling program's own run time (kernel.bpf_stats_enabled=1 only, else 0).
+  std::uint64_t program_run_ns = 0;
+  std::uint64_t program_runs = 0;
+  // Samples with a walked user stack per thread name: {complete, all}.
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> complete_by_comm;
 };
+
+// The name of a stop reason of the in-kernel walker (enum ps_stop_reason).
+const char* stop_reason_name(std::uint32_t reason);
 
 // Why the eBPF backend cannot run here, or empty when it can (root or CAP_BPF + CAP_PERFMON,
 // and kernel BTF for CO-RE).
@@ -76,6 +104,10 @@ class Profiler {
   Status drain(sampling::Collector& collector, const std::function<void()>& after_switch = {});
 
   ProfilerStats stats() const;
+  // The unwind tables of cfi_unwind, or null. poll() them often: they load the processes the
+  // program has just met; mark_changed() the processes that mapped code or exited.
+  UnwindTables* unwind_tables() { return tables_.get(); }
+  const UnwindTables* unwind_tables() const { return tables_.get(); }
   const ProfilerOptions& options() const { return options_; }  // after fallbacks
   const std::vector<std::string>& notes() const { return notes_; }
 
@@ -101,6 +133,14 @@ class Profiler {
   std::uint64_t counts_full_seen_ = 0;
   // Per generation: the stacks read from its stack map so far, by id.
   std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stack_cache_[2];
+  // Per generation: the walked user stacks read from its `ustacks` map, by hash.
+  struct Walked {
+    std::vector<std::uint64_t> frames;
+    bool complete = false;
+  };
+  std::unordered_map<std::uint64_t, Walked> ustack_cache_[2];
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> complete_by_comm_;
+  std::unique_ptr<UnwindTables> tables_;
 };
 
 }  // namespace perfscope::bpf

@@ -31,6 +31,7 @@ struct RecordFlags {
   std::string call_graph = "auto";
   std::string backend = "auto";
   std::string output = "perfscope.pb.gz";
+  std::uint64_t unwind_table_limit_mib = 64;
   std::vector<std::string> command;
 };
 
@@ -42,6 +43,7 @@ int run_record(RecordFlags& f) {
   auto backend = recording::parse_backend(f.backend);
   if (!backend) return report_error(kCmd, backend.error());
   o.backend = *backend;
+  o.unwind_table_limit = f.unwind_table_limit_mib << 20;
   o.target.command = f.command;
   // -a (or -C) with a command samples every process on those CPUs for as long as it runs.
   o.target.system_wide_during_command = !f.command.empty() && (f.all_cpus || !o.cpus.empty());
@@ -116,10 +118,12 @@ void add_record_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   c->add_flag("-g", f->call_graph_flag, "Record call chains (the default; see --call-graph)");
   c->add_option("--call-graph", f->call_graph,
-                "How user stacks are captured: auto (dwarf for a command or -p process whose "
-                "binary lacks frame pointers, fp otherwise), fp (frame pointers), dwarf[,BYTES] "
+                "How user stacks are captured: auto (cfi when the eBPF backend runs; else dwarf "
+                "for a command or -p process whose binary lacks frame pointers, fp otherwise), "
+                "cfi (eBPF: walk each module's .eh_frame, compiled into tables, in the kernel; "
+                "frame pointers where a module has none), fp (frame pointers), dwarf[,BYTES] "
                 "(copy BYTES of user stack per sample, default 16384, max 65528, and unwind it "
-                "with .eh_frame/.debug_frame), or none")
+                "with .eh_frame/.debug_frame; perf ring buffers), or none")
       ->capture_default_str();
   c->add_option("-o,--output", f->output, "Profile file, gzipped pprof ('-' for standard output)")
       ->capture_default_str();
@@ -136,13 +140,19 @@ void add_record_command(CLI::App& app, int& exit_code) {
   c->add_option("--bpf-count-entries", o->bpf_count_entries,
                 "eBPF backend: distinct stacks per drain interval (1 s) before samples are lost")
       ->capture_default_str();
+  c->add_option("--unwind-table-limit", f->unwind_table_limit_mib,
+                "--call-graph cfi: MiB of unwind tables in BPF maps; past it the least recently "
+                "sampled files are evicted (the summary counts them)")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
   c->add_option("command", f->command, "Command to run and sample (after --)");
   c->footer(
       "Examples:\n"
       "  perfscope record -a -d 5                 every CPU for 5 seconds at 99 Hz\n"
       "  perfscope record -F 999 -- ./build/app   a command, until it exits\n"
       "  perfscope record -p 1234 -d 10 -o app.pb.gz\n"
-      "  perfscope record --call-graph dwarf -- ./app   full stacks without frame pointers\n"
+      "  perfscope record --call-graph dwarf -- ./app   full stacks without frame pointers, no "
+      "eBPF\n"
       "Then: perfscope report -i perfscope.pb.gz");
   c->callback([f, &exit_code] { exit_code = run_record(*f); });
 }

@@ -1,6 +1,8 @@
 // The perf-ring and eBPF implementations of recording::Backend.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "core/clock.hpp"
@@ -8,6 +10,7 @@
 #include "recording/call_graph.hpp"
 #include "sampling/background_decoder.hpp"
 #include "unwind/dwarf_unwinder.hpp"
+#include "unwind_abi.h"
 
 namespace perfscope::recording {
 namespace {
@@ -115,6 +118,78 @@ class PerfRingsBackend final : public Backend {
   double unwind_wait_s_ = 0;
 };
 
+// The in-kernel walker's summary: how many stacks it walked to the end, why the others stopped
+// (the files where most did first), and what its tables cost.
+std::vector<std::string> cfi_unwind_lines(const bpf::ProfilerStats& s,
+                                          const bpf::UnwindTables& tables) {
+  std::vector<std::string> lines;
+  const auto& t = tables.stats();
+  std::uint64_t walks = 0;
+  for (std::uint64_t n : s.stops) walks += n;
+  const std::uint64_t complete =
+      s.stops.size() > PS_STOP_ZERO_RA ? s.stops[PS_STOP_END] + s.stops[PS_STOP_ZERO_RA] : 0;
+  lines.push_back(fmt::format(
+      "In-kernel unwinding: {} of {} user stacks ({:.1f}%) reached the outermost frame; {} "
+      "frames by CFI, {} by frame pointer; {} samples before their process's tables were loaded "
+      "(frame pointers)",
+      complete, walks,
+      walks > 0 ? 100.0 * static_cast<double>(complete) / static_cast<double>(walks) : 0.0,
+      s.cfi_frames, s.fp_frames, s.cfi_pending));
+  // The programs with the most walked samples, each with its share of complete stacks.
+  std::vector<std::pair<std::uint64_t, std::string>> busiest;
+  for (const auto& [comm, counts] : s.complete_by_comm) {
+    busiest.emplace_back(counts.second, comm);
+  }
+  std::sort(busiest.rbegin(), busiest.rend());
+  std::vector<std::string> shares;
+  for (std::size_t i = 0; i < busiest.size() && i < 6; ++i) {
+    const auto& [done, all] = s.complete_by_comm.at(busiest[i].second);
+    shares.push_back(fmt::format(
+        "{} {:.1f}% of {}", busiest[i].second,
+        all > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(all) : 0.0, all));
+  }
+  if (!shares.empty()) {
+    lines.push_back(fmt::format("  complete by program (samples): {}", fmt::join(shares, ", ")));
+  }
+  for (std::uint32_t r = PS_STOP_ZERO_RA + 1; r < s.stops.size(); ++r) {
+    if (s.stops[r] == 0) continue;
+    // The file where this reason ended the most walks.
+    std::string worst;
+    std::uint64_t worst_n = 0;
+    for (const auto& [key, n] : s.stops_by_file) {
+      if (key.second == bpf::stop_reason_name(r) && n > worst_n) {
+        worst = key.first;
+        worst_n = n;
+      }
+    }
+    lines.push_back(
+        fmt::format("  stopped early: {} {}{}", s.stops[r], bpf::stop_reason_name(r),
+                    worst.empty() ? "" : fmt::format(" (most in {}: {})", worst, worst_n)));
+  }
+  if (s.ustacks_full > 0) {
+    lines.push_back(
+        fmt::format("  lost: {} walked stacks (stack map full; raise "
+                    "--bpf-stack-entries)",
+                    s.ustacks_full));
+  }
+  lines.push_back(fmt::format(
+      "Unwind tables: {} files, {:.1f} MiB in BPF maps now (peak {:.1f} MiB, limit {} MiB), "
+      "{} evicted, {} without a table; built in {:.3f} s of CPU ({} read from {})",
+      t.files, static_cast<double>(t.bytes) / 1048576.0,
+      static_cast<double>(t.peak_bytes) / 1048576.0, tables.limit_bytes() >> 20, t.evictions,
+      t.tables_failed, t.compile_cpu_s, t.tables_from_cache,
+      tables.cache_dir().empty() ? "no cache" : tables.cache_dir()));
+  std::size_t shown = 0;
+  for (const auto& [file, why] : t.failures) {
+    if (shown++ == 3) {
+      lines.push_back(fmt::format("  ... and {} more without a table", t.failures.size() - 3));
+      break;
+    }
+    lines.push_back(fmt::format("  no table for {}: {}", file, why));
+  }
+  return lines;
+}
+
 // The side-band a BPF recording still needs from perf: MMAP2/COMM/FORK/EXIT records, carried by
 // the dummy event (it counts nothing and never samples) on every CPU.
 sampling::SamplingOptions side_band_options(const CpuSet& cpus) {
@@ -131,13 +206,48 @@ sampling::SamplingOptions side_band_options(const CpuSet& cpus) {
 // The in-kernel counts are drained once a second (and at the end), so the maps never have to
 // hold more than a second of distinct stacks. The side-band rings are read first: every exec or
 // mmap a drained sample depends on was written before it.
+// The side-band records pass through here to the Collector; processes that map code, exec or
+// exit are told to the unwind tables (the eBPF walker's view of their mappings must follow).
+class SideBandTap final : public sampling::RecordHandler {
+ public:
+  SideBandTap(sampling::Collector& collector, bpf::UnwindTables* tables)
+      : collector_(collector), tables_(tables) {}
+  void on_sample(const sampling::Sample& s) override { collector_.on_sample(s); }
+  void on_mmap(const sampling::MmapRecord& m) override {
+    if (tables_ != nullptr && m.executable && (m.prot & 4U /* PROT_EXEC */) != 0) {
+      tables_->mark_changed(static_cast<pid_t>(m.pid));
+    }
+    collector_.on_mmap(m);
+  }
+  void on_comm(const sampling::CommRecord& c) override {
+    if (tables_ != nullptr && c.exec) tables_->mark_changed(static_cast<pid_t>(c.pid));
+    collector_.on_comm(c);
+  }
+  void on_fork(const sampling::TaskRecord& t) override { collector_.on_fork(t); }
+  void on_exit(const sampling::TaskRecord& t) override {
+    if (tables_ != nullptr && t.pid == t.tid) tables_->mark_changed(static_cast<pid_t>(t.pid));
+    collector_.on_exit(t);
+  }
+  void on_lost(const sampling::LostRecord& l) override { collector_.on_lost(l); }
+  void on_throttle(const sampling::ThrottleRecord& t) override { collector_.on_throttle(t); }
+  void on_other(std::uint32_t type) override { collector_.on_other(type); }
+  void on_pass_end(std::uint64_t pass_start) override { collector_.on_pass_end(pass_start); }
+
+ private:
+  sampling::Collector& collector_;
+  bpf::UnwindTables* tables_;
+};
+
 class BpfBackend final : public Backend {
  public:
   static constexpr double kDrainInterval = 1.0;  // seconds
+  // How soon a process the walker met gets its tables (it uses frame pointers until then).
+  static constexpr int kTablePollMs = 10;
 
   BpfBackend(sampling::Session side_band, bpf::Profiler profiler)
       : Backend(std::move(side_band), new_collector(profiler.options().skip_idle)),
-        profiler_(std::move(profiler)) {}
+        profiler_(std::move(profiler)),
+        tap_(*collector_, profiler_.unwind_tables()) {}
   const char* name() const override { return "bpf (in-kernel aggregation)"; }
   bool in_kernel() const override { return true; }
 
@@ -153,13 +263,17 @@ class BpfBackend final : public Backend {
       next_drain_ = monotonic_seconds() + kDrainInterval;
     }
     const double left_ms = (next_drain_ - monotonic_seconds()) * 1000;
-    const int timeout = std::max(0, std::min(timeout_ms, static_cast<int>(left_ms) + 1));
-    return session_.poll(timeout, *collector_);
+    int timeout = std::max(0, std::min(timeout_ms, static_cast<int>(left_ms) + 1));
+    bpf::UnwindTables* tables = profiler_.unwind_tables();
+    if (tables != nullptr) timeout = std::min(timeout, kTablePollMs);
+    auto woken = session_.poll(timeout, tap_);
+    if (tables != nullptr) tables->poll();
+    return woken;
   }
   Status finish() override {
     profiler_.stop();
     (void)session_.disable();
-    session_.drain(*collector_);
+    session_.drain(tap_);
     if (auto st = drain(); !st) return st;
     collector_->finish();
     return {};
@@ -172,7 +286,12 @@ class BpfBackend final : public Backend {
     r.event = o.event.display_name();
     r.frequency = o.frequency;
     r.user_only = !o.kernel_stacks;
-    r.stacks_how = "frame-pointer call chains";
+    r.stacks_how = o.cfi_unwind ? "user stacks walked in the kernel with .eh_frame tables "
+                                  "(frame pointers where a module has none)"
+                                : "frame-pointer call chains";
+    if (const bpf::UnwindTables* tables = profiler_.unwind_tables()) {
+      r.unwind_lines = cfi_unwind_lines(s, *tables);
+    }
     r.notes = session_.notes();
     r.notes.insert(r.notes.end(), profiler_.notes().begin(), profiler_.notes().end());
     r.lost = s.counts_full;
@@ -190,14 +309,21 @@ class BpfBackend final : public Backend {
     r.unreadable = session_.stats().decode_errors + session_.stats().ring_errors;
     r.unreadable_reason = session_.last_error();
     r.kernel_samples = s.samples;
+    if (s.program_runs > 0) {
+      r.loss_lines.push_back(fmt::format(
+          "BPF program: {:.3f} s in {} runs ({:.1f} us each; kernel.bpf_stats_enabled)",
+          static_cast<double>(s.program_run_ns) / 1e9, s.program_runs,
+          static_cast<double>(s.program_run_ns) / 1e3 / static_cast<double>(s.program_runs)));
+    }
     return r;
   }
 
  private:
   Status drain() {
-    return profiler_.drain(*collector_, [this] { session_.drain(*collector_); });
+    return profiler_.drain(*collector_, [this] { session_.drain(tap_); });
   }
   bpf::Profiler profiler_;
+  SideBandTap tap_;
   double next_drain_ = 0;
 };
 

@@ -19,6 +19,8 @@ Result<CallGraph> parse_call_graph(const std::string& text) {
     g.mode = CallGraphMode::fp;
   } else if (mode == "dwarf") {
     g.mode = CallGraphMode::dwarf;
+  } else if (mode == "cfi") {
+    g.mode = CallGraphMode::cfi;
   } else if (mode == "none") {
     g.mode = CallGraphMode::none;
   } else if (mode == "auto") {
@@ -26,7 +28,8 @@ Result<CallGraph> parse_call_graph(const std::string& text) {
   } else {
     return Error{fmt::format("unknown call-graph mode '{}'", mode), 0,
                  "  use --call-graph auto (the default), fp (frame pointers), dwarf[,BYTES] "
-                 "(copy user stacks and unwind them with DWARF CFI) or none"};
+                 "(copy user stacks and unwind them with DWARF CFI), cfi (walk .eh_frame "
+                 "tables in the kernel, eBPF backend) or none"};
   }
   if (comma == std::string::npos) return g;
   const std::string size = text.substr(comma + 1);
@@ -53,6 +56,8 @@ const char* call_graph_name(CallGraphMode mode) {
       return "fp";
     case CallGraphMode::dwarf:
       return "dwarf";
+    case CallGraphMode::cfi:
+      return "cfi";
     case CallGraphMode::none:
       return "none";
     case CallGraphMode::automatic:
@@ -64,11 +69,14 @@ const char* call_graph_name(CallGraphMode mode) {
 void resolve_call_graph(CallGraph& graph, const std::string& program, const std::string& shown,
                         bool bpf_backend) {
   if (graph.mode != CallGraphMode::automatic) return;
-  graph.mode = CallGraphMode::fp;
   if (bpf_backend) {
-    graph.why = "auto: frame pointers, which --backend bpf walks in the kernel";
+    graph.mode = CallGraphMode::cfi;
+    graph.why =
+        "auto: the eBPF backend walks .eh_frame unwind tables in the kernel (frame pointers where "
+        "a module has none)";
     return;
   }
+  graph.mode = CallGraphMode::fp;
   if (program.empty()) {
     graph.why = "auto: frame pointers system-wide (--call-graph dwarf to unwind every process)";
     return;

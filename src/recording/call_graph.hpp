@@ -10,7 +10,9 @@
 
 namespace perfscope::recording {
 
-enum class CallGraphMode { automatic, fp, dwarf, none };
+// cfi: the eBPF backend walks user stacks in the kernel with unwind tables compiled from each
+// module's .eh_frame (frame pointers where a module has none).
+enum class CallGraphMode { automatic, fp, dwarf, cfi, none };
 
 struct CallGraph {
   CallGraphMode mode = CallGraphMode::automatic;
@@ -21,13 +23,14 @@ struct CallGraph {
 // The kernel copies at most 65528 bytes of user stack per sample (a u16, rounded down to 8).
 constexpr std::uint32_t kMaxStackCopy = 65528;
 
-// --call-graph auto|fp|dwarf[,BYTES]|none.
+// --call-graph auto|fp|dwarf[,BYTES]|cfi|none.
 Result<CallGraph> parse_call_graph(const std::string& text);
 const char* call_graph_name(CallGraphMode mode);
 
-// --call-graph auto, decided: frame pointers for the eBPF backend (it walks them in the kernel)
-// and system-wide; for one program (`program`: a path, a name on PATH or /proc/PID/exe; `shown`
-// names it), DWARF when system::judge_frame_pointers finds it lacks them. Other modes pass.
+// --call-graph auto, decided: cfi when the eBPF backend can run (`bpf_backend`): it needs no
+// frame pointers and costs little. Otherwise frame pointers system-wide, and for one program
+// (`program`: a path, a name on PATH or /proc/PID/exe; `shown` names it) DWARF when
+// system::judge_frame_pointers finds it lacks them. Other modes pass.
 void resolve_call_graph(CallGraph& graph, const std::string& program, const std::string& shown,
                         bool bpf_backend);
 

@@ -161,6 +161,13 @@ bpf::ProfilerOptions profiler_options(const RecordOptions& o, const sampling::Sa
   bo.skip_idle = o.no_idle;
   bo.stack_entries = o.bpf_stack_entries;
   bo.count_entries = o.bpf_count_entries;
+  if (held.workload) {
+    // Its tables are ready before it runs (it is held before its exec: its mappings are still
+    // perfscope's own, nothing to load yet).
+    const std::string& program = o.target.command.front();
+    bo.prepare_files = {program.find('/') != std::string::npos ? program : find_on_path(program)};
+    bo.load_targets_now = false;
+  }
   if (held.system_wide) return bo;
   if (held.workload) {
     bo.targets = {held.workload->pid()};
@@ -201,16 +208,23 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
   so.cpus = *cpus;
   if (auto st = resolve_target(options, so, *r.held_); !st) return st.error();
 
+  // auto picks the in-kernel walker when the eBPF backend can take the request.
   r.call_graph_ = options.call_graph;
-  resolve_call_graph_for(options, so, *r.held_, r.call_graph_,
-                         options.backend == BackendChoice::bpf);
-  const bool dwarf = r.call_graph_.mode == CallGraphMode::dwarf;
-  so.callchain = r.call_graph_.mode != CallGraphMode::none && !(dwarf && options.no_kernel);
-  if (dwarf) {
-    so.user_callchain = false;  // the kernel part comes from the kernel, the user part from CFI
-    so.regs_user_mask = unwind::x86_64_sample_regs();
-    so.stack_user_bytes = r.call_graph_.stack_bytes;
-  }
+  CallGraph fp_graph;
+  fp_graph.mode = CallGraphMode::fp;
+  const bool bpf_possible =
+      options.backend != BackendChoice::perf && bpf_refusal(options, fp_graph, caps).empty();
+  resolve_call_graph_for(options, so, *r.held_, r.call_graph_, bpf_possible);
+  const auto configure_stacks = [&] {
+    const bool dwarf = r.call_graph_.mode == CallGraphMode::dwarf;
+    so.callchain = r.call_graph_.mode != CallGraphMode::none && !(dwarf && options.no_kernel);
+    if (dwarf) {
+      so.user_callchain = false;  // the kernel part comes from the kernel, the user part from CFI
+      so.regs_user_mask = unwind::x86_64_sample_regs();
+      so.stack_user_bytes = r.call_graph_.stack_bytes;
+    }
+  };
+  configure_stacks();
 
   // eBPF in-kernel aggregation when allowed, perf ring buffers otherwise.
   if (options.backend != BackendChoice::perf) {
@@ -221,7 +235,10 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
           fmt::format("  {}\n  or use --backend perf\n  more: perfscope doctor --need ebpf", why)};
     }
     if (why.empty()) {
-      auto b = open_bpf_backend(profiler_options(options, so, *r.held_), caps);
+      auto bo = profiler_options(options, so, *r.held_);
+      bo.cfi_unwind = r.call_graph_.mode == CallGraphMode::cfi;
+      bo.unwind_table_limit = options.unwind_table_limit;
+      auto b = open_bpf_backend(std::move(bo), caps);
       if (b) {
         r.backend_ = std::move(*b);
       } else if (options.backend == BackendChoice::bpf) {
@@ -232,6 +249,19 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
     } else {
       r.held_->backend_why = why;
     }
+  }
+  if (!r.backend_ && r.call_graph_.mode == CallGraphMode::cfi) {
+    if (options.call_graph.mode == CallGraphMode::cfi) {
+      const std::string why = options.backend == BackendChoice::perf
+                                  ? "--backend perf was asked for"
+                                  : r.held_->backend_why;
+      return Error{"--call-graph cfi needs the eBPF backend, which cannot run here", 0,
+                   fmt::format("  {}\n  or use --call-graph dwarf (perf ring buffers)", why)};
+    }
+    // auto chose the walker for a backend that did not load: decide again for perf rings.
+    r.call_graph_ = options.call_graph;
+    resolve_call_graph_for(options, so, *r.held_, r.call_graph_, false);
+    configure_stacks();
   }
   if (!r.backend_) {
     auto b = open_perf_backend(so, options.no_idle, caps);
@@ -350,7 +380,7 @@ profile::Profile Recorder::build(RecordResult& result,
   const bool bpf = backend_->in_kernel();
   stats.bpf = bpf;
   stats.call_graph_line =
-      fmt::format("{}{}", bpf ? "fp" : call_graph_name(call_graph_.mode),
+      fmt::format("{}{}", call_graph_name(call_graph_.mode),
                   call_graph_.why.empty() ? "" : fmt::format(" ({})", call_graph_.why));
 
   ProfileInfo info;

@@ -53,6 +53,7 @@ struct RecordOptions {
   bool no_idle = false;
   std::uint32_t bpf_stack_entries = 16384;
   std::uint32_t bpf_count_entries = 32768;
+  std::uint64_t unwind_table_limit = std::uint64_t{64} << 20;  // --call-graph cfi: table bytes
 };
 
 // Everything summarize() reports besides the profile itself.

@@ -218,21 +218,22 @@ TEST(RecordDwarf, TooSmallAStackCopyIsReportedWithTheFix) {
   EXPECT_LT(c.reaching_main * 2, c.hot) << "64 bytes cannot hold four frames";
 }
 
+// With the perf ring backend (with eBPF, auto is the in-kernel walker: record_cfi_test.cpp).
 TEST(RecordDwarf, AutoUnwindsWithDwarfOnlyWhereFramePointersAreMissing) {
   PS_REQUIRE(paranoid(2), pmu("software"));
   TempDir dir;
-  const auto nofp = run({perfscope_binary(), "record", "-F", "499", "-o", dir.file("a.pb.gz"), "--",
-                         target("ps-chain"), "300"});
+  const auto nofp = run({perfscope_binary(), "record", "--backend", "perf", "-F", "499", "-o",
+                         dir.file("a.pb.gz"), "--", target("ps-chain"), "300"});
   ASSERT_EQ(nofp.exit_code, 0) << nofp.err;
   EXPECT_NE(nofp.err.find("Call graph: dwarf (auto: "), std::string::npos) << nofp.err;
   EXPECT_NE(nofp.err.find("lacks frame pointers"), std::string::npos) << nofp.err;
-  const auto fp = run({perfscope_binary(), "record", "-F", "499", "-o", dir.file("b.pb.gz"), "--",
-                       target("ps-burn"), "300"});
+  const auto fp = run({perfscope_binary(), "record", "--backend", "perf", "-F", "499", "-o",
+                       dir.file("b.pb.gz"), "--", target("ps-burn"), "300"});
   ASSERT_EQ(fp.exit_code, 0) << fp.err;
   EXPECT_NE(fp.err.find("Call graph: fp (auto: "), std::string::npos) << fp.err;
   EXPECT_NE(fp.err.find("keeps frame pointers"), std::string::npos) << fp.err;
-  const auto system_wide =
-      run({perfscope_binary(), "record", "-d", "0.3", "-o", dir.file("c.pb.gz")});
+  const auto system_wide = run(
+      {perfscope_binary(), "record", "--backend", "perf", "-d", "0.3", "-o", dir.file("c.pb.gz")});
   ASSERT_EQ(system_wide.exit_code, 0) << system_wide.err;
   EXPECT_NE(system_wide.err.find("Call graph: fp (auto: frame pointers system-wide"),
             std::string::npos)

@@ -1,0 +1,267 @@
+// `perfscope record --call-graph cfi`: the eBPF backend walks user stacks in the kernel with
+// tables compiled from each module's .eh_frame. Targets are built without frame pointers
+// (ps-unwind-cases, ps-chain), so frame pointers alone could not give these stacks.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "profile/names.hpp"
+#include "profile/profile.hpp"
+#include "support/profile_view.hpp"
+#include "support/requirements.hpp"
+#include "support/run.hpp"
+
+namespace perfscope {
+namespace {
+
+using testing::load;
+using testing::perfscope_binary;
+using testing::run;
+using testing::target;
+using testing::TempDir;
+
+// Per sample: the out-of-line function of each user frame, leaf first, without parameters.
+struct Stack {
+  std::string comm;
+  std::vector<std::string> frames;
+  std::int64_t count = 0;
+};
+
+std::vector<Stack> user_stacks(const profile::Profile& p) {
+  std::vector<Stack> out;
+  for (const auto& s : p.samples()) {
+    Stack st;
+    st.count = s.values[0];
+    for (const auto& label : s.labels) {
+      if (p.string(label.key) == "comm") st.comm = p.string(label.str);
+    }
+    for (auto id : s.location_ids) {
+      const auto& l = p.location(id);
+      if (profile::is_kernel_mapping(p, l.mapping_id)) continue;
+      if (l.lines.empty()) {
+        st.frames.push_back("[unknown]");
+        continue;
+      }
+      std::string name = profile::function_name(p, p.function(l.lines.back().function_id));
+      st.frames.push_back(name.substr(0, name.find('(')));
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+long index_of(const std::vector<std::string>& frames, const std::string& name, long from = 0) {
+  auto it = std::find(frames.begin() + std::min<long>(from, frames.size()), frames.end(), name);
+  return it == frames.end() ? -1 : static_cast<long>(it - frames.begin());
+}
+
+// "In-kernel unwinding: 980 of 1000 user stacks (98.0%) reached the outermost frame": 98.0.
+double walked_to_the_end(const std::string& err) {
+  static const std::regex re(R"(In-kernel unwinding: \d+ of \d+ user stacks \(([0-9.]+)%\))");
+  std::smatch m;
+  if (!std::regex_search(err, m, re)) return -1;
+  return std::stod(m[1]);
+}
+
+testing::RunResult record_cfi(const std::string& out, std::vector<std::string> command,
+                              std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {perfscope_binary(),
+                                   "record",
+                                   "--backend",
+                                   "bpf",
+                                   "--call-graph",
+                                   "cfi",
+                                   "-F",
+                                   "999",
+                                   "-o",
+                                   out};
+  args.insert(args.end(), extra.begin(), extra.end());
+  args.emplace_back("--");
+  args.insert(args.end(), command.begin(), command.end());
+  return run(args);
+}
+
+TEST(RecordCfi, RecursionOfAHundredFramesIsWalkedExactly) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("r.pb.gz");
+  const auto r = record_cfi(out, {target("ps-unwind-cases"), "recurse", "100"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("Call graph: cfi"), std::string::npos) << r.err;
+  std::int64_t leaf = 0, exact = 0;
+  for (const auto& s : user_stacks(load(out))) {
+    if (s.frames.empty() || s.frames.front() != "uc_leaf") continue;
+    leaf += s.count;
+    bool ok = s.frames.size() > 101 && s.frames[101] == "main";
+    for (std::size_t i = 1; ok && i <= 100; ++i) ok = s.frames[i] == "uc_recurse";
+    if (ok) exact += s.count;
+  }
+  ASSERT_GT(leaf, 200) << r.err;
+  EXPECT_GE(exact * 100, leaf * 95) << exact << " of " << leaf << "\n" << r.err;
+  EXPECT_GE(walked_to_the_end(r.err), 90.0) << r.err;
+}
+
+TEST(RecordCfi, ASignalHandlerLeadsBackToTheInterruptedFunction) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("s.pb.gz");
+  const auto r = record_cfi(out, {target("ps-unwind-cases"), "signal"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::int64_t in_handler = 0, through = 0;
+  for (const auto& s : user_stacks(load(out))) {
+    const long h = index_of(s.frames, "uc_handler");
+    if (h < 0) continue;
+    in_handler += s.count;
+    const long interrupted = index_of(s.frames, "uc_interrupted", h);
+    const long m = index_of(s.frames, "main", h);
+    if (interrupted > h && m > interrupted) through += s.count;
+  }
+  ASSERT_GT(in_handler, 200) << r.err;
+  EXPECT_GE(through * 100, in_handler * 95) << through << " of " << in_handler << "\n" << r.err;
+}
+
+TEST(RecordCfi, ALibraryLoadedDuringTheRecordingIsWalked) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("d.pb.gz");
+  const auto r =
+      record_cfi(out, {target("ps-unwind-cases"), "dlopen", target("libps-unwind-plugin.so")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::int64_t plugin = 0, full = 0;
+  for (const auto& s : user_stacks(load(out))) {
+    if (s.frames.empty() || s.frames.front() != "uc_plugin_leaf") continue;
+    plugin += s.count;
+    if (s.frames.size() > 3 && s.frames[1] == "uc_plugin_outer" &&
+        s.frames[2] == "uc_call_plugin" && s.frames[3] == "main") {
+      full += s.count;
+    }
+  }
+  ASSERT_GT(plugin, 200) << r.err;
+  // The library's first samples may come before its table (50 ms): frame pointers meanwhile.
+  EXPECT_GE(full * 100, plugin * 85) << full << " of " << plugin << "\n" << r.err;
+}
+
+TEST(RecordCfi, SystemWideWalksAProcessThatStartsAndExitsDuringTheRecording) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("a.pb.gz");
+  const auto r = record_cfi(out, {target("ps-unwind-cases"), "recurse", "30"}, {"-a"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::int64_t leaf = 0, full = 0;
+  for (const auto& s : user_stacks(load(out))) {
+    if (s.comm != "ps-unwind-cases" || s.frames.empty() || s.frames.front() != "uc_leaf") continue;
+    leaf += s.count;
+    if (s.frames.size() > 31 && s.frames[30] == "uc_recurse" && s.frames[31] == "main") {
+      full += s.count;
+    }
+  }
+  ASSERT_GT(leaf, 200) << r.err;
+  EXPECT_GE(full * 100, leaf * 90) << full << " of " << leaf << "\n" << r.err;
+}
+
+TEST(RecordCfi, AStrippedBinaryIsWalkedToItsEntry) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("x.pb.gz");
+  const auto r = record_cfi(out, {target("ps-unwind-cases-stripped"), "recurse", "20"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // No names: 20 recursion frames, the leaf and main are addresses in the binary; what matters
+  // is depth and that the walk ended at the CFI's outermost frame.
+  std::int64_t total = 0, deep = 0;
+  for (const auto& s : user_stacks(load(out))) {
+    if (s.comm != "ps-unwind-cases") continue;
+    total += s.count;
+    if (s.frames.size() >= 23) deep += s.count;
+  }
+  ASSERT_GT(total, 200) << r.err;
+  EXPECT_GE(deep * 100, total * 90) << deep << " of " << total << "\n" << r.err;
+  EXPECT_GE(walked_to_the_end(r.err), 90.0) << r.err;
+}
+
+// The walker and perf-ring DWARF unwinding of the same program give the same stacks.
+TEST(RecordCfi, AgreesWithDwarfUnwinding) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto cfi_out = dir.file("cfi.pb.gz");
+  const auto dwarf_out = dir.file("dwarf.pb.gz");
+  const auto a = record_cfi(cfi_out, {target("ps-chain"), "1000"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const auto b = run({perfscope_binary(), "record", "--call-graph", "dwarf", "-F", "999", "-o",
+                      dwarf_out, "--", target("ps-chain"), "1000"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const auto key = [](const Stack& s) {
+    std::string k;
+    for (const auto& f : s.frames) k += f + ";";
+    return k;
+  };
+  std::map<std::string, std::int64_t> cfi, dwarf;
+  std::int64_t cfi_total = 0, dwarf_total = 0;
+  for (const auto& s : user_stacks(load(cfi_out))) {
+    if (s.comm != "ps-chain" || s.frames.empty()) continue;
+    cfi[key(s)] += s.count;
+    cfi_total += s.count;
+  }
+  for (const auto& s : user_stacks(load(dwarf_out))) {
+    if (s.comm != "ps-chain" || s.frames.empty()) continue;
+    dwarf[key(s)] += s.count;
+    dwarf_total += s.count;
+  }
+  ASSERT_GT(cfi_total, 300);
+  ASSERT_GT(dwarf_total, 300);
+  // Samples whose stack the other mode also produced, both ways.
+  std::int64_t cfi_seen = 0, dwarf_seen = 0;
+  for (const auto& [k, n] : cfi) cfi_seen += dwarf.contains(k) ? n : 0;
+  for (const auto& [k, n] : dwarf) dwarf_seen += cfi.contains(k) ? n : 0;
+  std::string top;
+  for (const auto& [k, n] : cfi) {
+    if (!dwarf.contains(k)) top += fmt::format("  cfi only {}: {}\n", n, k.substr(0, 300));
+  }
+  EXPECT_GE(cfi_seen * 100, cfi_total * 95) << cfi_seen << " of " << cfi_total << "\n" << top;
+  EXPECT_GE(dwarf_seen * 100, dwarf_total * 90) << dwarf_seen << " of " << dwarf_total;
+}
+
+// Tables past --unwind-table-limit are evicted, least recently used first, counted, and loaded
+// again when a walk meets them (1 MiB is far below this working set: it thrashes, and says so).
+TEST(RecordCfi, TablesPastTheLimitAreEvictedAndCounted) {
+  PS_REQUIRE(bpf_backend(), program("python3"));
+  TempDir dir;
+  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "--call-graph", "cfi",
+                      "--unwind-table-limit", "1", "-F", "999", "-o", dir.file("l.pb.gz"), "--",
+                      "python3", "-c",
+                      "import ssl, sqlite3, lzma, decimal, hashlib\n"
+                      "for i in range(3000): hashlib.sha256(str(i).encode()).hexdigest(); "
+                      "lzma.compress(b'abc' * 1000); decimal.Decimal(i) / 7"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  static const std::regex evicted(R"(limit 1 MiB\), ([0-9]+) evicted)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, evicted)) << r.err;
+  EXPECT_GT(std::stoll(m[1]), 0) << r.err;
+  EXPECT_NE(r.err.find("the module's table was evicted (--unwind-table-limit)"), std::string::npos)
+      << r.err;
+  const auto bad = run({perfscope_binary(), "record", "--unwind-table-limit", "0", "--", "true"});
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+TEST(RecordCfi, AutoChoosesTheWalkerWhenTheEbpfBackendRuns) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto r = run({perfscope_binary(), "record", "-F", "499", "-o", dir.file("auto.pb.gz"), "--",
+                      target("ps-unwind-cases"), "recurse", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("Call graph: cfi (auto: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Unwind tables: "), std::string::npos) << r.err;
+  const auto perf = run({perfscope_binary(), "record", "--backend", "perf", "--call-graph", "cfi",
+                         "-o", dir.file("no.pb.gz"), "--", "true"});
+  EXPECT_NE(perf.exit_code, 0);
+  EXPECT_NE(perf.err.find("--call-graph cfi needs the eBPF backend"), std::string::npos)
+      << perf.err;
+}
+
+}  // namespace
+}  // namespace perfscope
