@@ -30,8 +30,9 @@ struct FirstLine {
   bool complete = false;  // its '\n' is in the head
 };
 
-// The first line that is not blank or a '#' comment; nullopt when the head has none.
-std::optional<FirstLine> first_content_line(std::string_view head) {
+// The first line that is not blank or a '#' comment; nullopt when the head has none. `head` is
+// advanced past it.
+std::optional<FirstLine> next_content_line(std::string_view& head) {
   while (!head.empty()) {
     const std::size_t nl = head.find('\n');
     FirstLine line{head.substr(0, nl), nl != std::string_view::npos};
@@ -42,6 +43,35 @@ std::optional<FirstLine> first_content_line(std::string_view head) {
     return line;
   }
   return std::nullopt;
+}
+
+std::optional<FirstLine> first_content_line(std::string_view head) {
+  return next_content_line(head);
+}
+
+// perf script text, from its first lines: a sample header, a PERF_RECORD_* line or a frame line
+// decide alone; a line that is only a header if frames follow (`-F comm,tid,ip,sym`: "gzip 7552")
+// decides with the next one. `complete` is false when the deciding line is not all in `head`.
+bool looks_like_perf_script(std::string_view head, bool* complete = nullptr) {
+  auto first = next_content_line(head);
+  if (!first) return false;
+  if (complete) *complete = first->complete;
+  switch (classify_perf_script_line(first->text)) {
+    case PerfScriptLine::header:
+    case PerfScriptLine::side_band:
+    case PerfScriptLine::frame:
+      return true;
+    case PerfScriptLine::maybe_header: {
+      if (!first->complete) return false;
+      auto second = next_content_line(head);
+      if (complete) *complete = second && second->complete;
+      return second && second->text.starts_with('\t') &&
+             classify_perf_script_line(second->text) == PerfScriptLine::frame;
+    }
+    case PerfScriptLine::other:
+      return false;
+  }
+  return false;
 }
 
 // "frame;frame;... COUNT" at the start of a line.
@@ -78,7 +108,7 @@ std::optional<Format> detect_format(std::string_view head) {
   }
   const auto line = first_content_line(head);
   if (!line) return std::nullopt;
-  if (parse_perf_script_header(line->text)) return Format::perf_script;
+  if (looks_like_perf_script(head)) return Format::perf_script;
   if (is_folded_line(line->text)) return Format::folded;
   return std::nullopt;
 }
@@ -86,7 +116,12 @@ std::optional<Format> detect_format(std::string_view head) {
 bool head_decides(std::string_view head) {
   if (looks_like_json(head) || is_binary(head)) return true;
   const auto line = first_content_line(head);
-  return line && line->complete;
+  if (!line || !line->complete) return false;
+  // A line that may be a perf script header is decided by the next one.
+  if (classify_perf_script_line(line->text) != PerfScriptLine::maybe_header) return true;
+  bool complete = false;
+  looks_like_perf_script(head, &complete);
+  return complete;
 }
 
 }  // namespace perfscope::formats

@@ -36,12 +36,22 @@ std::uint64_t StackProfileBuilder::location(const std::vector<std::uint64_t>& fu
 }
 
 void StackProfileBuilder::add(profile::StringId comm, const std::vector<std::uint64_t>& leaf_first,
-                              std::int64_t weight) {
-  if (weight == 0) return;
-  profile::add_saturating(stacks_[{comm, leaf_first}], weight);
+                              std::int64_t weight, std::int64_t samples) {
+  if (weight == 0 && samples == 0) return;
+  Sums& sums = stacks_[{comm, leaf_first}];
+  profile::add_saturating(sums.weight, weight);
+  profile::add_saturating(sums.samples, samples);
 }
 
 void StackProfileBuilder::finish(std::size_t values) {
+  finish(values, false);
+}
+
+void StackProfileBuilder::finish_with_samples() {
+  finish(2, true);
+}
+
+void StackProfileBuilder::finish(std::size_t values, bool with_samples) {
   // "comm" enters the string table only when a sample has one: LabelKeys tells the labels there are
   // from the table.
   profile::StringId comm_key = 0;
@@ -51,7 +61,12 @@ void StackProfileBuilder::finish(std::size_t values) {
     const profile::StringId comm = node.key().first;
     profile::Sample s{.location_ids = std::move(node.key().second),
                       .values = std::vector<std::int64_t>(values, 0)};
-    s.values[0] = node.mapped();
+    if (with_samples) {
+      s.values[0] = node.mapped().samples;
+      s.values[1] = node.mapped().weight;
+    } else {
+      s.values[0] = node.mapped().weight;
+    }
     if (comm != 0) {
       if (comm_key == 0) comm_key = p_.intern("comm");
       s.labels.push_back({.key = comm_key, .str = comm});
@@ -62,7 +77,22 @@ void StackProfileBuilder::finish(std::size_t values) {
 
 Profile profile_from_tree(const StackTree& tree, const TreeProfileOptions& options) {
   Profile p;
+  const bool with_samples = !options.samples_per_node.empty() && !options.value_type.empty();
   p.sample_types = {{p.intern("samples"), p.intern("count")}};
+  if (!options.value_type.empty()) {
+    const profile::ValueType weights{
+        p.intern(options.value_type),
+        p.intern(options.value_unit.empty() ? std::string_view("count") : options.value_unit)};
+    if (with_samples) {
+      p.sample_types.push_back(weights);
+      p.default_sample_type = weights.type;
+    } else {
+      p.sample_types = {weights};
+    }
+  }
+  auto samples_at = [&](std::uint32_t node) -> std::int64_t {
+    return node < options.samples_per_node.size() ? options.samples_per_node[node] : 0;
+  };
   StackProfileBuilder builder(p);
   std::map<std::uint32_t, std::uint64_t> function_of;  // tree name id -> function id
   auto function = [&](std::uint32_t name) {
@@ -89,7 +119,7 @@ Profile profile_from_tree(const StackTree& tree, const TreeProfileOptions& optio
     todo.emplace_back(id, true);
     for (auto it = kids[id].rbegin(); it != kids[id].rend(); ++it) todo.emplace_back(*it, false);
     const StackTree::Node& n = tree.node(id);
-    if (n.self == 0) continue;
+    if (n.self == 0 && samples_at(id) == 0) continue;
     profile::StringId comm = 0;
     std::size_t i = 0;
     if (options.roots_are_comm) {
@@ -114,9 +144,13 @@ Profile profile_from_tree(const StackTree& tree, const TreeProfileOptions& optio
       i = k;
     }
     std::reverse(stack.begin(), stack.end());  // leaf first
-    builder.add(comm, stack, n.self);
+    builder.add(comm, stack, n.self, samples_at(id));
   }
-  builder.finish(1);
+  if (with_samples) {
+    builder.finish_with_samples();
+  } else {
+    builder.finish(1);
+  }
   return p;
 }
 
