@@ -1,10 +1,15 @@
 // libperfscope-heap.so: the allocation tracker `perfscope mem` injects with LD_PRELOAD.
 //
 // Every allocation and free of the traced program becomes a small record in a per-thread batch
-// (no lock, no allocation, no system call on the fast path); a full batch is one write(2) of at
-// most PIPE_BUF bytes to the pipe named by PERFSCOPE_HEAP_FD. Stacks are captured by walking
-// frame pointers (or, with PERFSCOPE_HEAP_UNWIND=dwarf, by libgcc's _Unwind_Backtrace) and sent
-// once per thread: a per-thread table maps a stack's hash to its id, and records carry the id.
+// (no shared lock, no allocation, no system call on the fast path); a full batch is one write(2)
+// of at most PIPE_BUF bytes to the pipe named by PERFSCOPE_HEAP_FD. Each event takes a number
+// from one process-wide counter (seq), so perfscope can apply the events of all threads in the
+// order they happened. A thread that stops allocating (waiting on a lock, joining workers) would
+// keep its last events in its batch and make perfscope hold everything that came after them: the
+// threads that keep allocating send such a stale batch for it (see steal_stale_batches). Stacks are
+// captured by walking frame pointers (or, with PERFSCOPE_HEAP_UNWIND=dwarf, by libgcc's
+// _Unwind_Backtrace) and sent once per thread: a per-thread table maps a stack's hash to its id,
+// and records carry the id.
 //
 // Constraints this file lives under:
 // - It runs inside malloc. It never allocates (its buffers come from mmap) and guards against
@@ -190,6 +195,10 @@ struct CacheSlot {
 
 struct ThreadState {
   std::atomic<int> active;  // 1 while a thread owns this slot
+  // 1 while someone works on `batch`: the owner from begin_event to end_event, or another thread
+  // sending a stale batch for it. Uncontended but for those rare sends.
+  std::atomic<std::uint32_t> lock;
+  std::atomic<std::uint64_t> first_seq;  // of the first event in `batch`; 0: none
   pid_t tid;
   std::uint32_t used;  // bytes of `batch` filled, header included
   std::uint64_t last_coarse_ns;
@@ -201,6 +210,7 @@ struct ThreadState {
 
 ThreadState* pool = nullptr;  // kMaxThreads entries
 std::size_t pool_bytes = 0;
+std::atomic<std::size_t> pool_high{0};  // slots ever claimed: [0, pool_high)
 
 PS_TLS ThreadState* self = nullptr;
 PS_TLS int hook_depth = 0;  // > 0 while inside one of our hooks
@@ -214,22 +224,69 @@ void flush(ThreadState* t) {
   // Clear what was sent: the reachability scan must not see stale pointers here.
   std::memset(t->batch, 0, t->used);
   t->used = sizeof(wire::PacketHeader);
+  t->first_seq.store(0, std::memory_order_relaxed);
 }
 
+bool try_lock(ThreadState* t) {
+  return t->lock.exchange(1, std::memory_order_acquire) == 0;
+}
+
+// The owner waits (rarely: another thread is sending its stale batch, a write that may block
+// while perfscope catches up).
+void lock_own(ThreadState* t) {
+  while (!try_lock(t)) sched_yield();
+}
+
+void unlock(ThreadState* t) {
+  t->lock.store(0, std::memory_order_release);
+}
+
+// A batch whose first event is this many events older than the newest one is sent by whichever
+// thread notices it (perfscope holds at most about this many events to put them in order).
+constexpr std::uint64_t kStaleEvents = 1u << 16;
+
+// Called by a thread that has just sent its own full batch (so every few hundred events).
+void steal_stale_batches(const ThreadState* me) {
+  const std::uint64_t now = next_seq.load(std::memory_order_relaxed);
+  const std::size_t high = pool_high.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < high; ++i) {
+    ThreadState* v = &pool[i];
+    if (v == me || v->active.load(std::memory_order_relaxed) != 1) continue;
+    const std::uint64_t first = v->first_seq.load(std::memory_order_relaxed);
+    if (first == 0 || first + kStaleEvents > now) continue;
+    if (!try_lock(v)) continue;  // it is busy, so not idle: it will send its batch itself
+    if (v->active.load(std::memory_order_relaxed) == 1) flush(v);
+    unlock(v);
+  }
+}
+
+// At the end of the image: every thread's batch. Another thread may hold its batch (running on,
+// or stuck in the allocator behind a thread that crashed): wait a little, then send it anyway.
 void flush_all() {
   if (pool == nullptr) return;
   for (std::size_t i = 0; i < kMaxThreads; ++i) {
-    if (pool[i].active.load(std::memory_order_acquire) == 1) flush(&pool[i]);
+    ThreadState* t = &pool[i];
+    if (t->active.load(std::memory_order_acquire) != 1) continue;
+    // (This thread's own lock is held when a crash hit inside a hook: the wait then gives up.)
+    bool locked = try_lock(t);
+    for (int tries = 0; !locked && tries < 1000; ++tries) {
+      sched_yield();
+      locked = try_lock(t);
+    }
+    flush(t);
+    if (locked) unlock(t);
   }
 }
 
 void thread_exit(void* arg) {
   auto* t = static_cast<ThreadState*>(arg);
   ++hook_depth;
+  lock_own(t);
   flush(t);
   std::memset(t->cache, 0, sizeof(t->cache));
   self = nullptr;
   t->active.store(0, std::memory_order_release);
+  unlock(t);
   --hook_depth;
 }
 
@@ -256,6 +313,9 @@ ThreadState* thread_state() {
       }
       t->stack_lo = reinterpret_cast<std::uintptr_t>(addr);
       t->stack_hi = t->stack_lo + size;
+      for (std::size_t high = pool_high.load(); high < i + 1;) {
+        if (pool_high.compare_exchange_weak(high, i + 1)) break;
+      }
       self = t;
       pthread_setspecific(thread_key, t);
       threads_seen.fetch_add(1, std::memory_order_relaxed);
@@ -266,7 +326,10 @@ ThreadState* thread_state() {
 }
 
 void* append(ThreadState* t, std::size_t bytes) {
-  if (t->used + bytes > wire::kPacketBytes) flush(t);
+  if (t->used + bytes > wire::kPacketBytes) {
+    flush(t);
+    steal_stale_batches(t);
+  }
   void* at = t->batch + t->used;
   t->used += static_cast<std::uint32_t>(bytes);
   return at;
@@ -274,10 +337,13 @@ void* append(ThreadState* t, std::size_t bytes) {
 
 // Reading even the coarse clock costs as much as the rest of an event: look every 16 events (the
 // clock only moves every few milliseconds anyway), and always on a thread's first event.
+// A large allocation (past glibc's mmap threshold: it costs a system call anyway) always reads
+// it, so the heap timeline places big steps right.
 constexpr std::uint32_t kClockEvery = 16;
+constexpr std::size_t kAlwaysTimed = 128 * 1024;
 
-void note_time(ThreadState* t) {
-  if (t->events_since_clock++ % kClockEvery != 0) return;
+void note_time(ThreadState* t, bool always = false) {
+  if (t->events_since_clock++ % kClockEvery != 0 && !always) return;
   const std::uint64_t coarse = now_ns(CLOCK_MONOTONIC_COARSE);
   if (coarse == t->last_coarse_ns) return;
   t->last_coarse_ns = coarse;
@@ -433,6 +499,7 @@ void send_hello(wire::Origin origin, std::int32_t parent) {
   b.origin = static_cast<std::uint32_t>(origin);
   b.unwind = static_cast<std::uint32_t>(unwind_mode);
   b.start_ns = image_start_ns;
+  b.first_seq = next_seq.load();
   const ssize_t n = readlink("/proc/self/exe", b.exe, sizeof(b.exe) - 1);
   b.exe[n > 0 ? n : 0] = '\0';
   send_body(wire::PacketKind::hello, b);
@@ -507,7 +574,11 @@ void install_crash_handlers() {
 void before_fork() {
   if (state.load() != State::tracking) return;
   ++hook_depth;
-  if (self != nullptr) flush(self);
+  if (self != nullptr) {
+    lock_own(self);
+    flush(self);
+    unlock(self);
+  }
   --hook_depth;
 }
 
@@ -520,10 +591,14 @@ void after_fork_in_child() {
   for (std::size_t i = 0; i < kMaxThreads; ++i) {
     if (&pool[i] == self) continue;
     pool[i].active.store(0);
+    pool[i].lock.store(0);
+    pool[i].first_seq.store(0);
     pool[i].used = sizeof(wire::PacketHeader);
   }
   if (self != nullptr) {
     self->tid = current_tid();
+    self->lock.store(0);
+    self->first_seq.store(0);
     self->used = sizeof(wire::PacketHeader);
     // Our stack ids are the parent's: keep them (the child inherits the counter and the cache,
     // and perfscope keeps a separate id table per process, seeded from the parent's).
@@ -630,12 +705,30 @@ __attribute__((always_inline)) inline ThreadState* begin_event() {
   }
   ++hook_depth;
   ThreadState* t = thread_state();
-  if (t == nullptr) --hook_depth;
+  if (t == nullptr) {
+    --hook_depth;
+    return nullptr;
+  }
+  lock_own(t);
   return t;
 }
 
-inline void end_event() {
+inline void end_event(ThreadState* t) {
+  unlock(t);
   --hook_depth;
+}
+
+// The event's place in the process-wide order. Relaxed is enough: a free's number is taken before
+// the block goes back to the allocator and an allocation's after the allocator returned it, and
+// the allocator's own synchronization orders those two calls when they meet on one address.
+inline std::uint64_t take_seq() {
+  return next_seq.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline void note_first(ThreadState* t, std::uint64_t seq) {
+  if (t->first_seq.load(std::memory_order_relaxed) == 0) {
+    t->first_seq.store(seq, std::memory_order_relaxed);
+  }
 }
 
 __attribute__((always_inline)) inline void capture(ThreadState* t, std::uintptr_t fp,
@@ -654,10 +747,11 @@ __attribute__((always_inline)) inline void capture(ThreadState* t, std::uintptr_
 }
 
 void record_alloc(ThreadState* t, wire::AllocFn fn, void* p, std::size_t size, const Frames& f) {
-  note_time(t);
+  note_time(t, size >= kAlwaysTimed);
   const std::uint32_t id = stack_id(t, f);
-  const std::uint64_t seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t seq = take_seq();
   auto* r = static_cast<wire::AllocRecord*>(append(t, sizeof(wire::AllocRecord)));
+  note_first(t, seq);
   r->word0 = static_cast<std::uint64_t>(wire::RecordType::alloc) |
              (static_cast<std::uint64_t>(fn) << 8) | (seq << 16);
   r->address = reinterpret_cast<std::uint64_t>(p);
@@ -666,12 +760,20 @@ void record_alloc(ThreadState* t, wire::AllocFn fn, void* p, std::size_t size, c
   r->reserved = 0;
 }
 
-void record_free(ThreadState* t, void* p) {
+// `seq` was taken before the block was released (take_seq).
+void record_free(ThreadState* t, void* p, std::uint64_t seq) {
   note_time(t);
-  const std::uint64_t seq = next_seq.fetch_add(1, std::memory_order_relaxed);
   auto* r = static_cast<wire::FreeRecord*>(append(t, sizeof(wire::FreeRecord)));
+  note_first(t, seq);
   r->word0 = wire::record_word(wire::RecordType::free, seq);
   r->address = reinterpret_cast<std::uint64_t>(p);
+}
+
+// A seq taken for a free that did not happen.
+void record_skip(ThreadState* t, std::uint64_t seq) {
+  auto* r = static_cast<wire::SkipRecord*>(append(t, sizeof(wire::SkipRecord)));
+  note_first(t, seq);
+  r->word0 = wire::record_word(wire::RecordType::skip, seq);
 }
 
 // Each hook below: pass through when not recording; otherwise call the real function with the
@@ -689,13 +791,17 @@ __attribute__((always_inline)) inline void* track_alloc(wire::AllocFn fn, void* 
     capture(t, fp, ret, f);
     record_alloc(t, fn, p, size, f);
   }
-  end_event();
+  end_event(t);
   return p;
 }
 
-__attribute__((always_inline)) inline void track_free(void* p, ThreadState* t) {
-  if (p != nullptr) record_free(t, p);
-  end_event();
+// Releases `p` with `release` (the real free or delete), numbered and recorded.
+template <typename Release>
+__attribute__((always_inline)) inline void track_free(void* p, ThreadState* t, Release release) {
+  const std::uint64_t seq = take_seq();
+  release();
+  record_free(t, p, seq);
+  end_event(t);
 }
 
 // For the passthrough paths: makes sure the real functions are known (unless we are inside
@@ -724,8 +830,7 @@ PS_EXPORT void free(void* p) {
     if (ready()) real.free(p);
     return;
   }
-  real.free(p);
-  track_free(p, t);
+  track_free(p, t, [p] { real.free(p); });
 }
 
 PS_EXPORT void* calloc(std::size_t n, std::size_t size) {
@@ -743,8 +848,15 @@ namespace {
 __attribute__((always_inline)) inline void* realloc_impl(void* old, std::size_t size,
                                                          ThreadState* t, std::uintptr_t fp,
                                                          std::uintptr_t ret) {
+  if (old == nullptr)
+    return track_alloc(wire::AllocFn::realloc, real.realloc(old, size), size, t, fp, ret);
+  const std::uint64_t free_seq = take_seq();  // before `old` may go back to the allocator
   void* p = real.realloc(old, size);
-  if (old != nullptr && (p != nullptr || size == 0)) record_free(t, old);
+  if (p != nullptr || size == 0) {
+    record_free(t, old, free_seq);
+  } else {
+    record_skip(t, free_seq);  // failed: `old` is still live
+  }
   return track_alloc(wire::AllocFn::realloc, p, size, t, fp, ret);
 }
 }  // namespace
@@ -837,7 +949,7 @@ __attribute__((always_inline)) inline void* new_impl(Fn& real_fn, NothrowFn& rea
   if (t == nullptr) return real_fn(size, args...);
   void* p = real_nothrow(size, args..., kNothrow);
   if (p == nullptr) {
-    end_event();
+    end_event(t);
     p = real_fn(size, args...);  // new_handler, then bad_alloc
     t = begin_event();
     if (t == nullptr) return p;
@@ -858,8 +970,11 @@ template <typename Fn, typename... Args>
 __attribute__((always_inline)) inline void delete_impl(Fn& real_fn, void* p, Args... args) {
   if (p == nullptr) return;
   ThreadState* t = begin_event();
-  real_fn(p, args...);
-  if (t != nullptr) track_free(p, t);
+  if (t == nullptr) {
+    real_fn(p, args...);
+    return;
+  }
+  track_free(p, t, [&] { real_fn(p, args...); });
 }
 }  // namespace
 

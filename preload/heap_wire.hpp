@@ -5,7 +5,11 @@
 // it). Each write(2) is one packet of at most kPacketBytes = PIPE_BUF bytes, so packets of
 // different threads and processes never interleave; within a packet, records are 8-byte aligned.
 // A thread's packets arrive in the order it wrote them; across threads, `seq` (one counter per
-// process, incremented per event) says which event happened first.
+// process, incremented per event) says which event happened first. Every seq a process takes is
+// sent exactly once (an alloc, a free or a skip record), from HelloBody::first_seq on, so the
+// reader knows when it holds every event up to a given one. A free takes its seq before the
+// block goes back to the allocator and an allocation after the allocator handed it out, so an
+// address reused by another thread is always freed before it is allocated again in seq order.
 //
 // This header is shared by the preload (C++ without the C++ library) and src/heap/: plain
 // fixed-size structs, no std library types beyond <cstdint>.
@@ -55,8 +59,9 @@ struct HelloBody {
   std::uint32_t origin;  // Origin
   std::uint32_t unwind;  // Unwind
   std::uint32_t reserved;
-  std::uint64_t start_ns;  // CLOCK_MONOTONIC at the image's first allocation
-  char exe[256];           // /proc/self/exe, NUL-terminated, possibly cut
+  std::uint64_t start_ns;   // CLOCK_MONOTONIC at the image's first allocation
+  std::uint64_t first_seq;  // the seq of this image's first event
+  char exe[256];            // /proc/self/exe, NUL-terminated, possibly cut
 };
 
 // Records in an events packet. The first 8 bytes of each: type in the low byte, the rest depends.
@@ -65,6 +70,7 @@ enum class RecordType : std::uint8_t {
   free = 2,   // FreeRecord
   stack = 3,  // StackRecord: high bits of the first word = frame count; then id, frames
   time = 4,   // TimeRecord: the coarse clock moved; following events happened at or after it
+  skip = 5,   // SkipRecord: a seq taken for an event that did not happen (a failed realloc)
 };
 
 // Which function allocated. Sent with every allocation; the analysis does not use it yet (it
@@ -98,6 +104,12 @@ struct FreeRecord {
   std::uint64_t address;
 };
 static_assert(sizeof(FreeRecord) == 16);
+
+// word0: type | seq << 16
+struct SkipRecord {
+  std::uint64_t word0;
+};
+static_assert(sizeof(SkipRecord) == 8);
 
 // word0: type | frame count << 16; followed by `count` return addresses, innermost first (the
 // caller of the allocation function first).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -23,9 +24,35 @@ using Live = LiveBlockInfo;
 
 struct ThreadCursor {
   std::uint64_t last_alloc = 0;  // address of this thread's last event if it was an allocation
+  std::uint64_t time_ns = 0;     // of this thread's latest time record
 };
 
 constexpr std::uint32_t kNoSite = ~std::uint32_t{0};
+
+// An allocation, free or skip waiting for the events numbered before it (another thread's packet
+// still in flight).
+struct HeldEvent {
+  enum class Kind : std::uint8_t { alloc, free, skip };
+  std::uint64_t seq = 0;
+  std::uint64_t address = 0, size = 0;
+  std::uint64_t time_ns = 0;
+  ThreadCursor* cursor = nullptr;  // the thread's (unordered_map nodes do not move)
+  std::uint32_t site = 0;
+  Kind kind = Kind::alloc;
+};
+
+// The events waiting for their predecessors, in a ring indexed by seq (seqs are dense, so the
+// next one to apply is always at next_seq's slot: no search, no comparison). It grows up to
+// kMaxHeld slots; an event further ahead than that makes the analysis give up on the missing
+// seqs before it (a thread that died with its batch unsent). The preload sends any batch that falls
+// 65,536 events behind, so a healthy stream stays far below this.
+constexpr std::size_t kMaxHeld = std::size_t{1} << 19;
+
+// The timeline records a turn of the heap (a high followed by a drop, or a low followed by a
+// rise) larger than the peak so far / kTurnFraction, up to kMaxTurnsPerSlice per clock tick.
+constexpr std::uint64_t kTurnFraction = 128;
+constexpr std::uint64_t kMinTurnBytes = 4096;
+constexpr int kMaxTurnsPerSlice = 32;
 
 struct ImageState {
   ProcessImage out;
@@ -37,7 +64,16 @@ struct ImageState {
   std::map<std::uint32_t, std::string> maps_in_progress;
   std::set<std::string> maps_lines;
   std::uint64_t now_ns = 0;
-  std::uint64_t slice_time_ns = 0, slice_max = 0;
+  // Events apply in seq order: next_seq is the next to apply, `held` those that came early.
+  std::uint64_t next_seq = 0;
+  std::vector<HeldEvent> ring;    // empty slots have cursor == nullptr
+  std::size_t held = 0;           // events in `ring`
+  std::uint64_t forced_gaps = 0;  // seqs given up on
+  // The timeline: points of the current clock tick ("slice") are stamped with its time.
+  std::uint64_t slice_time_ns = 0, slice_max = 0, slice_pushed_max = 0;
+  int slice_turns = 0;
+  bool rising = true;         // the heap's direction since the last turn
+  std::uint64_t extreme = 0;  // the highest (rising) or lowest (falling) heap since that turn
   bool peak_pending = false;
 };
 
@@ -56,18 +92,48 @@ std::int64_t since_start(const ImageState& s, std::uint64_t t) {
   return t > s.out.start_ns ? static_cast<std::int64_t>(t - s.out.start_ns) : 0;
 }
 
+void push_point(ImageState& s, std::uint64_t bytes) {
+  auto& points = s.out.timeline;
+  const std::int64_t t = since_start(s, s.slice_time_ns);
+  const auto b = static_cast<std::int64_t>(bytes);
+  if (!points.empty() && points.back().bytes == b) return;  // no change to show
+  points.push_back({t, b});
+  s.slice_pushed_max = std::max(s.slice_pushed_max, bytes);
+}
+
+// Ends the current slice: its highest heap (unless a turn already showed it), then the heap at
+// its end, which holds until the next point.
+void close_slice(ImageState& s) {
+  if (s.slice_max > s.slice_pushed_max) push_point(s, s.slice_max);
+  push_point(s, s.out.current_bytes);
+}
+
 void advance_time(ImageState& s, std::uint64_t t) {
   if (t <= s.now_ns) return;
   s.now_ns = t;
-  if (s.slice_time_ns == 0) {
-    s.slice_time_ns = t;
-    s.slice_max = s.out.current_bytes;
-    return;
-  }
-  s.out.timeline.push_back(
-      {since_start(s, s.slice_time_ns), static_cast<std::int64_t>(s.slice_max)});
+  if (s.slice_time_ns != 0) close_slice(s);
   s.slice_time_ns = t;
-  s.slice_max = s.out.current_bytes;
+  s.slice_max = s.slice_pushed_max = s.out.current_bytes;
+  s.slice_turns = 0;
+}
+
+// After every change of the heap: notes the slice's high and the turns large enough to draw, so
+// a drop and a later spike inside one clock tick both show.
+void follow_heap(ImageState& s) {
+  const std::uint64_t now = s.out.current_bytes;
+  s.slice_max = std::max(s.slice_max, now);
+  const std::uint64_t turn = std::max(s.out.peak_bytes / kTurnFraction, kMinTurnBytes);
+  const bool turned = s.rising ? now + turn < s.extreme : now > s.extreme + turn;
+  if (turned) {
+    if (s.slice_turns < kMaxTurnsPerSlice && s.slice_time_ns != 0) {
+      ++s.slice_turns;
+      push_point(s, s.extreme);
+    }
+    s.rising = !s.rising;
+    s.extreme = now;
+  } else if (s.rising ? now > s.extreme : now < s.extreme) {
+    s.extreme = now;
+  }
 }
 
 // The live heap is about to shrink from a new high: record which sites hold it. Skipped when the
@@ -102,26 +168,19 @@ void add_live(ImageState& s, std::uint64_t address, std::uint64_t size, std::uin
   st.live_bytes += size;
   s.out.current_bytes += size;
   s.out.current_blocks += 1;
-  s.slice_max = std::max(s.slice_max, s.out.current_bytes);
   if (s.out.current_bytes > s.out.peak_bytes) {
     s.out.peak_bytes = s.out.current_bytes;
     s.out.peak_time_ns = since_start(s, s.now_ns);
     s.peak_pending = true;
   }
+  follow_heap(s);
 }
 
-void on_alloc(ImageState& s, ThreadCursor& cursor, const wire::AllocRecord& r) {
-  const std::uint64_t seq = r.word0 >> 16;
-  std::uint32_t site = r.stack_id < s.wire_to_site.size() ? s.wire_to_site[r.stack_id] : kNoSite;
-  if (site == kNoSite) site = site_for(s, nullptr, 0);  // never defined: an empty stack
-  SiteStats& st = s.out.sites[site];
-  st.alloc_count += 1;
-  st.alloc_bytes += r.size;
-  s.out.allocations += 1;
-  s.out.bytes_allocated += r.size;
-  cursor.last_alloc = r.address;
-  // A free of this block that arrived first (another thread's packet overtook ours).
-  if (auto it = s.early_frees.find(r.address); it != s.early_frees.end()) {
+void apply_alloc(ImageState& s, ThreadCursor& cursor, std::uint64_t address, std::uint64_t size,
+                 std::uint32_t site, std::uint64_t seq) {
+  cursor.last_alloc = address;
+  // A free of this block applied first: only when kMaxHeld gave up waiting for this allocation.
+  if (auto it = s.early_frees.find(address); it != s.early_frees.end()) {
     auto& seqs = it->second;
     auto later = std::find_if(seqs.begin(), seqs.end(), [&](std::uint64_t f) { return f > seq; });
     if (later != seqs.end()) {
@@ -131,21 +190,22 @@ void on_alloc(ImageState& s, ThreadCursor& cursor, const wire::AllocRecord& r) {
       return;
     }
   }
-  add_live(s, r.address, r.size, site, seq);
+  add_live(s, address, size, site, seq);
 }
 
-void on_free(ImageState& s, ThreadCursor& cursor, const wire::FreeRecord& r) {
-  const std::uint64_t seq = r.word0 >> 16;
-  const bool right_after = cursor.last_alloc == r.address;
+// A free of a block not live now is held as an early free: a block the image did not allocate
+// (counted as unknown at the end), or one whose allocation is still to come.
+void apply_free(ImageState& s, ThreadCursor& cursor, std::uint64_t address, std::uint64_t seq) {
+  const bool right_after = cursor.last_alloc == address;
   cursor.last_alloc = 0;
-  Live* found = s.live.find(r.address);
+  Live* found = s.live.find(address);
   if (found == nullptr || found->seq > seq) {
-    s.early_frees[r.address].push_back(seq);
+    s.early_frees[address].push_back(seq);
     return;
   }
   if (s.peak_pending) snapshot_peak(s);
   const Live block = *found;
-  s.live.erase(r.address);
+  s.live.erase(address);
   SiteStats& st = s.out.sites[block.site];
   st.live_count -= 1;
   st.live_bytes -= block.size;
@@ -157,6 +217,117 @@ void on_free(ImageState& s, ThreadCursor& cursor, const wire::FreeRecord& r) {
     st.temporary_bytes += block.size;
     s.out.temporary += 1;
   }
+  follow_heap(s);
+}
+
+void apply(ImageState& s, const HeldEvent& e) {
+  advance_time(s, e.time_ns);
+  switch (e.kind) {
+    case HeldEvent::Kind::alloc:
+      apply_alloc(s, *e.cursor, e.address, e.size, e.site, e.seq);
+      break;
+    case HeldEvent::Kind::free:
+      apply_free(s, *e.cursor, e.address, e.seq);
+      break;
+    case HeldEvent::Kind::skip:
+      break;
+  }
+}
+
+HeldEvent& slot_of(ImageState& s, std::uint64_t seq) {
+  return s.ring[seq & (s.ring.size() - 1)];
+}
+
+// Applies the held events that are next in order.
+void apply_ready(ImageState& s) {
+  while (s.held > 0) {
+    HeldEvent& slot = slot_of(s, s.next_seq);
+    if (slot.cursor == nullptr) return;
+    const HeldEvent e = slot;
+    slot.cursor = nullptr;
+    --s.held;
+    ++s.next_seq;
+    apply(s, e);
+  }
+}
+
+// Gives up on the missing seq at next_seq (and any after it) up to the first held event.
+void skip_gap(ImageState& s) {
+  while (s.held > 0 && slot_of(s, s.next_seq).cursor == nullptr) {
+    ++s.next_seq;
+    ++s.forced_gaps;
+  }
+  apply_ready(s);
+}
+
+// Everything still held, in order, the missing seqs given up on (the stream ended, or the
+// process is being scanned at exit).
+void apply_all(ImageState& s) {
+  while (s.held > 0) skip_gap(s);
+}
+
+void grow_ring(ImageState& s) {
+  std::vector<HeldEvent> bigger(std::max<std::size_t>(s.ring.size() * 2, 4096));
+  for (const HeldEvent& e : s.ring) {
+    if (e.cursor != nullptr) bigger[e.seq & (bigger.size() - 1)] = e;
+  }
+  s.ring = std::move(bigger);
+}
+
+// Events of different threads arrive a packet at a time; each is applied once every event
+// numbered before it has been, so the heap, its peak and the timeline follow the program's order.
+void deliver(ImageState& s, const HeldEvent& e) {
+  if (e.seq < s.next_seq) {  // after a gap given up on
+    apply(s, e);
+    return;
+  }
+  if (e.seq == s.next_seq && s.held == 0) {  // in order: one thread, or packets that line up
+    ++s.next_seq;
+    apply(s, e);
+    return;
+  }
+  if (e.seq - s.next_seq >= kMaxHeld) {  // further ahead than any batch in flight can be
+    apply_all(s);
+    s.forced_gaps += e.seq - s.next_seq;
+    s.next_seq = e.seq + 1;
+    apply(s, e);
+    return;
+  }
+  while (e.seq - s.next_seq >= s.ring.size()) grow_ring(s);
+  HeldEvent& slot = slot_of(s, e.seq);
+  if (slot.cursor != nullptr) {  // a seq sent twice: not the preload's doing; keep both events
+    apply(s, e);
+    return;
+  }
+  slot = e;
+  ++s.held;
+  apply_ready(s);
+}
+
+void on_alloc(ImageState& s, ThreadCursor& cursor, const wire::AllocRecord& r) {
+  std::uint32_t site = r.stack_id < s.wire_to_site.size() ? s.wire_to_site[r.stack_id] : kNoSite;
+  if (site == kNoSite) site = site_for(s, nullptr, 0);  // never defined: an empty stack
+  SiteStats& st = s.out.sites[site];
+  st.alloc_count += 1;
+  st.alloc_bytes += r.size;
+  s.out.allocations += 1;
+  s.out.bytes_allocated += r.size;
+  deliver(s, {.seq = r.word0 >> 16,
+              .address = r.address,
+              .size = r.size,
+              .time_ns = cursor.time_ns,
+              .cursor = &cursor,
+              .site = site,
+              .kind = HeldEvent::Kind::alloc});
+}
+
+void on_free(ImageState& s, ThreadCursor& cursor, std::uint64_t word0, std::uint64_t address,
+             HeldEvent::Kind kind) {
+  deliver(s, {.seq = word0 >> 16,
+              .address = address,
+              .time_ns = cursor.time_ns,
+              .cursor = &cursor,
+              .kind = kind});
 }
 
 }  // namespace
@@ -180,6 +351,7 @@ struct HeapAnalysis::Impl {
     img.parent_pid = b.parent_pid;
     img.exe.assign(b.exe, strnlen(b.exe, sizeof(b.exe)));
     img.start_ns = b.start_ns;
+    fresh.next_seq = b.first_seq;
     ImageState* previous = image_of(h.pid);
     if (b.origin == static_cast<std::uint32_t>(wire::Origin::forked)) {
       img.origin = ImageOrigin::forked;
@@ -218,12 +390,15 @@ struct HeapAnalysis::Impl {
       } else if (type == wire::RecordType::free && p + sizeof(wire::FreeRecord) <= end) {
         wire::FreeRecord r;
         std::memcpy(&r, p, sizeof r);
-        on_free(s, cursor, r);
+        on_free(s, cursor, r.word0, r.address, HeldEvent::Kind::free);
         p += sizeof r;
+      } else if (type == wire::RecordType::skip) {
+        on_free(s, cursor, word0, 0, HeldEvent::Kind::skip);
+        p += sizeof(wire::SkipRecord);
       } else if (type == wire::RecordType::time && p + sizeof(wire::TimeRecord) <= end) {
         wire::TimeRecord r;
         std::memcpy(&r, p, sizeof r);
-        advance_time(s, r.time_ns);
+        cursor.time_ns = std::max(cursor.time_ns, r.time_ns);
         p += sizeof r;
       } else if (type == wire::RecordType::stack && p + sizeof(wire::StackRecordHead) <= end) {
         wire::StackRecordHead r;
@@ -260,6 +435,7 @@ struct HeapAnalysis::Impl {
   }
 
   void on_scan(ImageState& s, const wire::PacketHeader& h, const wire::ScanBody& b) {
+    apply_all(s);  // the process has sent everything it will: the live set must be complete
     std::vector<LiveBlock> blocks;
     std::vector<std::uint32_t> sites;
     blocks.reserve(s.live.size());
@@ -409,15 +585,14 @@ Status HeapAnalysis::feed(std::string_view bytes) {
 std::vector<ProcessImage> HeapAnalysis::finish() {
   std::vector<ProcessImage> out;
   for (auto& s : impl_->images) {
+    apply_all(s);
     if (s.peak_pending) snapshot_peak(s);
-    if (s.slice_time_ns != 0) {
-      s.out.timeline.push_back(
-          {since_start(s, s.slice_time_ns), static_cast<std::int64_t>(s.slice_max)});
-    }
+    if (s.slice_time_ns != 0) close_slice(s);
     const std::uint64_t end = std::max(s.out.end_ns, s.now_ns);
     s.out.timeline.push_back({since_start(s, end), static_cast<std::int64_t>(s.out.current_bytes)});
     if (s.out.end_ns == 0) s.out.end_ns = end;
     for (const auto& [address, seqs] : s.early_frees) s.out.unknown_frees += seqs.size();
+    s.out.missing_events = s.forced_gaps;
     if (s.out.reachability == Reachability::unknown && s.out.reachability_note.empty()) {
       switch (s.out.end) {
         case ImageEnd::running:

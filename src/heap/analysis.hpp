@@ -3,11 +3,13 @@
 // and temporary allocations per stack, leaks at the end, and the heap over time.
 //
 // Ordering: a thread's events arrive in order; events of different threads arrive a packet at a
-// time. A free that arrives before the allocation it undoes (another thread's packet still in
-// flight) is held until that allocation arrives and is matched by sequence number, so no block is
-// ever counted as leaked or freed twice. The current heap, and so the peak, follow arrival order:
-// exact for one thread, and for several threads exact up to the events buffered in one packet
-// per thread (at most 127).
+// time. Every event carries the process-wide sequence number the preload took when it happened,
+// and events are applied in that order: one that arrives early waits until every event numbered
+// before it has been applied. So the current heap, the peak, what held it and the timeline are
+// those of the program's own order of events, with any number of threads, the same on every run
+// of a deterministic program. (The preload sends a batch that falls far behind, so few events
+// wait; a number that never comes, from a batch lost when a process died, is given up on at
+// the end of the stream, at the exit scan, or past a bound, and counted in missing_events.)
 //
 // Not thread-safe; the caller feeds it from one thread.
 #pragma once
@@ -53,9 +55,14 @@ enum class Reachability {
   classified,  // live blocks split into still reachable and definitely lost
 };
 
+// The live heap over time as a series of levels: from `time_ns` on the heap was `bytes`, until
+// the next point. Times come from a clock read every few events (a few ms apart), so several
+// points may share a time: within one clock tick, the turns of the heap larger than 1/128 of the
+// peak (a high before a drop, a low before a rise), its highest value, and the heap at the end of
+// the tick, in that order.
 struct HeapPoint {
   std::int64_t time_ns = 0;  // since the image started
-  std::int64_t bytes = 0;    // the highest live heap since the previous point
+  std::int64_t bytes = 0;
 };
 
 struct ProcessImage {
@@ -80,6 +87,7 @@ struct ProcessImage {
   std::uint64_t unknown_frees = 0;        // frees of blocks this image did not allocate (a fork
                                     // child freeing inherited memory, realloc of such a block)
   std::uint64_t threads = 0;
+  std::uint64_t missing_events = 0;  // numbered but never received (see Ordering above)
 
   Reachability reachability = Reachability::unknown;
   std::string reachability_note;  // why unknown, or what the scan read

@@ -174,6 +174,12 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
           "steps under 0.5%)\n",
           format_size(img.peak_snapshot_bytes));
     }
+    if (img.missing_events > 0) {
+      out += fmt::format(
+          "                  ({} events never arrived (a batch lost when the process was "
+          "killed?): the order around them is assumed)\n",
+          group_digits(img.missing_events));
+    }
     out += fmt::format("Not freed at end: {} in {}\n", format_size(img.current_bytes),
                        blocks_text(img.current_blocks));
     if (img.reachability == Reachability::classified) {
