@@ -2,6 +2,7 @@
 # Installs what is needed, builds, and runs every test (ctest: labels unit, kernel, cli).
 #   scripts/test.sh              warnings as errors, build/ directory
 #   scripts/test.sh --sanitize   the same under AddressSanitizer + UndefinedBehaviorSanitizer, build-asan/
+#                                then each fuzz target for 10 s with clang's libFuzzer, build-fuzz/
 # Tests whose requirements this machine does not meet (hardware PMU, root, tracefs) are skipped
 # with the reason; see README.md, "Tests".
 set -euo pipefail
@@ -26,3 +27,13 @@ cmake --build "$build" -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300
+
+# The sanitizer pass also runs every fuzz target for a bounded time (docs/fuzzing.md): 10 s each
+# (PERFSCOPE_FUZZ_SECONDS), with clang, which install-deps.sh installs (it builds the BPF code).
+if [ "$build" = build-asan ]; then
+  if command -v clang++ >/dev/null 2>&1; then
+    ./scripts/fuzz.sh "${PERFSCOPE_FUZZ_SECONDS:-10}"
+  else
+    echo "clang++ is not installed: the bounded fuzz run is skipped (scripts/install-deps.sh)" >&2
+  fi
+fi
