@@ -15,6 +15,8 @@ TEST(RecorderChoices, CallGraphModesAndSizes) {
   EXPECT_EQ(parse_call_graph("auto")->mode, CallGraphMode::automatic);
   EXPECT_EQ(parse_call_graph("fp")->mode, CallGraphMode::fp);
   EXPECT_EQ(parse_call_graph("none")->mode, CallGraphMode::none);
+  EXPECT_EQ(parse_call_graph("cfi")->mode, CallGraphMode::cfi);
+  EXPECT_FALSE(parse_call_graph("cfi,8192"));
   auto dwarf = parse_call_graph("dwarf,1001");
   ASSERT_TRUE(dwarf);
   EXPECT_EQ(dwarf->mode, CallGraphMode::dwarf);
@@ -38,7 +40,8 @@ TEST(RecorderChoices, Backends) {
 }
 
 // The one frame-pointer judgement (system::judge_frame_pointers) decides auto for one program;
-// the eBPF backend and system-wide recordings use frame pointers; explicit modes are kept.
+// the eBPF backend walks .eh_frame tables in the kernel (cfi); system-wide recordings on the perf
+// rings use frame pointers; explicit modes are kept.
 TEST(RecorderChoices, AutoCallGraphJudgesTheProgram) {
   CallGraph fp_build;
   resolve_call_graph(fp_build, testing::target("ps-busy-fp"), "ps-busy-fp", false);
@@ -52,8 +55,8 @@ TEST(RecorderChoices, AutoCallGraphJudgesTheProgram) {
 
   CallGraph bpf;
   resolve_call_graph(bpf, testing::target("ps-busy-nofp"), "ps-busy-nofp", true);
-  EXPECT_EQ(bpf.mode, CallGraphMode::fp);
-  EXPECT_NE(bpf.why.find("--backend bpf"), std::string::npos);
+  EXPECT_EQ(bpf.mode, CallGraphMode::cfi);
+  EXPECT_NE(bpf.why.find("eBPF backend walks .eh_frame"), std::string::npos) << bpf.why;
 
   CallGraph system_wide;
   resolve_call_graph(system_wide, "", "", false);
