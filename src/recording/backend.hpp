@@ -7,7 +7,9 @@
 // Both feed one sampling::Collector, which the profile builder reads.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,15 @@ struct BackendReport {
   std::vector<std::string> notes;     // said at open, also kept in the profile
   std::vector<std::string> comments;  // kept in the profile only ("throttled 3 times")
   std::uint64_t kernel_samples = 0;   // eBPF: samples counted in the kernel
+  // An unwinder that knows where each user stack ended (DWARF's StopReason::outermost, the eBPF
+  // unwinder's end of the CFI) counts the stacks it walked to the outermost frame; the summary's
+  // completeness figure then takes this count instead of matching entry-point names in the
+  // profile (which cannot see the end of a stripped program's stack). Unset: no such unwinder.
+  struct CompleteStacks {
+    std::uint64_t complete = 0;     // user stacks that reached the outermost frame
+    std::uint64_t user_stacks = 0;  // user stacks walked
+  };
+  std::optional<CompleteStacks> complete_user_stacks;
 };
 
 class Backend {

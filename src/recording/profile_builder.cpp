@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <linux/perf_event.h>
 
+#include <algorithm>
 #include <map>
 #include <string_view>
 #include <tuple>
@@ -45,14 +46,16 @@ class Builder {
       if (auto id = table_.find(mapping_id, address)) return *id;
       symbols::MappedFile file{
           m->path, open_path(space.pid, m->path), m->build_id, m->start, m->end, m->pgoff};
-      return table_.add(mapping_id, address, symbolizer_.resolve_user(file, lookup));
+      return user_location(mapping_id, address, address - lookup,
+                           symbolizer_.resolve_user(file, lookup));
     }
     if (m != nullptr && m->path == "[vdso]" && !symbols::vdso_image_path().empty()) {
       const auto mapping_id = file_mapping(*m);
       if (auto id = table_.find(mapping_id, address)) return *id;
       symbols::MappedFile file{"[vdso]", symbols::vdso_image_path(), {}, m->start, m->end,
                                m->pgoff};
-      return table_.add(mapping_id, address, symbolizer_.resolve_user(file, lookup));
+      return user_location(mapping_id, address, address - lookup,
+                           symbolizer_.resolve_user(file, lookup));
     }
     if (m != nullptr && !is_jit_region(m->path)) {  // [vsyscall], ...
       const auto mapping_id = file_mapping(*m);
@@ -87,6 +90,62 @@ class Builder {
         tag);
   }
 
+  // A module whose addresses (some or all) no symbol names: why, and how much of the profile
+  // its address-named frames hold.
+  struct UnnamedModule {
+    std::string module;  // path
+    std::string reason;  // the symbolizer's, "no symbols in gzip"
+    std::size_t addresses = 0;
+    std::uint64_t samples = 0;  // samples with at least one of its unnamed frames
+  };
+
+  // Interns a user location; an address no symbol names becomes its own "module+0xADDRESS"
+  // frame (Symbolizer::by_address), and its module's reason is kept for the profile's comments.
+  // The frames were looked up `looked_back` bytes before `address` (a return address's call); the
+  // name gives the address itself, as perf does.
+  std::uint64_t user_location(std::uint64_t mapping_id, std::uint64_t address,
+                              std::uint64_t looked_back,
+                              const std::vector<symbols::Frame>& frames) {
+    if (frames.size() != 1 || frames.front().resolved || frames.front().module.empty()) {
+      return table_.add(mapping_id, address, frames);
+    }
+    const symbols::Frame& unknown = frames.front();
+    auto [it, inserted] = unnamed_modules_.try_emplace(unknown.module, unnamed_.size());
+    if (inserted) {
+      std::string reason = unknown.function;
+      if (reason.starts_with("[unknown: ") && reason.ends_with(']')) {
+        reason = reason.substr(10, reason.size() - 11);
+      }
+      unnamed_.push_back({unknown.module, std::move(reason), 0, 0});
+    }
+    ++unnamed_[it->second].addresses;
+    const auto id =
+        table_.add(mapping_id, address, {symbols::Symbolizer::by_address(unknown, looked_back)});
+    unnamed_locations_.emplace(id, it->second);
+    return id;
+  }
+
+  // Counts a sample for each module some of its locations left unnamed.
+  void count_unnamed(const std::vector<std::uint64_t>& location_ids, std::uint64_t samples) {
+    seen_.clear();
+    for (const auto id : location_ids) {
+      auto it = unnamed_locations_.find(id);
+      if (it == unnamed_locations_.end()) continue;
+      if (std::find(seen_.begin(), seen_.end(), it->second) != seen_.end()) continue;
+      seen_.push_back(it->second);
+      unnamed_[it->second].samples += samples;
+    }
+  }
+
+  // The modules with unnamed addresses, the most sampled first.
+  std::vector<UnnamedModule> unnamed_modules() const {
+    std::vector<UnnamedModule> out = unnamed_;
+    std::stable_sort(out.begin(), out.end(), [](const UnnamedModule& a, const UnnamedModule& b) {
+      return a.samples > b.samples;
+    });
+    return out;
+  }
+
   std::uint64_t file_mapping(const sampling::Mapping& m) {
     return table_.file_mapping(m.path, m.build_id, m.start, m.end, m.pgoff);
   }
@@ -109,7 +168,32 @@ class Builder {
   const sampling::Collector& collector_;
   symbols::Symbolizer& symbolizer_;
   LocationTable table_;
+  std::vector<UnnamedModule> unnamed_;
+  std::unordered_map<std::string, std::size_t> unnamed_modules_;      // path -> unnamed_ index
+  std::unordered_map<std::uint64_t, std::size_t> unnamed_locations_;  // location -> unnamed_
+  std::vector<std::size_t> seen_;
 };
+
+// The profile comment for a module with address-named frames: why, how many, how much, the fix.
+std::string unnamed_comment(const Builder::UnnamedModule& u, std::uint64_t total_samples) {
+  const std::string base = u.module.substr(u.module.rfind('/') + 1);
+  std::string why = u.reason, fix;
+  if (u.reason.starts_with("no symbols in ")) {
+    why = "no symbol table (stripped)";
+  } else if (u.reason.starts_with("no symbol for this address in ")) {
+    why = "no symbol covers them (exported functions only, or code between functions)";
+  }
+  if (u.reason.starts_with("no symbol")) {
+    fix = "; for function names install its debug symbols (Debian: its package's -dbgsym)";
+  }
+  const double share = total_samples > 0 ? 100.0 * static_cast<double>(u.samples) /
+                                               static_cast<double>(total_samples)
+                                         : 0.0;
+  return fmt::format(
+      "{}{}: {}; {} named {}+0xADDRESS, in {:.1f}% of samples{}", kUnnamedCommentPrefix, base, why,
+      u.addresses == 1 ? std::string("1 address") : fmt::format("{} addresses", u.addresses), base,
+      share, fix);
+}
 
 }  // namespace
 
@@ -138,6 +222,7 @@ profile::Profile build_profile(const sampling::Collector& collector,
   const auto key_comm = p.intern("comm");
 
   Builder b(collector, symbolizer, p);
+  std::uint64_t total_samples = 0;
   const auto& stacks = collector.stacks();
   p.reserve_samples(stacks.entries().size());
   for (const auto& e : stacks.entries()) {
@@ -157,6 +242,8 @@ profile::Profile build_profile(const sampling::Collector& collector,
       s.location_ids.push_back(b.location(address, kernel, leaf, e.key.space));
       leaf = false;
     }
+    b.count_unnamed(s.location_ids, e.count);
+    total_samples += e.count;
     s.values = {static_cast<std::int64_t>(e.count), static_cast<std::int64_t>(e.period)};
     s.labels = {
         {key_pid, 0, e.key.pid, 0},
@@ -168,6 +255,7 @@ profile::Profile build_profile(const sampling::Collector& collector,
     };
     p.add_sample(std::move(s));
   }
+  for (const auto& u : b.unnamed_modules()) p.add_comment(unnamed_comment(u, total_samples));
   if (stats != nullptr) {
     stats->stacks = stacks.entries().size();
     stats->addresses = b.locations();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "profile/profile.hpp"
@@ -29,8 +30,13 @@ struct BuildStats {
   std::size_t unknown = 0;    // locations that could not be symbolized
 };
 
+// Profile comments that start with this name a module whose addresses no symbol names (a
+// stripped file): why, how many addresses are named "module+0xADDRESS", their share of samples and
+// the fix. The most sampled module first; the record summary shows them.
+inline constexpr std::string_view kUnnamedCommentPrefix = "perfscope: symbols: ";
+
 // The kernel's PERF_CONTEXT_* markers split a call chain into kernel and user parts; they never
-// become frames.
+// become frames. A user address no symbol names becomes a frame of its own, "module+0xADDRESS".
 profile::Profile build_profile(const sampling::Collector& collector,
                                symbols::Symbolizer& symbolizer, const ProfileInfo& info,
                                BuildStats* stats = nullptr);

@@ -1,9 +1,12 @@
 // The lines `perfscope record` prints when it has written a profile (to standard error).
 #include <fmt/format.h>
 
-#include <cctype>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
+#include "profile/stack_quality.hpp"
+#include "recording/profile_builder.hpp"
 #include "recording/recorder.hpp"
 
 namespace perfscope::recording {
@@ -56,6 +59,53 @@ void sample_rate_lines(const RecordResult& r, std::vector<std::string>& out) {
   }
 }
 
+// The share of user stacks that are complete: from the unwinder's own count when it has one
+// (it knows which walks reached the outermost frame, names or not), else from the profile's names
+// (main, _start, __libc_start_main, a thread start; profile::user_stack_reach), as `report` does.
+void complete_stacks_line(const RecordResult& r, std::vector<std::string>& out) {
+  constexpr const char* kWhat =
+      "User stacks complete (reach the program's entry or a thread start)";
+  if (const auto& c = r.backend.complete_user_stacks; c && c->user_stacks > 0) {
+    out.push_back(fmt::format(
+        "{}: {:.1f}% ({} of {} user stacks; the unwinder reached the "
+        "outermost frame)",
+        kWhat, 100.0 * static_cast<double>(c->complete) / static_cast<double>(c->user_stacks),
+        c->complete, c->user_stacks));
+    return;
+  }
+  const profile::StackReach reach = profile::user_stack_reach(r.profile);
+  if (reach.with_user_stack <= 0) return;
+  out.push_back(fmt::format(
+      "{}: {:.1f}% ({} of {} samples with a user stack)", kWhat,
+      100.0 * static_cast<double>(reach.reaching_root) / static_cast<double>(reach.with_user_stack),
+      reach.reaching_root, reach.with_user_stack));
+}
+
+// The modules whose frames are named by address (stripped) and that hold at least 1% of the
+// samples, the most sampled first (at most 3), from the profile's comments (profile_builder's
+// kUnnamedCommentPrefix; they say "..., in X% of samples; ...").
+void symbol_lines(const profile::Profile& p, std::vector<std::string>& out) {
+  constexpr std::size_t kShown = 3;
+  std::size_t shown = 0, rest = 0;
+  for (const profile::StringId c : p.comments) {
+    const std::string_view text = p.string(c);
+    if (!text.starts_with(kUnnamedCommentPrefix)) continue;
+    const auto at = text.rfind(", in ");
+    const double share = at == std::string_view::npos ? 100.0 : std::atof(text.data() + at + 5);
+    if (shown < kShown && share >= 1.0) {
+      ++shown;
+      out.push_back(fmt::format("Symbols: {}", text.substr(kUnnamedCommentPrefix.size())));
+    } else {
+      ++rest;
+    }
+  }
+  if (rest > 0) {
+    out.push_back(fmt::format("Symbols: {}{} address-named frames (see perfscope report)",
+                              shown > 0 ? "also " : "",
+                              plural(rest, "module with", "modules with")));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> summarize(const RecordResult& r, const std::string& output,
@@ -75,11 +125,8 @@ std::vector<std::string> summarize(const RecordResult& r, const std::string& out
   out.push_back(fmt::format("Call graph: {}", s.call_graph_line));
   out.insert(out.end(), b.unwind_lines.begin(), b.unwind_lines.end());
   if (!b.unwinding_line.empty()) out.push_back(b.unwinding_line);
-  if (!s.reach_line.empty()) {
-    std::string line = s.reach_line;
-    line[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(line[0])));
-    out.push_back(line);
-  }
+  complete_stacks_line(r, out);
+  symbol_lines(r.profile, out);
   if (s.no_idle) {
     out.push_back(fmt::format("Idle: {} of the idle task left out (--no-idle)",
                               plural(b.idle_skipped, "sample", "samples")));

@@ -6,10 +6,14 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <utility>
 
 #include "core/unique_fd.hpp"
 #include "symbols/demangle.hpp"
@@ -245,6 +249,70 @@ void append_ranges(Dwarf_Die* die, std::uint32_t index, std::vector<AddressRange
   }
 }
 
+// The symbol covering `vaddr` in a table sorted by start (see ElfModule::symbol_at), or null.
+const Symbol* symbol_covering(const std::vector<Symbol>& symbols, std::uint64_t vaddr) {
+  auto it = std::upper_bound(symbols.begin(), symbols.end(), vaddr,
+                             [](std::uint64_t a, const Symbol& sym) { return a < sym.start; });
+  if (it == symbols.begin()) return nullptr;
+  --it;
+  if (it->size != 0 && vaddr - it->start >= it->size) return nullptr;
+  return &*it;
+}
+
+// MiniDebugInfo (Fedora, CentOS and others): an xz-compressed ELF in .gnu_debugdata whose
+// .symtab holds the functions .dynsym lacks. libdw's dwelf_elf_begin inflates it (xz, in memory,
+// without a new link dependency) from a descriptor, so the section's bytes go through a memfd.
+ElfPtr open_mini_debuginfo(Elf* elf) {
+  std::size_t names = 0;
+  if (elf == nullptr || elf_getshdrstrndx(elf, &names) != 0) return nullptr;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_PROGBITS) continue;
+    const char* name = elf_strptr(elf, names, shdr.sh_name);
+    if (name == nullptr || std::strcmp(name, ".gnu_debugdata") != 0) continue;
+    Elf_Data* data = elf_rawdata(scn, nullptr);
+    if (data == nullptr || data->d_buf == nullptr || data->d_size == 0) return nullptr;
+    UniqueFd fd(::memfd_create("perfscope-gnu_debugdata", MFD_CLOEXEC));
+    if (!fd) return nullptr;
+    const auto* bytes = static_cast<const char*>(data->d_buf);
+    for (std::size_t done = 0; done < data->d_size;) {
+      const ssize_t n = ::write(fd.get(), bytes + done, data->d_size - done);
+      if (n <= 0) return nullptr;
+      done += static_cast<std::size_t>(n);
+    }
+    if (::lseek(fd.get(), 0, SEEK_SET) != 0) return nullptr;
+    // The inflated image lives in memory owned by the Elf; the descriptor may close.
+    ElfPtr mini(dwelf_elf_begin(fd.get()));
+    if (!mini || elf_kind(mini.get()) != ELF_K_ELF) return nullptr;
+    return mini;
+  }
+  return nullptr;
+}
+
+// The range of the function holding the ELF entry point (e_entry), from the .eh_frame FDE that
+// covers it, for an executable whose symbols do not name it (stripped). Nothing for shared
+// libraries (e_entry 0) or when no FDE covers it.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> entry_function(Elf* elf) {
+  GElf_Ehdr ehdr;
+  if (elf == nullptr || gelf_getehdr(elf, &ehdr) == nullptr || ehdr.e_entry == 0) {
+    return std::nullopt;
+  }
+  Dwarf_CFI* cfi = dwarf_getcfi_elf(elf);
+  if (cfi == nullptr) return std::nullopt;
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> range;
+  Dwarf_Frame* frame = nullptr;
+  if (dwarf_cfi_addrframe(cfi, ehdr.e_entry, &frame) == 0) {
+    Dwarf_Addr start = 0, end = 0;
+    if (dwarf_frame_info(frame, &start, &end, nullptr) >= 0 && start == ehdr.e_entry &&
+        end > start) {
+      range.emplace(start, end);
+    }
+    std::free(frame);
+  }
+  dwarf_cfi_end(cfi);
+  return range;
+}
+
 }  // namespace
 
 struct ElfModule::State {
@@ -254,8 +322,11 @@ struct ElfModule::State {
   ElfPtr debug_elf;  // separate debug file, may be null
   std::string build_id;
   std::string debug_path;
+  ElfPtr mini_debuginfo;  // the inflated .gnu_debugdata, may be null; symbols point into it
   std::vector<Segment> segments;
   std::vector<Symbol> symbols;  // sorted by start, one per address
+  // A stripped executable's entry function [start, end) from its FDE, named _start.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> entry;
 
   Elf* dwarf_source = nullptr;  // the Elf with .debug_info, or null
   bool dwarf_tried = false;
@@ -411,11 +482,14 @@ Result<std::unique_ptr<ElfModule>> ElfModule::open(const std::string& display_pa
   const Sections main_sections = s->elf ? scan_sections(s->elf.get()) : Sections{};
   const Sections debug_sections = s->debug_elf ? scan_sections(s->debug_elf.get()) : Sections{};
 
-  // Symbols: the full table of the file, else that of its debug file, else the dynamic one.
+  // Symbols: the full table of the file, else that of its debug file, else the dynamic one
+  // joined by MiniDebugInfo's table of the functions it lacks.
   if (!(main_sections.symtab && read_symbols(s->elf.get(), SHT_SYMTAB, s->symbols)) &&
-      !(debug_sections.symtab && read_symbols(s->debug_elf.get(), SHT_SYMTAB, s->symbols)) &&
-      main_sections.dynsym) {
-    read_symbols(s->elf.get(), SHT_DYNSYM, s->symbols);
+      !(debug_sections.symtab && read_symbols(s->debug_elf.get(), SHT_SYMTAB, s->symbols))) {
+    if (main_sections.dynsym) read_symbols(s->elf.get(), SHT_DYNSYM, s->symbols);
+    if ((s->mini_debuginfo = open_mini_debuginfo(s->elf.get()))) {
+      read_symbols(s->mini_debuginfo.get(), SHT_SYMTAB, s->symbols);
+    }
   }
   std::sort(s->symbols.begin(), s->symbols.end(), [](const Symbol& a, const Symbol& b) {
     return a.start != b.start ? a.start < b.start : better_alias(a, b);
@@ -428,6 +502,10 @@ Result<std::unique_ptr<ElfModule>> ElfModule::open(const std::string& display_pa
     s->dwarf_source = s->debug_elf.get();
   } else if (main_sections.debug_info) {
     s->dwarf_source = s->elf.get();
+  }
+  if (s->dwarf_source == nullptr) {
+    auto entry = entry_function(main);
+    if (entry && symbol_covering(s->symbols, entry->first) == nullptr) s->entry = entry;
   }
   return std::unique_ptr<ElfModule>(new ElfModule(std::move(s)));
 }
@@ -466,13 +544,9 @@ std::uint64_t ElfModule::vaddr_for_file_offset(std::uint64_t offset) const {
 }
 
 std::optional<ElfSymbol> ElfModule::symbol_at(std::uint64_t vaddr) const {
-  const auto& symbols = s_->symbols;
-  auto it = std::upper_bound(symbols.begin(), symbols.end(), vaddr,
-                             [](std::uint64_t a, const Symbol& sym) { return a < sym.start; });
-  if (it == symbols.begin()) return std::nullopt;
-  --it;
-  if (it->size != 0 && vaddr - it->start >= it->size) return std::nullopt;
-  return ElfSymbol{it->name, it->start, it->size};
+  const Symbol* sym = symbol_covering(s_->symbols, vaddr);
+  if (sym == nullptr) return std::nullopt;
+  return ElfSymbol{sym->name, sym->start, sym->size};
 }
 
 void ElfModule::symbolize(std::uint64_t vaddr, bool inline_frames, bool line_numbers,
@@ -491,6 +565,9 @@ void ElfModule::symbolize(std::uint64_t vaddr, bool inline_frames, bool line_num
 
   std::string outer = symbol ? demangle(symbol->name) : std::string();
   if (outer.empty() && !chain.empty()) outer = die_function_name(&chain[0]);
+  if (outer.empty() && s_->entry && vaddr >= s_->entry->first && vaddr < s_->entry->second) {
+    outer = "_start";  // the linker's default entry symbol, what every crt1 calls it
+  }
   if (outer.empty()) return;
 
   auto frame = [vaddr](std::string function, bool inlined) {

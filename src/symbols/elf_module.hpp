@@ -32,7 +32,8 @@ class ElfModule {
   // `debug_dirs`: DIR/.build-id/xx/rest.debug, then the .gnu_debuglink name next to the file, in
   // its .debug/ subdirectory and under DIR/<directory of display_path>/. A debug file whose
   // build-id differs from the module's is ignored (without build-ids the debuglink CRC is not
-  // checked; MiniDebugInfo, .gnu_debugdata, is not read). `display_path` is the path the process
+  // checked). Without a full symbol table, .dynsym is joined by MiniDebugInfo's (.gnu_debugdata).
+  // `display_path` is the path the process
   // knows; errors name it. When `expected_build_id` is set and the file's differs, the file
   // changed since the process mapped it: then only a debug file with the expected build-id can
   // stand in, else open() fails.
@@ -48,7 +49,8 @@ class ElfModule {
   const std::string& build_id() const;
   // The separate debug file in use, or empty.
   const std::string& debug_file() const;
-  // Function symbols (.symtab of the file or its debug file, else .dynsym) or DWARF exist.
+  // Function symbols (.symtab of the file or its debug file, else .dynsym and MiniDebugInfo's
+  // .symtab) or DWARF exist.
   bool has_symbols() const;
   std::size_t symbol_count() const;
 
@@ -67,7 +69,9 @@ class ElfModule {
   std::optional<ElfSymbol> symbol_at(std::uint64_t vaddr) const;
   // Appends the frames for `vaddr`, innermost first, with function, file, line, inlined, resolved
   // and module_offset set (module is left to the caller). Appends nothing when neither the
-  // symbols nor DWARF know the address.
+  // symbols nor DWARF know the address; but in an executable whose symbols do not cover its
+  // entry point (stripped), the function the .eh_frame FDE at e_entry spans is "_start", so that
+  // complete stacks of stripped programs still end in a known entry.
   void symbolize(std::uint64_t vaddr, bool inline_frames, bool line_numbers,
                  std::vector<Frame>& out);
 

@@ -1,5 +1,7 @@
 #include "symbols/symbolizer.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <optional>
 #include <unordered_map>
@@ -119,6 +121,14 @@ Frame Symbolizer::unknown(std::string_view reason, std::string_view module) {
   f.function.reserve(reason.size() + 11);
   f.function.append("[unknown: ").append(reason).append("]");
   f.module = std::string(module);
+  return f;
+}
+
+Frame Symbolizer::by_address(const Frame& unknown, std::uint64_t looked_back) {
+  Frame f;
+  f.module = unknown.module;
+  f.module_offset = unknown.module_offset + looked_back;
+  f.function = fmt::format("{}+{:#x}", basename_of(unknown.module), f.module_offset);
   return f;
 }
 

@@ -57,6 +57,16 @@ class Symbolizer {
   // "[unknown: process gone]", resolved = false.
   static Frame unknown(std::string_view reason, std::string_view module = {});
 
+  // What a profile names a user address no symbol covers (an unknown frame of resolve_user), as
+  // perf users know it: "gzip+0x4a3c", the module's basename and the frame's module_offset, the
+  // address's ELF virtual address (for a file that could not be read, its file offset). That is
+  // the number `perf report` shows for such a frame in a PIE or shared library, and the one nm,
+  // objdump -d and addr2line -e take; each address of a stripped binary stays its own frame.
+  // `looked_back` is how far before the address the frame was looked up (1 for a return
+  // address, whose call is resolved); the name gives the address itself, as perf does.
+  // resolved stays false; module is kept, module_offset is the named address.
+  static Frame by_address(const Frame& unknown, std::uint64_t looked_back = 0);
+
   // Diagnostics for the record summary. Addresses count unique addresses (cache misses) of all
   // three kinds; a module counts once however many paths or processes map it.
   struct Stats {
