@@ -21,8 +21,10 @@ class Stream {
  public:
   explicit Stream(int pid) : pid_(pid) {}
 
-  std::string hello(wire::Origin origin = wire::Origin::started, int parent = 1) {
+  std::string hello(wire::Origin origin = wire::Origin::started, int parent = 1,
+                    std::uint64_t first_seq = 1) {
     wire::HelloBody b{};
+    b.first_seq = first_seq;
     b.parent_pid = parent;
     b.origin = static_cast<std::uint32_t>(origin);
     b.unwind = static_cast<std::uint32_t>(wire::Unwind::frame_pointers);
@@ -50,6 +52,11 @@ class Stream {
     }
     Events& free(std::uint64_t seq, std::uint64_t address) {
       wire::FreeRecord r{wire::record_word(wire::RecordType::free, seq), address};
+      put(&r, sizeof r);
+      return *this;
+    }
+    Events& skip(std::uint64_t seq) {
+      wire::SkipRecord r{wire::record_word(wire::RecordType::skip, seq)};
       put(&r, sizeof r);
       return *this;
     }
@@ -147,15 +154,63 @@ TEST(HeapAnalysis, AFreeThatOvertakesItsAllocationIsMatchedBySequence) {
   EXPECT_EQ(img.sites[1].alloc_bytes, 64u);
 }
 
+TEST(HeapAnalysis, EventsOfSeveralThreadsApplyInSequenceOrderWhateverTheArrivalOrder) {
+  // Two threads each allocate 100 bytes and free them; in the program's order both blocks are
+  // live at once (seq 1, 2, then the frees 3, 4), but each thread's packet holds its whole story.
+  for (const bool first_thread_first : {true, false}) {
+    Stream s(8);
+    HeapAnalysis a;
+    Stream::Events t1, t2;
+    t1.stack(1, {0x10}).time(1'000'000'000).alloc(1, 0xa000, 100, 1).free(3, 0xa000);
+    t2.stack(2, {0x20}).time(1'000'000'000).alloc(2, 0xb000, 100, 2).free(4, 0xb000);
+    const std::string p1 = s.events(1, t1), p2 = s.events(2, t2);
+    ASSERT_TRUE(a.feed(s.hello() + (first_thread_first ? p1 + p2 : p2 + p1)));
+    auto images = a.finish();
+    const ProcessImage& img = images.at(0);
+    EXPECT_EQ(img.peak_bytes, 200u);
+    EXPECT_EQ(img.peak_snapshot_bytes, 200u);
+    std::uint64_t at_peak = 0;
+    for (const auto& site : img.sites) at_peak += site.peak_bytes;
+    EXPECT_EQ(at_peak, 200u) << "every block live at the peak is in its breakdown";
+    EXPECT_EQ(img.frees, 2u);
+    EXPECT_EQ(img.current_bytes, 0u);
+    EXPECT_EQ(img.missing_events, 0u);
+  }
+}
+
+TEST(HeapAnalysis, ASkippedSequenceNumberIsNotAGap) {
+  Stream s(6);
+  HeapAnalysis a;
+  Stream::Events t1, t2;
+  t1.stack(1, {0x10}).alloc(1, 0xa000, 100, 1).skip(2);  // a realloc that failed
+  t2.stack(2, {0x20}).alloc(3, 0xb000, 50, 2);
+  ASSERT_TRUE(a.feed(s.hello() + s.events(2, t2) + s.events(1, t1)));
+  auto images = a.finish();
+  EXPECT_EQ(images.at(0).current_bytes, 150u);
+  EXPECT_EQ(images.at(0).frees, 0u);
+  EXPECT_EQ(images.at(0).missing_events, 0u);
+}
+
+TEST(HeapAnalysis, ASequenceNumberThatNeverComesIsGivenUpOnAtTheEnd) {
+  Stream s(6);
+  HeapAnalysis a;
+  Stream::Events e;
+  e.stack(1, {0x10}).alloc(1, 0xa000, 100, 1).alloc(4, 0xb000, 50, 1);  // 2 and 3 were lost
+  ASSERT_TRUE(a.feed(s.hello() + s.events(6, e)));
+  auto images = a.finish();
+  EXPECT_EQ(images.at(0).current_bytes, 150u);
+  EXPECT_EQ(images.at(0).missing_events, 2u);
+}
+
 TEST(HeapAnalysis, ForkChildrenInheritStackIdsNotHeap) {
   Stream parent(10), child(11);
   HeapAnalysis a;
   a.set_command_pid(10);
   Stream::Events p, c;
   p.stack(1, {0x10, 0x20}).alloc(1, 0xa000, 100, 1);
-  c.free(1, 0xa000).alloc(2, 0xb000, 5, 1);  // frees inherited memory; reuses stack id 1
-  ASSERT_TRUE(a.feed(parent.hello() + parent.events(10, p) + child.hello(wire::Origin::forked, 10) +
-                     child.events(11, c)));
+  c.free(2, 0xa000).alloc(3, 0xb000, 5, 1);  // frees inherited memory; reuses stack id 1
+  ASSERT_TRUE(a.feed(parent.hello() + parent.events(10, p) +
+                     child.hello(wire::Origin::forked, 10, 2) + child.events(11, c)));
   auto images = a.finish();
   ASSERT_EQ(images.size(), 2u);
   EXPECT_EQ(images[1].origin, ImageOrigin::forked);
@@ -202,6 +257,28 @@ TEST(HeapAnalysis, ForeignBytesAreAnError) {
   auto st = a.feed(junk);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message().find("not from perfscope's heap preload"), std::string::npos);
+}
+
+TEST(HeapAnalysis, TimelineFollowsADropAndALaterSpikeInsideOneTimeStep) {
+  Stream s(3);
+  HeapAnalysis a;
+  Stream::Events e;
+  e.stack(1, {0x10}).time(1'000'000'000);
+  std::uint64_t seq = 1;
+  for (std::uint64_t i = 0; i < 64; ++i) e.alloc(seq++, 0x100000 + i * 0x10000, 65536, 1);
+  for (std::uint64_t i = 0; i < 64; i += 2) e.free(seq++, 0x100000 + i * 0x10000);
+  e.alloc(seq, 0x9000000, 10 << 20, 1).free(seq + 1, 0x9000000);  // 2 MiB -> 12 MiB -> 2 MiB
+  e.time(1'500'000'000).alloc(seq + 2, 0xa000, 16, 1);
+  ASSERT_TRUE(a.feed(s.hello() + s.events(3, e)));
+  auto images = a.finish();
+  const auto& t = images.at(0).timeline;
+  std::vector<std::int64_t> levels;
+  for (const auto& p : t) levels.push_back(p.bytes);
+  const std::int64_t full = 64 * 65536, half = 32 * 65536, spike = half + (10 << 20);
+  EXPECT_EQ(levels, (std::vector<std::int64_t>{full, half, spike, half, half + 16, half + 16}));
+  EXPECT_EQ(t[0].time_ns, 0);
+  EXPECT_EQ(t[3].time_ns, 0);
+  EXPECT_EQ(t[4].time_ns, 500'000'000);
 }
 
 TEST(HeapAnalysis, TimelineKeepsTheHighestHeapOfEachTimeStep) {
