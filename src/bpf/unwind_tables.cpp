@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <fmt/format.h>
 #include <linux/bpf.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -279,6 +280,8 @@ UnwindTables::~UnwindTables() {
 }
 
 void UnwindTables::worker() {
+  // Building tables must not take CPU from the programs being profiled.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -373,34 +376,26 @@ void UnwindTables::take_compiled(Compiled&& done) {
   file.waiting.clear();
 }
 
-void UnwindTables::compile_now(File& file) {
-  const double start = thread_cpu_seconds();
-  take_compiled(build(file.key, file.open_path, cache_dir_));
-  stats_.compile_cpu_s += thread_cpu_seconds() - start;
+void UnwindTables::queue(File& file) {
+  if (file.queued || file.compiled) return;
+  file.queued = true;
+  struct stat st {};
+  const std::uint64_t size =
+      ::stat(file.open_path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  {
+    std::lock_guard lock(mutex_);
+    queue_.emplace(size, file.key, file.open_path);
+  }
+  wake_.notify_one();
 }
 
 bool UnwindTables::ensure_loaded(File& file, pid_t waiting) {
   if (file.failed) return false;
   if (file.loaded) return true;
   if (!file.compiled) {
-    if (waiting == 0) {
-      compile_now(file);
-      if (file.failed) return false;
-    } else {
-      file.waiting.insert(waiting);
-      if (!file.queued) {
-        file.queued = true;
-        {
-          std::lock_guard lock(mutex_);
-          struct stat st {};
-          const std::uint64_t size =
-              ::stat(file.open_path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-          queue_.emplace(size, file.key, file.open_path);
-        }
-        wake_.notify_one();
-      }
-      return false;
-    }
+    if (waiting != 0) file.waiting.insert(waiting);
+    queue(file);
+    return false;
   }
   const std::uint64_t bytes = file.rows.size() * sizeof(ps_kernel_row);
   if (bytes > limit_bytes_) {
@@ -527,7 +522,7 @@ void UnwindTables::prepare(const std::string& path) {
   // The key /proc/PID/maps will give: "major:minor:inode" as it prints the device (hex, 2 digits).
   const std::string key = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev),
                                       static_cast<std::uint64_t>(st.st_ino));
-  if (File* file = file_for(key, path, path)) (void)ensure_loaded(*file);
+  if (File* file = file_for(key, path, path)) queue(*file);
 }
 
 void UnwindTables::prepare_common_libraries() {

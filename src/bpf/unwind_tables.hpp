@@ -80,7 +80,7 @@ class UnwindTables {
   void mark_changed(pid_t pid) { changed_.insert(pid); }
   // Loads the processes the program asked for and refreshes the changed ones.
   void poll();
-  // Compiles and loads the table of the file at `path` ahead of any process mapping it (a
+  // Starts compiling the table of the file at `path` ahead of any process mapping it (a
   // command's program and the libraries it will map), so its first samples are walked too.
   void prepare(const std::string& path);
   // prepare() for the libc and dynamic loader this process maps (nearly every program maps them).
@@ -96,9 +96,9 @@ class UnwindTables {
   struct Compiled;
   File* file_for(const std::string& key, const std::string& path, const std::string& open_path);
   // True when the file's rows are in the kernel; false when it has no table or is still being
-  // compiled (`wait` for it: it is queued and the process refreshed when it is done).
+  // compiled (it is then queued, and `waiting`, a process, refreshed when it is done).
   bool ensure_loaded(File& file, pid_t waiting = 0);
-  void compile_now(File& file);
+  void queue(File& file);  // for the compiling thread, unless it is done or queued
   void take_compiled(Compiled&& done);
   static Compiled build(const std::string& key, const std::string& path,
                         const std::string& cache_dir);
