@@ -1,10 +1,13 @@
 #include "heap/analysis.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -28,6 +31,8 @@ struct ThreadCursor {
 };
 
 constexpr std::uint32_t kNoSite = ~std::uint32_t{0};
+// How far a stack id may run ahead of the stack definitions read so far (see on_events).
+constexpr std::uint64_t kStackIdSlack = std::uint64_t{1} << 20;
 
 // An allocation, free or skip waiting for the events numbered before it (another thread's packet
 // still in flight).
@@ -57,6 +62,7 @@ constexpr int kMaxTurnsPerSlice = 32;
 struct ImageState {
   ProcessImage out;
   std::vector<std::uint32_t> wire_to_site;  // by the preload's stack id; kNoSite: not defined
+  std::uint64_t stack_records = 0;          // stack definitions read
   std::unordered_map<std::string, std::uint32_t> site_by_frames;
   AddressMap live;
   std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> early_frees;  // address -> seqs
@@ -406,6 +412,16 @@ struct HeapAnalysis::Impl {
         const auto count = static_cast<std::uint32_t>((r.word0 >> 16) & 0xffff);
         const unsigned char* frames = p + sizeof r;
         if (count > wire::kMaxFrames || frames + count * 8 > end) break;
+        // The preload numbers stacks 1, 2, 3... as it defines them, so an id never runs far ahead
+        // of the definitions seen (threads' batches arrive out of order, by less than the
+        // slack). A far larger id is a corrupt or hostile stream: sizing the table by it would
+        // take gigabytes for a 16-byte record.
+        ++s.stack_records;
+        if (r.id > s.stack_records + kStackIdSlack) {
+          ++s.out.bad_stack_ids;
+          p = frames + count * 8;
+          continue;
+        }
         std::vector<std::uint64_t> pcs(count);
         std::memcpy(pcs.data(), frames, count * 8);
         if (r.id >= s.wire_to_site.size()) {
@@ -465,14 +481,40 @@ struct HeapAnalysis::Impl {
     } else {
       s.out.reachability_note = result.error().message();
     }
-    // Let the process finish exiting, whatever happened.
+    // Let the process finish exiting, whatever happened: one byte into the pipe it waits on.
+    // The packet names the process and the descriptor, so a program could name another
+    // process's file; perfscope (maybe root) writes only into a pipe of one of its own
+    // descendants (the traced command's family).
+    if (!descends_from_us(h.pid)) return;
     const std::string path = fmt::format("/proc/{}/fd/{}", h.pid, b.reply_fd);
     const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd >= 0) {
+    if (fd < 0) return;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
       const char byte = 1;
       [[maybe_unused]] const auto n = ::write(fd, &byte, 1);
-      ::close(fd);
     }
+    ::close(fd);
+  }
+
+  // Whether `pid` is a child, grandchild... of this process (the parent chain in /proc).
+  static bool descends_from_us(std::int64_t pid) {
+    const pid_t self = ::getpid();
+    for (int depth = 0; depth < 64 && pid > 1; ++depth) {
+      std::ifstream in(fmt::format("/proc/{}/stat", pid));
+      std::string line;
+      if (!std::getline(in, line)) return false;
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses; ppid follows the last
+      // ')'.
+      const auto close = line.rfind(')');
+      if (close == std::string::npos) return false;
+      char state = 0;
+      long long ppid = 0;
+      if (std::sscanf(line.c_str() + close + 1, " %c %lld", &state, &ppid) != 2) return false;
+      if (ppid == self) return true;
+      pid = ppid;
+    }
+    return false;
   }
 
   void on_bye(ImageState& s, const wire::PacketHeader& h, const wire::ByeBody& b) {

@@ -88,6 +88,7 @@ struct ProcessImage {
                                     // child freeing inherited memory, realloc of such a block)
   std::uint64_t threads = 0;
   std::uint64_t missing_events = 0;  // numbered but never received (see Ordering above)
+  std::uint64_t bad_stack_ids = 0;   // stack definitions with an impossible id, left out
 
   Reachability reachability = Reachability::unknown;
   std::string reachability_note;  // why unknown, or what the scan read

@@ -180,6 +180,12 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
           "killed?): the order around them is assumed)\n",
           group_digits(img.missing_events));
     }
+    if (img.bad_stack_ids > 0) {
+      out += fmt::format(
+          "                  ({} stack definitions with an impossible id were left out: the "
+          "tracker's stream was corrupt)\n",
+          group_digits(img.bad_stack_ids));
+    }
     out += fmt::format("Not freed at end: {} in {}\n", format_size(img.current_bytes),
                        blocks_text(img.current_blocks));
     if (img.reachability == Reachability::classified) {
