@@ -95,6 +95,8 @@ class PerfRingsBackend final : public Backend {
     if (unwinder_) {
       r.unwind_lines = unwind_summary(unwinder_->stats());
       const auto& u = unwinder_->stats();
+      r.complete_user_stacks =
+          BackendReport::CompleteStacks{u.count(unwind::StopReason::outermost), u.samples};
       if (u.samples > 0) {
         const double unwind_s = static_cast<double>(u.cpu_ns) / 1e9;
         r.unwinding_line = fmt::format(
@@ -291,6 +293,13 @@ class BpfBackend final : public Backend {
                                 : "frame-pointer call chains";
     if (const bpf::UnwindTables* tables = profiler_.unwind_tables()) {
       r.unwind_lines = cfi_unwind_lines(s, *tables);
+      // Walks that reached the CFI's end, of every user stack (those taken by frame pointer
+      // before the tables were loaded count as not known to be complete).
+      std::uint64_t walks = 0;
+      for (std::uint64_t n : s.stops) walks += n;
+      const std::uint64_t complete =
+          s.stops.size() > PS_STOP_ZERO_RA ? s.stops[PS_STOP_END] + s.stops[PS_STOP_ZERO_RA] : 0;
+      r.complete_user_stacks = BackendReport::CompleteStacks{complete, walks + s.cfi_pending};
     }
     r.notes = session_.notes();
     r.notes.insert(r.notes.end(), profiler_.notes().begin(), profiler_.notes().end());

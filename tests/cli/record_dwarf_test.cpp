@@ -155,7 +155,8 @@ TEST(RecordDwarf, FramePointersLoseTheCallersOfTheSameTarget) {
   const auto reach_dwarf = profile::user_stack_reach(load(dwarf));
   EXPECT_LT(reach_fp.reaching_root * 100, reach_fp.with_user_stack * 20);
   EXPECT_GE(reach_dwarf.reaching_root * 100, reach_dwarf.with_user_stack * 95);
-  EXPECT_NE(r.err.find("User stacks reaching main or a thread start: "), std::string::npos)
+  EXPECT_NE(r.err.find("User stacks complete (reach the program's entry or a thread start): "),
+            std::string::npos)
       << r.err;
 }
 
