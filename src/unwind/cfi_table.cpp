@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "symbols/elf_module.hpp"
+#include "unwind/expression.hpp"
 
 namespace perfscope::unwind {
 namespace {
@@ -244,25 +245,6 @@ std::optional<std::vector<FdeRange>> fdes_from_hdr(Elf* elf, const SectionBytes&
   return out;
 }
 
-// CFA + N in the shapes libdw hands out for DW_CFA_offset and friends.
-bool cfa_plus(const Dwarf_Op* ops, std::size_t n, std::int64_t& offset) {
-  if (n == 0 || ops[0].atom != DW_OP_call_frame_cfa) return false;
-  if (n == 1) {
-    offset = 0;
-    return true;
-  }
-  if (n == 2 && ops[1].atom == DW_OP_plus_uconst) {
-    offset = static_cast<std::int64_t>(ops[1].number);
-    return true;
-  }
-  if (n == 3 && (ops[1].atom == DW_OP_consts || ops[1].atom == DW_OP_constu) &&
-      ops[2].atom == DW_OP_plus) {
-    offset = static_cast<std::int64_t>(ops[1].number);
-    return true;
-  }
-  return false;
-}
-
 // N of the x86-64 PLT CFA expression (gcc/binutils' .plt and .plt.sec FDEs):
 //   DW_OP_breg7 8; DW_OP_breg16 0; DW_OP_lit15; DW_OP_and; DW_OP_litN; DW_OP_ge; DW_OP_lit3;
 //   DW_OP_shl; DW_OP_plus
@@ -342,8 +324,8 @@ ps_unwind_row translate(Dwarf_Frame* frame, std::string& why) {
     return row;
   }
 
-  std::int64_t ra_offset = 0;
-  if (!cfa_plus(ops, n, ra_offset) || ra_offset != -8) {
+  std::uint64_t ra_offset = 0;
+  if (!cfa_plus(ops, n, ra_offset) || static_cast<std::int64_t>(ra_offset) != -8) {
     why = "return address not at CFA-8";
     return row;
   }
@@ -357,8 +339,9 @@ ps_unwind_row translate(Dwarf_Frame* frame, std::string& why) {
   // n == 0: same value, or undefined (the caller's rbp is gone; frames above that need it
   // cannot be walked by anyone, and CFI never says so for rbp in practice).
   if (n > 0) {
-    std::int64_t at = 0;
-    if (cfa_plus(ops, n, at)) {
+    std::uint64_t raw = 0;
+    if (cfa_plus(ops, n, raw)) {
+      const auto at = static_cast<std::int64_t>(raw);
       if (at < std::numeric_limits<std::int16_t>::min() ||
           at > std::numeric_limits<std::int16_t>::max()) {
         why = "rbp saved beyond 16-bit offset";

@@ -25,25 +25,6 @@ struct RegisterRule {
   std::uint64_t offset = 0;
 };
 
-// CFA + N in the shapes libdw hands out for DW_CFA_offset and friends.
-bool cfa_plus(const Dwarf_Op* ops, std::size_t n, std::uint64_t& offset) {
-  if (n == 0 || ops[0].atom != DW_OP_call_frame_cfa) return false;
-  if (n == 1) {
-    offset = 0;
-    return true;
-  }
-  if (n == 2 && ops[1].atom == DW_OP_plus_uconst) {
-    offset = ops[1].number;
-    return true;
-  }
-  if (n == 3 && (ops[1].atom == DW_OP_consts || ops[1].atom == DW_OP_constu) &&
-      ops[2].atom == DW_OP_plus) {
-    offset = ops[1].number;
-    return true;
-  }
-  return false;
-}
-
 // What CFI says about one pc, flattened out of libdw's Dwarf_Frame so that it can be cached.
 struct FrameRule {
   bool found = false;  // some FDE covers the pc

@@ -197,4 +197,22 @@ EvalStatus evaluate(std::span<const Dwarf_Op> ops, const Registers& regs, bool h
   return EvalStatus::ok;
 }
 
+bool cfa_plus(const Dwarf_Op* ops, std::size_t n, std::uint64_t& offset) {
+  if (n == 0 || ops[0].atom != DW_OP_call_frame_cfa) return false;
+  if (n == 1) {
+    offset = 0;
+    return true;
+  }
+  if (n == 2 && ops[1].atom == DW_OP_plus_uconst) {
+    offset = ops[1].number;
+    return true;
+  }
+  if (n == 3 && (ops[1].atom == DW_OP_consts || ops[1].atom == DW_OP_constu) &&
+      ops[2].atom == DW_OP_plus) {
+    offset = ops[1].number;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace perfscope::unwind

@@ -31,4 +31,8 @@ using ReadWord = std::function<bool(std::uint64_t address, std::uint64_t& value)
 EvalStatus evaluate(std::span<const Dwarf_Op> ops, const Registers& regs, bool has_cfa,
                     std::uint64_t cfa, const ReadWord& read, std::uint64_t& result, bool& is_value);
 
+// Whether `ops` is just CFA + N, in the shapes libdw hands out for DW_CFA_offset and friends
+// (N two's-complement in `offset`: CFA - 8 is 2^64 - 8).
+bool cfa_plus(const Dwarf_Op* ops, std::size_t n, std::uint64_t& offset);
+
 }  // namespace perfscope::unwind
