@@ -139,12 +139,13 @@ struct {
   __type(value, __u64);
 } stops_by_table SEC(".maps");
 
-#define USTACKS_MAP(name)                \
-  struct {                               \
-    __uint(type, BPF_MAP_TYPE_HASH);     \
-    __uint(max_entries, 16384);          \
-    __type(key, __u64);                  \
-    __type(value, struct ps_user_stack); \
+#define USTACKS_MAP(name)                 \
+  struct {                                \
+    __uint(type, BPF_MAP_TYPE_HASH);      \
+    __uint(map_flags, BPF_F_NO_PREALLOC); \
+    __uint(max_entries, 16384);           \
+    __type(key, __u64);                   \
+    __type(value, struct ps_user_stack);  \
   } name SEC(".maps")
 
 USTACKS_MAP(ustacks0);
@@ -283,7 +284,7 @@ static long walk_step(__u32 index, void* data) {
   struct walk_ctx* c = data;
   struct walk_state* st = c->st;
   __u32 depth = st->stack.depth;
-  if (depth >= PS_MAX_STACK_DEPTH) {
+  if (depth >= PS_MAX_WALK_DEPTH) {
     count_stop(st, PS_STOP_TOO_DEEP);
     return 1;
   }
@@ -430,7 +431,7 @@ static __always_inline bool walk_user_stack(struct bpf_perf_event_data* ctx,
   st->stack.depth = 0;
   st->stack.reason = PS_STOP_TOO_DEEP;
   struct walk_ctx c = {st, proc, bpf_ktime_get_ns(), key->tgid};
-  long n = bpf_loop(PS_MAX_STACK_DEPTH + 1, walk_step, &c, 0);
+  long n = bpf_loop(PS_MAX_WALK_DEPTH + 1, walk_step, &c, 0);
   if (n < 0) return false;
   count_stat(PS_STAT_CFI_STACKS);
   __u64 hash = st->hash ^ st->stack.depth;

@@ -61,6 +61,9 @@ struct ps_kernel_row {
 /* Tables held at once (one per file, shared by the processes that map it), and executable
  * mappings per process: more are counted and left without a table. */
 #define PS_MAX_TABLES 4096
+/* Frames the walker follows (bpf_get_stackid's frame-pointer walk stops at 127, the kernel's
+ * perf_event_max_stack); deep recursions and compilers go past 127. */
+#define PS_MAX_WALK_DEPTH 256
 #define PS_MAX_MAPPINGS 256
 #define PS_NO_TABLE 0xffffffffu
 /* Set in ps_exec_mapping.table while the file's table is being compiled (frame pointers meanwhile).
@@ -94,7 +97,7 @@ enum ps_stop_reason {
   PS_STOP_OUTSIDE,     /* a pc in no known mapping of the process */
   PS_STOP_READ_FAULT,  /* the stack could not be read (not resident, or a bad address) */
   PS_STOP_BAD_FRAME,   /* the stack pointer did not move up */
-  PS_STOP_TOO_DEEP,    /* PS_MAX_STACK_DEPTH frames */
+  PS_STOP_TOO_DEEP,    /* PS_MAX_WALK_DEPTH frames */
   PS_STOP_EVICTED,     /* the table was evicted (memory limit) while the process ran */
   PS_STOP_PENDING,     /* the file's table was still being compiled, no usable frame pointer */
   PS_STOP_COUNT
@@ -105,7 +108,7 @@ enum ps_stop_reason {
 struct ps_user_stack {
   ps_u32 depth;
   ps_u32 reason; /* enum ps_stop_reason */
-  ps_u64 pcs[PS_MAX_STACK_DEPTH];
+  ps_u64 pcs[PS_MAX_WALK_DEPTH];
 };
 
 /* Key of the per-module stop counts: the table (file) where the walk stopped, and why. */

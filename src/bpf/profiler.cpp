@@ -84,7 +84,7 @@ const char* stop_reason_name(std::uint32_t reason) {
     case PS_STOP_BAD_FRAME:
       return "the stack pointer did not move up";
     case PS_STOP_TOO_DEEP:
-      return "deeper than 127 frames";
+      return "deeper than 256 frames";
     case PS_STOP_EVICTED:
       return "the module's table was evicted (--unwind-table-limit)";
     case PS_STOP_PENDING:
@@ -129,8 +129,13 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
     bpf_map__set_max_entries(map, o.stack_entries);
   }
   if (!o.cfi_unwind) {
-    // Not walked: keep the walker's big maps at their smallest.
-    for (auto* map : {skel.maps.ustacks0, skel.maps.ustacks1}) bpf_map__set_max_entries(map, 1);
+    // Not walked: the walker's maps at their smallest, and preallocated (kernels before 6.1
+    // refuse maps without preallocation in perf_event programs).
+    for (auto* map : {skel.maps.ustacks0, skel.maps.ustacks1, skel.maps.unwind_procs,
+                      skel.maps.unwind_wanted, skel.maps.stops_by_table}) {
+      bpf_map__set_max_entries(map, 1);
+      bpf_map__set_map_flags(map, bpf_map__map_flags(map) & ~BPF_F_NO_PREALLOC);
+    }
   }
   if (int err = perfscope_profile__load(p.skel_.get()); err != 0) {
     const int e = err < 0 ? -err : err;
@@ -290,7 +295,7 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
   const auto walked_of = [&](std::uint64_t hash) -> const Walked& {
     auto [it, inserted] = ustack_cache.try_emplace(hash);
     if (inserted && bpf_map_lookup_elem(ustacks_fd, &hash, &walked) == 0) {
-      const std::uint32_t depth = std::min<std::uint32_t>(walked.depth, PS_MAX_STACK_DEPTH);
+      const std::uint32_t depth = std::min<std::uint32_t>(walked.depth, PS_MAX_WALK_DEPTH);
       it->second.frames.assign(walked.pcs, walked.pcs + depth);
       it->second.complete = walked.reason == PS_STOP_END || walked.reason == PS_STOP_ZERO_RA;
     }

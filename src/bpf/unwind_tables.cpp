@@ -522,7 +522,17 @@ void UnwindTables::prepare(const std::string& path) {
   // The key /proc/PID/maps will give: "major:minor:inode" as it prints the device (hex, 2 digits).
   const std::string key = fmt::format("{:02x}:{:02x}:{}", major(st.st_dev), minor(st.st_dev),
                                       static_cast<std::uint64_t>(st.st_ino));
-  if (File* file = file_for(key, path, path)) queue(*file);
+  File* file = file_for(key, path, path);
+  if (file == nullptr || file->compiled || file->queued) return;
+  // From the cache at once when it holds the file (a read: milliseconds), so the command's first
+  // samples are walked; else on the compiling thread.
+  CachedTable cached;
+  const std::string cache_path = cache_file(cache_dir_, path);
+  if (!cache_path.empty() && read_cached(cache_path, cached)) {
+    take_compiled(Compiled{key, "", std::move(cached.rows), std::move(cached.segments), true});
+    return;
+  }
+  queue(*file);
 }
 
 void UnwindTables::prepare_common_libraries() {

@@ -87,19 +87,21 @@ testing::RunResult record_cfi(const std::string& out, std::vector<std::string> c
   return run(args);
 }
 
-TEST(RecordCfi, RecursionOfAHundredFramesIsWalkedExactly) {
+// 200 frames of recursion: past bpf_get_stackid's 127, within the walker's 256.
+TEST(RecordCfi, DeepRecursionIsWalkedExactly) {
   PS_REQUIRE(bpf_backend());
+  constexpr std::size_t kDepth = 200;
   TempDir dir;
   const auto out = dir.file("r.pb.gz");
-  const auto r = record_cfi(out, {target("ps-unwind-cases"), "recurse", "100"});
+  const auto r = record_cfi(out, {target("ps-unwind-cases"), "recurse", std::to_string(kDepth)});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("Call graph: cfi"), std::string::npos) << r.err;
   std::int64_t leaf = 0, exact = 0;
   for (const auto& s : user_stacks(load(out))) {
     if (s.frames.empty() || s.frames.front() != "uc_leaf") continue;
     leaf += s.count;
-    bool ok = s.frames.size() > 101 && s.frames[101] == "main";
-    for (std::size_t i = 1; ok && i <= 100; ++i) ok = s.frames[i] == "uc_recurse";
+    bool ok = s.frames.size() > kDepth + 1 && s.frames[kDepth + 1] == "main";
+    for (std::size_t i = 1; ok && i <= kDepth; ++i) ok = s.frames[i] == "uc_recurse";
     if (ok) exact += s.count;
   }
   ASSERT_GT(leaf, 200) << r.err;
