@@ -102,6 +102,9 @@ Profiler::~Profiler() {
   tracepoint_links_.clear();
 }
 
+// How long open() waits for the tables of the processes and files named up front.
+constexpr double kSettleSeconds = 3.0;
+
 Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilities& caps) {
   if (auto why = unavailable_reason(caps); !why.empty()) {
     return Error{"load the eBPF profiler", EPERM, "  " + why};
@@ -167,6 +170,9 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
       p.tables_->prepare_common_libraries();
       for (const auto& path : o.prepare_files) p.tables_->prepare(path);
     }
+    // Their first samples walked too: the tables (tens of milliseconds each) before sampling
+    // starts; a huge binary past the bound is walked once its table is done.
+    p.tables_->settle(kSettleSeconds);
   }
   return p;
 }

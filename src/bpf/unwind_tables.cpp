@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -288,6 +289,7 @@ void UnwindTables::worker() {
     if (stopping_) return;
     auto [size, key, path] = *queue_.begin();
     queue_.erase(queue_.begin());
+    busy_ = true;
     lock.unlock();
     const double start = thread_cpu_seconds();
     Compiled done = build(key, path, cache_dir_);
@@ -295,6 +297,8 @@ void UnwindTables::worker() {
     lock.lock();
     worker_cpu_s_ += used;
     done_.push_back(std::move(done));
+    busy_ = false;
+    idle_.notify_all();
   }
 }
 
@@ -541,6 +545,15 @@ void UnwindTables::prepare_common_libraries() {
     const std::string name = slash == std::string::npos ? m.path : m.path.substr(slash + 1);
     if (name.starts_with("libc.so") || name.starts_with("ld-linux")) prepare(m.path);
   }
+}
+
+void UnwindTables::settle(double max_seconds) {
+  {
+    std::unique_lock lock(mutex_);
+    idle_.wait_for(lock, std::chrono::duration<double>(max_seconds),
+                   [this] { return queue_.empty() && !busy_; });
+  }
+  poll();
 }
 
 void UnwindTables::poll() {

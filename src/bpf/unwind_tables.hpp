@@ -85,6 +85,10 @@ class UnwindTables {
   void prepare(const std::string& path);
   // prepare() for the libc and dynamic loader this process maps (nearly every program maps them).
   void prepare_common_libraries();
+  // Waits (up to `max_seconds`) for the compiling thread to finish what is queued, then poll()s:
+  // before a recording starts, so the processes named up front are walked from their first
+  // sample.
+  void settle(double max_seconds);
 
   // The file behind a table id, for per-module stop counts ("" when unknown).
   std::string file_of(std::uint32_t table) const;
@@ -119,6 +123,8 @@ class UnwindTables {
   // The compiling thread: paths in, results out, under one mutex.
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable idle_;  // the compiling thread finished a file
+  bool busy_ = false;             // the compiling thread holds a file
   // (file size, key, open path): the smallest first, so a big binary never holds up the rest.
   std::set<std::tuple<std::uint64_t, std::string, std::string>> queue_;
   std::vector<Compiled> done_;

@@ -13,6 +13,7 @@
 
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
+#include "support/background.hpp"
 #include "support/profile_view.hpp"
 #include "support/requirements.hpp"
 #include "support/run.hpp"
@@ -165,6 +166,28 @@ TEST(RecordCfi, SystemWideWalksAProcessThatStartsAndExitsDuringTheRecording) {
   }
   ASSERT_GT(leaf, 200) << r.err;
   EXPECT_GE(full * 100, leaf * 90) << full << " of " << leaf << "\n" << r.err;
+}
+
+// -p: a process already running when the recording starts (its tables are loaded at open).
+TEST(RecordCfi, ARunningProcessIsWalked) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  testing::BackgroundProcess target_process({target("ps-unwind-cases"), "recurse", "40"},
+                                            dir.file("target.log"));
+  const auto out = dir.file("p.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "--call-graph", "cfi", "-F",
+                      "999", "-o", out, "-p", std::to_string(target_process.pid())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::int64_t leaf = 0, exact = 0;
+  for (const auto& s : user_stacks(load(out))) {
+    if (s.frames.empty() || s.frames.front() != "uc_leaf") continue;
+    leaf += s.count;
+    if (s.frames.size() > 41 && s.frames[40] == "uc_recurse" && s.frames[41] == "main") {
+      exact += s.count;
+    }
+  }
+  ASSERT_GT(leaf, 100) << r.err;
+  EXPECT_GE(exact * 100, leaf * 95) << exact << " of " << leaf << "\n" << r.err;
 }
 
 TEST(RecordCfi, AStrippedBinaryIsWalkedToItsEntry) {
