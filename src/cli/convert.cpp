@@ -18,6 +18,7 @@
 #include "output/speedscope.hpp"
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
+#include "profile/query.hpp"
 
 namespace perfscope::cli {
 namespace {
@@ -29,7 +30,8 @@ enum class Format { pprof, folded, speedscope };
 struct ConvertOptions {
   std::string input;  // empty: stdin when it is not a terminal, else perfscope.pb.gz
   std::string output;
-  std::string to;  // empty: from the output's name
+  std::string to;           // empty: from the output's name
+  std::string sample_type;  // empty: the input's default
 };
 
 constexpr const char* kFormatHint =
@@ -59,17 +61,20 @@ Result<Format> format_of_name(const std::string& path) {
   return Error{"cannot tell the output format from the name " + path, 0, kFormatHint};
 }
 
-// The converted bytes of `p` (pprof is gzipped profile.proto, as `record` writes it).
-Result<std::string> render(Format format, const profile::Profile& p, const std::string& input) {
+// The converted bytes of `p` (pprof is gzipped profile.proto, as `record` writes it). Folded
+// stacks and speedscope carry one value a stack, sample type `value`.
+Result<std::string> render(Format format, const profile::Profile& p, std::size_t value,
+                           const std::string& input) {
   switch (format) {
     case Format::pprof:
       return profile::encode_pprof_gzipped(p);
     case Format::folded:
-      return output::folded(p);
+      return output::folded(p, {.value_index = value});
     case Format::speedscope:
       return output::speedscope_json(
-          p, {.name =
-                  input == "-" ? std::string("perfscope") : std::string(profile::basename(input))});
+          p,
+          {.name = input == "-" ? std::string("perfscope") : std::string(profile::basename(input)),
+           .value_index = value});
   }
   return Error{"unknown output format", 0, {}};
 }
@@ -87,8 +92,15 @@ int run_convert(ConvertOptions o) {
     return report_error(kCmd, Error{in->source + " holds no samples: there is nothing to convert",
                                     0, "  check that the recording or the export worked"});
   }
+  // As report and flamegraph choose it: the input's default type unless --sample-type names one.
+  auto value = profile::sample_type_index(in->profile, o.sample_type, in->source);
+  if (!value) return report_error(kCmd, value.error());
+  // pprof keeps every type; the one asked for becomes its default, which pprof tools show first.
+  if (!o.sample_type.empty()) {
+    in->profile.default_sample_type = in->profile.sample_types[*value].type;
+  }
   // The whole output is made before the file is created: a failed conversion leaves no file.
-  auto bytes = render(*format, in->profile, o.input);
+  auto bytes = render(*format, in->profile, *value, o.input);
   if (!bytes) return report_error(kCmd, bytes.error());
   if (auto st = write_output_file(o.output, *bytes); !st) return report_error(kCmd, st.error());
   return 0;
@@ -109,11 +121,17 @@ void add_convert_command(CLI::App& app, int& exit_code) {
                   "Where to write; the format follows the name: *.pb.gz pprof, *.folded folded "
                   "stacks, *.speedscope.json speedscope (- for stdout, with --to)");
   sub->add_option("--to", o->to, "The output format whatever the name: pprof, folded, speedscope");
+  sub->add_option("--sample-type", o->sample_type,
+                  "Write this sample type of the input (samples, cpu, alloc_space, ...) or its "
+                  "0-based index: the counts of folded and speedscope output, the default type of "
+                  "pprof output, which keeps them all (default: the input's default type, else "
+                  "the first)");
   sub->footer(
       "Examples:\n"
       "  perfscope convert -i perfscope.pb.gz -o app.speedscope.json\n"
       "  perfscope convert -i app.speedscope.json -o app.folded\n"
       "  perf script | perfscope convert -o perf.pb.gz\n"
+      "  perf script | perfscope convert --sample-type samples -o perf.folded\n"
       "  perfscope convert -i app.folded --to speedscope > app.json");
   sub->callback([o, &exit_code] { exit_code = run_convert(*o); });
 }

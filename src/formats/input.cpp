@@ -104,7 +104,9 @@ Status load_text(InputStream& in, std::string head, const InputOptions& o, Loade
     out.profile = profile_from_tree(tree);
     return {};
   }
-  PerfScriptReader reader(tree, out.source, {.pids = o.filter.pids, .comm = o.filter.comm});
+  // Each sample weighs its PERIOD, as perf report counts it; the sample counts stay beside.
+  PerfScriptReader reader(tree, out.source,
+                          {.weight_by_period = true, .pids = o.filter.pids, .comm = o.filter.comm});
   if (auto st = read_lines(in, std::move(head), reader); !st) return st;
   if (auto st = reader.finish(); !st) return st;
   if (reader.callchains() == 0) {
@@ -112,7 +114,8 @@ Status load_text(InputStream& in, std::string head, const InputOptions& o, Loade
                         ": the perf script output has no callchains, so each sample is its "
                         "leaf frame only (record with `perf record -g` for whole stacks)");
   }
-  out.profile = profile_from_tree(tree, {.roots_are_comm = true});
+  for (auto& note : reader.notes()) out.notes.push_back(std::move(note));
+  out.profile = profile_from_tree(tree, reader.profile_options());
   return {};
 }
 

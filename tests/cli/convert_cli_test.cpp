@@ -152,9 +152,47 @@ TEST_F(ConvertCli, PerfScriptIn) {
   EXPECT_NE(json.find("{\"name\":\"exc_page_fault\",\"file\":\"[kernel.kallsyms]\"}"),
             std::string::npos)
       << json;
+  // Weighed by period, as perf report does: cpu-clock's periods are nanoseconds.
+  EXPECT_NE(json.find("\"unit\":\"nanoseconds\""), std::string::npos) << json;
   const auto folded = convert({"-i", "perf.speedscope.json", "--to", "folded"});
   EXPECT_EQ(folded.out,
+            "ps-burn;main;exc_page_fault 250000\nps-burn;main;perfscope_targets::burn_a 250000\n");
+  const auto samples = convert({"-i", "perf.txt", "--sample-type", "samples", "--to", "folded"});
+  EXPECT_EQ(samples.out,
             "ps-burn;main;exc_page_fault 1\nps-burn;main;perfscope_targets::burn_a 1\n");
+}
+
+// --sample-type, as report and flamegraph take it: the type folded and speedscope output count,
+// and the default type of pprof output, which keeps every type. perf script text has two: the
+// samples, and their periods (the default).
+TEST_F(ConvertCli, SampleTypeChoosesWhatIsWritten) {
+  write("perf.txt",
+        "app 100 [000] 10.000001:          1 cycles:u: \n"
+        "\t    401000 a+0x10 (/opt/app)\n"
+        "\n"
+        "app 100 [000] 10.000002:         99 cycles:u: \n"
+        "\t    403000 b+0x8 (/opt/app)\n");
+  EXPECT_EQ(convert({"-i", "perf.txt", "--to", "folded"}).out, "app;a 1\napp;b 99\n");
+  for (const char* samples : {"samples", "0"}) {
+    const auto r = convert({"-i", "perf.txt", "--sample-type", samples, "--to", "folded"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "app;a 1\napp;b 1\n") << samples;
+  }
+  auto r = convert({"-i", "perf.txt", "--sample-type", "samples", "-o", "s.speedscope.json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(read("s.speedscope.json").find("\"weights\":[1,1]"), std::string::npos)
+      << read("s.speedscope.json");
+
+  // pprof keeps both types; the one asked for is the default the next reader counts.
+  r = convert({"-i", "perf.txt", "--sample-type", "samples", "-o", "s.pb.gz"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(convert({"-i", "s.pb.gz", "--to", "folded"}).out, "app;a 1\napp;b 1\n");
+  EXPECT_EQ(convert({"-i", "s.pb.gz", "--sample-type", "cycles", "--to", "folded"}).out,
+            "app;a 1\napp;b 99\n");
+
+  expect_one_error(convert({"-i", "perf.txt", "--sample-type", "bytes", "-o", "out.folded"}),
+                   "perf.txt has no sample type \"bytes\"; it has: samples, cycles\n");
+  EXPECT_FALSE(exists("out.folded"));
 }
 
 TEST_F(ConvertCli, DamagedInputIsOneErrorAndNoOutput) {

@@ -107,9 +107,10 @@ TEST_F(FlamegraphCli, PerfScriptFromStandardInput) {
   const auto r2 = flamegraph({"-i", "-", "-o", "p.svg", "--folded-out", "p.folded"}, "perf.txt");
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_TRUE(has(read(file("p.svg")), "data-name=\"perfscope_targets::burn_a\""));
+  // Each sample weighs its period, as in perf report: 250000 ns of cpu-clock.
   EXPECT_EQ(read(file("p.folded")),
-            "ps-burn;main;exc_page_fault_[k] 1\n"
-            "ps-burn;main;perfscope_targets::work;perfscope_targets::burn_a 1\n");
+            "ps-burn;main;exc_page_fault_[k] 250000\n"
+            "ps-burn;main;perfscope_targets::work;perfscope_targets::burn_a 250000\n");
 }
 
 TEST_F(FlamegraphCli, DifferentialAgainstABaseline) {

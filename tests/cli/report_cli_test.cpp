@@ -165,7 +165,12 @@ TEST_F(ReportCli, ReadsEveryInputFormat) {
                                      "ps-sort 4343  100.000002:     250000 cpu-clock:ppp: \n"
                                      "\tffffffff821f26e7 exc_page_fault+0xd7 ([kernel.kallsyms])\n"
                                      "\t            129d main+0x45 (/tmp/sort)\n";
+  // Samples weigh their periods (cpu-clock: nanoseconds), the sample counts come second.
   auto r = report({"-i", "perf.txt", "--comm", "ps-sort"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "Total: 0.001 s cpu, 2 samples\n")) << r.out;
+  EXPECT_TRUE(has(r.out, "Filter: comm 'ps-sort': 0.000 s cpu (50.0%)")) << r.out;
+  r = report({"-i", "perf.txt", "--comm", "ps-sort", "--sample-type", "samples"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "Filter: comm 'ps-sort': 1 samples (50.0%)")) << r.out;
   EXPECT_TRUE(has(r.out, "100.00% 100.00%      1      1  exc_page_fault\n")) << r.out;

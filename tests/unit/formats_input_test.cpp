@@ -138,8 +138,20 @@ TEST_F(FormatsInput, PerfScriptCommsBecomeLabelsAndPidsFilterWhileReading) {
     EXPECT_EQ(in->format, Format::perf_script);
     EXPECT_TRUE(in->notes.empty());
     EXPECT_GE(profile::LabelKeys(in->profile).comm, 0);
+    // Two sample types: the samples, then their periods (cpu-clock's are nanoseconds), the
+    // default, as perf report weighs samples.
+    const profile::Profile& p = in->profile;
+    ASSERT_EQ(p.sample_types.size(), 2u);
+    EXPECT_EQ(p.string(p.sample_types[1].type), "cpu");
+    EXPECT_EQ(p.string(p.sample_types[1].unit), "nanoseconds");
+    EXPECT_EQ(p.string(p.default_sample_type), "cpu");
     EXPECT_EQ(folded(*in),
               "ps-burn;main;perfscope_targets::burn_a 1\nps-sort;main;exc_page_fault 1\n");
+    const auto weighed = output::folded(p, {.value_index = 1});
+    ASSERT_TRUE(weighed);
+    EXPECT_EQ(*weighed,
+              "ps-burn;main;perfscope_targets::burn_a 250000\n"
+              "ps-sort;main;exc_page_fault 250000\n");
   }
   auto one = load_input(dir_.file("perf.txt"), {.filter = {.pids = {4343}}});
   ASSERT_TRUE(one);

@@ -1,0 +1,99 @@
+// perf script text through the real binary: every command weighs a sample by its PERIOD, as
+// perf report and stackcollapse-perf.pl do, and `--sample-type samples` counts samples instead.
+// tests/data/perf_script/periods_unequal.txt is hand-made so the two disagree by 71 points: `a`
+// has 3 cycles samples of periods 1, 1 and 2, `b` one of period 96 (96% of the cycles, 25% of the
+// samples); an instructions sample between them is skipped with a note.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/run.hpp"
+
+namespace perfscope {
+namespace {
+
+using testing::run;
+
+const std::string kUnequal = std::string(PERFSCOPE_TEST_DATA) + "/perf_script/periods_unequal.txt";
+
+class PerfScriptCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/perfscope-perf-script-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string file(const std::string& name) const { return dir_ + "/" + name; }
+  std::string read(const std::string& name) const {
+    std::ifstream in(file(name), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  testing::RunResult perfscope(std::vector<std::string> args) const {
+    args.insert(args.begin(), testing::perfscope_binary());
+    return run(args, {.cwd = dir_});
+  }
+
+  std::string dir_;
+};
+
+std::size_t count(const std::string& text, const std::string& part) {
+  std::size_t n = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+  return n;
+}
+
+// The skipped instructions sample is named on stderr, once.
+void expect_skipped_note(const testing::RunResult& r, const std::string& cmd) {
+  EXPECT_EQ(count(r.err, "were skipped"), 1u) << r.err;
+  EXPECT_NE(r.err.find("perfscope " + cmd + ": " + kUnequal +
+                       ": read the samples of cycles:u only, the first event; 1 samples of "
+                       "instructions:u were skipped"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(PerfScriptCli, ReportWeighsByPeriodAndCountsSamplesWhenAsked) {
+  const auto r = perfscope({"report", "-i", kUnequal});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_skipped_note(r, "report");
+  EXPECT_NE(r.out.find("Total: 100 cycles, 4 samples\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" 96.00%  96.00%     96     96  b\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  4.00%   4.00%      4      4  a\n"), std::string::npos) << r.out;
+
+  const auto s = perfscope({"report", "-i", kUnequal, "--sample-type", "samples"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  expect_skipped_note(s, "report");
+  EXPECT_NE(s.out.find("Total: 4 samples, 100 cycles\n"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find(" 75.00%  75.00%      3      3  a\n"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find(" 25.00%  25.00%      1      1  b\n"), std::string::npos) << s.out;
+}
+
+TEST_F(PerfScriptCli, FlamegraphAndConvertWeighByPeriodToo) {
+  const auto f =
+      perfscope({"flamegraph", "-i", kUnequal, "-o", "f.svg", "--folded-out", "f.folded"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  expect_skipped_note(f, "flamegraph");
+  EXPECT_EQ(read("f.folded"), "app;main;a 4\napp;main;b 96\n");
+  EXPECT_NE(read("f.svg").find("<title>b (96 cycles, 96.00%)</title>"), std::string::npos);
+
+  const auto c = perfscope({"convert", "-i", kUnequal, "-o", "c.folded"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  expect_skipped_note(c, "convert");
+  EXPECT_EQ(read("c.folded"), "app;main;a 4\napp;main;b 96\n");
+  const auto s =
+      perfscope({"convert", "-i", kUnequal, "--sample-type", "samples", "-o", "s.folded"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_EQ(read("s.folded"), "app;main;a 3\napp;main;b 1\n");
+}
+
+}  // namespace
+}  // namespace perfscope
