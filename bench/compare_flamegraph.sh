@@ -118,7 +118,8 @@ fi
 cat "$out/in.txt" >/dev/null  # in the page cache for every reader
 
 echo "== 2. fold (+ render): perfscope flamegraph, taskset -c $cpu, $runs runs"
-run_timed fold /dev/null "${pin[@]}" "$ps" flamegraph -i "$out/in.txt" -o "$out/fold.svg" --folded-out "$out/perfscope.folded"
+# --sample-type samples: one per sample, as the awk folder counts (the default weighs by period).
+run_timed fold /dev/null "${pin[@]}" "$ps" flamegraph -i "$out/in.txt" -o "$out/fold.svg" --sample-type samples --folded-out "$out/perfscope.folded"
 
 echo "== 3. render from folded: perfscope flamegraph, taskset -c $cpu (hyperfine)"
 # A one-stack input gives the cost of starting the process, subtracted to get rendering alone.

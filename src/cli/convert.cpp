@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/flags.hpp"
 #include "cli/report_error.hpp"
 #include "core/output_file.hpp"
 #include "formats/input.hpp"
@@ -32,6 +33,7 @@ struct ConvertOptions {
   std::string output;
   std::string to;           // empty: from the output's name
   std::string sample_type;  // empty: the input's default
+  std::uint64_t max_input_mib = formats::kDefaultMaxInputBytes >> 20;  // --max-input
 };
 
 constexpr const char* kFormatHint =
@@ -85,7 +87,7 @@ int run_convert(ConvertOptions o) {
   auto format = o.to.empty() ? format_of_name(o.output) : parse_format(o.to);
   if (!format) return report_error(kCmd, format.error());
 
-  auto in = formats::load_input(o.input);
+  auto in = formats::load_input(o.input, {.max_bytes = o.max_input_mib << 20});
   if (!in) return report_error(kCmd, in.error());
   for (const auto& note : in->notes) fmt::print(stderr, "perfscope {}: {}\n", kCmd, note);
   if (in->profile.sample_types.empty() || in->profile.samples().empty()) {
@@ -121,6 +123,7 @@ void add_convert_command(CLI::App& app, int& exit_code) {
                   "Where to write; the format follows the name: *.pb.gz pprof, *.folded folded "
                   "stacks, *.speedscope.json speedscope (- for stdout, with --to)");
   sub->add_option("--to", o->to, "The output format whatever the name: pprof, folded, speedscope");
+  add_max_input(sub, o->max_input_mib);
   sub->add_option("--sample-type", o->sample_type,
                   "Write this sample type of the input (samples, cpu, alloc_space, ...) or its "
                   "0-based index: the counts of folded and speedscope output, the default type of "

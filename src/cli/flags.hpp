@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -30,6 +31,16 @@ inline CLI::Validator positive_seconds() {
         return "'" + value.substr(0, 40) + "' is not a positive number of seconds (e.g. 5 or 0.5)";
       },
       "", "positive seconds");
+}
+
+// --max-input MIB for the commands that read profiles (report, flamegraph, convert): the most of
+// a pprof or speedscope input read after gzip (formats::InputOptions::max_bytes).
+inline void add_max_input(CLI::App* sub, std::uint64_t& mib) {
+  sub->add_option("--max-input", mib,
+                  "Read at most this many MiB of a pprof or speedscope input (after gzip); a "
+                  "larger one is refused, as it would not fit in memory once decoded")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
+      ->capture_default_str();
 }
 
 }  // namespace perfscope::cli

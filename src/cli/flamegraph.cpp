@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/flags.hpp"
 #include "cli/report_error.hpp"
 #include "core/output_file.hpp"
 #include "formats/input.hpp"
@@ -36,7 +37,8 @@ struct FlamegraphOptions {
   std::string comm;
   std::string diff;
   bool normalize = false;
-  std::string sample_type;  // empty: the input's default
+  std::string sample_type;                                             // empty: the input's default
+  std::uint64_t max_input_mib = formats::kDefaultMaxInputBytes >> 20;  // --max-input
   std::string folded_out;
   std::string format;  // svg or html; empty: html for *.html and *.htm, else svg
 };
@@ -58,8 +60,8 @@ struct SampleTypeChoice {
 };
 
 Result<Loaded> load(const std::string& path, const profile::SampleFilter& filter,
-                    const SampleTypeChoice& choice) {
-  auto in = formats::load_input(path, {.filter = filter});
+                    const SampleTypeChoice& choice, std::uint64_t max_input_mib) {
+  auto in = formats::load_input(path, {.filter = filter, .max_bytes = max_input_mib << 20});
   if (!in) return in.error();
   for (const auto& note : in->notes) fmt::print(stderr, "perfscope flamegraph: {}\n", note);
   const profile::Profile& p = in->profile;
@@ -153,7 +155,8 @@ Result<std::string> draw(const FlamegraphOptions& o, const Loaded& in, output::P
                         .source = "the baseline " + formats::input_name(o.diff),
                         .hint = fmt::format("  --diff compares the same sample type in both "
                                             "inputs ({} in {}); choose one with --sample-type",
-                                            in.unit, formats::input_name(o.input))});
+                                            in.unit, formats::input_name(o.input))},
+                       o.max_input_mib);
   if (!baseline) return baseline.error();
   if (svg.title.empty()) svg.title = "Differential Flame Graph";
   return output::differential_svg(in.tree, baseline->tree, svg, {.normalize = o.normalize});
@@ -172,7 +175,8 @@ int run_flamegraph(FlamegraphOptions o) {
   }
 
   const std::string input_name = formats::input_name(o.input);
-  auto loaded = load(o.input, filter, {.name = o.sample_type, .source = input_name});
+  auto loaded =
+      load(o.input, filter, {.name = o.sample_type, .source = input_name}, o.max_input_mib);
   if (!loaded) return report_error(kCmd, loaded.error());
   if (loaded->tree.total() <= 0) {
     return report_error(kCmd,
@@ -227,10 +231,13 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
                   "Compare with BASELINE (same kinds of input): red grew, blue shrank");
   sub->add_flag("--normalize", o->normalize,
                 "With --diff, scale the baseline to the input's total first");
-  sub->add_option("--sample-type", o->sample_type,
-                  "Weigh frames by this sample type of a profile (alloc_space, cpu, ...) or its "
-                  "0-based index (default: the profile's default type, else the first); --diff "
-                  "takes the same type from the baseline. Other inputs have one type, samples");
+  add_max_input(sub, o->max_input_mib);
+  sub->add_option(
+      "--sample-type", o->sample_type,
+      "Weigh frames by this sample type of a profile (alloc_space, cpu, ...) or its "
+      "0-based index (default: the profile's default type, else the first); --diff "
+      "takes the same type from the baseline. Folded stacks have one type, samples; perf "
+      "script text has samples and its periods (the default)");
   sub->add_option("--folded-out", o->folded_out,
                   "Also write the merged stacks as folded lines to FILE");
   sub->footer(

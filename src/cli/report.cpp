@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cli/flags.hpp"
 #include "cli/report_error.hpp"
 #include "core/output_file.hpp"
 #include "formats/input.hpp"
@@ -39,6 +40,7 @@ struct ReportOptions {
   std::string pids;
   std::string comm;
   std::string sample_type;  // empty: the profile's default
+  std::uint64_t max_input_mib = formats::kDefaultMaxInputBytes >> 20;  // --max-input
   bool folded = false;
   bool no_comm = false;
 };
@@ -268,7 +270,7 @@ int run_report(const ReportOptions& o) {
   }
 
   // Read whole: the tables show the filter's share of every sample.
-  auto in = formats::load_input(o.input);
+  auto in = formats::load_input(o.input, {.max_bytes = o.max_input_mib << 20});
   if (!in) return report_error(kCmd, in.error());
   for (const auto& note : in->notes) fmt::print(stderr, "perfscope report: {}\n", note);
   const profile::Profile& p = in->profile;
@@ -328,6 +330,7 @@ void add_report_command(CLI::App& app, int& exit_code) {
   sub->add_flag("--lines", o->lines, "Group by source line (FILE:LINE function): --by line");
   sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
   sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
+  add_max_input(sub, o->max_input_mib);
   sub->add_option("--sample-type", o->sample_type,
                   "Weigh samples by this sample type of the profile (alloc_space, cpu, ...) or "
                   "its 0-based index (default: the profile's default type, else the first)");

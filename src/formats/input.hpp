@@ -38,7 +38,8 @@ struct InputOptions {
 };
 
 struct LoadedInput {
-  // Sample types as the input has them; text formats count {"samples", "count"}. perf script's
+  // Sample types as the input has them: folded stacks count {"samples", "count"}; perf script text
+  // has {"samples", "count"} and its periods (the default: see PerfScriptReader). perf script's
   // COMM becomes each sample's "comm" label, as in perfscope's own profiles; folded stacks keep
   // every frame (the root one too) as a frame. pprof samples with the same stack and labels are
   // merged.

@@ -173,6 +173,25 @@ TEST_F(HostileInputs, GzipAmplifiedPprofIsReadCleanly) {
   expect_converts("pprof_gzip_amplification.pb.gz", "main 26200000\n");
 }
 
+// --max-input lowers (or raises) the bound on what is decoded: the same file refused under 1 MiB,
+// by every command that reads profiles, with the bound named, and nothing written.
+TEST_F(HostileInputs, MaxInputBoundsWhatIsRead) {
+  const std::string input = hostile("pprof_gzip_amplification.pb.gz");
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"convert", "-i", input, "-o", "out.folded", "--max-input", "1"},
+           {"report", "-i", input, "--max-input", "1"},
+           {"flamegraph", "-i", input, "-o", "out.svg", "--max-input", "1"}}) {
+    SCOPED_TRACE(args[0]);
+    const auto r = perfscope(args);
+    expect_refused(r, "is larger than 1 MiB");
+    EXPECT_FALSE(std::filesystem::exists(file("out.folded")));
+    EXPECT_FALSE(std::filesystem::exists(file("out.svg")));
+  }
+  const auto ok = perfscope({"convert", "-i", input, "-o", "out.folded", "--max-input", "512"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_NE(perfscope({"report", "-i", input, "--max-input", "0"}).exit_code, 0);
+}
+
 // 400-digit durations in a monitor configuration: an error naming the file and line, not an
 // abort in stod.
 TEST_F(HostileInputs, HugeTomlDurationsAreClearErrors) {
