@@ -55,7 +55,8 @@ Result<heap::TrackResult> track(const std::vector<std::string>& command,
 std::optional<std::uint64_t> massif_peak(const std::vector<std::string>& command,
                                          const TempDir& dir) {
   const std::string out = dir.file("massif.out");
-  std::vector<std::string> argv{"valgrind", "--tool=massif", "--peak-inaccuracy=0",
+  // run() does not search PATH.
+  std::vector<std::string> argv{find_on_path("valgrind"), "--tool=massif", "--peak-inaccuracy=0",
                                 "--detailed-freq=1", "--massif-out-file=" + out};
   argv.insert(argv.end(), command.begin(), command.end());
   const auto r = testing::run(argv);
@@ -80,8 +81,8 @@ struct HeapCounts {
 // memcheck's "total heap usage: A allocs, F frees" without libc's exit-time freeing (which
 // perfscope does not force), or nullopt.
 std::optional<HeapCounts> memcheck_counts(const std::vector<std::string>& command) {
-  std::vector<std::string> argv{"valgrind", "--tool=memcheck", "--run-libc-freeres=no",
-                                "--run-cxx-freeres=no"};
+  std::vector<std::string> argv{find_on_path("valgrind"), "--tool=memcheck",
+                                "--run-libc-freeres=no", "--run-cxx-freeres=no"};
   argv.insert(argv.end(), command.begin(), command.end());
   const auto r = testing::run(argv);
   std::smatch m;
