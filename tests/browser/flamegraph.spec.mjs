@@ -127,6 +127,22 @@ function watchRequests(page, file) {
   return others;
 }
 
+// The widest of the frames a locator matches (`box` measures one). A function can sit under
+// several stacks: a command's first samples can come before its unwind tables are ready.
+async function widest(locator, box = (l) => l.boundingBox()) {
+  let best = locator.first();
+  let bestWidth = -1;
+  const n = await locator.count();
+  for (let i = 0; i < n; i++) {
+    const b = await box(locator.nth(i));
+    if (b && b.width > bestWidth) {
+      bestWidth = b.width;
+      best = locator.nth(i);
+    }
+  }
+  return best;
+}
+
 async function testSvg(browser, file) {
   const page = await browser.newPage({ viewport: { width: 1300, height: 700 } });
   const requests = watchRequests(page, file);
@@ -135,7 +151,9 @@ async function testSvg(browser, file) {
   await page.goto(pathToFileURL(file).href);
 
   // Hover: the details line shows the frame's name, samples and share, like its <title>.
-  const frame = page.locator(`#frames g.f[data-name="${BURN_A}"]`).first();
+  const frame = await widest(page.locator(`#frames g.f[data-name="${BURN_A}"]`), (l) =>
+    l.locator("rect").boundingBox(),
+  );
   await frame.locator("rect").hover();
   const details = await page.locator("#details").textContent();
   const m = TOOLTIP.exec(details);
@@ -189,7 +207,7 @@ async function testHtml(browser, file, svgShares) {
 
   const flame = page.locator("#flame");
   const graph = flame.locator(".graph");
-  const frame = flame.locator(".fr", { hasText: BURN_A }).first();
+  const frame = await widest(flame.locator(".fr", { hasText: BURN_A }));
 
   // Hover: a tooltip with the same numbers as the SVG's.
   await frame.hover();
