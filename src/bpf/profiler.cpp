@@ -65,6 +65,16 @@ void Profiler::LinkDeleter::operator()(bpf_link* link) const {
   bpf_link__destroy(link);
 }
 
+std::uint64_t ProfilerStats::walks() const {
+  std::uint64_t n = 0;
+  for (std::uint64_t v : stops) n += v;
+  return n;
+}
+
+std::uint64_t ProfilerStats::complete_walks() const {
+  return stops.size() > PS_STOP_ZERO_RA ? stops[PS_STOP_END] + stops[PS_STOP_ZERO_RA] : 0;
+}
+
 const char* stop_reason_name(std::uint32_t reason) {
   switch (reason) {
     case PS_STOP_END:

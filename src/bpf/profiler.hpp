@@ -63,12 +63,14 @@ struct ProfilerStats {
   std::uint64_t new_targets = 0;        // children of targets that joined
   std::uint64_t execs = 0;
   // The in-kernel CFI walker (cfi_unwind).
-  std::uint64_t cfi_stacks = 0;      // user stacks it walked
-  std::uint64_t cfi_pending = 0;     // samples taken before the process's tables were loaded
-  std::uint64_t ustacks_full = 0;    // walked stacks lost: the stack map was full
-  std::uint64_t cfi_frames = 0;      // frames found through CFI
-  std::uint64_t fp_frames = 0;       // frames found by frame pointer (code without CFI)
-  std::vector<std::uint64_t> stops;  // walks ended, by enum ps_stop_reason
+  std::uint64_t cfi_stacks = 0;          // user stacks it walked
+  std::uint64_t cfi_pending = 0;         // samples taken before the process's tables were loaded
+  std::uint64_t ustacks_full = 0;        // walked stacks lost: the stack map was full
+  std::uint64_t cfi_frames = 0;          // frames found through CFI
+  std::uint64_t fp_frames = 0;           // frames found by frame pointer (code without CFI)
+  std::vector<std::uint64_t> stops;      // walks ended, by enum ps_stop_reason
+  std::uint64_t walks() const;           // the sum of `stops`
+  std::uint64_t complete_walks() const;  // those that reached the outermost frame
   // Walks that stopped early, by (file, reason name), the most first when reported.
   std::map<std::pair<std::string, std::string>, std::uint64_t> stops_by_file;
   // The sampling program's own run time (kernel.bpf_stats_enabled=1 only, else 0).

@@ -126,10 +126,8 @@ std::vector<std::string> cfi_unwind_lines(const bpf::ProfilerStats& s,
                                           const bpf::UnwindTables& tables) {
   std::vector<std::string> lines;
   const auto& t = tables.stats();
-  std::uint64_t walks = 0;
-  for (std::uint64_t n : s.stops) walks += n;
-  const std::uint64_t complete =
-      s.stops.size() > PS_STOP_ZERO_RA ? s.stops[PS_STOP_END] + s.stops[PS_STOP_ZERO_RA] : 0;
+  const std::uint64_t walks = s.walks();
+  const std::uint64_t complete = s.complete_walks();
   lines.push_back(fmt::format(
       "In-kernel unwinding: {} of {} user stacks ({:.1f}%) reached the outermost frame; {} "
       "frames by CFI, {} by frame pointer; {} samples before their process's tables were loaded "
@@ -295,11 +293,8 @@ class BpfBackend final : public Backend {
       r.unwind_lines = cfi_unwind_lines(s, *tables);
       // Walks that reached the CFI's end, of every user stack (those taken by frame pointer
       // before the tables were loaded count as not known to be complete).
-      std::uint64_t walks = 0;
-      for (std::uint64_t n : s.stops) walks += n;
-      const std::uint64_t complete =
-          s.stops.size() > PS_STOP_ZERO_RA ? s.stops[PS_STOP_END] + s.stops[PS_STOP_ZERO_RA] : 0;
-      r.complete_user_stacks = BackendReport::CompleteStacks{complete, walks + s.cfi_pending};
+      r.complete_user_stacks =
+          BackendReport::CompleteStacks{s.complete_walks(), s.walks() + s.cfi_pending};
     }
     r.notes = session_.notes();
     r.notes.insert(r.notes.end(), profiler_.notes().begin(), profiler_.notes().end());
