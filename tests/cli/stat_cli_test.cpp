@@ -435,9 +435,20 @@ TEST(StatCliVsPerf, PageFaultsExactAndTaskClockWithinFivePercent) {
     return run(tool);
   };
   const std::vector<std::string> ours{testing::perfscope_binary()}, perf{"/usr/bin/perf"};
+  // On a loaded machine a fault that has to wait (a contended lock, a page under I/O) is retried,
+  // and the kernel counts the retry as a fault of its own, for either tool: an odd run reads one
+  // or two more (5057 against 5056 was seen in CI). So up to three interleaved pairs are run: one
+  // pair must agree exactly, and every count must be within 0.2% of perf's.
   const std::vector<std::string> pages{target("ps-touch_pages"), "5000"};
-  EXPECT_EQ(csv_value(parse_csv(run_tool(ours, pages).err), "page-faults"),
-            csv_value(parse_csv(run_tool(perf, pages).err), "page-faults"));
+  bool exact = false;
+  for (int i = 0; i < 3 && !exact; ++i) {
+    const double mine = csv_value(parse_csv(run_tool(ours, pages).err), "page-faults");
+    const double theirs = csv_value(parse_csv(run_tool(perf, pages).err), "page-faults");
+    ASSERT_GT(theirs, 5000);
+    EXPECT_NEAR(mine, theirs, 0.002 * theirs);
+    exact = mine == theirs;
+  }
+  EXPECT_TRUE(exact) << "no run of perfscope counted the page faults perf counted";
 
   // task-clock: the same program's CPU time varies by several percent from run to run on a VM,
   // so each tool's count is divided by the CPU time that very run reports for itself (ps-busy

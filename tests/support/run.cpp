@@ -10,8 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "system/cpu_times.hpp"
 
@@ -60,6 +63,26 @@ std::string target_for_nobody(const std::string& name) {
   return d.empty() ? d : d + "/" + name;
 }
 
+namespace {
+
+// True once `pid` has executed its program (it is no longer a copy of this one) and blocks or
+// catches `signal`, as /proc/PID/status shows in SigBlk and SigCgt.
+bool handles_signal(pid_t pid, int signal) {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  if (ec || exe == std::filesystem::read_symlink("/proc/self/exe", ec)) return false;
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  const std::uint64_t bit = std::uint64_t{1} << (signal - 1);
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("SigBlk:", 0) == 0 || line.rfind("SigCgt:", 0) == 0) {
+      if (std::stoull(line.substr(7), nullptr, 16) & bit) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return {};
@@ -101,9 +124,12 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
           (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
       timeout = static_cast<int>(std::max(0L, options.interrupt_after_ms - elapsed));
       if (timeout == 0) {
-        ::kill(pid, options.interrupt_signal);
-        interrupted = true;
-        continue;
+        if (handles_signal(pid, options.interrupt_signal) || elapsed > 60000) {
+          ::kill(pid, options.interrupt_signal);
+          interrupted = true;
+          continue;
+        }
+        timeout = 5;  // not ready yet: look again shortly
       }
     }
     if (::poll(fds, 2, timeout) < 0 && errno != EINTR) break;

@@ -13,10 +13,13 @@ struct RunResult {
 };
 
 struct RunOptions {
-  bool as_nobody = false;       // drop to uid/gid 65534 with no capabilities (setpriv semantics)
-  std::string cwd;              // working directory, empty: inherit
-  int interrupt_after_ms = -1;  // send `interrupt_signal` after this long (>= 0)
-  int interrupt_signal = 2;     // SIGINT
+  bool as_nobody = false;  // drop to uid/gid 65534 with no capabilities (setpriv semantics)
+  std::string cwd;         // working directory, empty: inherit
+  // Sends `interrupt_signal` after this long (>= 0), and once the program blocks or catches that
+  // signal (its SigBlk or SigCgt in /proc/PID/status): a program still starting up on a loaded
+  // machine would otherwise die of the signal instead of handling it.
+  int interrupt_after_ms = -1;
+  int interrupt_signal = 2;  // SIGINT
 };
 
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options = {});
