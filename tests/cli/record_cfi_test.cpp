@@ -146,8 +146,20 @@ TEST(RecordCfi, ALibraryLoadedDuringTheRecordingIsWalked) {
     }
   }
   ASSERT_GT(plugin, 200) << r.err;
-  // The library's first samples may come before its table (50 ms): frame pointers meanwhile.
-  EXPECT_GE(full * 100, plugin * 85) << full << " of " << plugin << "\n" << r.err;
+  // The library's table is built once the library is first sampled; the walks that reach it
+  // before then stop there, and the summary counts them ("the module's table was still being
+  // built (most in LIB: N)"). How many depends on how busy the machine is (a sanitized perfscope
+  // on a loaded machine takes several times longer); every other walk must be complete.
+  std::int64_t pending = 0;
+  const std::string marker = "libps-unwind-plugin.so: ";
+  if (const auto at = r.err.find(marker); at != std::string::npos) {
+    pending = std::stoll(r.err.substr(at + marker.size()));
+  }
+  EXPECT_LE(pending, plugin - full) << r.err;
+  EXPECT_GE(full, 100) << r.err;
+  EXPECT_GE(full * 100, (plugin - pending) * 95)
+      << full << " of " << plugin << " (" << pending << " before the table)\n"
+      << r.err;
 }
 
 TEST(RecordCfi, SystemWideWalksAProcessThatStartsAndExitsDuringTheRecording) {
