@@ -514,6 +514,39 @@ void send_bye(wire::ByeReason reason, std::int32_t detail) {
   send_body(wire::PacketKind::bye, b);
 }
 
+// Where the live part of the exiting thread's stack begins, as memcheck sees it when the process
+// ends: by then exit() has run every handler and _dl_fini has run every destructor (this one among
+// them), so their frames are dead, and the stale pointers in their slots (a block an exit handler
+// dropped) must not keep blocks reachable. The frames are walked up to exit(); the boundary is the
+// CFA of the frame its callee (__run_exit_handlers) called: _dl_fini or an exit handler. 0 when
+// exit() is not on the stack.
+struct ExitWalk {
+  std::uintptr_t cfa[2];  // the CFAs of the last two frames seen, older first
+  std::uintptr_t boundary;
+};
+
+_Unwind_Reason_Code exit_frame(struct _Unwind_Context* ctx, void* arg) {
+  auto* w = static_cast<ExitWalk*>(arg);
+  const std::uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  Dl_info info{};
+  void* sym = nullptr;
+  if (dladdr1(reinterpret_cast<void*>(ip - 1), &info, &sym, RTLD_DL_SYMENT) != 0 &&
+      info.dli_sname != nullptr && std::strcmp(info.dli_sname, "exit") == 0) {
+    w->boundary = w->cfa[0];
+    return _URC_END_OF_STACK;
+  }
+  w->cfa[0] = w->cfa[1];
+  w->cfa[1] = _Unwind_GetCFA(ctx);
+  return _URC_NO_REASON;
+}
+
+std::uintptr_t exit_stack_boundary() {
+  ExitWalk w{};
+  _Unwind_Backtrace(exit_frame, &w);
+  return w.boundary;
+}
+
 // The end of this image: everything buffered goes out, then the final memory map, then (for a
 // normal exit) the request for a reachability scan, waiting for perfscope to finish reading our
 // memory, then bye. Anything allocated afterwards goes untracked.
@@ -536,6 +569,10 @@ void finish(wire::ByeReason reason, std::int32_t detail) {
       if (self != nullptr && self->stack_hi != 0) {
         b.dead_stack_begin = self->stack_lo;
         b.dead_stack_end = reinterpret_cast<std::uint64_t>(__builtin_frame_address(0));
+        const std::uintptr_t boundary = exit_stack_boundary();
+        if (boundary > b.dead_stack_end && boundary <= self->stack_hi) {
+          b.dead_stack_end = boundary;
+        }
       }
       send_body(wire::PacketKind::scan_request, b);
       // perfscope opens /proc/PID/fd/reply[1] and writes one byte; give up after a minute.

@@ -471,10 +471,10 @@ struct HeapAnalysis::Impl {
     auto result = scanner(h.pid, blocks, exclude);
     if (result) {
       for (std::size_t i = 0; i < blocks.size(); ++i) {
-        if (!result->reachable[i]) continue;
         SiteStats& st = s.out.sites[sites[i]];
-        st.reachable_count += 1;
-        st.reachable_bytes += sorted[i].second->size;
+        const auto kind = static_cast<std::size_t>(result->kind[i]);
+        st.leak_count[kind] += 1;
+        st.leak_bytes[kind] += sorted[i].second->size;
       }
       s.out.reachability = Reachability::classified;
       s.out.reachability_note = fmt::format("scanned {} bytes of memory", result->bytes_scanned);

@@ -14,6 +14,7 @@
 // Not thread-safe; the caller feeds it from one thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,7 +33,10 @@ struct SiteStats {
   std::uint64_t temporary_count = 0, temporary_bytes = 0;  // freed right after (see below)
   std::uint64_t peak_count = 0, peak_bytes = 0;            // live at the peak snapshot
   std::uint64_t live_count = 0, live_bytes = 0;            // live now; at the end: not freed
-  std::uint64_t reachable_count = 0, reachable_bytes = 0;  // of live, still reachable at exit
+  // Of live at exit, by LeakKind (memcheck's classes), when the reachability scan ran.
+  std::array<std::uint64_t, kLeakKinds> leak_count{}, leak_bytes{};
+  std::uint64_t leaked(LeakKind k) const { return leak_bytes[static_cast<std::size_t>(k)]; }
+  std::uint64_t leaked_blocks(LeakKind k) const { return leak_count[static_cast<std::size_t>(k)]; }
 };
 
 enum class ImageOrigin {
@@ -52,7 +56,7 @@ enum class ImageEnd {
 
 enum class Reachability {
   unknown,     // no scan: the image did not end with exit(), or the scan failed (see reason)
-  classified,  // live blocks split into still reachable and definitely lost
+  classified,  // live blocks split into memcheck's four classes (LeakKind)
 };
 
 // The live heap over time as a series of levels: from `time_ns` on the heap was `bytes`, until

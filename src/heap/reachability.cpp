@@ -1,4 +1,5 @@
-// The mark phase of scan_reachable. Beyond the header's outline:
+// The mark phase of scan_reachable, then memcheck's clique pass over the unreached blocks.
+// Beyond the header's outline:
 //  - only resident pages of private roots are read (see Residency), so sparse reservations such
 //    as sanitizer shadow memory cost nothing;
 //  - a thread's stack is scanned from its stack pointer up (less the red zone), read from
@@ -178,10 +179,12 @@ class BlockIndex {
     return value < end_of(b) ? static_cast<std::size_t>(after - 1 - blocks_.begin()) : npos;
   }
 
-  bool overlaps(std::uint64_t begin, std::uint64_t end) const {
-    const auto first = std::partition_point(blocks_.begin(), blocks_.end(),
-                                            [&](const LiveBlock& b) { return end_of(b) <= begin; });
-    return first != blocks_.end() && first->address < end;
+  // Calls visit(block) for every block overlapping [begin, end), in address order.
+  template <typename Visit>
+  void for_each_overlapping(std::uint64_t begin, std::uint64_t end, Visit&& visit) const {
+    auto it = std::partition_point(blocks_.begin(), blocks_.end(),
+                                   [&](const LiveBlock& b) { return end_of(b) <= begin; });
+    for (; it != blocks_.end() && it->address < end; ++it) visit(*it);
   }
 
  private:
@@ -338,29 +341,62 @@ class Marker {
         buffer_(kChunkBytes / kWord) {}
 
   void scan_root(const Range& root) {
+    source_ = Source::root;
     if (!root.is_private) {
-      scan_range(root.begin, root.end, true);
+      scan_range(root.begin, root.end);
       return;
     }
     residency_.for_each_run(root.begin, root.end, [&](std::uint64_t b, std::uint64_t e) {
-      scan_range(b, e, true);
+      scan_range(b, e);
       return !fatal_;
     });
   }
 
-  // Scans every block marked so far, and those they mark, until none is left.
+  // Scans every block marked so far, and those they mark, until none is left. A block marked
+  // possibly lost and later found through a start pointer is scanned again, as still reachable:
+  // each block is scanned at most twice.
   void drain() {
     while (!worklist_.empty() && !fatal_) {
-      const LiveBlock& b = blocks_[worklist_.back()];
+      const std::size_t i = worklist_.back();
       worklist_.pop_back();
-      const std::uint64_t end = b.address + b.size;
-      if (b.size >= kChunkBytes && in_private_mapping(b.address)) {
-        residency_.for_each_run(b.address, end, [&](std::uint64_t rb, std::uint64_t re) {
-          scan_range(rb, re, false);
-          return !fatal_;
-        });
-      } else {
-        scan_range(b.address, end, false);
+      source_ = state_[i] == State::reachable ? Source::definite : Source::possible;
+      scan_block(i);
+    }
+  }
+
+  // memcheck's clique pass: each block nothing reached, in address order, leads a clique of the
+  // unreached blocks it leads to (start or interior pointers), which are indirectly lost; a leader
+  // reached from a later one joins that one's clique. The leaders left are definitely lost.
+  void find_cliques() {
+    source_ = Source::clique;
+    for (std::size_t leader = 0; leader < blocks_.size() && !fatal_; ++leader) {
+      if (state_[leader] != State::unreached) continue;
+      leader_ = leader;
+      scan_block(leader);
+      while (!worklist_.empty() && !fatal_) {
+        const std::size_t i = worklist_.back();
+        worklist_.pop_back();
+        scan_block(i);
+      }
+    }
+  }
+
+  void fill(ReachabilityResult& result) const {
+    result.kind.resize(state_.size());
+    for (std::size_t i = 0; i < state_.size(); ++i) {
+      switch (state_[i]) {
+        case State::reachable:
+          result.kind[i] = LeakKind::still_reachable;
+          break;
+        case State::possible:
+          result.kind[i] = LeakKind::possibly_lost;
+          break;
+        case State::indirect:
+          result.kind[i] = LeakKind::indirectly_lost;
+          break;
+        case State::unreached:
+          result.kind[i] = LeakKind::definitely_lost;
+          break;
       }
     }
   }
@@ -386,10 +422,29 @@ class Marker {
   }
 
  private:
+  enum class State : std::uint8_t { unreached, possible, reachable, indirect };
+  // What the words being scanned are: a root's, a still reachable block's, a possibly lost
+  // block's, or a lost block's (the clique pass).
+  enum class Source : std::uint8_t { root, definite, possible, clique };
+
+  void scan_block(std::size_t i) {
+    const LiveBlock& b = blocks_[i];
+    const std::uint64_t end = b.address + b.size;
+    if (b.size >= kChunkBytes && in_private_mapping(b.address)) {
+      residency_.for_each_run(b.address, end, [&](std::uint64_t rb, std::uint64_t re) {
+        scan_range(rb, re);
+        return !fatal_;
+      });
+    } else {
+      scan_range(b.address, end);
+    }
+  }
+
   // Reads [begin, end) a chunk at a time and marks what its aligned words point into. Pages that
-  // cannot be read are skipped (counted when `root`); an error that will not go away
+  // cannot be read are skipped (counted for roots); an error that will not go away
   // (ESRCH, EPERM) ends the scan.
-  void scan_range(std::uint64_t begin, std::uint64_t end, bool root) {
+  void scan_range(std::uint64_t begin, std::uint64_t end) {
+    const bool root = source_ == Source::root;
     begin = round_up(begin, kWord);
     end = round_down(end, kWord);
     auto* bytes = reinterpret_cast<std::byte*>(buffer_.data());
@@ -426,10 +481,39 @@ class Marker {
   void mark_words(std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) {
       const std::size_t block = index_.find(buffer_[i]);
-      if (block == BlockIndex::npos || result_.reachable[block]) continue;
-      result_.reachable[block] = true;
+      if (block == BlockIndex::npos) continue;
+      State& state = state_[block];
+      if (source_ == Source::clique) {
+        if (block != leader_ && state == State::unreached) {
+          state = State::indirect;
+          worklist_.push_back(block);
+        }
+        continue;
+      }
+      const bool start = buffer_[i] == blocks_[block].address;
+      if (!start && is_next_chunk_header(buffer_[i], blocks_[block])) continue;
+      if (start && source_ != Source::possible) {
+        if (state == State::reachable) continue;
+        state = State::reachable;
+      } else if (state == State::unreached) {
+        state = State::possible;
+      } else {
+        continue;
+      }
       worklist_.push_back(block);
     }
+  }
+
+  // glibc's malloc keeps pointers to chunk headers in its arena, in libc's own data: the top
+  // chunk, the last remainder, the bins. A chunk's header is 16 bytes before the block malloc
+  // returned, and the 8 bytes before a header are the previous block's last ones, so the pointer
+  // to the chunk after a live block points into that block, at block + chunk size - 16. Those
+  // are the allocator's pointers, not the program's (memcheck never sees them: valgrind
+  // replaces malloc), and they would make a lost block "possibly lost". glibc's chunk size for a
+  // request of n bytes on x86-64 is n + 8 rounded up to 16, at least 32.
+  static bool is_next_chunk_header(std::uint64_t value, const LiveBlock& b) {
+    const std::uint64_t chunk = std::max<std::uint64_t>(32, (b.size + 8 + 15) & ~std::uint64_t{15});
+    return value == b.address + chunk - 16;
   }
 
   bool in_private_mapping(std::uint64_t address) const {
@@ -463,7 +547,10 @@ class Marker {
   std::uint64_t page_size_;
   Residency residency_;
   std::vector<std::uint64_t> buffer_;  // one chunk, as words
+  std::vector<State> state_ = std::vector<State>(blocks_.size(), State::unreached);
   std::vector<std::size_t> worklist_;  // marked blocks not yet scanned
+  Source source_ = Source::root;
+  std::size_t leader_ = 0;  // the clique being found
   std::optional<int> fatal_;
   std::optional<int> last_errno_;  // the last page that could not be read
   bool attempted_ = false;
@@ -491,6 +578,21 @@ bool is_thread_stack(const std::vector<Mapping>& maps, std::size_t i) {
   return below.end == maps[i].begin && !below.readable && !below.writable;
 }
 
+// A heap of one of glibc's other arenas (threads' malloc): like [heap], it holds freed chunks
+// whose stale pointers would make lost blocks look reachable. glibc maps these 64 MiB long
+// (HEAP_MAX_SIZE on 64-bit), aligned to 64 MiB, and makes their tail PROT_NONE until it is
+// needed.
+bool is_arena_heap(const std::vector<Mapping>& maps, std::size_t i) {
+  constexpr std::uint64_t kHeapMax = std::uint64_t{64} << 20;
+  const Mapping& m = maps[i];
+  if (!m.name.empty() || m.begin % kHeapMax != 0) return false;
+  if (m.end - m.begin == kHeapMax) return true;
+  if (i + 1 >= maps.size()) return false;
+  const Mapping& tail = maps[i + 1];
+  return tail.begin == m.end && !tail.readable && !tail.writable && tail.name.empty() &&
+         tail.end == m.begin + kHeapMax;
+}
+
 std::vector<Range> roots(int pid, const std::vector<Mapping>& maps, const BlockIndex& index,
                          std::vector<AddressRange> exclude) {
   std::sort(exclude.begin(), exclude.end(),
@@ -499,7 +601,7 @@ std::vector<Range> roots(int pid, const std::vector<Mapping>& maps, const BlockI
   std::vector<Range> out;
   for (std::size_t i = 0; i < maps.size(); ++i) {
     const Mapping& m = maps[i];
-    if (!may_be_root(m) || index.overlaps(m.begin, m.end)) continue;
+    if (!may_be_root(m) || is_arena_heap(maps, i)) continue;
     Range r{m.begin, m.end, !m.shared};
     if (is_thread_stack(maps, i)) {
       // Below the lowest stack pointer (and its red zone) there are only dead frames, whose
@@ -510,12 +612,35 @@ std::vector<Range> roots(int pid, const std::vector<Mapping>& maps, const BlockI
       }
       if (lowest < m.end) r.begin = std::max(m.begin + kRedZone, lowest) - kRedZone;
     }
-    subtract(r, exclude, out);
+    // A live block inside (a block malloc mmapped on its own, which the kernel may merge with
+    // a neighbouring anonymous mapping such as Python's object arenas) is not a root: it is
+    // scanned only once something reaches it. The rest of the mapping is.
+    std::vector<AddressRange> cut = exclude;
+    index.for_each_overlapping(r.begin, r.end, [&](const LiveBlock& b) {
+      cut.push_back({b.address, BlockIndex::end_of(b)});
+    });
+    std::sort(cut.begin(), cut.end(),
+              [](const AddressRange& a, const AddressRange& b) { return a.begin < b.begin; });
+    subtract(r, cut, out);
   }
   return out;
 }
 
 }  // namespace
+
+const char* leak_kind_name(LeakKind kind) {
+  switch (kind) {
+    case LeakKind::still_reachable:
+      return "still reachable";
+    case LeakKind::possibly_lost:
+      return "possibly lost";
+    case LeakKind::indirectly_lost:
+      return "indirectly lost";
+    case LeakKind::definitely_lost:
+      return "definitely lost";
+  }
+  return "?";
+}
 
 Result<ReachabilityResult> scan_reachable(int pid, const std::vector<LiveBlock>& blocks,
                                           const std::vector<AddressRange>& exclude) {
@@ -537,13 +662,14 @@ Result<ReachabilityResult> scan_reachable(int pid, const std::vector<LiveBlock>&
     return Error{"read " + maps_path, err, std::move(hint)};
   }
   const std::vector<Mapping> maps = parse_maps(*text);
-  result.reachable.assign(blocks.size(), false);
   Marker marker(pid, blocks, maps, result);
   for (const Range& root : roots(pid, maps, BlockIndex(blocks), exclude)) {
     marker.scan_root(root);
     marker.drain();
   }
+  marker.find_cliques();
   if (auto error = marker.error()) return std::move(*error);
+  marker.fill(result);
   return result;
 }
 

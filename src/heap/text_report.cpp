@@ -1,6 +1,7 @@
 #include "heap/text_report.hpp"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 
 #include <fmt/format.h>
@@ -156,10 +157,12 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
     if (i > 0) out += '\n';
     out += fmt::format("== pid {} {} ({}): {} after {} ==\n", img.pid, base_name(img.exe),
                        origin_text(img), end_text(img), seconds(run));
-    std::uint64_t reachable = 0, reachable_blocks = 0;
+    std::array<std::uint64_t, kLeakKinds> leak_bytes{}, leak_blocks{};
     for (const auto& st : img.sites) {
-      reachable += st.reachable_bytes;
-      reachable_blocks += st.reachable_count;
+      for (std::size_t k = 0; k < leak_bytes.size(); ++k) {
+        leak_bytes[k] += st.leak_bytes[k];
+        leak_blocks[k] += st.leak_count[k];
+      }
     }
     out += fmt::format("Allocations:      {} calls, {} requested\n", group_digits(img.allocations),
                        format_size(img.bytes_allocated));
@@ -189,11 +192,13 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
     out += fmt::format("Not freed at end: {} in {}\n", format_size(img.current_bytes),
                        blocks_text(img.current_blocks));
     if (img.reachability == Reachability::classified) {
-      out +=
-          fmt::format("  definitely lost: {} in {}\n", format_size(img.current_bytes - reachable),
-                      blocks_text(img.current_blocks - reachable_blocks));
-      out += fmt::format("  still reachable: {} in {}\n", format_size(reachable),
-                         blocks_text(reachable_blocks));
+      // memcheck's LEAK SUMMARY order.
+      for (const LeakKind k : {LeakKind::definitely_lost, LeakKind::indirectly_lost,
+                               LeakKind::possibly_lost, LeakKind::still_reachable}) {
+        const auto ki = static_cast<std::size_t>(k);
+        out += fmt::format("  {}: {} in {}\n", leak_kind_name(k), format_size(leak_bytes[ki]),
+                           blocks_text(leak_blocks[ki]));
+      }
     } else if (img.current_blocks > 0) {
       out += fmt::format("  reachability not checked: {}\n", img.reachability_note);
     }
@@ -223,17 +228,20 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
            [](const SiteStats& s) { return s.temporary_count; }, false, img.allocations},
           o);
     if (img.reachability == Reachability::classified) {
-      table(out, img, p, samples,
-            {"Leaks: never freed and unreachable (definitely lost):",
-             [](const SiteStats& s) { return s.live_bytes - s.reachable_bytes; },
-             [](const SiteStats& s) { return s.live_count - s.reachable_count; }, true,
-             img.current_bytes - reachable},
-            o);
-      table(out, img, p, samples,
-            {"Never freed but still reachable at exit:",
-             [](const SiteStats& s) { return s.reachable_bytes; },
-             [](const SiteStats& s) { return s.reachable_count; }, true, reachable},
-            o);
+      const auto leak_table = [&](const char* title, LeakKind k) {
+        table(out, img, p, samples,
+              {title, [k](const SiteStats& s) { return s.leaked(k); },
+               [k](const SiteStats& s) { return s.leaked_blocks(k); }, true,
+               leak_bytes[static_cast<std::size_t>(k)]},
+              o);
+      };
+      leak_table("Leaks: never freed and unreachable (definitely lost):",
+                 LeakKind::definitely_lost);
+      leak_table("Indirectly lost: unreachable, pointed to only by lost blocks:",
+                 LeakKind::indirectly_lost);
+      leak_table("Possibly lost: reached only through a pointer into the middle of a block:",
+                 LeakKind::possibly_lost);
+      leak_table("Never freed but still reachable at exit:", LeakKind::still_reachable);
     } else {
       table(out, img, p, samples,
             {"Never freed (reachability not checked):",

@@ -8,6 +8,11 @@
 //               new (alignas(256) struct, 512 B) and new[] (700 B); all freed
 //   lifetime    a static constructor allocates 4242 B (static_init) and an exit handler 2424 B
 //               (at_exit_work); neither is freed
+//   classes     one block of each of memcheck's leak classes, never freed: 1000 B still reachable
+//               (keep_reachable: a global holds it), 2000 B definitely lost (drop_tree: its only
+//               pointer dropped) holding the only pointer to 3000 B indirectly lost (tree_leaf),
+//               4000 B possibly lost (keep_interior: a global points 16 bytes into it) and 5000 B
+//               definitely lost (overwrite: its global overwritten through a volatile)
 //   wait        a thread allocates 100 blocks of 1000 B in hold_blocks() and keeps them, then
 //               ends (which sends its events); main prints "waiting pid PID" and waits for a
 //               signal (a test signals perfscope meanwhile)
@@ -101,6 +106,29 @@ __attribute__((noinline)) void* hold_blocks(void*) {
   return nullptr;
 }
 
+void* volatile g_reachable;
+char* volatile g_interior;
+void* volatile g_overwritten;
+
+__attribute__((noinline)) void keep_reachable() {
+  g_reachable = sink(std::malloc(1000));
+}
+__attribute__((noinline)) void* tree_leaf() {
+  return sink(std::malloc(3000));
+}
+__attribute__((noinline)) void drop_tree() {
+  auto** root = static_cast<void**>(sink(std::malloc(2000)));
+  root[0] = tree_leaf();
+  sink(root);
+}
+__attribute__((noinline)) void keep_interior() {
+  g_interior = static_cast<char*>(sink(std::malloc(4000))) + 16;
+}
+__attribute__((noinline)) void overwrite() {
+  g_overwritten = sink(std::malloc(5000));
+  g_overwritten = nullptr;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,6 +159,13 @@ int main(int argc, char** argv) {
     use_pvalloc();
     use_aligned_new();
     use_new_array();
+    return 0;
+  }
+  if (mode == "classes") {
+    keep_reachable();
+    drop_tree();
+    keep_interior();
+    overwrite();
     return 0;
   }
   if (mode == "lifetime") {

@@ -308,7 +308,7 @@ TEST(HeapAnalysis, ScanRequestsAreAnsweredAndSplitLeaks) {
     EXPECT_EQ(exclude.size(), 1u);
     seen = blocks;
     ReachabilityResult r;
-    r.reachable = {true, false};
+    r.kind = {LeakKind::still_reachable, LeakKind::definitely_lost};
     return r;
   });
   Stream::Events e;
@@ -330,7 +330,8 @@ TEST(HeapAnalysis, ScanRequestsAreAnsweredAndSplitLeaks) {
   EXPECT_EQ(seen[0].address, 0xa000u);  // sorted by address
   const auto& img = images.at(0);
   EXPECT_EQ(img.reachability, Reachability::classified);
-  EXPECT_EQ(img.sites[0].reachable_bytes, 10u);  // the block at 0xa000
+  EXPECT_EQ(img.sites[0].leaked(LeakKind::still_reachable), 10u);  // the block at 0xa000
+  EXPECT_EQ(img.sites[0].leaked(LeakKind::definitely_lost), 20u);
   EXPECT_EQ(img.sites[0].live_bytes, 30u);
 }
 

@@ -1,8 +1,9 @@
-// scan_reachable against a child process whose heap has a known shape: blocks held by globals,
-// blocks only other reachable blocks point to (also through an interior pointer, from far inside
-// a large block, from a shared mapping and from a sparse reservation), and lost blocks: leaked at
-// once, held only by a lost block or a lost cycle, held only by a freed block, held by a global
-// since overwritten.
+// scan_reachable against a child process whose heap has a known shape, one block per class
+// memcheck reports: blocks held by globals, blocks only other reachable blocks point to (from far
+// inside a large block, from a shared mapping and from a sparse reservation), blocks reached only
+// through an interior pointer (possibly lost), and lost blocks: leaked at once, held only by a lost
+// block or a lost cycle (indirectly lost), held only by a freed block, held by a global since
+// overwritten.
 //
 // The child is this test binary executed afresh (a forked copy of the test process would inherit
 // its memory: stale copies of earlier children's addresses, in freed memory that ASan's
@@ -36,33 +37,36 @@ namespace perfscope::heap {
 namespace {
 
 enum Slot : std::size_t {
-  // Reachable.
+  // Still reachable.
   kKept,           // in g_kept[0]
   kChild,          // word 0 of kKept
-  kInterior,       // word 3 of kChild points 100 bytes into it
   kBig,            // in g_kept[1]; bigger than a read chunk
   kFarInBig,       // 1.5 MiB into kBig
   kInShared,       // first word of a MAP_SHARED memfd mapping whose last pages are unreadable
   kInSparse,       // 40 GiB into a 64 GiB reservation with two pages touched
   kExcludedOnly,   // in g_excluded_only[0]: lost when the test excludes that array
   kExcludedChild,  // word 1 of kExcludedOnly
+  // Possibly lost.
+  kInterior,        // word 3 of kChild points 100 bytes into it
+  kBehindInterior,  // word 0 of kInterior: reached only through kInterior's interior pointer
   // Lost.
-  kLeaked,       // never stored anywhere
-  kHeldByLost,   // word 0 of kLeaked
-  kCycleA,       // kCycleA and kCycleB point at each other, nothing points at them
-  kCycleB,       //
-  kOnlyInFreed,  // word 2 of a block that was freed
-  kOverwritten,  // was in g_scratch, since overwritten
+  kLeaked,       // never stored anywhere: definitely lost
+  kHeldByLost,   // word 0 of kLeaked: indirectly lost
+  kCycleA,       // kCycleA and kCycleB point at each other, nothing points at them: the lower
+  kCycleB,       // of the two is definitely lost, the other indirectly (memcheck's order)
+  kOnlyInFreed,  // word 2 of a block that was freed: definitely lost
+  kOverwritten,  // was in g_scratch, since overwritten: definitely lost
   kSlots,
 };
-// Every slot before kLeaked is reachable.
+// Every slot before kInterior is still reachable.
 constexpr bool expect_reachable(std::size_t slot) {
-  return slot < kLeaked;
+  return slot < kInterior;
 }
 constexpr const char* kNames[kSlots] = {
-    "kept",      "child",         "interior",       "big",    "far_in_big",   "in_shared",
-    "in_sparse", "excluded_only", "excluded_child", "leaked", "held_by_lost", "cycle_a",
-    "cycle_b",   "only_in_freed", "overwritten"};
+    "kept",      "child",           "big",           "far_in_big",
+    "in_shared", "in_sparse",       "excluded_only", "excluded_child",
+    "interior",  "behind_interior", "leaked",        "held_by_lost",
+    "cycle_a",   "cycle_b",         "only_in_freed", "overwritten"};
 
 constexpr std::size_t kBigSize = std::size_t{2} << 20;
 constexpr std::size_t kFarOffset = std::size_t{3} << 19;
@@ -99,6 +103,8 @@ __attribute__((noinline)) void build_heap() {
   link(g_kept[0], 0, reinterpret_cast<std::uint64_t>(allocate(kChild, 128)));
   link(reinterpret_cast<void*>(g_report.address[kChild]), 3,
        reinterpret_cast<std::uint64_t>(allocate(kInterior, 256)) + 100);
+  link(reinterpret_cast<void*>(g_report.address[kInterior]), 0,
+       reinterpret_cast<std::uint64_t>(allocate(kBehindInterior, 48)));
   g_kept[1] = allocate(kBig, kBigSize);
   link(g_kept[1], kFarOffset / 8, reinterpret_cast<std::uint64_t>(allocate(kFarInBig, 64)));
 
@@ -244,6 +250,7 @@ class StoppedChild {
 
 struct SlotScan {
   bool reachable[kSlots] = {};
+  LeakKind kind[kSlots] = {};
   ReachabilityResult result;
 };
 
@@ -260,7 +267,10 @@ Result<SlotScan> scan_slots(const StoppedChild& child, const std::vector<Address
   auto result = scan_reachable(child.pid(), blocks, exclude);
   if (!result) return result.error();
   SlotScan out;
-  for (std::size_t i = 0; i < order.size(); ++i) out.reachable[order[i]] = result->reachable[i];
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    out.kind[order[i]] = result->kind[i];
+    out.reachable[order[i]] = result->kind[i] == LeakKind::still_reachable;
+  }
   out.result = std::move(*result);
   return out;
 }
@@ -270,11 +280,23 @@ TEST(HeapReachability, TellsReachableFromLostBlocks) {
   ASSERT_TRUE(child.stopped());
   auto scan = scan_slots(child, {});
   ASSERT_TRUE(scan.has_value()) << scan.error().describe();
-  ASSERT_EQ(scan->result.reachable.size(), std::size_t{kSlots});
+  ASSERT_EQ(scan->result.kind.size(), std::size_t{kSlots});
   for (std::size_t slot = 0; slot < kSlots; ++slot) {
     EXPECT_EQ(scan->reachable[slot], expect_reachable(slot))
         << kNames[slot] << " at 0x" << std::hex << child.report().address[slot];
   }
+  // memcheck's other three classes.
+  const auto& r = child.report();
+  EXPECT_EQ(scan->kind[kInterior], LeakKind::possibly_lost);
+  EXPECT_EQ(scan->kind[kBehindInterior], LeakKind::possibly_lost)
+      << "a start pointer from a possibly lost block does not make it reachable";
+  EXPECT_EQ(scan->kind[kLeaked], LeakKind::definitely_lost);
+  EXPECT_EQ(scan->kind[kHeldByLost], LeakKind::indirectly_lost);
+  const bool a_first = r.address[kCycleA] < r.address[kCycleB];
+  EXPECT_EQ(scan->kind[a_first ? kCycleA : kCycleB], LeakKind::definitely_lost);
+  EXPECT_EQ(scan->kind[a_first ? kCycleB : kCycleA], LeakKind::indirectly_lost);
+  EXPECT_EQ(scan->kind[kOnlyInFreed], LeakKind::definitely_lost);
+  EXPECT_EQ(scan->kind[kOverwritten], LeakKind::definitely_lost);
   EXPECT_GE(scan->result.bytes_scanned, child.report().shared_readable);
   if (child.report().sparse_size != 0) {
     EXPECT_LT(scan->result.bytes_scanned, child.report().sparse_size / 16)
@@ -293,6 +315,8 @@ TEST(HeapReachability, ExcludedRangesAreNotRoots) {
   ASSERT_TRUE(scan.has_value()) << scan.error().describe();
   EXPECT_FALSE(scan->reachable[kExcludedOnly]) << "its only pointer is in the excluded array";
   EXPECT_FALSE(scan->reachable[kExcludedChild]) << "only the excluded block points at it";
+  EXPECT_EQ(scan->kind[kExcludedOnly], LeakKind::definitely_lost);
+  EXPECT_EQ(scan->kind[kExcludedChild], LeakKind::indirectly_lost);
   EXPECT_TRUE(scan->reachable[kKept]);
   EXPECT_TRUE(scan->reachable[kFarInBig]);
   EXPECT_FALSE(scan->reachable[kLeaked]);
@@ -307,7 +331,7 @@ TEST(HeapReachability, ExcludedRangesAreNotRoots) {
 TEST(HeapReachability, NoBlocksIsAnEmptyResult) {
   auto result = scan_reachable(INT_MAX, {});
   ASSERT_TRUE(result.has_value()) << result.error().describe();
-  EXPECT_TRUE(result->reachable.empty());
+  EXPECT_TRUE(result->kind.empty());
   EXPECT_EQ(result->bytes_scanned, 0u);
   EXPECT_EQ(result->unreadable_bytes, 0u);
 }
