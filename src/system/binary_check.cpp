@@ -31,11 +31,25 @@ struct Image {
 };
 
 // True when the bytes at a function's start set up a frame pointer, optionally after endbr64.
+// push %rbp first, then mov %rsp,%rbp within the next few instructions: gcc -O2 schedules other
+// instructions between the two ("push %rbp; mov %edx,%ecx; mov %rsp,%rbp").
 bool has_frame_setup(const unsigned char* p, std::size_t n) {
   static constexpr unsigned char endbr64[] = {0xf3, 0x0f, 0x1e, 0xfa};
   if (n >= 4 && std::memcmp(p, endbr64, 4) == 0) p += 4, n -= 4;
-  static constexpr unsigned char push_mov[] = {0x55, 0x48, 0x89, 0xe5};
-  return n >= 4 && std::memcmp(p, push_mov, 4) == 0;
+  if (n < 4 || p[0] != 0x55) return false;
+  static constexpr unsigned char mov_rsp_rbp[] = {0x48, 0x89, 0xe5};
+  const std::size_t window = std::min<std::size_t>(n, 24);
+  for (std::size_t i = 1; i + sizeof mov_rsp_rbp <= window; ++i) {
+    if (std::memcmp(p + i, mov_rsp_rbp, sizeof mov_rsp_rbp) == 0) return true;
+  }
+  return false;
+}
+
+// A part of a function that gcc moved out of line (name.cold, name.cold.3): it runs in its
+// parent's frame and never sets one up.
+bool cold_part(std::string_view name) {
+  const auto at = name.find(".cold");
+  return at != std::string_view::npos && (at + 5 == name.size() || name[at + 5] == '.');
 }
 
 // Start-up code the C runtime links into every program; it never keeps a frame pointer, whatever
@@ -50,7 +64,9 @@ bool runtime_startup_symbol(std::string_view name) {
                                                "frame_dummy",
                                                "_dl_relocate_static_pie",
                                                "__libc_csu_init",
-                                               "__libc_csu_fini"};
+                                               "__libc_csu_fini",
+                                               "atexit",
+                                               "at_quick_exit"};
   return std::find(std::begin(names), std::end(names), name) != std::end(names);
 }
 
@@ -135,25 +151,33 @@ Result<BinaryReport> inspect_binary(const std::string& path, int max_functions) 
 
   // Function symbols with a body, from .symtab if present, else .dynsym.
   const Elf64_Shdr* table = symtab != nullptr ? symtab : dynsym;
-  std::vector<Elf64_Sym> functions;
+  // The program's own functions are judged: weak definitions are inline and template code from
+  // library headers (libstdc++'s), which may differ, and are taken only when there is nothing else.
+  std::vector<Elf64_Sym> functions, weak;
   if (table != nullptr && table->sh_entsize == sizeof(Elf64_Sym)) {
     for (std::size_t off = table->sh_offset;
          off + sizeof(Elf64_Sym) <= table->sh_offset + table->sh_size; off += sizeof(Elf64_Sym)) {
       Elf64_Sym sym;
       if (!img.read(off, sym)) break;
-      if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size < 4 || sym.st_shndx == SHN_UNDEF ||
+      // Under 16 bytes a function is a stub or a leaf such as `mov %rdi,%rax; ret`, which gcc
+      // leaves frameless even with -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer; calling
+      // nothing, it cannot break a frame-pointer walk through its callers.
+      if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size < 16 || sym.st_shndx == SHN_UNDEF ||
           sym.st_shndx >= sections.size()) {
         continue;
       }
       const auto& strings = sections[table->sh_link < sections.size() ? table->sh_link : 0];
       const std::size_t name_off = strings.sh_offset + sym.st_name;
-      if (name_off < img.size &&
-          runtime_startup_symbol(reinterpret_cast<const char*>(img.data + name_off))) {
-        continue;
+      if (name_off < img.size) {
+        const std::string_view name(
+            reinterpret_cast<const char*>(img.data + name_off),
+            strnlen(reinterpret_cast<const char*>(img.data + name_off), img.size - name_off));
+        if (runtime_startup_symbol(name) || cold_part(name)) continue;
       }
-      functions.push_back(sym);
+      (ELF64_ST_BIND(sym.st_info) == STB_WEAK ? weak : functions).push_back(sym);
     }
   }
+  if (functions.empty()) functions = std::move(weak);
   r.symtab = symtab != nullptr && !functions.empty();
   // Prologue patterns are x86-64's; elsewhere the frame-pointer check is not made (0 sampled).
   if (eh.e_machine != EM_X86_64 || max_functions <= 0) functions.clear();
@@ -167,7 +191,7 @@ Result<BinaryReport> inspect_binary(const std::string& path, int max_functions) 
     const std::size_t off = sec.sh_offset + (sym.st_value - sec.sh_addr);
     if (off + 8 > img.size) continue;
     ++r.functions_sampled;
-    if (has_frame_setup(img.data + off, std::min<std::size_t>(sym.st_size, 8)))
+    if (has_frame_setup(img.data + off, std::min<std::size_t>(sym.st_size, img.size - off)))
       ++r.with_frame_pointer;
   }
   return r;
@@ -187,6 +211,9 @@ FramePointerJudgement judge_frame_pointers(const std::string& program, const std
   j.why = fmt::format("{} {} frame pointers ({} of {} sampled functions set them up)", shown,
                       j.keeps_frame_pointers ? "keeps" : "lacks", report->with_frame_pointer,
                       report->functions_sampled);
+  if (j.keeps_frame_pointers && report->with_frame_pointer < report->functions_sampled) {
+    j.why += "; a frame-pointer walk through one of the others skips its caller";
+  }
   return j;
 }
 

@@ -213,8 +213,11 @@ TEST(DoctorBinary, OptimisedWithoutFramePointersIsDetected) {
   const std::string dir = std::filesystem::temp_directory_path() / "perfscope-nofp-test";
   std::filesystem::create_directories(dir);
   const std::string src = dir + "/f.c", bin = dir + "/f";
-  std::ofstream(src) << "int g(int x){return x*3+1;}\nint h(int x){return g(x)+g(x+1);}\n"
-                        "int main(int c,char**v){(void)v;return h(c);}\n";
+  // Functions of some size: under 16 bytes they are not sampled (a leaf stub says nothing).
+  std::ofstream(src) << "__attribute__((noinline)) int g(int x){int s=0;"
+                        "for(int i=0;i<x;++i)s+=(s>>3)^(i*x);return s;}\n"
+                        "__attribute__((noinline)) int h(int x){return g(x)*g(x+1)+g(x+2);}\n"
+                        "int main(int c,char**v){(void)v;return h(c*100)+h(c);}\n";
   ASSERT_EQ(run({"/usr/bin/cc", "-O2", "-fomit-frame-pointer", "-o", bin, src}).exit_code, 0);
   auto r =
       run({testing::perfscope_binary(), "doctor", "--json", "--need", "heap", "--binary", bin});

@@ -1,7 +1,8 @@
 // ps-heap-cases: C++ allocation patterns for `perfscope mem` tests, one per mode.
 //   threads N   4 threads each make N allocations (operator new, sizes 16..1024) in thread_work,
-//               freeing all but the last 10 of each thread before returning (those are freed
-//               by main); prints the total
+//               keeping the last 64 in a ring (all four rings are live at once: a barrier waits
+//               until every ring is full), freeing all but the last 10 of each thread before
+//               returning (those are freed by main); prints the total
 //   realloc     grow_buffer(): malloc(16) then realloc doubling to 1 MiB (17 calls), then free
 //   aligned     one call each of posix_memalign (4096 B, in use_posix_memalign), aligned_alloc
 //               (8192 B), memalign (3000 B), valloc (5000 B), pvalloc (100 B: a page), aligned
@@ -37,6 +38,10 @@ __attribute__((noinline)) T* sink(T* p) {
   return p;
 }
 
+// Once every thread has filled its ring, all four rings are live at once: the peak holds them
+// all on every run, however the threads are scheduled (natively or under valgrind).
+pthread_barrier_t g_rings_full;
+
 __attribute__((noinline)) void thread_work(long n, std::vector<char*>* kept) {
   std::vector<char*> ring(64, nullptr);
   for (long i = 0; i < n; ++i) {
@@ -44,6 +49,7 @@ __attribute__((noinline)) void thread_work(long n, std::vector<char*>* kept) {
     delete[] slot;
     slot = new char[16 + static_cast<std::size_t>(i % 64) * 16];
     slot[0] = static_cast<char>(i);
+    if (n >= 64 && i == 63) pthread_barrier_wait(&g_rings_full);
   }
   for (std::size_t i = 0; i < ring.size(); ++i) {
     if (i < 10) {
@@ -135,6 +141,7 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "threads") {
     const long n = argc > 2 ? std::atol(argv[2]) : 1000000;
+    pthread_barrier_init(&g_rings_full, nullptr, 4);
     std::vector<std::vector<char*>> kept(4);
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) threads.emplace_back(thread_work, n, &kept[t]);
