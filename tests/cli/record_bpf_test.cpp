@@ -98,7 +98,10 @@ TEST(RecordBpf, AutoPicksBpfAsRootAndPerCpuCountsSumToTheTotal) {
   std::map<std::int64_t, std::int64_t> by_cpu;
   for (const auto& s : samples) by_cpu[s.cpu] += s.count;
   EXPECT_EQ(static_cast<long>(by_cpu.size()), cpus) << "every CPU ran a burning thread";
-  EXPECT_GT(leaf_count(samples, "ps-threads", "perfscope_targets::thread_burn("), n / 3) << r.err;
+  // Each thread burns 1 s of CPU: about 99 samples each in thread_burn, however long other
+  // programs on a busy machine stretch the recording (so not a share of all samples).
+  EXPECT_GT(leaf_count(samples, "ps-threads", "perfscope_targets::thread_burn("), 80 * cpus)
+      << r.err;
 }
 
 TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
