@@ -257,8 +257,10 @@ TEST_P(RecordCli, InterruptOrTerminateStillWritesACompleteProfile) {
     TempDir dir;
     const auto out = dir.file("stopped.pb.gz");
     testing::RunOptions opts;
-    opts.interrupt_after_ms = 700;
+    opts.interrupt_after_ms = 0;
     opts.interrupt_signal = sig;
+    // Once ps-burn has burned 0.3 s of CPU: about 150 samples at 499 Hz.
+    opts.interrupt_when = [](int pid) { return testing::child_has_run(pid, "ps-burn", 0.3); };
     const auto r = run(
         {perfscope_binary(), "record", "-F", "499", "-o", out, "--", target("ps-burn"), "20000"},
         opts);

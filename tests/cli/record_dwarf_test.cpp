@@ -347,7 +347,9 @@ TEST(RecordDwarf, InterruptedRecordingIsCompleteAndUnwound) {
   TempDir dir;
   const auto out = dir.file("stopped.pb.gz");
   testing::RunOptions opts;
-  opts.interrupt_after_ms = 800;
+  opts.interrupt_after_ms = 0;
+  // Once ps-chain has burned 0.3 s of CPU: about 300 samples at 999 Hz.
+  opts.interrupt_when = [](int pid) { return testing::child_has_run(pid, "ps-chain", 0.3); };
   const auto r = run({perfscope_binary(), "record", "--call-graph", "dwarf", "-F", "999", "-o", out,
                       "--", target("ps-chain"), "20000"},
                      opts);

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "system/cpu_times.hpp"
@@ -83,6 +84,35 @@ bool handles_signal(pid_t pid, int signal) {
 
 }  // namespace
 
+bool child_has_run(int pid, const std::string& comm, double cpu_seconds) {
+  std::error_code ec;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream children(task.path() / "children");
+    for (int child; children >> child;) {
+      std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      // "pid (comm) state ppid ...": utime and stime are fields 14 and 15.
+      const auto open = line.find('('), close = line.rfind(')');
+      if (open == std::string::npos || close == std::string::npos || close + 2 > line.size() ||
+          line.substr(open + 1, close - open - 1) != comm) {
+        continue;
+      }
+      std::istringstream rest(line.substr(close + 2));
+      std::string field;
+      unsigned long long utime = 0, stime = 0;
+      for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14) utime = std::stoull(field);
+        if (i == 15) stime = std::stoull(field);
+      }
+      const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+      if (static_cast<double>(utime + stime) / ticks >= cpu_seconds) return true;
+    }
+  }
+  return false;
+}
+
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return {};
@@ -124,7 +154,9 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
           (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
       timeout = static_cast<int>(std::max(0L, options.interrupt_after_ms - elapsed));
       if (timeout == 0) {
-        if (handles_signal(pid, options.interrupt_signal) || elapsed > 60000) {
+        const bool ready = handles_signal(pid, options.interrupt_signal) &&
+                           (!options.interrupt_when || options.interrupt_when(pid));
+        if (ready || elapsed > 60000) {
           ::kill(pid, options.interrupt_signal);
           interrupted = true;
           continue;

@@ -1,6 +1,7 @@
 // Runs programs for CLI tests: argv in, exit code and both output streams out.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,14 @@ struct RunOptions {
   // machine would otherwise die of the signal instead of handling it.
   int interrupt_after_ms = -1;
   int interrupt_signal = 2;  // SIGINT
+  // When set, the signal also waits until this returns true for the program's pid (polled every
+  // 5 ms): a readiness signal such as child_has_run().
+  std::function<bool(int)> interrupt_when = {};
 };
+
+// True once a child of `pid` named `comm` has used `cpu_seconds` of CPU (user + system): the
+// command perfscope runs is at work, however slowly a loaded machine started it.
+bool child_has_run(int pid, const std::string& comm, double cpu_seconds);
 
 RunResult run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
