@@ -22,6 +22,8 @@
 #include "cli/scenario.hpp"
 #include "cli/stat.hpp"
 #include "cli/syscalls.hpp"
+#include "formats/input.hpp"
+#include "perfdata/perf_data_reader.hpp"
 
 namespace perfscope::cli {
 
@@ -48,6 +50,8 @@ int help_written(int status) {
 
 int main(int argc, char** argv) {
   using namespace perfscope::cli;
+  // report, flamegraph and convert read perf.data through load_input().
+  perfscope::formats::set_perf_data_reader(&perfscope::perfdata::read_perf_data_input);
   CLI::App app{"perfscope: Linux performance analysis on perf_event_open(2) and eBPF"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "perfscope 0.1.0");

@@ -96,11 +96,16 @@ std::string_view format_name(Format format) {
       return "perf script text";
     case Format::folded:
       return "folded stacks";
+    case Format::perf_data:
+      return "perf.data file";
   }
   return "input";
 }
 
 std::optional<Format> detect_format(std::string_view head) {
+  for (std::string_view magic : {"PERFILE2", "2ELIFREP", "PERFFILE"}) {
+    if (head.starts_with(magic)) return Format::perf_data;
+  }
   if (looks_like_json(head)) return Format::speedscope;
   if (is_binary(head)) {
     if (profile::looks_like_pprof(head)) return Format::pprof;

@@ -7,13 +7,15 @@
 
 namespace perfscope::formats {
 
-enum class Format { pprof, speedscope, perf_script, folded };
+enum class Format { pprof, speedscope, perf_script, folded, perf_data };
 
-// "pprof profile", "speedscope file", "perf script text", "folded stacks".
+// "pprof profile", "speedscope file", "perf script text", "folded stacks", "perf.data file".
 std::string_view format_name(Format format);
 
 // What `head`, the first bytes of an input (after any gzip layer), holds:
 //   JSON (the first character that is not white space or a byte-order mark is '{'): speedscope;
+//   perf.data (`perf record`'s file or pipe stream): its magic, "PERFILE2" (or a big-endian or
+//   first-version perf.data magic, which its reader refuses with the reason);
 //   binary (control bytes other than tab, CR, LF): pprof, when its first fields are a Profile's;
 //   text: decided by the first line that is not blank or a '#' comment: a `perf script` sample
 //   header, or a folded line (frames, a space, a whole number; not indented).

@@ -24,7 +24,10 @@ constexpr std::size_t kChunk = 1u << 20;
 
 constexpr const char* kFormatsHint =
     "  perfscope reads pprof profiles (gzipped or not), folded stacks ('main;parse;memcpy 42'),\n"
-    "  the text output of `perf script` and speedscope JSON files, each of them gzipped or not";
+    "  the text output of `perf script`, speedscope JSON files and perf.data files, each of them\n"
+    "  gzipped or not";
+
+PerfDataReader perf_data_reader = nullptr;
 
 Result<std::string> read_head(InputStream& in) {
   std::string head;
@@ -120,8 +123,20 @@ Status load_text(InputStream& in, std::string head, const InputOptions& o, Loade
 }
 
 Status load_whole(InputStream& in, std::string head, const InputOptions& o, LoadedInput& out) {
+  if (out.format == Format::perf_data && perf_data_reader == nullptr) {
+    return Error{out.source + " is a perf.data file, which this program cannot read", 0,
+                 "  `perfscope report|flamegraph|convert -i FILE` reads it"};
+  }
   auto bytes = read_whole(in, std::move(head), out.format, out.source, o.max_bytes);
   if (!bytes) return bytes.error();
+  if (out.format == Format::perf_data) {
+    auto p = perf_data_reader(*bytes, out.source, out.notes);
+    if (!p) return p.error();
+    out.profile = std::move(*p);
+    if (!o.filter.empty())
+      out.profile.retain_samples(profile::SampleMatcher(out.profile, o.filter));
+    return {};
+  }
   auto p = out.format == Format::pprof
                ? profile::decode_pprof(*bytes, out.source, {.merge_samples = true})
                : parse_speedscope(*bytes, out.source);
@@ -132,6 +147,10 @@ Status load_whole(InputStream& in, std::string head, const InputOptions& o, Load
 }
 
 }  // namespace
+
+void set_perf_data_reader(PerfDataReader reader) {
+  perf_data_reader = reader;
+}
 
 std::string input_name(const std::string& path) {
   return path == "-" ? std::string("standard input") : path;

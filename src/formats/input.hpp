@@ -3,11 +3,11 @@
 //
 // The format is told by content (detect.hpp), after taking off a gzip layer if there is one, so
 // any of them may be compressed: a pprof profile (gzipped or not), a speedscope JSON file, the text
-// of `perf script`, or folded stacks. Text is read a piece at a time and merged as it arrives:
-// memory follows the number of distinct stacks, never the size of the input. A pprof profile or
-// a speedscope file is decoded whole: at most InputOptions::max_bytes of it (after gzip) is read,
-// so an endless or huge input (`-i /dev/zero`, a gzip bomb) is refused with an Error, not taken
-// until memory runs out.
+// of `perf script`, folded stacks, or a perf.data file (through the installed PerfDataReader). Text
+// is read a piece at a time and merged as it arrives: memory follows the number of distinct stacks,
+// never the size of the input. A pprof profile or a speedscope file is decoded whole: at most
+// InputOptions::max_bytes of it (after gzip) is read, so an endless or huge input (`-i /dev/zero`,
+// a gzip bomb) is refused with an Error, not taken until memory runs out.
 #pragma once
 
 #include <cstddef>
@@ -53,6 +53,16 @@ struct LoadedInput {
 // opened, one whose format cannot be told (or is empty), a malformed one (where, and what is
 // wrong).
 Result<LoadedInput> load_input(const std::string& path, const InputOptions& options = {});
+
+// perf.data is decoded above formats/ (perfdata/: sampling/'s decoder, unwind/, symbols/), which
+// formats/ does not link so that it stays free of kernel-facing layers. The program that links
+// perfdata/ installs its reader once, before reading inputs (cli/main.cpp); without one, a
+// perf.data input is an Error that says so. `bytes` is the whole file (at most max_bytes); the
+// reader returns the profile and adds its notes.
+using PerfDataReader = Result<profile::Profile> (*)(std::string_view bytes,
+                                                    const std::string& source,
+                                                    std::vector<std::string>& notes);
+void set_perf_data_reader(PerfDataReader reader);
 
 // "standard input" for "-", else the path: how messages name an input.
 std::string input_name(const std::string& path);

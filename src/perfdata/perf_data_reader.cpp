@@ -1,0 +1,445 @@
+#include "perfdata/perf_data_reader.hpp"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <unordered_map>
+
+#include "core/unique_fd.hpp"
+#include "perfdata/perf_file.hpp"
+#include "recording/profile_builder.hpp"
+#include "sampling/collector.hpp"
+#include "sampling/decoder.hpp"
+#include "symbols/symbolizer.hpp"
+#include "unwind/dwarf_unwinder.hpp"
+
+namespace perfscope::perfdata {
+namespace {
+
+// Samples held before a round ends are released when they reach this many record bytes, even
+// without FINISHED_ROUND (a file of one huge round): memory stays bounded.
+constexpr std::size_t kMaxPendingBytes = std::size_t{256} << 20;
+
+// sample_type bits laid out after PERF_SAMPLE_STACK_USER: the Decoder stops before them.
+constexpr std::uint64_t kTrailingSampleBits = ~((std::uint64_t{PERF_SAMPLE_STACK_USER} << 1) - 1);
+// Bits in the middle of a sample that the Decoder does not read: cut out before decoding.
+constexpr std::uint64_t kCutSampleBits = PERF_SAMPLE_READ | PERF_SAMPLE_BRANCH_STACK;
+
+// The build-id note of an ELF file, lowercase hex; empty when there is none or it cannot be read.
+std::string file_build_id(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return {};
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr);
+  if (elf == nullptr) return {};
+  std::string out;
+  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr && out.empty();
+       scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_NOTE) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (data == nullptr) continue;
+    GElf_Nhdr nhdr;
+    std::size_t name_off = 0, desc_off = 0;
+    for (std::size_t off = 0;
+         (off = gelf_getnote(data, off, &nhdr, &name_off, &desc_off)) > 0 && out.empty();) {
+      if (nhdr.n_type != NT_GNU_BUILD_ID || nhdr.n_namesz != 4 ||
+          std::memcmp(static_cast<const char*>(data->d_buf) + name_off, "GNU", 4) != 0) {
+        continue;
+      }
+      static constexpr char digits[] = "0123456789abcdef";
+      const auto* p = static_cast<const unsigned char*>(data->d_buf) + desc_off;
+      for (std::size_t i = 0; i < nhdr.n_descsz; ++i) {
+        out += digits[p[i] >> 4];
+        out += digits[p[i] & 15];
+      }
+    }
+  }
+  elf_end(elf);
+  return out;
+}
+
+bool exists(const std::string& path) {
+  return ::access(path.c_str(), R_OK) == 0;
+}
+
+std::vector<std::uint8_t> bytes_of_hex(const std::string& hex) {
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<std::uint8_t>(std::strtoul(hex.substr(i, 2).c_str(), nullptr, 16)));
+  }
+  return out;
+}
+
+std::uint64_t u64_at(std::span<const std::byte> bytes, std::size_t offset) {
+  std::uint64_t v = 0;
+  if (offset <= bytes.size() && bytes.size() - offset >= 8) {
+    std::memcpy(&v, bytes.data() + offset, 8);
+  }
+  return v;
+}
+
+// Where the sample id sits: in a SAMPLE (byte offset after the header) and from the end of other
+// records (their sample_id trailer), as perf lays them out for the session's sample_type.
+struct IdPositions {
+  std::optional<std::size_t> in_sample;  // bytes after the header
+  std::optional<std::size_t> from_end;   // bytes before the record's end
+};
+
+IdPositions id_positions(const perf_event_attr& attr) {
+  const std::uint64_t t = attr.sample_type;
+  IdPositions p;
+  if (t & PERF_SAMPLE_IDENTIFIER) {
+    p.in_sample = 0;
+    if (attr.sample_id_all) p.from_end = 8;
+    return p;
+  }
+  if (!(t & PERF_SAMPLE_ID)) return p;
+  std::size_t before = 0;
+  for (auto bit : {PERF_SAMPLE_IP, PERF_SAMPLE_TID, PERF_SAMPLE_TIME, PERF_SAMPLE_ADDR}) {
+    if (t & bit) before += 8;
+  }
+  p.in_sample = before;
+  if (attr.sample_id_all) {
+    std::size_t after = 8;
+    if (t & PERF_SAMPLE_STREAM_ID) after += 8;
+    if (t & PERF_SAMPLE_CPU) after += 8;
+    p.from_end = after;
+  }
+  return p;
+}
+
+// Size of PERF_SAMPLE_READ's part of a sample (read_format decides it), from `at`.
+std::optional<std::size_t> read_part_size(std::span<const std::byte> rec, std::size_t at,
+                                          std::uint64_t read_format) {
+  constexpr std::uint64_t kFormatLost = 1u << 4;  // PERF_FORMAT_LOST (Linux 6.0)
+  std::size_t per_value = 8;
+  if (read_format & PERF_FORMAT_ID) per_value += 8;
+  if (read_format & kFormatLost) per_value += 8;
+  std::size_t times = 0;
+  if (read_format & PERF_FORMAT_TOTAL_TIME_ENABLED) times += 8;
+  if (read_format & PERF_FORMAT_TOTAL_TIME_RUNNING) times += 8;
+  if (!(read_format & PERF_FORMAT_GROUP)) return per_value + times;
+  if (at + 8 > rec.size()) return std::nullopt;
+  const std::uint64_t nr = u64_at(rec, at);
+  if (nr > rec.size() / per_value) return std::nullopt;
+  return 8 + times + nr * per_value;
+}
+
+class Reader : public sampling::RecordHandler {
+ public:
+  Reader(const PerfFile& file, const std::string& source, const PerfDataOptions& options)
+      : file_(file), source_(source), options_(options) {}
+
+  Result<PerfDataProfile> run() {
+    if (auto st = choose_event(); !st) return st.error();
+    std::size_t pos = 0;
+    while (pos < file_.data.size()) {
+      const std::size_t at = pos;
+      auto record = next_record(file_.data, pos, source_);
+      if (!record) return record.error();
+      if (auto st = take(*record, at); !st) return st.error();
+    }
+    collector_.finish();
+    return finish();
+  }
+
+  void on_sample(const sampling::Sample& s) override {
+    if (s.id.time > max_time_) max_time_ = s.id.time;
+    collector_.on_sample(s);
+  }
+  void on_mmap(const sampling::MmapRecord& m) override {
+    const auto* found = file_for(m.filename);
+    if (found == nullptr) return collector_.on_mmap(m);
+    sampling::MmapRecord copy = m;
+    copy.filename = found->path;
+    copy.build_id = found->build_id;
+    collector_.on_mmap(copy);
+  }
+  void on_comm(const sampling::CommRecord& c) override { collector_.on_comm(c); }
+  void on_fork(const sampling::TaskRecord& t) override { collector_.on_fork(t); }
+  void on_exit(const sampling::TaskRecord& t) override { collector_.on_exit(t); }
+  void on_lost(const sampling::LostRecord& l) override { collector_.on_lost(l); }
+  void on_throttle(const sampling::ThrottleRecord& t) override { collector_.on_throttle(t); }
+  void on_other(std::uint32_t type) override { collector_.on_other(type); }
+
+ private:
+  struct Event {
+    sampling::Decoder decoder;
+    bool cut = false;  // samples carry READ or BRANCH_STACK parts, cut out before decoding
+  };
+  struct KnownFile {
+    std::string path;  // where it is read from
+    std::vector<std::uint8_t> build_id;
+  };
+
+  Status choose_event() {
+    if (file_.events.empty()) {
+      return Error{source_ + " describes no events", 0,
+                   "  was it written by `perf record`? (`perf stat record` files hold counts, "
+                   "not samples)"};
+    }
+    for (std::size_t i = 0; i < file_.events.size(); ++i) {
+      const auto& e = file_.events[i];
+      perf_event_attr attr = e.attr;
+      attr.sample_type &= sampling::kDecodableSampleType;
+      events_.push_back({sampling::Decoder(attr), (e.attr.sample_type & kCutSampleBits) != 0});
+      for (const auto id : e.ids) by_id_.emplace(id, i);
+      if (!chosen_ && !e.dummy()) chosen_ = i;
+    }
+    if (!chosen_) chosen_ = 0;
+    ids_ = id_positions(file_.events[0].attr);
+    const auto& attr = file_.events[*chosen_].attr;
+    if ((attr.sample_type & PERF_SAMPLE_REGS_USER) && (attr.sample_type & PERF_SAMPLE_STACK_USER) &&
+        attr.sample_regs_user != 0 && options_.resolve) {
+      unwinder_.emplace(unwind::UnwinderOptions{.regs_mask = attr.sample_regs_user,
+                                                .debug_dirs = options_.debug_dirs});
+      collector_.set_unwinder(&*unwinder_, attr.sample_stack_user);
+    }
+    for (const auto& b : file_.build_ids) {
+      if (!b.kernel && !b.build_id.empty()) build_ids_.emplace(b.filename, b.build_id);
+    }
+    buildid_dir_ = options_.buildid_dir;
+    if (buildid_dir_.empty()) {
+      const char* home = std::getenv("HOME");
+      if (home != nullptr && *home != '\0') buildid_dir_ = std::string(home) + "/.debug";
+    }
+    return {};
+  }
+
+  // The file to read for a mapped path, with the build-id perf recorded for it (once per path).
+  const KnownFile* file_for(std::string_view filename) {
+    auto it = files_.find(std::string(filename));
+    if (it != files_.end()) return it->second ? &*it->second : nullptr;
+    std::optional<KnownFile> known;
+    auto id = build_ids_.find(std::string(filename));
+    if (id != build_ids_.end() && !filename.empty() && filename.front() == '/') {
+      known.emplace();
+      known->path = std::string(filename);
+      known->build_id = bytes_of_hex(id->second);
+      if (file_build_id(known->path) != id->second && !buildid_dir_.empty()) {
+        const std::string cached = fmt::format("{}/.build-id/{}/{}/elf", buildid_dir_,
+                                               id->second.substr(0, 2), id->second.substr(2));
+        if (exists(cached)) {
+          known->path = cached;
+          ++from_cache_;
+        }
+      }
+    }
+    auto [pos, _] = files_.emplace(std::string(filename), std::move(known));
+    return pos->second ? &*pos->second : nullptr;
+  }
+
+  std::size_t event_of(std::span<const std::byte> record, bool sample) const {
+    std::optional<std::uint64_t> id;
+    if (sample && ids_.in_sample) id = u64_at(record, 8 + *ids_.in_sample);
+    if (!sample && ids_.from_end && record.size() >= 8 + *ids_.from_end) {
+      id = u64_at(record, record.size() - *ids_.from_end);
+    }
+    if (id) {
+      if (auto it = by_id_.find(*id); it != by_id_.end()) return it->second;
+    }
+    return *chosen_;
+  }
+
+  Status take(std::span<const std::byte> record, std::size_t at) {
+    perf_event_header h{};
+    std::memcpy(&h, record.data(), sizeof h);
+    if (h.type == kFinishedRound) {
+      end_round();
+      return {};
+    }
+    if (h.type == kCompressed) {
+      return Error{source_ + " holds compressed records (perf record -z)", 0,
+                   "  perfscope reads uncompressed recordings: record again without -z"};
+    }
+    if (h.type >= kHeaderAttr) return {};  // perf's own records: read by parse_perf_file
+    const std::size_t index = event_of(record, h.type == PERF_RECORD_SAMPLE);
+    if (h.type == PERF_RECORD_SAMPLE) {
+      if (index != *chosen_) {
+        ++other_samples_[index];
+        return {};
+      }
+      ++samples_;
+      pending_bytes_ += record.size();
+      if (events_[index].cut) {
+        auto cut = cut_sample(record, file_.events[index].attr);
+        if (!cut) return bad(at, cut.error().op);
+        record = *cut;
+      }
+    }
+    if (reinterpret_cast<std::uintptr_t>(record.data()) % alignof(std::uint64_t) != 0) {
+      aligned_.resize((record.size() + 7) / 8);
+      std::memcpy(aligned_.data(), record.data(), record.size());
+      record = std::as_bytes(std::span(aligned_)).first(record.size());
+    }
+    if (auto st = events_[index].decoder.decode(record, *this); !st) {
+      return bad(at, st.error().op);
+    }
+    if (pending_bytes_ > kMaxPendingBytes) {
+      collector_.on_pass_end(~std::uint64_t{0});
+      pending_bytes_ = 0;
+    }
+    return {};
+  }
+
+  Error bad(std::size_t at, const std::string& what) const {
+    return Error{fmt::format("{}: the record at offset {} of the data cannot be read: {}", source_,
+                             at, what),
+                 0, "  is the file complete? perf report on it shows whether perf can read it"};
+  }
+
+  // perf's ordering rule: when a round ends, every sample up to the newest one of the round
+  // before has been written, whichever CPU's buffer it came from.
+  void end_round() {
+    const bool timed = file_.events[*chosen_].attr.sample_type & PERF_SAMPLE_TIME;
+    collector_.on_pass_end(timed ? last_round_max_ + 1 : ~std::uint64_t{0});
+    last_round_max_ = max_time_;
+    pending_bytes_ = 0;
+  }
+
+  // The sample without its READ and BRANCH_STACK parts, as the Decoder reads it.
+  Result<std::span<const std::byte>> cut_sample(std::span<const std::byte> rec,
+                                                const perf_event_attr& attr) {
+    const std::uint64_t t = attr.sample_type;
+    std::size_t pos = 8;
+    for (auto bit : {PERF_SAMPLE_IDENTIFIER, PERF_SAMPLE_IP, PERF_SAMPLE_TID, PERF_SAMPLE_TIME,
+                     PERF_SAMPLE_ADDR, PERF_SAMPLE_ID, PERF_SAMPLE_STREAM_ID, PERF_SAMPLE_CPU,
+                     PERF_SAMPLE_PERIOD}) {
+      if (t & bit) pos += 8;
+    }
+    const auto fail = [] { return Error{"a sample is shorter than its sample_type says", 0, {}}; };
+    if (pos > rec.size()) return fail();
+    std::size_t read_start = pos, read_size = 0;
+    if (t & PERF_SAMPLE_READ) {
+      auto size = read_part_size(rec, pos, attr.read_format);
+      if (!size || *size > rec.size() - pos) return fail();
+      read_size = *size;
+      pos += read_size;
+    }
+    if (t & PERF_SAMPLE_CALLCHAIN) {
+      if (pos + 8 > rec.size()) return fail();
+      const std::uint64_t nr = u64_at(rec, pos);
+      if (nr > (rec.size() - pos - 8) / 8) return fail();
+      pos += 8 + nr * 8;
+    }
+    if (t & PERF_SAMPLE_RAW) {
+      std::uint32_t size = 0;
+      if (pos + 4 > rec.size()) return fail();
+      std::memcpy(&size, rec.data() + pos, 4);
+      if (size > rec.size() - pos - 4) return fail();
+      pos += 4 + size;
+    }
+    std::size_t branch_start = pos, branch_size = 0;
+    if (t & PERF_SAMPLE_BRANCH_STACK) {
+      if (pos + 8 > rec.size()) return fail();
+      const std::uint64_t nr = u64_at(rec, pos);
+      std::size_t size = 8;
+      if (attr.branch_sample_type & PERF_SAMPLE_BRANCH_HW_INDEX) size += 8;
+      if (nr > rec.size() / 24 || size + nr * 24 > rec.size() - pos) return fail();
+      branch_size = size + nr * 24;
+    }
+    cut_.clear();
+    cut_.reserve(rec.size());
+    const auto append = [&](std::size_t from, std::size_t to) {
+      cut_.insert(cut_.end(), rec.begin() + static_cast<std::ptrdiff_t>(from),
+                  rec.begin() + static_cast<std::ptrdiff_t>(to));
+    };
+    append(0, read_start);
+    append(read_start + read_size, branch_start);
+    append(branch_start + branch_size, rec.size());
+    const auto size = static_cast<std::uint16_t>(cut_.size());
+    std::memcpy(cut_.data() + offsetof(perf_event_header, size), &size, sizeof size);
+    aligned_.resize((cut_.size() + 7) / 8);
+    std::memcpy(aligned_.data(), cut_.data(), cut_.size());
+    return std::as_bytes(std::span(aligned_)).first(cut_.size());
+  }
+
+  Result<PerfDataProfile> finish() {
+    const auto& event = file_.events[*chosen_];
+    const auto& attr = event.attr;
+    recording::ProfileInfo info;
+    info.event = event.name;
+    info.time_based = attr.type == PERF_TYPE_SOFTWARE && (attr.config == PERF_COUNT_SW_CPU_CLOCK ||
+                                                          attr.config == PERF_COUNT_SW_TASK_CLOCK);
+    info.frequency = attr.freq ? attr.sample_freq : 0;
+    info.period = attr.freq ? 0 : attr.sample_period;
+    info.comments.push_back(fmt::format("perf.data: {} samples of {} read from {}{}", samples_,
+                                        event.name, source_, file_.pipe ? " (pipe mode)" : ""));
+    if (!file_.cmdline.empty())
+      info.comments.push_back("perf.data: recorded with " + file_.cmdline);
+    symbols::Symbolizer symbolizer(
+        {.kallsyms_path = options_.kallsyms_path, .debug_dirs = options_.debug_dirs});
+    PerfDataProfile out;
+    out.profile = recording::build_profile(collector_, symbolizer, info);
+    auto& p = out.profile;
+    // The period type is the default, as perf report weighs samples.
+    if (p.sample_types.size() > 1) p.default_sample_type = p.sample_types[1].type;
+    for (const auto& [index, n] : other_samples_) {
+      out.notes.push_back(fmt::format(
+          "{}: read the samples of {} only, the first event; {} samples of {} were skipped",
+          source_, event.name, n, file_.events[index].name));
+    }
+    if (collector_.lost_records() > 0) {
+      out.notes.push_back(fmt::format("{}: perf lost {} records while recording (LOST)", source_,
+                                      collector_.lost_records()));
+    }
+    if (unwinder_) {
+      const auto& u = unwinder_->stats();
+      const auto complete = u.count(unwind::StopReason::outermost);
+      if (u.samples > 0 && complete < u.samples) {
+        out.notes.push_back(fmt::format(
+            "{}: {} of {} user stacks unwound to their outermost frame (--call-graph dwarf)",
+            source_, complete, u.samples));
+      }
+    }
+    return out;
+  }
+
+  const PerfFile& file_;
+  const std::string& source_;
+  const PerfDataOptions& options_;
+  std::vector<Event> events_;
+  std::unordered_map<std::uint64_t, std::size_t> by_id_;
+  std::optional<std::size_t> chosen_;
+  IdPositions ids_;
+  sampling::Collector collector_;
+  std::optional<unwind::DwarfUnwinder> unwinder_;
+  std::unordered_map<std::string, std::string> build_ids_;           // path -> hex
+  std::unordered_map<std::string, std::optional<KnownFile>> files_;  // path -> what to read
+  std::string buildid_dir_;
+  std::size_t from_cache_ = 0;
+  std::map<std::size_t, std::uint64_t> other_samples_;  // event index -> samples skipped
+  std::uint64_t samples_ = 0, max_time_ = 0, last_round_max_ = 0;
+  std::size_t pending_bytes_ = 0;
+  std::vector<std::byte> cut_;
+  std::vector<std::uint64_t> aligned_;
+};
+
+}  // namespace
+
+Result<PerfDataProfile> read_perf_data(std::span<const std::byte> bytes, const std::string& source,
+                                       const PerfDataOptions& options) {
+  auto file = parse_perf_file(bytes, source);
+  if (!file) return file.error();
+  Reader reader(*file, source, options);
+  return reader.run();
+}
+
+Result<profile::Profile> read_perf_data_input(std::string_view bytes, const std::string& source,
+                                              std::vector<std::string>& notes) {
+  auto r = read_perf_data(std::as_bytes(std::span(bytes.data(), bytes.size())), source);
+  if (!r) return r.error();
+  for (auto& n : r->notes) notes.push_back(std::move(n));
+  return std::move(r->profile);
+}
+
+}  // namespace perfscope::perfdata

@@ -1,0 +1,53 @@
+// read_perf_data(): a file `perf record` wrote, as a symbolized Profile, through the same pieces a
+// perfscope recording goes through: sampling::Decoder for each event's records, the Collector
+// (ProcessTable from MMAP/MMAP2/COMM/FORK/EXIT, StackAggregator), unwind::DwarfUnwinder for
+// `--call-graph dwarf` stack copies, and recording::build_profile with symbols::Symbolizer.
+//
+// Samples weigh their PERIOD, as perf report counts them: the profile's default sample type is
+// the period one ("cpu nanoseconds" for cpu-clock and task-clock, "EVENT count" otherwise), with
+// "samples count" beside it, as for perf script text. Of several sampling events the first is
+// read (the others' samples are skipped with a note); perf's side-band dummy event only brings
+// side-band records.
+//
+// Files are found as perf report finds them: for a mapping whose build-id the file lists
+// (HEADER_BUILD_ID), the path recorded when that file there still has that build-id, else perf's
+// build-id cache (~/.debug/.build-id/xx/rest/elf), else the debug file /usr/lib/debug/.build-id/
+// holds; addresses of a file found nowhere are named "module+0xADDRESS". Kernel addresses are
+// resolved with this machine's /proc/kallsyms.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "profile/profile.hpp"
+
+namespace perfscope::perfdata {
+
+struct PerfDataOptions {
+  // perf's build-id cache; empty: $HOME/.debug.
+  std::string buildid_dir = {};
+  std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
+  std::string kallsyms_path = "/proc/kallsyms";
+  // false: decode every record and keep the process table and stacks, but open no file (no DWARF
+  // unwinding, no symbols) and return a profile without samples: the fuzz target's mode.
+  bool resolve = true;
+};
+
+struct PerfDataProfile {
+  profile::Profile profile;
+  std::vector<std::string> notes;  // what a person should know about how it was read
+};
+
+// `bytes` is the whole file (or pipe stream); `source` names it in errors and notes.
+Result<PerfDataProfile> read_perf_data(std::span<const std::byte> bytes, const std::string& source,
+                                       const PerfDataOptions& options = {});
+
+// read_perf_data() as formats::PerfDataReader: the profile, its notes appended to `notes`.
+Result<profile::Profile> read_perf_data_input(std::string_view bytes, const std::string& source,
+                                              std::vector<std::string>& notes);
+
+}  // namespace perfscope::perfdata
