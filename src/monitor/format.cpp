@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "core/text_escape.hpp"
+#include "monitor/metric_name.hpp"
 
 namespace perfscope::monitor {
 namespace {
@@ -71,6 +72,19 @@ class TimestampCache {
   std::int64_t time_ns_ = 0;
   std::string text_;
 };
+
+// Nanoseconds as exact decimal seconds: 1500000000 -> "1.5", 0 -> "0", 7 -> "0.000000007".
+void append_seconds(std::uint64_t ns, std::string& out) {
+  fmt::format_to(std::back_inserter(out), "{}", ns / 1'000'000'000);
+  std::uint64_t fraction = ns % 1'000'000'000;
+  if (fraction == 0) return;
+  int digits = 9;
+  while (fraction % 10 == 0) {
+    fraction /= 10;
+    --digits;
+  }
+  fmt::format_to(std::back_inserter(out), ".{:0{}}", fraction, digits);
+}
 
 }  // namespace
 
@@ -142,35 +156,54 @@ void append_jsonl(std::span<const Point> points, const std::vector<Series>& seri
 void append_exposition(const std::vector<Series>& series, std::span<const Point> latest,
                        std::string& out) {
   auto it = std::back_inserter(out);
-  // Series of one metric are adjacent (Source orders them by event), but an event listed with two
-  // modifier sets shares its metric with another: group by name, in first-seen order.
+  // Series of one family are adjacent (Source orders them by event), but an event listed with two
+  // modifier sets shares its family with another: group by name, in first-seen order.
+  std::vector<std::string> families;
+  for (const auto& s : series) families.push_back(prometheus_name(s));
   std::vector<bool> done(series.size(), false);
   for (std::size_t i = 0; i < series.size(); ++i) {
     if (done[i]) continue;
-    const std::string& metric = series[i].metric;
-    fmt::format_to(it,
-                   "# HELP {0}_total Count of the perf event {1}, scaled for multiplexing "
-                   "(perfscope monitor).\n# TYPE {0}_total counter\n",
-                   metric, series[i].base);
+    const std::string& family = families[i];
+    if (series[i].nanoseconds) {
+      fmt::format_to(it,
+                     "# HELP {0} CPU time counted by the perf event {1}, in seconds (perfscope "
+                     "monitor).\n# TYPE {0} counter\n",
+                     family, series[i].base);
+    } else {
+      fmt::format_to(it,
+                     "# HELP {0} Count of the perf event {1}, scaled for multiplexing (perfscope "
+                     "monitor).\n# TYPE {0} counter\n",
+                     family, series[i].base);
+    }
     for (std::size_t j = i; j < series.size(); ++j) {
-      if (series[j].metric != metric) continue;
+      if (families[j] != family) continue;
       done[j] = true;
-      if (latest[j].time_ns == 0) continue;
-      out += metric;
-      out += "_total";
+      out += family;
       append_labels(series[j], nullptr, out);
-      fmt::format_to(it, " {}\n", latest[j].total);
+      out += ' ';
+      // Not polled yet: the count at the start, 0.
+      const std::uint64_t total = latest[j].time_ns == 0 ? 0 : latest[j].total;
+      if (series[j].nanoseconds) {
+        append_seconds(total, out);
+      } else {
+        fmt::format_to(it, "{}", total);
+      }
+      out += '\n';
     }
   }
   out +=
       "# HELP perfscope_monitor_accuracy Share of the last poll interval each counter was "
-      "running (time_running / time_enabled); its count was scaled by the inverse.\n"
+      "running (time_running / time_enabled); its count was scaled by the inverse. NaN until the "
+      "first poll.\n"
       "# TYPE perfscope_monitor_accuracy gauge\n";
   for (std::size_t j = 0; j < series.size(); ++j) {
-    if (latest[j].time_ns == 0) continue;
     out += "perfscope_monitor_accuracy";
     append_labels(series[j], &series[j].metric, out);
-    fmt::format_to(it, " {}\n", latest[j].accuracy);
+    if (latest[j].time_ns == 0) {
+      out += " NaN\n";
+    } else {
+      fmt::format_to(it, " {}\n", latest[j].accuracy);
+    }
   }
 }
 

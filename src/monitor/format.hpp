@@ -23,9 +23,12 @@ void append_csv(std::span<const Point> points, const std::vector<Series>& series
 void append_jsonl(std::span<const Point> points, const std::vector<Series>& series,
                   std::string& out);
 
-// Every series' total as a counter family named METRIC_total, labelled with the event and the
-// scope, and each series' accuracy in one gauge family, perfscope_monitor_accuracy.
-// `latest` is indexed by series; a point with time_ns 0 has not been polled yet and is left out.
+// Every series' total as a counter family (prometheus_name(): METRIC_total, or
+// METRIC_seconds_total with the nanoseconds as exact decimal seconds), labelled with the event and
+// the scope, and each series' accuracy in one gauge family, perfscope_monitor_accuracy.
+// `latest` is indexed by series. Every series is always there: one with time_ns 0 has not been
+// polled yet and reads the start values, a total of 0 and an accuracy of NaN (no interval yet), as
+// Prometheus asks of series known in advance.
 void append_exposition(const std::vector<Series>& series, std::span<const Point> latest,
                        std::string& out);
 inline constexpr const char* kExpositionContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -42,4 +42,8 @@ std::string metric_name(const events::EventSpec& spec) {
   return fmt::format("perf_{}_{}", events::kind_name(spec.kind), stem);
 }
 
+std::string prometheus_name(const Series& series) {
+  return series.metric + (series.nanoseconds ? "_seconds_total" : "_total");
+}
+
 }  // namespace perfscope::monitor

@@ -116,8 +116,17 @@ Status Runner::open_outputs() {
   }
   latest_.assign(source_.series().size(), Point{});
   buffer_.reserve(source_.series().size() * 16);
-  // Until the first poll the endpoints answer with the metric families and no samples.
-  return flush_now();
+  // Until the first poll the endpoints answer with every series at its start values (counters 0,
+  // accuracy NaN), so the first scrape already has every series.
+  publish();
+  return {};
+}
+
+void Runner::publish() {
+  if (servers_.empty()) return;
+  exposition_.clear();
+  append_exposition(source_.series(), latest_, exposition_);
+  for (auto& s : servers_) s.set_metrics(exposition_);
 }
 
 std::vector<std::string> Runner::endpoints() const {
@@ -132,6 +141,7 @@ Status Runner::poll_now() {
   for (std::size_t i = first; i < buffer_.size(); ++i) latest_[buffer_[i].series] = buffer_[i];
   last_poll_ns_ = monotonic_ns();
   ++polls_;
+  publish();  // every scrape gets the latest poll, whatever the flush interval
   return {};
 }
 
@@ -143,11 +153,6 @@ Status Runner::flush_now() {
     if (auto st = f.flush(); !st && status) status = st;
   }
   buffer_.clear();
-  if (!servers_.empty()) {
-    exposition_.clear();
-    append_exposition(source_.series(), latest_, exposition_);
-    for (auto& s : servers_) s.set_metrics(exposition_);
-  }
   return status;
 }
 

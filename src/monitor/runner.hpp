@@ -1,8 +1,9 @@
 // Runner: a whole `monitor` run. open() checks the settings, opens the source on its scope (the
 // command perfscope starts, -p processes, a cgroup, or CPUs) and makes the outputs ready: the
 // Prometheus endpoints listen first, so a busy port fails before any file is created. run() then
-// polls every poll interval, appends the points to every file every flush interval, serves the
-// endpoints in between, and ends as stat does (stat::RunWatch): when the command or the -p
+// polls every poll interval, appends the points to every file every flush interval and serves the
+// endpoints in between (every series from the start, at 0 until the first poll, then the latest
+// poll, not the last flush). It ends as stat does (stat::RunWatch): when the command or the -p
 // processes exit, a signal comes or the duration elapses; a final poll and flush keep the last
 // stretch. One thread; nothing is printed: what a person sees comes back as values.
 #pragma once
@@ -74,6 +75,8 @@ class Runner {
   Status loop(stat::RunWatch& watch, int timer_fd);
   Status poll_now();
   Status flush_now();
+  // Formats latest_ for the endpoints.
+  void publish();
 
   Settings settings_;
   std::optional<process::Workload> workload_;
@@ -86,7 +89,7 @@ class Runner {
   // Run state.
   std::vector<Point> buffer_;  // polled, not yet flushed
   std::vector<Point> latest_;  // per series, for the endpoints
-  std::string exposition_;
+  std::string exposition_;     // what the endpoints serve: latest_ as Prometheus text
   std::size_t polls_ = 0;
   std::uint64_t last_poll_ns_ = 0;
 };

@@ -15,6 +15,9 @@ struct Series {
   int cpu = -1;
   std::int64_t pid = -1;
   std::string cgroup;
+  // The count is nanoseconds of CPU time (cpu-clock, task-clock): CSV and JSON lines keep the
+  // nanoseconds, Prometheus gets seconds (see prometheus_name()).
+  bool nanoseconds = false;
 };
 
 struct Point {

@@ -52,7 +52,8 @@ Result<Source> Source::open(std::span<const events::EventGroupSpec> groups,
     id = static_cast<std::uint32_t>(s.series_.size());
     const auto& spec = s.set_.slots()[key.first].spec;
     const auto& [cpu, pid, cgroup] = scopes[key.second];
-    s.series_.push_back({metric_name(spec), spec.display_name(), spec.name, cpu, pid, cgroup});
+    s.series_.push_back({metric_name(spec), spec.display_name(), spec.name, cpu, pid, cgroup,
+                         events::is_time_based(spec)});
   }
   for (const auto& inst : s.set_.instances()) {
     std::vector<std::uint32_t> ids;

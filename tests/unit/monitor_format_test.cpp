@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "monitor/format.hpp"
+#include "monitor/metric_name.hpp"
 #include "monitor/source.hpp"
 
 namespace perfscope::monitor {
@@ -69,7 +70,7 @@ TEST(MonitorFormat, PrometheusExpositionGroupsFamiliesAndEscapesLabels) {
   std::vector<Point> latest(series.size());
   latest[0] = {kTime, 0, 1, 100, 1.0};
   latest[1] = {kTime, 1, 2, 200, 1.0};
-  latest[3] = {kTime, 3, 3, 300, 0.5};  // series 2 not polled yet: left out
+  latest[3] = {kTime, 3, 3, 300, 0.5};  // series 2 not polled yet: its start values
   std::string out;
   append_exposition(series, latest, out);
   EXPECT_EQ(
@@ -82,20 +83,59 @@ TEST(MonitorFormat, PrometheusExpositionGroupsFamiliesAndEscapesLabels) {
       "# HELP perf_hardware_INSTRUCTIONS_total Count of the perf event instructions, scaled for "
       "multiplexing (perfscope monitor).\n"
       "# TYPE perf_hardware_INSTRUCTIONS_total counter\n"
+      "perf_hardware_INSTRUCTIONS_total{event=\"instructions:u\",pid=\"4242\"} 0\n"
       "# HELP perf_software_CONTEXT_SWITCHES_total Count of the perf event context-switches, "
       "scaled for multiplexing (perfscope monitor).\n"
       "# TYPE perf_software_CONTEXT_SWITCHES_total counter\n"
       "perf_software_CONTEXT_SWITCHES_total{event=\"context-switches\",cgroup=\"a\\\\b\\\"c\\nd\"} "
       "300\n"
       "# HELP perfscope_monitor_accuracy Share of the last poll interval each counter was running "
-      "(time_running / time_enabled); its count was scaled by the inverse.\n"
+      "(time_running / time_enabled); its count was scaled by the inverse. NaN until the first "
+      "poll.\n"
       "# TYPE perfscope_monitor_accuracy gauge\n"
       "perfscope_monitor_accuracy{metric=\"perf_software_PAGE_FAULTS\",event=\"page-faults\","
       "cpu=\"0\"} 1\n"
       "perfscope_monitor_accuracy{metric=\"perf_software_PAGE_FAULTS\",event=\"page-faults\","
       "cpu=\"1\"} 1\n"
+      "perfscope_monitor_accuracy{metric=\"perf_hardware_INSTRUCTIONS\",event=\"instructions:u\","
+      "pid=\"4242\"} NaN\n"
       "perfscope_monitor_accuracy{metric=\"perf_software_CONTEXT_SWITCHES\",event=\"context-"
       "switches\",cgroup=\"a\\\\b\\\"c\\nd\"} 0.5\n");
+}
+
+// cpu-clock and task-clock count nanoseconds; Prometheus gets them in seconds, exactly, in a
+// family named with the unit. Before the first poll every family reads 0.
+TEST(MonitorFormat, PrometheusExportsClockEventsInSeconds) {
+  std::vector<Series> series{
+      {"perf_software_TASK_CLOCK", "task-clock", "task-clock", 0, -1, {}, true},
+      {"perf_software_TASK_CLOCK", "task-clock", "task-clock", 1, -1, {}, true},
+      {"perf_software_CPU_CLOCK", "cpu-clock:u", "cpu-clock", 0, -1, {}, true},
+      {"perf_software_CPU_CLOCK", "cpu-clock:u", "cpu-clock", 1, -1, {}, true},
+  };
+  EXPECT_EQ(prometheus_name(series[0]), "perf_software_TASK_CLOCK_seconds_total");
+  std::vector<Point> latest(series.size());
+  latest[0] = {kTime, 0, 1, 1'500'000'000, 1.0};
+  latest[1] = {kTime, 1, 1, 12'000'000'007, 1.0};
+  latest[2] = {kTime, 2, 1, 999'999'999, 1.0};  // series 3 not polled yet
+  std::string out;
+  append_exposition(series, latest, out);
+  const std::string expected_samples =
+      "# HELP perf_software_TASK_CLOCK_seconds_total CPU time counted by the perf event "
+      "task-clock, in seconds (perfscope monitor).\n"
+      "# TYPE perf_software_TASK_CLOCK_seconds_total counter\n"
+      "perf_software_TASK_CLOCK_seconds_total{event=\"task-clock\",cpu=\"0\"} 1.5\n"
+      "perf_software_TASK_CLOCK_seconds_total{event=\"task-clock\",cpu=\"1\"} 12.000000007\n"
+      "# HELP perf_software_CPU_CLOCK_seconds_total CPU time counted by the perf event "
+      "cpu-clock, in seconds (perfscope monitor).\n"
+      "# TYPE perf_software_CPU_CLOCK_seconds_total counter\n"
+      "perf_software_CPU_CLOCK_seconds_total{event=\"cpu-clock:u\",cpu=\"0\"} 0.999999999\n"
+      "perf_software_CPU_CLOCK_seconds_total{event=\"cpu-clock:u\",cpu=\"1\"} 0\n";
+  EXPECT_EQ(out.substr(0, expected_samples.size()), expected_samples) << out;
+  // The accuracy gauge names the metric as CSV does (without the unit).
+  EXPECT_NE(out.find("perfscope_monitor_accuracy{metric=\"perf_software_TASK_CLOCK\",event=\"task-"
+                     "clock\",cpu=\"0\"} 1\n"),
+            std::string::npos)
+      << out;
 }
 
 // Multiplexing with synthetic readings: each counter's interval delta is scaled by its own
