@@ -188,7 +188,8 @@ TEST(RecordCfi, SystemWideWalksAProcessThatStartsAndExitsDuringTheRecording) {
 TEST(RecordCfi, ARunningProcessIsWalked) {
   PS_REQUIRE(bpf_backend());
   TempDir dir;
-  testing::BackgroundProcess target_process({target("ps-unwind-cases"), "recurse", "40"},
+  // 4 s of CPU: a sanitized perfscope on a busy machine may take a second or more to attach.
+  testing::BackgroundProcess target_process({target("ps-unwind-cases"), "recurse", "40", "4"},
                                             dir.file("target.log"));
   const auto out = dir.file("p.pb.gz");
   const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "--call-graph", "cfi", "-F",

@@ -1,7 +1,8 @@
 // ps-unwind-cases MODE [ARG]: stacks with known shapes for the in-kernel unwinder's tests, built
 // like distribution code (-O2 -fomit-frame-pointer; a stripped copy too). Each mode burns CPU
 // for about a second (CPU time of the process), then exits 0.
-//   recurse N   uc_leaf <- uc_recurse x N <- main           (exactly N uc_recurse frames)
+//   recurse N [SECONDS]  uc_leaf <- uc_recurse x N <- main  (exactly N uc_recurse frames),
+//               burning SECONDS of CPU instead of one
 //   signal      uc_in_handler <- uc_handler <- [sigreturn] <- uc_interrupted <- main: the whole
 //               second is spent inside a SIGALRM handler that interrupted uc_interrupted
 //   dlopen LIB  dlopen()s LIB after starting, then: uc_plugin_leaf <- uc_plugin_outer (in LIB)
@@ -22,9 +23,11 @@ static long long cpu_ns(void) {
   return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-// The hot loop: about 1 s of CPU from the process's start.
+static long long burn_ns = 1000000000LL;
+
+// The hot loop: about burn_ns of CPU from the process's start.
 __attribute__((noinline)) unsigned long uc_leaf(unsigned long x) {
-  while (cpu_ns() < 1000000000LL) {
+  while (cpu_ns() < burn_ns) {
     for (int i = 0; i < 100000; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
     sink_value = x;
   }
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "recurse";
   if (strcmp(mode, "recurse") == 0) {
     const int n = argc > 2 ? atoi(argv[2]) : 100;
+    if (argc > 3) burn_ns = (long long)(atof(argv[3]) * 1e9);
     sink_value = uc_recurse(n, 1);
   } else if (strcmp(mode, "signal") == 0) {
     struct sigaction sa;
