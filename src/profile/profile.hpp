@@ -6,14 +6,21 @@
 // A Profile is a plain value: copyable, movable, not thread-safe to mutate.
 //
 // Conventions perfscope's recorder follows, and report / output rely on:
-//   sample_types   [{"samples", "count"}, {"cpu", "nanoseconds"}]; queries use value 0 by default
+//   sample_types   [{"samples", "count"}, {"cpu", "nanoseconds"}], default_sample_type
+//                  "samples" (a profile without a default is counted in its last type, as Go's
+//                  pprof does: see sample_type_index() in query.hpp)
 //   period_type    {"cpu", "nanoseconds"}, period: nanoseconds of CPU time per sample
-//   labels         num labels "pid", "tid", "cpu"; str label "comm" (the thread's command name)
-//   mappings       kernel frames live in a mapping named "[kernel.kallsyms]", or "[module]" for a
-//                  kernel module; user frames in one per mapped file (/proc/PID/maps)
-//   functions      name is demangled; system_name may hold the mangled name. A frame that could
-//                  not be resolved still gets a function, named for the reason:
-//                  "[unknown: no symbols in libfoo.so]"
+//   labels         num labels "pid", "tid", "cpu", each with its key as num_unit (Go's pprof
+//                  drops a num label whose value and unit are both 0: pid 0, cpu 0); str label
+//                  "comm" (the thread's command name). Readers take a num label's value whatever
+//                  its unit, so older files without units read the same
+//   mappings       kernel frames live in a mapping named "[kernel.kallsyms]" spanning the kernel
+//                  text (_stext to _etext in kallsyms), or "[module]" for a kernel module (its
+//                  extent in /proc/modules); user frames in one per mapped file (/proc/PID/maps)
+//   functions      name is demangled; system_name may hold the mangled name; start_line is the
+//                  function's DW_AT_decl_line when DWARF has it. A frame that could not be
+//                  resolved still gets a function, named for the reason:
+//                  "[unknown: no symbols in libfoo.so]""
 //   comments       free text, one line each; "perfscope: lost N samples" counts samples the kernel
 //                  dropped (see lost_samples() in query.hpp)
 #pragma once
@@ -120,7 +127,7 @@ class Profile {
   std::int64_t time_nanos = 0;      // start, ns since the Unix epoch; 0: unknown
   std::int64_t duration_nanos = 0;  // 0: unknown
   std::vector<StringId> comments;
-  StringId default_sample_type = 0;  // 0: the first sample type
+  StringId default_sample_type = 0;  // 0: none named (readers then take the last type, as Go)
 
  private:
   std::vector<std::string> strings_;

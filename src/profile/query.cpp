@@ -260,11 +260,13 @@ Result<std::size_t> sample_type_index(const Profile& p, std::string_view name,
   const auto& types = p.sample_types;
   if (name.empty()) {
     // Strings are interned once each, so the default names a type when the ids are equal.
-    if (p.default_sample_type == 0) return std::size_t{0};
-    for (std::size_t i = 0; i < types.size(); ++i) {
-      if (types[i].type == p.default_sample_type) return i;
+    if (p.default_sample_type != 0) {
+      for (std::size_t i = 0; i < types.size(); ++i) {
+        if (types[i].type == p.default_sample_type) return i;
+      }
     }
-    return std::size_t{0};
+    // As Go's pprof (profile.SampleIndexByName): no default, or one naming no type, is the last.
+    return types.empty() ? std::size_t{0} : types.size() - 1;
   }
   for (std::size_t i = 0; i < types.size(); ++i) {
     if (p.string(types[i].type) == name) return i;

@@ -65,7 +65,8 @@ Totals totals(const Profile& p, const SampleFilter& filter = {});
 // Which Sample::values entry weighs samples, chosen as `go tool pprof -sample_index` does: `name`
 // is a sample type's type string ("alloc_space") or, when no type has that name, a 0-based index
 // ("1"). An empty name is the profile's default: the sample type default_sample_type names, else
-// value 0 (also when the profile has no sample types at all, so an empty name never fails).
+// the last one, as Go's pprof picks it (0 when the profile has no sample types at all, so an empty
+// name never fails).
 // The Error names `source` and lists the sample types there are:
 //   the profile has no sample type "foo"; it has: samples, cpu
 Result<std::size_t> sample_type_index(const Profile& p, std::string_view name,

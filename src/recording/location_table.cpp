@@ -19,11 +19,13 @@ std::uint64_t LocationTable::file_mapping(const std::string& path, const std::st
   return it->second;
 }
 
-std::uint64_t LocationTable::kernel_mapping(const std::string& module) {
+std::uint64_t LocationTable::kernel_mapping(const std::string& module, std::uint64_t start,
+                                            std::uint64_t limit) {
   auto [it, inserted] = kernel_mappings_.try_emplace(module, 0);
   if (inserted) {
     profile::Mapping m;
-    m.limit = ~std::uint64_t{0};
+    m.start = start;
+    m.limit = limit;
     m.filename = p_.intern(module);
     m.has_functions = true;
     it->second = p_.add_mapping(m);
@@ -48,7 +50,7 @@ std::uint64_t LocationTable::add(std::uint64_t mapping_id, std::uint64_t address
   loc.address = address;
   bool unknown = false;
   for (const auto& f : frames) {
-    const auto fn = p_.add_function(f.function, f.function, f.file);
+    const auto fn = p_.add_function(f.function, f.function, f.file, f.start_line);
     loc.lines.push_back({fn, static_cast<std::int64_t>(f.line), 0});
     if (!f.resolved) unknown = true;
   }

@@ -23,8 +23,10 @@ class LocationTable {
   // The mapping of a file mapped at [start, end) from `pgoff`, one per distinct range.
   std::uint64_t file_mapping(const std::string& path, const std::string& build_id,
                              std::uint64_t start, std::uint64_t end, std::uint64_t pgoff);
-  // A kernel image or module, spanning the whole address space.
-  std::uint64_t kernel_mapping(const std::string& module);
+  // A kernel image or module spanning [start, limit), its text as kallsyms gives it; without a
+  // known range (kallsyms unreadable or hidden), start 0 and limit 0 (pprof's "unknown").
+  std::uint64_t kernel_mapping(const std::string& module, std::uint64_t start = 0,
+                               std::uint64_t limit = 0);
 
   // The location already interned for (mapping, address, tag), if any: lets callers skip
   // symbolizing an address seen before. `tag` separates addresses outside every mapping whose

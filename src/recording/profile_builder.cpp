@@ -37,7 +37,7 @@ class Builder {
     if (kernel) {
       const auto& frames = symbolizer_.resolve_kernel(lookup);
       const std::string module = frames.empty() ? "[kernel.kallsyms]" : frames.back().module;
-      return table_.add(table_.kernel_mapping(module), address, frames);
+      return table_.add(kernel_mapping(module), address, frames);
     }
     const auto& space = collector_.processes().space(space_id);
     const sampling::Mapping* m = space.find(address);
@@ -78,6 +78,13 @@ class Builder {
       reason = "address outside every mapping";
     }
     return table_.add(0, address, {symbols::Symbolizer::unknown(reason)}, tag);
+  }
+
+  // The mapping of a kernel module ("[kernel.kallsyms]", "[nf_tables]"), over its text.
+  std::uint64_t kernel_mapping(const std::string& module) {
+    const auto range = symbolizer_.kernel_text_range(module);
+    return range ? table_.kernel_mapping(module, range->first, range->second)
+                 : table_.kernel_mapping(module);
   }
 
   // The frame standing for a kernel or user stack the eBPF backend could not capture.
@@ -212,10 +219,16 @@ profile::Profile build_profile(const sampling::Collector& collector,
     p.period_type = {p.intern(info.event), p.intern("count")};
     p.period = static_cast<std::int64_t>(info.period);
   }
+  // Named, not left 0: without it Go's pprof shows the last type and perfscope's reader (which
+  // follows Go) would too, while perfscope's tables count samples.
+  p.default_sample_type = p.sample_types.front().type;
   p.time_nanos = info.time_nanos;
   p.duration_nanos = info.duration_nanos;
   for (const auto& c : info.comments) p.add_comment(c);
 
+  // Go's pprof drops a num label whose value and unit are both 0 (profile/encode.go): the
+  // swapper's pid and tid 0 and cpu 0 would vanish. Each num label carries a unit, its own key
+  // (what pprof assumes for a key without one), so value 0 survives; perfscope ignores the unit.
   const auto key_pid = p.intern("pid");
   const auto key_tid = p.intern("tid");
   const auto key_cpu = p.intern("cpu");
@@ -246,9 +259,9 @@ profile::Profile build_profile(const sampling::Collector& collector,
     total_samples += e.count;
     s.values = {static_cast<std::int64_t>(e.count), static_cast<std::int64_t>(e.period)};
     s.labels = {
-        {key_pid, 0, e.key.pid, 0},
-        {key_tid, 0, e.key.tid, 0},
-        {key_cpu, 0, e.key.cpu, 0},
+        {key_pid, 0, e.key.pid, key_pid},
+        {key_tid, 0, e.key.tid, key_tid},
+        {key_cpu, 0, e.key.cpu, key_cpu},
         {key_comm,
          p.intern(collector.processes().thread_comm(static_cast<pid_t>(e.key.tid), e.key.space)), 0,
          0},

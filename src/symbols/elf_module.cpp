@@ -570,6 +570,13 @@ void ElfModule::symbolize(std::uint64_t vaddr, bool inline_frames, bool line_num
   }
   if (outer.empty()) return;
 
+  // The function's own line (DW_AT_decl_line, through its abstract origin or specification),
+  // with line numbers only, as the file and line of the frame come with them.
+  auto start_line = [line_numbers](Dwarf_Die* die) -> std::uint32_t {
+    int line = 0;
+    if (!line_numbers || dwarf_decl_line(die, &line) != 0 || line <= 0) return 0;
+    return static_cast<std::uint32_t>(line);
+  };
   auto frame = [vaddr](std::string function, bool inlined) {
     Frame f;
     f.function = std::move(function);
@@ -582,6 +589,7 @@ void ElfModule::symbolize(std::uint64_t vaddr, bool inline_frames, bool line_num
     // One frame; its line is in the outer function itself: where the first inlined call sits,
     // else the line table's row for the address.
     Frame f = frame(std::move(outer), false);
+    if (!chain.empty()) f.start_line = start_line(&chain[0]);
     if (line_numbers && unit != nullptr) {
       if (chain.size() > 1) {
         State::call_site(*unit, &chain[1], f);
@@ -596,6 +604,7 @@ void ElfModule::symbolize(std::uint64_t vaddr, bool inline_frames, bool line_num
     std::string name = i == 0 ? outer : die_function_name(&chain[i]);
     if (name.empty()) name = "[unknown: unnamed inlined function]";
     Frame f = frame(std::move(name), i > 0);
+    f.start_line = start_line(&chain[i]);
     if (line_numbers) {
       if (i + 1 == chain.size()) {
         State::line_at(*unit, vaddr, f);

@@ -25,8 +25,9 @@ struct Frame {
                            // "[jit] /tmp/perf-PID.map"
   std::string file;        // source file when DWARF line info exists, else empty
   std::uint32_t line = 0;  // 0 when unknown
-  bool inlined = false;    // true for every frame inlined into the next one
-  bool resolved = false;   // false for [unknown: ...] frames
+  std::uint32_t start_line = 0;     // where the function is declared (DW_AT_decl_line); 0: unknown
+  bool inlined = false;             // true for every frame inlined into the next one
+  bool resolved = false;            // false for [unknown: ...] frames
   std::uint64_t module_offset = 0;  // ELF vaddr for user code; the address itself for kernel/JIT
 };
 

@@ -76,8 +76,10 @@ KernelSymbols KernelSymbols::parse(std::string_view kallsyms, std::string_view m
     // End markers, not functions: an address at or past them belongs to no symbol.
     if (module.empty() && (name == "_etext" || name == "_einittext")) {
       if (name == "_etext") ks.etext_ = address;
+      if (name == "_einittext") ks.einittext_ = address;
       continue;
     }
+    if (module.empty() && name == "_stext") ks.stext_ = address;
     if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
     if (name.empty() || ks.names_.size() > std::numeric_limits<std::uint32_t>::max() - name.size())
       continue;
@@ -182,6 +184,39 @@ std::optional<KernelSymbols::Hit> KernelSymbols::find(std::uint64_t address) con
   if (address >= end) return std::nullopt;
   return Hit{std::string_view(names_).substr(sym.name_offset, sym.name_length), module.name,
              sym.start};
+}
+
+std::optional<KernelSymbols::Range> KernelSymbols::text_range(std::string_view module) const {
+  if (hidden_) return std::nullopt;
+  std::size_t index = 0;
+  if (!module.empty()) {
+    auto it = std::find_if(modules_.begin() + 1, modules_.end(),
+                           [&](const Module& m) { return m.name == module; });
+    if (it == modules_.end()) return std::nullopt;
+    index = static_cast<std::size_t>(it - modules_.begin());
+    if (it->end > it->start) return Range{it->start, it->end};
+  }
+  std::uint64_t low = 0, high = 0;
+  bool any = false;
+  for (const Symbol& s : symbols_) {
+    if (s.module != index) continue;
+    if (!any) low = s.start;
+    high = s.start;
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  Range r{low, high + kPage};
+  if (index == 0) {
+    if (stext_ != 0 && stext_ <= low) r.start = stext_;
+    // Init text (_sinittext to _einittext) lies past _etext: the range ends after it when the
+    // image has symbols there.
+    if (etext_ > high) {
+      r.end = etext_;
+    } else if (etext_ != 0 && einittext_ > high) {
+      r.end = einittext_;
+    }
+  }
+  return r;
 }
 
 }  // namespace perfscope::symbols

@@ -39,6 +39,16 @@ class KernelSymbols {
   // region with no known end covers at most one page.
   std::optional<Hit> find(std::uint64_t address) const;
 
+  // Where a region's text lies, [start, end): for the kernel image ("") _stext (else its lowest
+  // symbol) to _etext, or to _einittext when symbols lie in the init text past _etext (else a
+  // page past its highest symbol); for a module (its name without brackets) its extent in
+  // /proc/modules, else its lowest symbol to a page past its highest. Empty when the addresses
+  // are hidden or the region has no symbols.
+  struct Range {
+    std::uint64_t start = 0, end = 0;
+  };
+  std::optional<Range> text_range(std::string_view module) const;
+
  private:
   struct Symbol {
     std::uint64_t start;
@@ -55,7 +65,9 @@ class KernelSymbols {
   std::string names_;  // every kept name, back to back (one allocation instead of one per line)
   std::vector<Symbol> symbols_;
   std::vector<Module> modules_;
-  std::uint64_t etext_ = 0;  // end of the kernel image's text; 0 when kallsyms lacks _etext
+  std::uint64_t etext_ = 0;      // end of the kernel image's text; 0 when kallsyms lacks _etext
+  std::uint64_t stext_ = 0;      // start of the kernel image's text; 0 when kallsyms lacks it
+  std::uint64_t einittext_ = 0;  // end of the image's init text; 0 when kallsyms lacks it
   bool hidden_ = false;
 };
 

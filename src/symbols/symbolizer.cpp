@@ -132,18 +132,37 @@ Frame Symbolizer::by_address(const Frame& unknown, std::uint64_t looked_back) {
   return f;
 }
 
+void Symbolizer::load_kernel() {
+  Impl& d = *impl_;
+  if (d.kernel_tried) return;
+  d.kernel_tried = true;
+  auto loaded = KernelSymbols::load(d.options.kallsyms_path, d.options.modules_path);
+  if (loaded) {
+    d.kernel = std::move(*loaded);
+  } else {
+    d.kernel_failure = cannot_read(d.options.kallsyms_path, loaded.error());
+  }
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> Symbolizer::kernel_text_range(
+    std::string_view module) {
+  load_kernel();
+  const Impl& d = *impl_;
+  if (!d.kernel) return std::nullopt;
+  std::string_view name;  // "" for the kernel image
+  if (module != kKernelModule) {
+    if (module.size() < 2 || module.front() != '[' || module.back() != ']') return std::nullopt;
+    name = module.substr(1, module.size() - 2);
+  }
+  const auto r = d.kernel->text_range(name);
+  if (!r) return std::nullopt;
+  return std::pair{r->start, r->end};
+}
+
 const std::vector<Frame>& Symbolizer::resolve_kernel(std::uint64_t address) {
   Impl& d = *impl_;
   if (auto it = d.kernel_frames.find(address); it != d.kernel_frames.end()) return it->second;
-  if (!d.kernel_tried) {
-    d.kernel_tried = true;
-    auto loaded = KernelSymbols::load(d.options.kallsyms_path, d.options.modules_path);
-    if (loaded) {
-      d.kernel = std::move(*loaded);
-    } else {
-      d.kernel_failure = cannot_read(d.options.kallsyms_path, loaded.error());
-    }
-  }
+  load_kernel();
   Frame f;
   if (!d.kernel) {
     f = unknown(d.kernel_failure, kKernelModule);

@@ -8,8 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "symbols/demangle.hpp"
@@ -42,6 +44,11 @@ class Symbolizer {
   // hidden (kptr_restrict / perf_event_paranoid)" when kallsyms shows zeros, "not in kallsyms",
   // "cannot read /proc/kallsyms: ...". Module is "[kernel.kallsyms]" or "[MODULE]".
   const std::vector<Frame>& resolve_kernel(std::uint64_t address);
+
+  // The addresses a kernel frame module ("[kernel.kallsyms]" or "[MODULE]", as resolve_kernel
+  // names it) spans, [first, second): KernelSymbols::text_range(). Empty when kallsyms cannot be
+  // read, hides its addresses, or does not know the module. Reads kallsyms if not yet read.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> kernel_text_range(std::string_view module);
 
   // A user address (process virtual address) inside a file mapping. The file is opened once per
   // build-id (or per path when none is known; a file's own build-id then joins it to an already
@@ -79,6 +86,7 @@ class Symbolizer {
   Stats stats() const;
 
  private:
+  void load_kernel();  // kallsyms and /proc/modules, read once
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

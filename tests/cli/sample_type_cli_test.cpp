@@ -67,9 +67,11 @@ class SampleTypeCli : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     // heap.pb.gz shows alloc_space by default, as `go tool pprof` shows a heap profile's space;
-    // first.pb.gz leaves the default at 0, its first type (alloc_objects).
+    // first.pb.gz leaves the default unset, which means its last type (alloc_space) to Go's pprof
+    // and to perfscope; objects.pb.gz names its first type (alloc_objects) as the default.
     ASSERT_TRUE(profile::write_pprof(heap_profile(kHeap, "alloc_space"), file("heap.pb.gz")));
     ASSERT_TRUE(profile::write_pprof(heap_profile(kHeap, ""), file("first.pb.gz")));
+    ASSERT_TRUE(profile::write_pprof(heap_profile(kHeap, "alloc_objects"), file("objects.pb.gz")));
     // The same program before a change: few_large allocated half as much space.
     ASSERT_TRUE(
         profile::write_pprof(heap_profile({{{"main", "many_small"}, 75, 256 * 1024, testing::kWeb},
@@ -151,11 +153,17 @@ TEST_F(SampleTypeCli, ReportHonoursTheDefaultSampleType) {
   EXPECT_TRUE(has(heap.out, "Total: 1.00 MiB alloc_space, 100 alloc_objects\n")) << heap.out;
   EXPECT_EQ(top_row(heap.out), " 75.00%  75.00%  768.00 KiB  768.00 KiB  few_large") << heap.out;
 
-  // Default 0: the first type, as before --sample-type existed.
+  // A default that is not the last type.
+  const auto objects = perfscope("report", {"-i", "objects.pb.gz"});
+  ASSERT_EQ(objects.exit_code, 0) << objects.err;
+  EXPECT_TRUE(has(objects.out, "Total: 100 alloc_objects, 1.00 MiB alloc_space\n")) << objects.out;
+  EXPECT_EQ(top_row(objects.out), " 75.00%  75.00%     75     75  many_small") << objects.out;
+
+  // No default: the last type, as `go tool pprof` takes it.
   const auto first = perfscope("report", {"-i", "first.pb.gz"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_TRUE(has(first.out, "Total: 100 alloc_objects, 1.00 MiB alloc_space\n")) << first.out;
-  EXPECT_EQ(top_row(first.out), " 75.00%  75.00%     75     75  many_small") << first.out;
+  EXPECT_TRUE(has(first.out, "Total: 1.00 MiB alloc_space, 100 alloc_objects\n")) << first.out;
+  EXPECT_EQ(top_row(first.out), " 75.00%  75.00%  768.00 KiB  768.00 KiB  few_large") << first.out;
 }
 
 TEST_F(SampleTypeCli, ReportFilterLineUsesTheChosenType) {
@@ -216,9 +224,12 @@ TEST_F(SampleTypeCli, FlamegraphHonoursTheDefaultSampleType) {
   const auto heap = perfscope("flamegraph", {"-i", "heap.pb.gz", "-o", "h.svg"});
   ASSERT_EQ(heap.exit_code, 0) << heap.err;
   EXPECT_TRUE(has(read(file("h.svg")), "<title>few_large (786432 alloc_space, 75.00%)</title>"));
+  const auto objects = perfscope("flamegraph", {"-i", "objects.pb.gz", "-o", "o.svg"});
+  ASSERT_EQ(objects.exit_code, 0) << objects.err;
+  EXPECT_TRUE(has(read(file("o.svg")), "<title>few_large (25 alloc_objects, 25.00%)</title>"));
   const auto first = perfscope("flamegraph", {"-i", "first.pb.gz", "-o", "f.svg"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_TRUE(has(read(file("f.svg")), "<title>few_large (25 alloc_objects, 25.00%)</title>"));
+  EXPECT_TRUE(has(read(file("f.svg")), "<title>few_large (786432 alloc_space, 75.00%)</title>"));
 }
 
 TEST_F(SampleTypeCli, FlamegraphDiffComparesTheSameTypeInTheBaseline) {

@@ -1,6 +1,6 @@
 // TestProfile: small profiles for tests, built through the same Profile API the recorder uses and
-// following its conventions (sample types samples/count and cpu/nanoseconds, labels
-// pid/tid/cpu/comm). Stacks are written root first, the way people read them.
+// following its conventions (sample types samples/count and cpu/nanoseconds, the default
+// samples, labels pid/tid/cpu/comm). Stacks are written root first, the way people read them.
 #pragma once
 
 #include <map>
@@ -28,6 +28,7 @@ class TestProfile {
                       {p.intern("cpu"), p.intern("nanoseconds")}};
     p.period_type = {p.intern("cpu"), p.intern("nanoseconds")};
     p.period = kPeriod;
+    p.default_sample_type = p.intern("samples");
   }
 
   // The mapping of `file` (one per file, 1 MiB apart).
@@ -78,9 +79,9 @@ class TestProfile {
     profile::Sample s;
     s.location_ids.assign(root_first.rbegin(), root_first.rend());
     s.values = {count, count * kPeriod};
-    s.labels = {{.key = p.intern("pid"), .num = t.pid},
-                {.key = p.intern("tid"), .num = t.tid},
-                {.key = p.intern("cpu"), .num = t.cpu},
+    s.labels = {{.key = p.intern("pid"), .num = t.pid, .num_unit = p.intern("pid")},
+                {.key = p.intern("tid"), .num = t.tid, .num_unit = p.intern("tid")},
+                {.key = p.intern("cpu"), .num = t.cpu, .num_unit = p.intern("cpu")},
                 {.key = p.intern("comm"), .str = p.intern(t.comm)}};
     p.add_sample(std::move(s));
   }

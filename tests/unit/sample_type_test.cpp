@@ -63,7 +63,7 @@ TEST(SampleType, ANameWinsOverAnIndexThatReadsTheSame) {
 
 TEST(SampleType, NoNameIsTheDefaultSampleType) {
   Profile p = heap_profile();
-  EXPECT_EQ(index_of(p, ""), 0u);  // default_sample_type 0: the first type
+  EXPECT_EQ(index_of(p, ""), 3u);  // default_sample_type 0: the last type, as Go's pprof
   p.default_sample_type = p.intern("inuse_space");
   EXPECT_EQ(index_of(p, ""), 3u);
   p.default_sample_type = p.intern("alloc_space");
@@ -72,11 +72,16 @@ TEST(SampleType, NoNameIsTheDefaultSampleType) {
   EXPECT_EQ(index_of(p, "alloc_objects"), 0u);
 }
 
-TEST(SampleType, ADefaultThatNamesNoSampleTypeFallsBackToTheFirst) {
+TEST(SampleType, ADefaultThatNamesNoSampleTypeFallsBackToTheLast) {
   Profile p = heap_profile();
   p.default_sample_type = p.intern("bytes");  // a string of the profile, but a unit
-  EXPECT_EQ(index_of(p, ""), 0u);
+  EXPECT_EQ(index_of(p, ""), 3u);
   p.default_sample_type = p.intern("no_such_type");
+  EXPECT_EQ(index_of(p, ""), 3u);
+}
+
+TEST(SampleType, NoSampleTypesAtAllIsIndexZero) {
+  Profile p;
   EXPECT_EQ(index_of(p, ""), 0u);
 }
 
@@ -92,9 +97,13 @@ TEST(SampleType, TheDefaultSurvivesAPprofRoundTrip) {
 }
 
 TEST(SampleType, CpuProfilesKeepValueZero) {
-  // The recorder's types (samples/count, cpu/nanoseconds) and default_sample_type 0.
-  const testing::TestProfile t;
+  // The recorder's types (samples/count, cpu/nanoseconds) and default_sample_type "samples".
+  testing::TestProfile t;
   EXPECT_EQ(index_of(t.p, ""), 0u);
+  // An older perfscope profile, without a default: cpu, the last type, as Go's pprof shows it.
+  t.p.default_sample_type = 0;
+  EXPECT_EQ(index_of(t.p, ""), 1u);
+  t.p.default_sample_type = t.p.intern("samples");
   EXPECT_EQ(index_of(t.p, "samples"), 0u);
   EXPECT_EQ(index_of(t.p, "cpu"), 1u);
 }

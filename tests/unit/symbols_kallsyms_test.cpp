@@ -1,4 +1,5 @@
 // KernelSymbols and Symbolizer::resolve_kernel on kallsyms / modules files written by the test.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "symbols/kallsyms.hpp"
@@ -73,6 +74,31 @@ TEST(SymbolsKallsyms, WithoutModulesFileTheLastSymbolOfAModuleGetsAPage) {
   EXPECT_EQ(name_at(ks, 0xffffffffc0002200), "<none>");
   EXPECT_EQ(name_at(ks, 0xffffffffc0005fff), "other_fn");
   EXPECT_EQ(name_at(ks, 0xffffffffc0006000), "<none>");
+}
+
+TEST(SymbolsKallsyms, TextRangesOfTheImageAndOfModules) {
+  const auto ks = KernelSymbols::parse(kKallsyms, kModules);
+  auto range = [&](std::string_view module) {
+    const auto r = ks.text_range(module);
+    return r ? fmt::format("{:x}-{:x}", r->start, r->end) : std::string("none");
+  };
+  EXPECT_EQ(range(""), "ffffffff81000000-ffffffff81003000") << "_stext to _etext";
+  EXPECT_EQ(range("nf_tables"), "ffffffffc0001000-ffffffffc0003000") << "/proc/modules";
+  EXPECT_EQ(range("e1000"), "ffffffffc0005000-ffffffffc0006000");
+  EXPECT_EQ(range("nomodinfo"), "ffffffffc0009000-ffffffffc000a000") << "its symbols, a page on";
+  EXPECT_EQ(range("absent"), "none");
+  // Init text past _etext, as real kernels list it: the range runs to _einittext.
+  const auto init = KernelSymbols::parse(std::string(kKallsyms) +
+                                         "ffffffff83576000 T _sinittext\n"
+                                         "ffffffff83576100 t init_fn\n"
+                                         "ffffffff835ec770 T _einittext\n");
+  const auto r = init.text_range("");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->start, 0xffffffff81000000u);
+  EXPECT_EQ(r->end, 0xffffffff835ec770u);
+  // Hidden addresses have no range.
+  EXPECT_FALSE(
+      KernelSymbols::parse("0000000000000000 T _stext\n0000000000000000 T f\n").text_range(""));
 }
 
 TEST(SymbolsKallsyms, AllZeroAddressesMeanHidden) {
