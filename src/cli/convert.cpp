@@ -33,6 +33,7 @@ struct ConvertOptions {
   std::string output;
   std::string to;           // empty: from the output's name
   std::string sample_type;  // empty: the input's default
+  bool annotate = false;    // --annotate: kind suffixes in folded output
   std::uint64_t max_input_mib = formats::kDefaultMaxInputBytes >> 20;  // --max-input
 };
 
@@ -66,12 +67,13 @@ Result<Format> format_of_name(const std::string& path) {
 // The converted bytes of `p` (pprof is gzipped profile.proto, as `record` writes it). Folded
 // stacks and speedscope carry one value a stack, sample type `value`.
 Result<std::string> render(Format format, const profile::Profile& p, std::size_t value,
-                           const std::string& input) {
+                           const ConvertOptions& o) {
+  const std::string& input = o.input;
   switch (format) {
     case Format::pprof:
       return profile::encode_pprof_gzipped(p);
     case Format::folded:
-      return output::folded(p, {.value_index = value});
+      return output::folded(p, {.annotate = o.annotate, .value_index = value});
     case Format::speedscope:
       return output::speedscope_json(
           p,
@@ -86,6 +88,10 @@ int run_convert(ConvertOptions o) {
   if (o.output.empty()) o.output = "-";
   auto format = o.to.empty() ? format_of_name(o.output) : parse_format(o.to);
   if (!format) return report_error(kCmd, format.error());
+  if (o.annotate && *format != Format::folded) {
+    return report_error(kCmd, Error{"--annotate marks frames in folded output only", 0,
+                                    "  give --to folded, or an output named *.folded"});
+  }
 
   auto in = formats::load_input(o.input, {.max_bytes = o.max_input_mib << 20});
   if (!in) return report_error(kCmd, in.error());
@@ -102,7 +108,7 @@ int run_convert(ConvertOptions o) {
     in->profile.default_sample_type = in->profile.sample_types[*value].type;
   }
   // The whole output is made before the file is created: a failed conversion leaves no file.
-  auto bytes = render(*format, in->profile, *value, o.input);
+  auto bytes = render(*format, in->profile, *value, o);
   if (!bytes) return report_error(kCmd, bytes.error());
   if (auto st = write_output_file(o.output, *bytes); !st) return report_error(kCmd, st.error());
   return 0;
@@ -128,14 +134,18 @@ void add_convert_command(CLI::App& app, int& exit_code) {
                   "Write this sample type of the input (samples, cpu, alloc_space, ...) or its "
                   "0-based index: the counts of folded and speedscope output, the default type of "
                   "pprof output, which keeps them all (default: the input's default type, else "
-                  "the first)");
+                  "the last, as go tool pprof takes it)");
+  sub->add_flag("--annotate", o->annotate,
+                "In folded output, mark kernel frames _[k], JIT frames _[j] and inlined frames "
+                "_[i], as FlameGraph's stackcollapse-perf.pl --all does");
   sub->footer(
       "Examples:\n"
       "  perfscope convert -i perfscope.pb.gz -o app.speedscope.json\n"
       "  perfscope convert -i app.speedscope.json -o app.folded\n"
       "  perf script | perfscope convert -o perf.pb.gz\n"
       "  perf script | perfscope convert --sample-type samples -o perf.folded\n"
-      "  perfscope convert -i app.folded --to speedscope > app.json");
+      "  perfscope convert -i app.folded --to speedscope > app.json\n"
+      "  perfscope convert -i perfscope.pb.gz --annotate -o app.folded");
   sub->callback([o, &exit_code] { exit_code = run_convert(*o); });
 }
 

@@ -43,6 +43,7 @@ struct ReportOptions {
   std::uint64_t max_input_mib = formats::kDefaultMaxInputBytes >> 20;  // --max-input
   bool folded = false;
   bool no_comm = false;
+  bool annotate = false;  // --annotate: kind suffixes in --folded output
 };
 
 // Rows of each breakdown under the main table.
@@ -289,8 +290,10 @@ int run_report(const ReportOptions& o) {
                     known_processes(p)});
   }
   if (o.folded) {
-    auto text =
-        output::folded(p, {.include_comm = !o.no_comm, .value_index = *value, .filter = filter});
+    auto text = output::folded(p, {.include_comm = !o.no_comm,
+                                   .annotate = o.annotate,
+                                   .value_index = *value,
+                                   .filter = filter});
     if (!text) return report_error(kCmd, text.error());
     if (auto st = write_output_file(o.output, *text); !st) return report_error(kCmd, st.error());
     return 0;
@@ -331,13 +334,18 @@ void add_report_command(CLI::App& app, int& exit_code) {
   sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
   sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
   add_max_input(sub, o->max_input_mib);
-  sub->add_option("--sample-type", o->sample_type,
-                  "Weigh samples by this sample type of the profile (alloc_space, cpu, ...) or "
-                  "its 0-based index (default: the profile's default type, else the first)");
+  sub->add_option(
+      "--sample-type", o->sample_type,
+      "Weigh samples by this sample type of the profile (alloc_space, cpu, ...) or "
+      "its 0-based index (default: the profile's default type, else the last, as go tool "
+      "pprof takes it)");
   sub->add_flag("--folded", o->folded,
                 "Write folded stacks (one line per stack, for flamegraph.pl, inferno, speedscope)");
   sub->add_flag("--no-comm", o->no_comm,
                 "With --folded, leave out the command name as the root frame");
+  sub->add_flag("--annotate", o->annotate,
+                "With --folded, mark kernel frames _[k], JIT frames _[j] and inlined frames _[i], "
+                "as FlameGraph's stackcollapse-perf.pl --all does");
   sub->add_option("-o,--output", o->output,
                   "Write to FILE instead of standard output (replaced only when complete)");
   sub->footer(

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "output/stack_tree.hpp"
 #include "profile/checked_math.hpp"
 #include "profile/id_index.hpp"
 #include "profile/names.hpp"
@@ -24,29 +25,40 @@ std::string frame_text(std::string name) {
 // The frames of one location, root first ("outer;inlined"), built once per location.
 class LocationText {
  public:
-  LocationText(const Profile& p, bool annotate_kernel)
-      : p_(p), annotate_kernel_(annotate_kernel), text_(p.locations().size()) {}
+  LocationText(const Profile& p, bool annotate)
+      : p_(p), annotate_(annotate), text_(p.locations().size()) {}
 
   const std::string& of(std::uint64_t id) {
     std::string& t = text_[id - 1];
     if (!t.empty()) return t;
     const Location& l = p_.location(id);
-    const bool kernel = annotate_kernel_ && profile::is_kernel_mapping(p_, l.mapping_id);
-    auto append = [&](std::string name) {
+    // The out-of-line frame is the mapping's kind; what was inlined into it is "_[i]".
+    std::string_view outer_suffix, inlined_suffix;
+    if (annotate_) {
+      inlined_suffix = kind_suffix(FrameKind::inlined);
+      if (profile::is_kernel_mapping(p_, l.mapping_id)) {
+        outer_suffix = kind_suffix(FrameKind::kernel);
+      } else if (l.mapping_id != 0 &&
+                 profile::is_jit_mapping_name(p_.string(p_.mapping(l.mapping_id).filename))) {
+        outer_suffix = kind_suffix(FrameKind::jit);
+      }
+    }
+    auto append = [&](std::string name, std::string_view suffix) {
       if (!t.empty()) t += ';';
       t += frame_text(std::move(name));
-      if (kernel) t += "_[k]";
+      t += suffix;
     };
     for (auto it = l.lines.rbegin(); it != l.lines.rend(); ++it) {
-      append(profile::function_name(p_, p_.function(it->function_id)));
+      append(profile::function_name(p_, p_.function(it->function_id)),
+             it == l.lines.rbegin() ? outer_suffix : inlined_suffix);
     }
-    if (l.lines.empty()) append(profile::unsymbolized_name(p_, l));
+    if (l.lines.empty()) append(profile::unsymbolized_name(p_, l), outer_suffix);
     return t;
   }
 
  private:
   const Profile& p_;
-  bool annotate_kernel_;
+  bool annotate_;
   std::vector<std::string> text_;  // by location id - 1; empty until needed
 };
 
@@ -94,7 +106,7 @@ Result<std::string> folded(const Profile& p, const FoldedOptions& o) {
     stacks.push_back({n, comm, w});
   }
 
-  LocationText locations(p, o.annotate_kernel);
+  LocationText locations(p, o.annotate);
   std::vector<std::pair<std::string, std::int64_t>> lines;
   lines.reserve(stacks.size());
   for (const Stack& st : stacks) {

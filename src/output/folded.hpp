@@ -16,9 +16,12 @@
 namespace perfscope::output {
 
 struct FoldedOptions {
-  bool include_comm = true;      // the "comm" label as the root frame (when the sample has one)
-  bool annotate_kernel = false;  // "_[k]" after kernel frames, as stackcollapse-perf.pl --kernel
-  std::size_t value_index = 0;   // which Sample::values entry is counted
+  bool include_comm = true;  // the "comm" label as the root frame (when the sample has one)
+  // Kind suffixes, as FlameGraph's stackcollapse-perf.pl --all (and --inline) write them: "_[k]"
+  // after kernel frames, "_[j]" after JIT frames, "_[i]" after inlined ones. The kinds are those
+  // of tree_from_profile() (stack_tree.hpp), and the folded reader turns them back into kinds.
+  bool annotate = false;
+  std::size_t value_index = 0;  // which Sample::values entry is counted
   profile::SampleFilter filter = {};
 };
 

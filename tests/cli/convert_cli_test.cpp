@@ -195,6 +195,48 @@ TEST_F(ConvertCli, SampleTypeChoosesWhatIsWritten) {
   EXPECT_FALSE(exists("out.folded"));
 }
 
+// --annotate: folded output marks kernel, JIT and inlined frames as stackcollapse-perf.pl --all
+// does, report --folded and convert alike, and the flame graph drawn from that text colours the
+// frames by kind exactly as the one drawn from the profile itself.
+TEST_F(ConvertCli, AnnotatedFoldedKeepsFrameKindsThroughAFlameGraph) {
+  TestProfile t;
+  t.add_locations({t.frame("main"), t.inlined({"inner", "outer"}),
+                   t.frame("entry_SYSCALL_64", "[kernel.kallsyms]")},
+                  6, testing::kWeb);
+  t.add_locations({t.frame("main"), t.frame("LazyCompile:*fib", "/tmp/perf-42.map")}, 3,
+                  testing::kWeb);
+  ASSERT_TRUE(profile::write_pprof(t.p, file("kinds.pb.gz")));
+  const std::string annotated =
+      "web;main;LazyCompile:*fib_[j] 3\n"
+      "web;main;outer;inner_[i];entry_SYSCALL_64_[k] 6\n";
+  auto r = convert({"-i", "kinds.pb.gz", "--annotate", "-o", "kinds.folded"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read("kinds.folded"), annotated);
+  const auto report = run(
+      {testing::perfscope_binary(), "report", "-i", file("kinds.pb.gz"), "--folded", "--annotate"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_EQ(report.out, annotated);
+  // Without the flag, names only.
+  EXPECT_EQ(convert({"-i", "kinds.pb.gz", "--to", "folded"}).out,
+            "web;main;LazyCompile:*fib 3\nweb;main;outer;inner;entry_SYSCALL_64 6\n");
+  // Read back, the suffixes are kinds again: converting the annotated text gives it back.
+  EXPECT_EQ(convert({"-i", "kinds.folded", "--annotate", "--to", "folded"}).out, annotated);
+
+  auto svg = [&](const std::string& input, const std::string& out) {
+    const auto f = run({testing::perfscope_binary(), "flamegraph", "-i", file(input), "--colors",
+                        "kind", "--title", "kinds", "-o", file(out)});
+    EXPECT_EQ(f.exit_code, 0) << f.err;
+    return read(out);
+  };
+  const std::string from_profile = svg("kinds.pb.gz", "p.svg");
+  ASSERT_FALSE(from_profile.empty());
+  EXPECT_EQ(svg("kinds.folded", "f.svg"), from_profile);
+
+  expect_one_error(convert({"-i", "kinds.pb.gz", "--annotate", "-o", "x.speedscope.json"}),
+                   "--annotate marks frames in folded output only\n");
+  EXPECT_FALSE(exists("x.speedscope.json"));
+}
+
 TEST_F(ConvertCli, DamagedInputIsOneErrorAndNoOutput) {
   write("garbage.txt", "this is not a profile\n");
   expect_one_error(convert({"-i", "garbage.txt", "-o", "out.folded"}),

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "formats/folded_reader.hpp"
+#include "output/stack_tree.hpp"
 #include "unit/profile_builder.hpp"
 
 namespace perfscope::output {
@@ -61,8 +63,49 @@ TEST(Folded, SemicolonsAndLineBreaksInNamesAreReplaced) {
 TEST(Folded, KernelFramesCanBeAnnotated) {
   TestProfile t;
   t.add_locations({t.frame("main"), t.frame("do_syscall_64", "[kernel.kallsyms]")}, 1);
-  EXPECT_EQ(fold(t.p, {.annotate_kernel = true}), "app;main;do_syscall_64_[k] 1\n");
+  EXPECT_EQ(fold(t.p, {.annotate = true}), "app;main;do_syscall_64_[k] 1\n");
   EXPECT_EQ(fold(t.p), "app;main;do_syscall_64 1\n");
+}
+
+TEST(Folded, AnnotateMarksKernelJitAndInlinedFramesAsStackcollapseDoes) {
+  TestProfile t;
+  t.add_locations({t.frame("main"), t.inlined({"inner", "outer"}),
+                   t.frame("LazyCompile:*fib", "/tmp/perf-42.map"),
+                   t.inlined({"copy_user", "do_syscall_64"}, "[kernel.kallsyms]")},
+                  3);
+  // The out-of-line frame of a kernel or JIT location carries its mapping's kind; what was
+  // inlined into it is "_[i]", in the kernel too.
+  EXPECT_EQ(fold(t.p, {.annotate = true}),
+            "app;main;outer;inner_[i];LazyCompile:*fib_[j];do_syscall_64_[k];copy_user_[i] 3\n");
+  EXPECT_EQ(fold(t.p), "app;main;outer;inner;LazyCompile:*fib;do_syscall_64;copy_user 3\n");
+}
+
+TEST(Folded, AnnotatedTextReadsBackIntoTheSameTreeWithKinds) {
+  TestProfile t;
+  t.add_locations({t.frame("main"), t.inlined({"inner", "outer"}),
+                   t.frame("entry_SYSCALL_64", "[kernel.kallsyms]")},
+                  2);
+  t.add_locations({t.frame("main"), t.frame("jitted", "[jit] /tmp/perf-7.map")}, 1);
+  auto tree = tree_from_profile(t.p);
+  ASSERT_TRUE(tree) << tree.error().describe();
+  StackTree back;
+  formats::FoldedReader reader(back, "annotated.folded");
+  ASSERT_TRUE(reader.add_text(fold(t.p, {.annotate = true})));
+  // folded_from_tree writes each frame's kind as its suffix: the same text means the same kinds.
+  EXPECT_EQ(folded_from_tree(back), folded_from_tree(*tree));
+  EXPECT_EQ(folded_from_tree(back), fold(t.p, {.annotate = true}));
+  const auto kinds = [&](const StackTree& st) {
+    std::string out;
+    for (std::uint32_t id = 1; id < st.size(); ++id) {
+      out += std::string(st.name(st.node(id).name)) + "=" +
+             std::string(kind_name(st.node(id).kind)) + " ";
+    }
+    return out;
+  };
+  EXPECT_NE(kinds(back).find("entry_SYSCALL_64=kernel"), std::string::npos) << kinds(back);
+  EXPECT_NE(kinds(back).find("inner=inlined"), std::string::npos) << kinds(back);
+  EXPECT_NE(kinds(back).find("jitted=jit"), std::string::npos) << kinds(back);
+  EXPECT_NE(kinds(back).find("outer=user"), std::string::npos) << kinds(back);
 }
 
 TEST(Folded, UnsymbolizedFramesAndEmptyStacks) {

@@ -83,7 +83,7 @@ profile::Profile fixture(bool reversed = false) {
 }
 
 std::string folded_text(const profile::Profile& p) {
-  auto f = folded(p, {.annotate_kernel = true});
+  auto f = folded(p, {.annotate = true});
   EXPECT_TRUE(f) << f.error().describe();
   return f ? *f : std::string();
 }
