@@ -332,16 +332,17 @@ TEST(MonitorCli, CgroupScopeCountsItsTasks) {
   {
     HeldChild child({target("ps-touch_pages"), "20000"});
     std::ofstream(group + "/cgroup.procs") << child.pid() << "\n";
-    RunResult r;
-    std::thread monitor([&] {
-      r = run({perfscope_binary(), "monitor", "--cgroup", group, "-e", "page-faults",
-               "--poll-interval", "100ms", "--duration", "2s", "-o", "csv:" + csv});
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    BackgroundProcess monitor(
+        {perfscope_binary(), "monitor", "--cgroup", group, "-e", "page-faults", "--poll-interval",
+         "100ms", "--duration", "120s", "-o", "csv:" + csv},
+        dir.file("monitor.log"));
+    // The start line comes once the counters are open: only then may the child touch its pages.
+    ASSERT_TRUE(monitor.wait_for_log("polling every", std::chrono::seconds(20))) << monitor.log();
     child.release();
     EXPECT_EQ(child.wait(), 0);
-    monitor.join();
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // Ended once the child is done (however long a loaded machine made it take): the final poll
+    // counts its last faults.
+    ASSERT_EQ(monitor.stop(SIGTERM), 0) << monitor.log();
   }
   ::rmdir(group.c_str());
   const auto rows = read_csv(csv);
