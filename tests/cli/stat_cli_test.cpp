@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -244,19 +245,53 @@ TEST(StatCli, IntervalPrintsRows) {
   EXPECT_GE(rows, 3) << "about 5 intervals in a 0.5 s run:\n" << r.err;
 }
 
+// Readiness signals for -p: perfscope holds a perf_event descriptor once its counters are open,
+// and the target's voluntary context switches say how far it has got since.
+bool holds_perf_event(pid_t pid) {
+  std::error_code ec;
+  for (const auto& fd :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code link_ec;
+    if (std::filesystem::read_symlink(fd.path(), link_ec).string() == "anon_inode:[perf_event]")
+      return true;
+  }
+  return false;
+}
+
+long voluntary_switches(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stol(line.substr(24));
+  }
+  return -1;
+}
+
+template <typename Ready>
+bool wait_until(Ready ready) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 TEST(StatCli, CountsAnExistingProcessUntilItExits) {
   PS_REQUIRE(paranoid(2), pmu("software"));
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // 60 sleeps of 10 ms: a slow (sanitized) perfscope may attach a few hundred ms late.
-    execl(target("ps-sleeper").c_str(), "ps-sleeper", "60", "10", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  auto r = run(stat_args({"-x", ",", "-e", "context-switches", "-p", std::to_string(pid)}));
-  int status;
-  waitpid(pid, &status, 0);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_GE(csv_value(parse_csv(r.err), "context-switches"), 20) << r.err;
+  testing::TempDir dir;
+  // Sleeps of 10 ms until it is ended below, once the count has seen 25 of them: however slowly
+  // a sanitized perfscope on a busy machine attaches.
+  testing::BackgroundProcess sleeper({target("ps-sleeper"), "0", "10"}, dir.file("sleeper.log"));
+  testing::BackgroundProcess stat(
+      stat_args({"-x", ",", "-e", "context-switches", "-p", std::to_string(sleeper.pid())}),
+      dir.file("stat.log"));
+  ASSERT_TRUE(wait_until([&] { return holds_perf_event(stat.pid()); })) << stat.log();
+  const long opened = voluntary_switches(sleeper.pid());
+  ASSERT_GE(opened, 0);
+  ASSERT_TRUE(wait_until([&] { return voluntary_switches(sleeper.pid()) >= opened + 25; }));
+  EXPECT_EQ(sleeper.stop(SIGTERM), 128 + SIGTERM);
+  ASSERT_EQ(stat.wait(), 0) << stat.log();
+  EXPECT_GE(csv_value(parse_csv(stat.log()), "context-switches"), 20) << stat.log();
 }
 
 TEST(StatCli, InterruptStillPrintsTheReport) {
