@@ -29,6 +29,7 @@ struct FlamegraphOptions {
   std::string input;  // empty: stdin when it is not a terminal, else perfscope.pb.gz
   std::string output = "-";
   std::string title;  // empty: chosen by mode
+  std::string subtitle;
   int width = 1200;
   double min_width = 0.1;
   bool inverted = false;
@@ -37,7 +38,9 @@ struct FlamegraphOptions {
   std::string comm;
   std::string diff;
   bool normalize = false;
-  std::string sample_type;                                             // empty: the input's default
+  bool negate = false;           // --diff: blue grew, red shrank
+  bool baseline_widths = false;  // --diff: the baseline's frames and widths
+  std::string sample_type;       // empty: the input's default
   std::uint64_t max_input_mib = formats::kDefaultMaxInputBytes >> 20;  // --max-input
   std::string folded_out;
   std::string format;  // svg or html; empty: html for *.html and *.htm, else svg
@@ -49,6 +52,7 @@ struct Loaded {
   std::string sample_type;           // the type string of the counted values; may be empty
   std::string unit;                  // what tooltips call the counts: sample_type, or samples
   bool roots_are_processes = false;  // the root frames are comm labels (perf script, pprof)
+  output::FrameModules modules;      // filled for --colors module only
 };
 
 // Which sample type of an input to draw: a name or index as --sample-type takes it (empty: the
@@ -60,7 +64,8 @@ struct SampleTypeChoice {
 };
 
 Result<Loaded> load(const std::string& path, const profile::SampleFilter& filter,
-                    const SampleTypeChoice& choice, std::uint64_t max_input_mib) {
+                    const SampleTypeChoice& choice, std::uint64_t max_input_mib,
+                    bool want_modules = false) {
   auto in = formats::load_input(path, {.filter = filter, .max_bytes = max_input_mib << 20});
   if (!in) return in.error();
   for (const auto& note : in->notes) fmt::print(stderr, "perfscope flamegraph: {}\n", note);
@@ -80,10 +85,12 @@ Result<Loaded> load(const std::string& path, const profile::SampleFilter& filter
   if (!tree) return tree.error();
   std::string type(p.string(p.sample_types[*value].type));
   std::string unit = type.empty() ? std::string("samples") : type;
-  return Loaded{.tree = std::move(*tree),
-                .sample_type = std::move(type),
-                .unit = std::move(unit),
-                .roots_are_processes = profile::LabelKeys(p).comm >= 0};
+  return Loaded{
+      .tree = std::move(*tree),
+      .sample_type = std::move(type),
+      .unit = std::move(unit),
+      .roots_are_processes = profile::LabelKeys(p).comm >= 0,
+      .modules = want_modules ? output::FrameModules::from_profile(p) : output::FrameModules{}};
 }
 
 bool ends_with_ignoring_case(std::string_view s, std::string_view suffix) {
@@ -115,6 +122,14 @@ Status check_options(FlamegraphOptions& o) {
     return Error{"--normalize needs --diff BASELINE", 0,
                  "  normalising scales the baseline to the input's total"};
   }
+  if (o.negate && o.diff.empty()) {
+    return Error{"--negate needs --diff BASELINE", 0,
+                 "  it swaps the differential flame graph's red and blue"};
+  }
+  if (o.baseline_widths && o.diff.empty()) {
+    return Error{"--baseline-widths needs --diff BASELINE", 0,
+                 "  it draws the baseline's frames, coloured by how the input changed them"};
+  }
   if (o.input.empty()) o.input = ::isatty(STDIN_FILENO) ? formats::kDefaultProfile : "-";
   if (o.input == "-" && o.diff == "-") {
     return Error{"the input and the baseline cannot both be standard input", 0,
@@ -135,6 +150,8 @@ Result<std::string> draw(const FlamegraphOptions& o, const Loaded& in, output::P
                                    {.title = o.title.empty() ? std::string("Flame Graph") : o.title,
                                     .unit = in.unit,
                                     .palette = palette,
+                                    .subtitle = o.subtitle,
+                                    .modules = &in.modules,
                                     .min_share = o.min_width / (o.width - 20.0),
                                     .icicle_first = o.inverted,
                                     .roots_are_processes = in.roots_are_processes});
@@ -144,7 +161,9 @@ Result<std::string> draw(const FlamegraphOptions& o, const Loaded& in, output::P
                          .min_width = o.min_width,
                          .inverted = o.inverted,
                          .palette = palette,
-                         .unit = in.unit};
+                         .unit = in.unit,
+                         .subtitle = o.subtitle,
+                         .modules = &in.modules};
   if (o.diff.empty()) {
     if (svg.title.empty()) svg.title = o.inverted ? "Icicle Graph" : "Flame Graph";
     return output::flamegraph_svg(in.tree, svg);
@@ -159,7 +178,9 @@ Result<std::string> draw(const FlamegraphOptions& o, const Loaded& in, output::P
                        o.max_input_mib);
   if (!baseline) return baseline.error();
   if (svg.title.empty()) svg.title = "Differential Flame Graph";
-  return output::differential_svg(in.tree, baseline->tree, svg, {.normalize = o.normalize});
+  return output::differential_svg(
+      in.tree, baseline->tree, svg,
+      {.normalize = o.normalize, .negate = o.negate, .baseline_widths = o.baseline_widths});
 }
 
 int run_flamegraph(FlamegraphOptions o) {
@@ -175,8 +196,8 @@ int run_flamegraph(FlamegraphOptions o) {
   }
 
   const std::string input_name = formats::input_name(o.input);
-  auto loaded =
-      load(o.input, filter, {.name = o.sample_type, .source = input_name}, o.max_input_mib);
+  auto loaded = load(o.input, filter, {.name = o.sample_type, .source = input_name},
+                     o.max_input_mib, *palette == output::Palette::module);
   if (!loaded) return report_error(kCmd, loaded.error());
   if (loaded->tree.total() <= 0) {
     return report_error(kCmd,
@@ -216,6 +237,7 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
                   "svg, or html: one offline page with the flame graph, the icicle graph and a "
                   "sortable table of the top functions (default: html for *.html, else svg)");
   sub->add_option("--title", o->title, "The title at the top of the graph");
+  sub->add_option("--subtitle", o->subtitle, "A line of text under the title");
   sub->add_option("--width", o->width, "Width of the image in pixels")->capture_default_str();
   sub->add_option("--min-width", o->min_width,
                   "Leave out frames narrower than this many pixels (at --width, for HTML too)")
@@ -223,7 +245,8 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
   sub->add_flag("--inverted", o->inverted,
                 "Draw an icicle graph: roots at the top (HTML: the icicle graph comes first)");
   sub->add_option("--colors", o->colors,
-                  "Palette: hot, mem, io, or kind (kernel, user, JIT and inlined frames apart)")
+                  "Palette: hot, mem, io, kind (kernel, user, JIT and inlined frames apart, with "
+                  "a legend) or module (one hue per executable or library, with a legend)")
       ->capture_default_str();
   sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
   sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
@@ -231,6 +254,11 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
                   "Compare with BASELINE (same kinds of input): red grew, blue shrank");
   sub->add_flag("--normalize", o->normalize,
                 "With --diff, scale the baseline to the input's total first");
+  sub->add_flag("--negate", o->negate,
+                "With --diff, swap the hues: blue grew, red shrank (flamegraph.pl --negate)");
+  sub->add_flag("--baseline-widths", o->baseline_widths,
+                "With --diff, draw the baseline's frames at their widths there, coloured by how "
+                "the input changed them: a function that vanished shows at its old width");
   add_max_input(sub, o->max_input_mib);
   sub->add_option(
       "--sample-type", o->sample_type,
@@ -246,6 +274,8 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
       "  perf script | perfscope flamegraph > perf.svg\n"
       "  perfscope flamegraph -i perfscope.pb.gz -o app.html\n"
       "  perfscope flamegraph -i after.pb.gz --diff before.pb.gz --normalize -o diff.svg\n"
+      "  perfscope flamegraph -i after.pb.gz --diff before.pb.gz --baseline-widths -o gone.svg\n"
+      "  perfscope flamegraph -i perfscope.pb.gz --colors module --subtitle 'host A' -o m.svg\n"
       "  perfscope flamegraph -i heap.pb.gz --sample-type alloc_space -o alloc.svg\n"
       "  perfscope flamegraph -i app.folded --colors kind --inverted -o icicle.svg");
   sub->callback([o, &exit_code] { exit_code = run_flamegraph(*o); });

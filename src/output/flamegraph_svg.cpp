@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <iterator>
+#include <optional>
 #include <vector>
 
 #include "core/text_escape.hpp"
 #include "output/assets.hpp"
 #include "profile/checked_math.hpp"
+#include "profile/names.hpp"
 
 namespace perfscope::output {
 namespace {
@@ -40,11 +42,151 @@ int spread(std::uint64_t h, int shift, int base, int range) {
   return base + static_cast<int>(((h >> shift) & 0xffff) * static_cast<std::uint64_t>(range) >> 16);
 }
 
+// HSL (hue in degrees, saturation and lightness in [0, 1]) to RGB.
+Rgb hsl(double hue, double sat, double light) {
+  const double c = (1 - std::abs(2 * light - 1)) * sat;
+  const double hp = std::fmod(hue, 360.0) / 60.0;
+  const double x = c * (1 - std::abs(std::fmod(hp, 2.0) - 1));
+  double r = 0, g = 0, b = 0;
+  if (hp < 1) {
+    r = c, g = x;
+  } else if (hp < 2) {
+    r = x, g = c;
+  } else if (hp < 3) {
+    g = c, b = x;
+  } else if (hp < 4) {
+    g = x, b = c;
+  } else if (hp < 5) {
+    r = x, b = c;
+  } else {
+    r = c, b = x;
+  }
+  const double m = light - c / 2;
+  auto to = [m](double v) { return static_cast<int>(std::lround((v + m) * 255.0)); };
+  return {to(r), to(g), to(b)};
+}
+
+double shade_of(std::string_view name) {
+  return static_cast<double>((name_hash(name) >> 40) & 0xff) / 255.0;
+}
+
+// The name of a frame as tree_from_profile interns it.
+std::string tree_frame_name(std::string name) {
+  std::replace(name.begin(), name.end(), ';', ':');
+  return name;
+}
+
 }  // namespace
+
+FrameModules FrameModules::from_profile(const profile::Profile& p) {
+  FrameModules out;
+  for (const profile::Location& l : p.locations()) {
+    if (l.mapping_id == 0 || l.mapping_id > p.mappings().size()) continue;
+    std::string module = profile::module_name(p, l.mapping_id);
+    if (module.empty() || module == "[unknown]") continue;
+    if (l.lines.empty()) {
+      out.add(tree_frame_name(profile::unsymbolized_name(p, l)), module);
+      continue;
+    }
+    for (const profile::Line& line : l.lines) {
+      if (line.function_id == 0 || line.function_id > p.functions().size()) continue;
+      out.add(tree_frame_name(profile::function_name(p, p.function(line.function_id))), module);
+    }
+  }
+  return out;
+}
+
+void FrameModules::add(std::string name, std::string module) {
+  by_name_.try_emplace(std::move(name), std::move(module));
+}
+
+std::string FrameModules::module_of(std::string_view name, FrameKind kind) const {
+  if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
+  if (kind == FrameKind::kernel) return "[kernel.kallsyms]";
+  if (kind == FrameKind::jit) return "[jit]";
+  // "[libc.so.6]": perf script's and stackcollapse-perf.pl's frame without a symbol.
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']' && name != "[unknown]") {
+    return std::string(profile::basename(name.substr(1, name.size() - 2)));
+  }
+  // "libc.so.6`malloc", as DTrace's ustack() and stackcollapse.pl write frames.
+  if (const std::size_t tick = name.find('`'); tick != std::string_view::npos && tick > 0) {
+    return std::string(profile::basename(name.substr(0, tick)));
+  }
+  // "libfoo.so+0x1a2b": a perfscope frame without a symbol, as report --folded writes it.
+  if (const std::size_t plus = name.rfind("+0x"); plus != std::string_view::npos && plus > 0) {
+    const std::string_view file = name.substr(0, plus);
+    if (file.find_first_of(" ()<>:") == std::string_view::npos) {
+      return std::string(profile::basename(file));
+    }
+  }
+  return {};
+}
+
+namespace {
+constexpr int kModuleHues = 12;
+}  // namespace
+
+ModuleColours::ModuleColours(const StackTree& tree, const FrameModules* modules)
+    : modules_(modules) {
+  std::unordered_map<std::string, std::int64_t> self;
+  for (std::uint32_t id = 1; id < tree.size(); ++id) {
+    const StackTree::Node& n = tree.node(id);
+    if (n.total <= 0) continue;
+    profile::add_saturating(self[module_of(tree.name(n.name), n.kind)], n.self);
+  }
+  ranked_.assign(self.begin(), self.end());
+  std::sort(ranked_.begin(), ranked_.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  bool taken[kModuleHues] = {};
+  int claimed = 0;
+  for (const auto& [module, samples] : ranked_) {
+    if (module.empty()) continue;
+    const std::uint64_t h = name_hash(module);
+    if (claimed == kModuleHues) {
+      hue_[module] = static_cast<double>(h & 0xffff) * 360.0 / 65536.0;
+      continue;
+    }
+    const int want = static_cast<int>(h % kModuleHues);
+    for (int step = 0; step < kModuleHues; ++step) {
+      // want, want+1, want-1, want+2, ...
+      const int offset = step % 2 ? (step + 1) / 2 : -step / 2;
+      const int slot = ((want + offset) % kModuleHues + kModuleHues) % kModuleHues;
+      if (taken[slot]) continue;
+      taken[slot] = true;
+      ++claimed;
+      hue_[module] = slot * (360.0 / kModuleHues) + 10.0;
+      break;
+    }
+  }
+}
+
+std::string ModuleColours::module_of(std::string_view name, FrameKind kind) const {
+  return modules_ ? modules_->module_of(name, kind) : FrameModules{}.module_of(name, kind);
+}
+
+Rgb ModuleColours::shade(std::string_view module, double shade) const {
+  const auto it = hue_.find(std::string(module));
+  if (module.empty() || it == hue_.end()) {
+    const int v = 185 + static_cast<int>(std::lround(shade * 30.0));
+    return {v, v, v};
+  }
+  return hsl(it->second, 0.65, 0.60 + 0.14 * shade);
+}
+
+Rgb ModuleColours::frame(std::string_view module, std::string_view name) const {
+  return shade(module, shade_of(name));
+}
+
+Rgb ModuleColours::base(std::string_view module) const {
+  return shade(module, 0.5);
+}
 
 Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name) {
   const std::uint64_t h = name_hash(name);
   switch (palette) {
+    case Palette::module:
+      return {200, 200, 200};
     case Palette::hot:
       return {spread(h, 0, 205, 50), spread(h, 16, 40, 190), spread(h, 32, 10, 45)};
     case Palette::mem:
@@ -64,6 +206,41 @@ Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name) {
       }
   }
   return {};
+}
+
+std::vector<LegendEntry> legend(const StackTree& tree, Palette palette,
+                                const ModuleColours* modules, std::size_t max_entries) {
+  std::vector<LegendEntry> out;
+  if (palette == Palette::kind) {
+    bool seen[4] = {};
+    for (std::uint32_t id = 1; id < tree.size(); ++id) {
+      const StackTree::Node& n = tree.node(id);
+      if (n.total > 0) seen[static_cast<int>(n.kind)] = true;
+    }
+    // The middle of each kind's range in palette_colour.
+    const std::pair<FrameKind, Rgb> kinds[] = {{FrameKind::user, {227, 95, 100}},
+                                               {FrameKind::kernel, {240, 162, 20}},
+                                               {FrameKind::jit, {65, 210, 75}},
+                                               {FrameKind::inlined, {65, 212, 227}}};
+    for (const auto& [kind, colour] : kinds) {
+      if (!seen[static_cast<int>(kind)]) continue;
+      out.push_back({std::string(kind_name(kind)),
+                     kind == FrameKind::jit ? std::string("JIT") : std::string(kind_name(kind)),
+                     colour});
+    }
+  } else if (palette == Palette::module && modules) {
+    const auto& order = modules->ranked();
+    const bool cut = order.size() > max_entries;
+    const std::size_t shown = cut ? (max_entries > 0 ? max_entries - 1 : 0) : order.size();
+    for (std::size_t i = 0; i < shown; ++i) {
+      const std::string& m = order[i].first;
+      out.push_back({m, m.empty() ? std::string("unknown module") : m, modules->base(m)});
+    }
+    if (cut) {
+      out.push_back({"*", fmt::format("+{} more modules", order.size() - shown), {}});
+    }
+  }
+  return out;
 }
 
 namespace {
@@ -149,17 +326,43 @@ struct FrameStyle {
   Rgb fill;
 };
 
+// The legend's rows: each entry's swatch x and row, laid out left to right within the width.
+struct LegendPlace {
+  double x = 0;
+  int row = 0;
+};
+std::vector<LegendPlace> legend_layout(const std::vector<LegendEntry>& entries, int width) {
+  std::vector<LegendPlace> out;
+  double x = kPadX;
+  int row = 0;
+  for (const LegendEntry& e : entries) {
+    const double w =
+        (e.key == "*" ? 0 : 14) + static_cast<double>(e.label.size()) * kFontSize * kFontWidth + 16;
+    if (x > kPadX && x + w > width - kPadX) {
+      x = kPadX;
+      ++row;
+    }
+    out.push_back({x, row});
+    x += w;
+  }
+  return out;
+}
+
 template <typename StyleOf>
-std::string render(const StackTree& tree, const SvgOptions& o, const std::string& subtitle,
-                   StyleOf&& style_of) {
+std::string render(const StackTree& tree, const SvgOptions& o,
+                   const std::vector<std::string>& subtitles,
+                   const std::vector<LegendEntry>& legend_entries, StyleOf&& style_of) {
   const double width = o.width - 2 * kPadX;
   const std::int64_t total = tree.total();
   const double px = width / static_cast<double>(total);
   std::uint32_t max_depth = 0;
   const std::vector<Placed> placed = place(tree, px, o.min_width, max_depth);
-  const int height = kPadTop + static_cast<int>(max_depth + 1) * kFrameHeight + kPadBottom +
-                     (subtitle.empty() ? 0 : kFontSize);
-  const int top = kPadTop + (subtitle.empty() ? 0 : kFontSize);
+  const std::vector<LegendPlace> legend_at = legend_layout(legend_entries, o.width);
+  const int legend_rows = legend_at.empty() ? 0 : legend_at.back().row + 1;
+  const int subtitle_height = static_cast<int>(subtitles.size()) * kFontSize;
+  const int legend_top = kPadTop + subtitle_height;  // the top of the first legend row
+  const int top = legend_top + legend_rows * kFrameHeight;
+  const int height = top + static_cast<int>(max_depth + 1) * kFrameHeight + kPadBottom;
 
   std::string out;
   auto w = std::back_inserter(out);
@@ -184,15 +387,42 @@ std::string render(const StackTree& tree, const SvgOptions& o, const std::string
                  o.width, height);
   fmt::format_to(w, "<text id=\"title\" x=\"{:.2f}\" y=\"{}\">{}</text>\n", o.width / 2.0,
                  kFontSize * 2, xml(o.title));
-  if (!subtitle.empty()) {
-    fmt::format_to(w, "<text id=\"subtitle\" x=\"{:.2f}\" y=\"{}\">{}</text>\n", o.width / 2.0,
-                   kFontSize * 3, xml(subtitle));
+  for (std::size_t i = 0; i < subtitles.size(); ++i) {
+    fmt::format_to(w, "<text {}x=\"{:.2f}\" y=\"{}\">{}</text>\n",
+                   i == 0 ? "id=\"subtitle\" " : "class=\"subtitle\" ", o.width / 2.0,
+                   kFontSize * 3 + static_cast<int>(i) * kFontSize, xml(subtitles[i]));
+  }
+  if (!legend_entries.empty()) {
+    out += "<g id=\"legend\">\n";
+    for (std::size_t i = 0; i < legend_entries.size(); ++i) {
+      const LegendEntry& e = legend_entries[i];
+      const int y = legend_top + legend_at[i].row * kFrameHeight;
+      out += "<g class=\"legend-entry\" data-key=\"";
+      append_xml(out, e.key);
+      out += "\">";
+      double text_x = legend_at[i].x;
+      if (e.key != "*") {
+        fmt::format_to(w,
+                       "<rect x=\"{:.2f}\" y=\"{}\" width=\"10\" height=\"10\" "
+                       "fill=\"rgb({},{},{})\"/>",
+                       legend_at[i].x, y, e.colour.r, e.colour.g, e.colour.b);
+        text_x += 14;
+      }
+      fmt::format_to(w, "<text x=\"{:.2f}\" y=\"{}\">", text_x, y + 10);
+      append_xml(out, e.label);
+      out += "</text></g>\n";
+    }
+    out += "</g>\n";
   }
   fmt::format_to(w,
                  "<text id=\"unzoom\" x=\"{}\" y=\"{}\" style=\"display:none\">Reset Zoom</text>\n",
                  kPadX, kFontSize * 2);
-  fmt::format_to(w, "<text id=\"search\" x=\"{}\" y=\"{}\">Search</text>\n", o.width - kPadX,
+  fmt::format_to(w, "<text id=\"search\" x=\"{}\" y=\"{}\">Search</text>\n", o.width - kPadX - 24,
                  kFontSize * 2);
+  fmt::format_to(w,
+                 "<text id=\"ignorecase\" x=\"{}\" y=\"{}\"><title>Case-insensitive search "
+                 "(Ctrl+I)</title>ic</text>\n",
+                 o.width - kPadX, kFontSize * 2);
   fmt::format_to(w, "<text id=\"details\" x=\"{}\" y=\"{}\"> </text>\n", kPadX, height - 10);
   fmt::format_to(w, "<text id=\"matched\" x=\"{}\" y=\"{}\"> </text>\n", o.width - kPadX,
                  height - 10);
@@ -221,12 +451,25 @@ std::string render(const StackTree& tree, const SvgOptions& o, const std::string
   return out;
 }
 
-std::string frame_title(const StackTree& tree, const StackTree::Node& n, const SvgOptions& o) {
+std::string frame_title(const StackTree& tree, const StackTree::Node& n, const SvgOptions& o,
+                        std::string_view counted = {}) {
   const std::string_view name = tree.name(n.name);
   const std::string kind =
       n.kind == FrameKind::user ? std::string() : fmt::format(" [{}]", kind_name(n.kind));
-  return fmt::format("{}{} ({} {}, {})", name, kind, n.total, o.unit,
+  return fmt::format("{}{} ({}{} {}, {})", name, kind, counted, n.total, o.unit,
                      percent(n.total, tree.total()));
+}
+
+Rgb frame_fill(const StackTree& tree, const StackTree::Node& n, const SvgOptions& o,
+               const ModuleColours* modules) {
+  const std::string_view name = tree.name(n.name);
+  if (!modules) return palette_colour(o.palette, n.kind, name);
+  return modules->frame(modules->module_of(name, n.kind), name);
+}
+
+std::vector<std::string> user_subtitle(const SvgOptions& o) {
+  if (o.subtitle.empty()) return {};
+  return {o.subtitle};
 }
 
 }  // namespace
@@ -236,17 +479,20 @@ Result<Palette> parse_palette(std::string_view name) {
   if (name == "mem") return Palette::mem;
   if (name == "io") return Palette::io;
   if (name == "kind") return Palette::kind;
+  if (name == "module") return Palette::module;
   return Error{fmt::format("unknown colour palette '{}'", name), 0,
-               "  choose one of: hot, mem, io, kind (kind colours kernel, user, JIT and inlined "
-               "frames differently)"};
+               "  choose one of: hot, mem, io, kind (kernel, user, JIT and inlined frames apart), "
+               "module (one hue per executable or library)"};
 }
 
 Result<std::string> flamegraph_svg(const StackTree& tree, const SvgOptions& o) {
   if (auto st = check(tree, o); !st) return std::move(st).take_error();
-  return render(tree, o, {}, [&](std::uint32_t id) {
+  std::optional<ModuleColours> modules;
+  if (o.palette == Palette::module) modules.emplace(tree, o.modules);
+  const ModuleColours* mc = modules ? &*modules : nullptr;
+  return render(tree, o, user_subtitle(o), legend(tree, o.palette, mc), [&](std::uint32_t id) {
     const StackTree::Node& n = tree.node(id);
-    return FrameStyle{frame_title(tree, n, o),
-                      palette_colour(o.palette, n.kind, tree.name(n.name))};
+    return FrameStyle{frame_title(tree, n, o), frame_fill(tree, n, o, mc)};
   });
 }
 
@@ -257,53 +503,71 @@ Result<std::string> differential_svg(const StackTree& after, const StackTree& ba
     return Error{"the baseline has no samples to compare with", 0,
                  "  give --diff a profile with samples (after --pid/--comm)"};
   }
-  // Each node of `after` matched to the node of `baseline` on the same path. Parents are created
+  // The tree drawn (its frames and widths) and the one it is compared with.
+  const StackTree& drawn = diff.baseline_widths ? baseline : after;
+  const StackTree& other = diff.baseline_widths ? after : baseline;
+  // Each node of `drawn` matched to the node of `other` on the same path. Parents are created
   // before their children, so one pass in id order sees every parent first.
-  std::vector<std::int64_t> match(after.size(), -1);
+  std::vector<std::int64_t> match(drawn.size(), -1);
   match[StackTree::kRoot] = StackTree::kRoot;
-  for (std::uint32_t id = 1; id < after.size(); ++id) {
-    const StackTree::Node& n = after.node(id);
+  for (std::uint32_t id = 1; id < drawn.size(); ++id) {
+    const StackTree::Node& n = drawn.node(id);
     if (match[n.parent] < 0) continue;
-    const std::int64_t name = baseline.find_name(after.name(n.name));
+    const std::int64_t name = other.find_name(drawn.name(n.name));
     if (name < 0) continue;
-    match[id] = baseline.find_child(static_cast<std::uint32_t>(match[n.parent]),
-                                    {static_cast<std::uint32_t>(name), n.kind});
+    match[id] = other.find_child(static_cast<std::uint32_t>(match[n.parent]),
+                                 {static_cast<std::uint32_t>(name), n.kind});
   }
   const double scale =
       diff.normalize ? static_cast<double>(after.total()) / static_cast<double>(baseline.total())
                      : 1.0;
-  std::vector<double> delta(after.size(), 0.0);
+  // Per drawn node: the input's count and the (scaled) baseline's; delta = growth.
+  std::vector<double> now(drawn.size(), 0.0), before(drawn.size(), 0.0);
   double largest = 0;
-  for (std::uint32_t id = 0; id < after.size(); ++id) {
-    const double before =
+  for (std::uint32_t id = 0; id < drawn.size(); ++id) {
+    const double mine = static_cast<double>(drawn.node(id).total);
+    const double theirs =
         match[id] < 0
             ? 0.0
-            : static_cast<double>(baseline.node(static_cast<std::uint32_t>(match[id])).total) *
-                  scale;
-    delta[id] = static_cast<double>(after.node(id).total) - before;
-    if (id != StackTree::kRoot) largest = std::max(largest, std::abs(delta[id]));
+            : static_cast<double>(other.node(static_cast<std::uint32_t>(match[id])).total);
+    now[id] = diff.baseline_widths ? theirs : mine;
+    before[id] = (diff.baseline_widths ? mine : theirs) * scale;
+    if (id != StackTree::kRoot) largest = std::max(largest, std::abs(now[id] - before[id]));
   }
-  const std::string subtitle =
-      fmt::format("differential: red grew, blue shrank against the baseline{}",
-                  diff.normalize ? " (baseline scaled to the same total)" : "");
-  return render(after, o, subtitle, [&](std::uint32_t id) {
-    const StackTree::Node& n = after.node(id);
-    const double before = static_cast<double>(n.total) - delta[id];
-    std::string title = frame_title(after, n, o);
+  std::vector<std::string> subtitles = user_subtitle(o);
+  subtitles.push_back(fmt::format("differential{}: {} grew, {} shrank against the baseline{}",
+                                  diff.baseline_widths ? ", frames sized by the baseline" : "",
+                                  diff.negate ? "blue" : "red", diff.negate ? "red" : "blue",
+                                  diff.normalize ? " (baseline scaled to the same total)" : ""));
+  const int digits = diff.normalize ? 1 : 0;
+  // Rounded for display, so tiny floating-point residues never print as "-0".
+  auto shown = [&](double v) {
+    const double scaled = std::round(v * (diff.normalize ? 10.0 : 1.0)) / (diff.normalize ? 10 : 1);
+    return scaled == 0 ? 0.0 : scaled;
+  };
+  return render(drawn, o, subtitles, {}, [&](std::uint32_t id) {
+    const StackTree::Node& n = drawn.node(id);
+    const double delta = now[id] - before[id];
+    std::string title = frame_title(drawn, n, o, diff.baseline_widths ? "baseline " : "");
     title.pop_back();  // the ')'
-    if (match[id] < 0) {
-      title += "; new)";
+    double rel = before[id] > 0 ? std::round(10000.0 * delta / before[id]) / 100.0 : 0.0;
+    if (rel == 0) rel = 0;
+    auto t = std::back_inserter(title);
+    if (!diff.baseline_widths) {
+      if (match[id] < 0) {
+        title += "; new)";
+      } else {
+        fmt::format_to(t, "; {:+.{}f} {} ({:+.2f}%) vs baseline {:.{}f})", shown(delta), digits,
+                       o.unit, rel, shown(before[id]), digits);
+      }
+    } else if (match[id] < 0) {
+      title += "; gone)";
     } else {
-      // Rounded for display, so tiny floating-point residues never print as "-0".
-      const double digits = diff.normalize ? 10.0 : 1.0;
-      double shown = std::round(delta[id] * digits) / digits;
-      if (shown == 0) shown = 0;
-      double rel = before > 0 ? std::round(10000.0 * delta[id] / before) / 100.0 : 0.0;
-      if (rel == 0) rel = 0;
-      fmt::format_to(std::back_inserter(title), "; {:+.{}f} {} ({:+.2f}%) vs baseline {:.{}f})",
-                     shown, diff.normalize ? 1 : 0, o.unit, rel, before, diff.normalize ? 1 : 0);
+      fmt::format_to(t, "; {:+.{}f} {} ({:+.2f}%), now {:.0f})", shown(delta), digits, o.unit, rel,
+                     now[id]);
     }
-    return FrameStyle{std::move(title), diff_colour(largest > 0 ? delta[id] / largest : 0.0)};
+    const double ratio = largest > 0 ? delta / largest : 0.0;
+    return FrameStyle{std::move(title), diff_colour(diff.negate ? -ratio : ratio)};
   });
 }
 

@@ -9,30 +9,96 @@
 // Element ids and attributes scripts (and browser tests) rely on: #frames holds one <g class="f">
 // per frame with data-name (the full name), data-s (first sample, counting from the left edge),
 // data-c (samples), data-d (depth, 0 for "all"); #details is the hover line, #matched the search
-// result, #search and #unzoom the controls; the document exposes search(regex) and resetZoom().
+// result, #search, #ignorecase (the case-insensitive toggle, class "on" while set) and #unzoom the
+// controls; #subtitle the line under the title; #legend (for --colors kind and module) one
+// <g class="legend-entry" data-key="..."> per colour, its <rect> filled with it. The document
+// exposes search(regex[, ignoreCase]), toggleIgnoreCase() and resetZoom().
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "core/error.hpp"
 #include "output/stack_tree.hpp"
+#include "profile/profile.hpp"
 
 namespace perfscope::output {
 
-enum class Palette { hot, mem, io, kind };
+enum class Palette { hot, mem, io, kind, module };
 
-// "hot", "mem", "io", "kind"; the Error lists the choices.
+// "hot", "mem", "io", "kind", "module"; the Error lists the choices.
 Result<Palette> parse_palette(std::string_view name);
 
 struct Rgb {
   int r = 0, g = 0, b = 0;
+  bool operator==(const Rgb&) const = default;
+};
+
+// Which module (executable, library, "[kernel.kallsyms]") each frame comes from, for
+// Palette::module. A profile's locations name their mapping; folded stacks and perf script text
+// carry no mapping, so there a frame's module comes from its kind (kernel, JIT) or its name's
+// shape ("[libc.so.6]" for a frame without a symbol, "libc.so.6`malloc" as DTrace writes it),
+// else it is unknown ("").
+class FrameModules {
+ public:
+  // Frame names as the tree of the profile names them (tree_from_profile), each with the module
+  // of the first location that gives it.
+  static FrameModules from_profile(const profile::Profile& p);
+  void add(std::string name, std::string module);
+  std::string module_of(std::string_view name, FrameKind kind) const;
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> by_name_;
 };
 
 // The fill of a frame: hashed from its name (and, for Palette::kind, chosen by its kind), so the
 // same function has the same colour in every graph and every output (the HTML page uses it too).
+// Palette::module needs the graph's ModuleColours; here it gives the unknown module's grey.
 Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name);
+
+// The colours of the modules of one graph (Palette::module). The modules, ranked by self samples
+// (then name), each claim one of 12 hues 30 degrees apart: the one the module's name hashes to
+// when it is free, else the nearest free one. So up to 12 modules always differ in hue, and a
+// module keeps its hue from graph to graph unless a larger module took it first; further
+// modules get their hashed hue, which may be near another's. Frames of one module share its hue,
+// shaded a little by the function's name; frames of no known module are grey.
+class ModuleColours {
+ public:
+  ModuleColours(const StackTree& tree, const FrameModules* modules);
+  std::string module_of(std::string_view name, FrameKind kind) const;
+  Rgb frame(std::string_view module, std::string_view name) const;
+  Rgb base(std::string_view module) const;  // the middle shade, for the legend
+  // Every module of a frame with samples, by self samples (then name); "" is unknown.
+  const std::vector<std::pair<std::string, std::int64_t>>& ranked() const { return ranked_; }
+
+ private:
+  Rgb shade(std::string_view module, double shade) const;
+  const FrameModules* modules_;
+  std::vector<std::pair<std::string, std::int64_t>> ranked_;
+  std::unordered_map<std::string, double> hue_;
+};
+
+// One line of a legend: what a colour means.
+struct LegendEntry {
+  std::string key;    // "user", "kernel", "jit", "inlined"; a module's name, "" for unknown
+  std::string label;  // as shown: "user", "kernel", "JIT", "inlined", "libc.so.6", ...
+  Rgb colour;         // the middle of the colours the frames of this entry get
+};
+
+// The legend of a drawing of `tree` in `palette`: for kind, the kinds among the frames with
+// samples, in the order user, kernel, JIT, inlined; for module (given `modules`), the modules by
+// self samples, at most `max_entries` (the last saying how many more, key "*", no colour). Empty
+// for the other palettes, whose colours mean nothing but "a different function".
+std::vector<LegendEntry> legend(const StackTree& tree, Palette palette,
+                                const ModuleColours* modules = nullptr,
+                                std::size_t max_entries = 12);
 
 struct SvgOptions {
   std::string title = "Flame Graph";
@@ -41,12 +107,21 @@ struct SvgOptions {
   bool inverted = false;   // icicle: the root at the top, stacks growing down
   Palette palette = Palette::hot;
   std::string unit = "samples";  // what the counts are, in tooltips
+  std::string subtitle = {};     // a line under the title; none when empty
+  // For Palette::module: where each frame comes from (not owned; nullptr: from names alone).
+  const FrameModules* modules = nullptr;
 };
 
 struct DiffOptions {
   // Scale the baseline so both profiles have the same total before comparing (for recordings of
   // different length); otherwise raw counts are compared.
   bool normalize = false;
+  // Swap the hues: blue where the input grew, red where it shrank (flamegraph.pl --negate).
+  bool negate = false;
+  // Draw the baseline's frames at the baseline's widths, coloured by how the input changed them:
+  // a function that vanished from the input shows at its old width, in full blue (what
+  // flamegraph.pl users get from `difffolded.pl NEW OLD | flamegraph.pl --negate`).
+  bool baseline_widths = false;
 };
 
 // A flame graph of `tree`. Errors for options out of range or an empty tree.
@@ -54,7 +129,8 @@ Result<std::string> flamegraph_svg(const StackTree& tree, const SvgOptions& opti
 
 // A differential flame graph: `after`'s frames and widths, each coloured by how its total changed
 // from `baseline`: red where it grew, blue where it shrank, white where equal; the deltas are in
-// the tooltips. Frames only in the baseline do not appear (they have no width in `after`).
+// the tooltips. Frames only in the baseline do not appear (they have no width in `after`), unless
+// `diff.baseline_widths` draws the baseline's frames instead.
 Result<std::string> differential_svg(const StackTree& after, const StackTree& baseline,
                                      const SvgOptions& options = {}, const DiffOptions& diff = {});
 

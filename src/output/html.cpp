@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -148,15 +149,40 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
   out += assets::kFlamegraphHtmlCss;
   out += "</style>\n</head>\n<body>\n<header>\n<h1>";
   append_xml(out, o.title);
-  out += "</h1>\n<p id=\"summary\">";
+  out += "</h1>\n";
+  if (!o.subtitle.empty()) {
+    out += "<p id=\"subtitle\">";
+    append_xml(out, o.subtitle);
+    out += "</p>\n";
+  }
+  out += "<p id=\"summary\">";
   fmt::format_to(w, "{} ", total);
   append_xml(out, o.unit);
   fmt::format_to(w, ", {} frames drawn, {} functions</p>\n", placed.size(), all_functions);
+  std::optional<ModuleColours> modules;
+  if (o.palette == Palette::module) modules.emplace(tree, o.modules);
+  const ModuleColours* mc = modules ? &*modules : nullptr;
+  if (const auto entries = legend(tree, o.palette, mc); !entries.empty()) {
+    out += "<ul id=\"legend\" aria-label=\"Colours\">";
+    for (const LegendEntry& e : entries) {
+      out += "<li data-key=\"";
+      append_xml(out, e.key);
+      out += "\">";
+      if (e.key != "*") {
+        fmt::format_to(w, "<span class=\"swatch\" style=\"background:#{:06x}\"></span>",
+                       (e.colour.r << 16) | (e.colour.g << 8) | e.colour.b);
+      }
+      append_xml(out, e.label);
+      out += "</li>";
+    }
+    out += "</ul>\n";
+  }
   out +=
       "<nav><a href=\"#flame\">Flame graph</a><a href=\"#icicle\">Icicle graph</a>"
       "<a href=\"#top\">Top functions</a></nav>\n"
       "<form id=\"search-form\" role=\"search\"><input id=\"search\" type=\"search\" "
       "placeholder=\"Search functions (regular expression)\" aria-label=\"Search functions\">"
+      "<label><input id=\"search-ignore-case\" type=\"checkbox\"> Ignore case</label>"
       "<button type=\"submit\">Search</button><button type=\"button\" id=\"search-reset\">Reset"
       "</button><span id=\"matched\" aria-live=\"polite\"></span></form>\n</header>\n<main>\n"
       "<noscript><p>The graphs are drawn by the page's script; the table of top functions below "
@@ -218,7 +244,9 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
   out += "],\n\"frames\":[";
   for (std::size_t i = 0; i < placed.size(); ++i) {
     const StackTree::Node& n = tree.node(placed[i].node);
-    const Rgb c = palette_colour(o.palette, n.kind, tree.name(n.name));
+    const std::string_view name = tree.name(n.name);
+    const Rgb c =
+        mc ? mc->frame(mc->module_of(name, n.kind), name) : palette_colour(o.palette, n.kind, name);
     fmt::format_to(w, "{}[{},{},{},{},{},{},{}]", i == 0 ? "\n" : ",\n", name_index[n.name],
                    static_cast<int>(n.kind), n.depth, placed[i].start, n.total, n.self,
                    (c.r << 16) | (c.g << 8) | c.b);

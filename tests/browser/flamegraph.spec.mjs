@@ -192,10 +192,57 @@ async function testSvg(browser, file) {
     "matching SVG frames are highlighted",
   );
   await page.screenshot({ path: path.join(outDir, "svg-search.png") });
+
+  // Case-insensitive search: with the "ic" control on, BURN_B finds what burn_b found; turned
+  // off, the search shown runs again, case-sensitive, and finds nothing.
+  await page.locator("#search").click(); // "Reset Search"
+  await page.locator("#ignorecase").click();
+  check((await page.locator("#ignorecase").getAttribute("class")) === "on", "ic is on");
+  page.once("dialog", (d) => d.accept("BURN_B"));
+  await page.locator("#search").click();
+  const ic = await page.locator("#matched").textContent();
+  check(ic === `Matched: ${expected}%`, `SVG ignore-case search of BURN_B shows '${ic}'`);
+  await page.locator("#ignorecase").click();
+  const cased = await page.locator("#matched").textContent();
+  check(cased === "Matched: 0.00%", `case-sensitive BURN_B matches nothing ('${cased}')`);
+
+  // Labels: the whole name, or its start and "..", never past the frame's right edge.
+  const labels = await page.evaluate(() =>
+    Array.from(document.querySelectorAll("#frames g.f")).map((g) => {
+      const t = g.querySelector("text");
+      return {
+        name: g.getAttribute("data-name"),
+        text: t.textContent,
+        length: t.textContent ? t.getComputedTextLength() : 0,
+        room: Number(g.querySelector("rect").getAttribute("width")) - 3,
+      };
+    }),
+  );
+  checkLabels(labels, "SVG");
   check(errors.length === 0, `no script errors in the SVG: ${errors.join("; ")}`);
   check(requests.length === 0, `the SVG fetched nothing: ${requests.join(", ")}`);
   await page.close();
   return { burnA: share, burnB: Number(expected) };
+}
+
+// Each label is the frame's name, empty, or the name's start followed by ".." (never cut
+// mid-letter), and fits in its frame; some are cut (a real profile has narrow frames).
+function checkLabels(labels, where) {
+  let cut = 0;
+  for (const l of labels) {
+    if (l.text === "") continue;
+    if (l.text === l.name) {
+      check(l.length <= l.room + 0.5, `${where} label '${l.text}' fits (${l.length} > ${l.room})`);
+      continue;
+    }
+    cut++;
+    check(
+      l.text.endsWith("..") && l.name.startsWith(l.text.slice(0, -2)),
+      `${where} label '${l.text}' is the start of '${l.name}' and ".."`,
+    );
+    check(l.length <= l.room + 0.5, `${where} label '${l.text}' fits (${l.length} > ${l.room})`);
+  }
+  check(cut > 0, `some ${where} labels are cut to fit (${labels.length} frames)`);
 }
 
 async function testHtml(browser, file, svgShares) {
@@ -207,7 +254,7 @@ async function testHtml(browser, file, svgShares) {
 
   const flame = page.locator("#flame");
   const graph = flame.locator(".graph");
-  const frame = await widest(flame.locator(".fr", { hasText: BURN_A }));
+  const frame = await widest(flame.locator(`.fr[aria-label="${BURN_A}"]`));
 
   // Hover: a tooltip with the same numbers as the SVG's.
   await frame.hover();
@@ -250,11 +297,39 @@ async function testHtml(browser, file, svgShares) {
   const matched = await page.locator("#matched").textContent();
   check(matched === `Matched: ${svgShares.burnB.toFixed(2)}%`, `HTML search shows '${matched}'`);
   const hit = flame.locator(".fr.match").first();
-  check((await hit.textContent()) === BURN_B, "the highlighted frame is burn_b");
+  check((await hit.getAttribute("aria-label")) === BURN_B, "the highlighted frame is burn_b");
   const colour = await hit.evaluate((el) => getComputedStyle(el).backgroundColor);
   check(colour === "rgb(230, 0, 230)", `highlighted frames are magenta (${colour})`);
   check((await icicle.locator(".fr.match").count()) > 0, "the icicle view highlights too");
   check((await page.locator("#functions tr.match").count()) === 1, "one table row matches burn_b");
+
+  // Case-insensitive: with "Ignore case" ticked, BURN_B matches as burn_b did; unticked, the
+  // search runs again and matches nothing.
+  await page.locator("#search").fill("BURN_B");
+  await page.locator("#search").press("Enter");
+  const cased = await page.locator("#matched").textContent();
+  check(cased === "Matched: 0.00%", `case-sensitive BURN_B matches nothing ('${cased}')`);
+  await page.locator("#search-ignore-case").check();
+  const ic = await page.locator("#matched").textContent();
+  check(ic === `Matched: ${svgShares.burnB.toFixed(2)}%`, `HTML ignore-case search shows '${ic}'`);
+  check((await page.locator("#functions tr.match").count()) === 1, "the burn_b row matches too");
+
+  // Labels fit their frames, and end in ".." when cut (the flame view, unzoomed).
+  const labels = await flame.locator(".fr").evaluateAll((els) =>
+    els
+      .filter((el) => !el.hidden)
+      .map((el) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        return {
+          name: el.getAttribute("aria-label"),
+          text: el.textContent,
+          length: el.textContent ? range.getBoundingClientRect().width : 0,
+          room: el.getBoundingClientRect().width - 7,
+        };
+      }),
+  );
+  checkLabels(labels, "HTML");
 
   // The table: sorted by self first; a click on Total sorts by it, a second click reverses.
   const rows = page.locator("#functions tbody tr");

@@ -131,6 +131,74 @@ TEST_F(FlamegraphCli, DifferentialAgainstABaseline) {
   EXPECT_TRUE(has(read(file("n.svg")), "vs baseline 25.0)"));
 }
 
+TEST_F(FlamegraphCli, SubtitleInTheSvgAndThePage) {
+  const auto r =
+      flamegraph({"-i", "perfscope.pb.gz", "--subtitle", "build <42> & co", "-o", "s.svg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(read(file("s.svg")), ">build &lt;42&gt; &amp; co</text>"));
+  const auto h =
+      flamegraph({"-i", "perfscope.pb.gz", "--subtitle", "build <42> & co", "-o", "s.html"});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_TRUE(has(read(file("s.html")), "<p id=\"subtitle\">build &lt;42&gt; &amp; co</p>"));
+}
+
+// --baseline-widths: the graph of `flamegraph -i NEW --diff OLD` drawn with OLD's frames, so a
+// function that vanished shows at its old width; --negate swaps the hues.
+TEST_F(FlamegraphCli, ReversedAndNegatedDifferential) {
+  TestProfile old_profile;
+  old_profile.add({"main", "parse"}, 20, testing::kWeb);
+  old_profile.add({"main", "serve"}, 60, testing::kWeb);
+  old_profile.add({"main", "legacy_cache"}, 20, testing::kWeb);
+  ASSERT_TRUE(profile::write_pprof(old_profile.p, file("old.pb.gz")));
+  const auto r = flamegraph(
+      {"-i", "perfscope.pb.gz", "--diff", "old.pb.gz", "--baseline-widths", "-o", "gone.svg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string svg = read(file("gone.svg"));
+  EXPECT_TRUE(has(svg, "<title>legacy_cache (baseline 20 samples, 20.00%; gone)</title>")) << svg;
+  EXPECT_TRUE(has(svg, "data-name=\"legacy_cache\" data-s=\"0\" data-c=\"20\""));
+  EXPECT_FALSE(has(svg, "data-name=\"query\"")) << "only the baseline's frames";
+  // Without it, the vanished function is not drawn at all.
+  const auto plain = flamegraph({"-i", "perfscope.pb.gz", "--diff", "old.pb.gz", "-o", "p.svg"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_FALSE(has(read(file("p.svg")), "legacy_cache"));
+
+  const auto n = flamegraph({"-i", "perfscope.pb.gz", "--diff", "old.pb.gz", "--baseline-widths",
+                             "--negate", "-o", "neg.svg"});
+  ASSERT_EQ(n.exit_code, 0) << n.err;
+  const std::string neg = read(file("neg.svg"));
+  EXPECT_TRUE(has(neg, "blue grew, red shrank"));
+  const std::size_t gone = neg.find("data-name=\"legacy_cache\"");
+  ASSERT_NE(gone, std::string::npos);
+  EXPECT_TRUE(has(neg.substr(gone, 400), "fill=\"rgb(255,")) << "vanished: red when negated";
+}
+
+// --colors module: perfscope profiles know each frame's mapping; one hue per module, and a
+// legend naming them.
+TEST_F(FlamegraphCli, ColoursByModule) {
+  TestProfile p;
+  const auto main_ = p.frame("main", "/usr/bin/app");
+  const auto work = p.frame("work", "/usr/bin/app");
+  const auto malloc_ = p.frame("malloc", "/usr/lib/x86_64-linux-gnu/libc.so.6");
+  const auto free_ = p.frame("free", "/usr/lib/x86_64-linux-gnu/libc.so.6");
+  p.add_locations({main_, work, malloc_}, 30);
+  p.add_locations({main_, work, free_}, 20);
+  p.add_locations({main_, work}, 10);
+  ASSERT_TRUE(profile::write_pprof(p.p, file("mods.pb.gz")));
+  const auto r = flamegraph({"-i", "mods.pb.gz", "--colors", "module", "-o", "m.svg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string svg = read(file("m.svg"));
+  EXPECT_TRUE(has(svg, "<g class=\"legend-entry\" data-key=\"libc.so.6\">")) << svg;
+  EXPECT_TRUE(has(svg, "<g class=\"legend-entry\" data-key=\"app\">"));
+  EXPECT_LT(svg.find("data-key=\"libc.so.6\""), svg.find("data-key=\"app\""))
+      << "libc has more self samples";
+  const auto again = flamegraph({"-i", "mods.pb.gz", "--colors", "module", "-o", "m2.svg"});
+  ASSERT_EQ(again.exit_code, 0);
+  EXPECT_EQ(read(file("m2.svg")), svg) << "the same colours on every run";
+  const auto h = flamegraph({"-i", "mods.pb.gz", "--colors", "module", "-o", "m.html"});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_TRUE(has(read(file("m.html")), "<li data-key=\"libc.so.6\"><span class=\"swatch\""));
+}
+
 TEST_F(FlamegraphCli, BadInputsGiveOneClearErrorAndNoOutputFile) {
   struct Case {
     std::vector<std::string> args;
@@ -168,6 +236,12 @@ TEST_F(FlamegraphCli, BadInputsGiveOneClearErrorAndNoOutputFile) {
       {{"-i", "perfscope.pb.gz", "--normalize", "-o", "x.svg"},
        "",
        "perfscope flamegraph: --normalize needs --diff BASELINE\n"},
+      {{"-i", "perfscope.pb.gz", "--negate", "-o", "x.svg"},
+       "",
+       "perfscope flamegraph: --negate needs --diff BASELINE\n"},
+      {{"-i", "perfscope.pb.gz", "--baseline-widths", "-o", "x.svg"},
+       "",
+       "perfscope flamegraph: --baseline-widths needs --diff BASELINE\n"},
       {{"-i", "perfscope.pb.gz", "--width", "5", "-o", "x.svg"},
        "",
        "perfscope flamegraph: width 5 is out of range\n"},

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "formats/folded_reader.hpp"
 #include "output/html.hpp"
@@ -147,6 +150,68 @@ TEST(HtmlFlamegraph, NamesCannotBreakOutOfTheirContext) {
   EXPECT_TRUE(has(*html, "\"?\\u0001name\"")) << "invalid UTF-8 replaced, controls escaped";
   EXPECT_TRUE(has(*html, "<td class=\"name\">??name</td>"));
   EXPECT_TRUE(has(*html, "<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>"));
+}
+
+TEST(HtmlFlamegraph, SubtitleEscapedUnderTheTitle) {
+  auto html = flamegraph_html(tree_of("a 1\n"), {.subtitle = "<b>run</b> & \"2\""});
+  ASSERT_TRUE(html);
+  const std::size_t at =
+      html->find("<p id=\"subtitle\">&lt;b&gt;run&lt;/b&gt; &amp; &quot;2&quot;</p>");
+  ASSERT_NE(at, std::string::npos) << *html;
+  EXPECT_LT(html->find("</h1>"), at);
+  EXPECT_FALSE(has(*flamegraph_html(tree_of("a 1\n")), "id=\"subtitle\""));
+}
+
+TEST(HtmlFlamegraph, IgnoreCaseBoxAndLabelFitting) {
+  auto html = flamegraph_html(tree_of("a 1\n"));
+  ASSERT_TRUE(html);
+  for (std::string_view part :
+       {"<input id=\"search-ignore-case\" type=\"checkbox\">",
+        "new RegExp(pattern, ignoreCase.checked ? \"i\" : \"\")", "function fitName(",
+        "f.chars.slice(0, lo).join(\"\") + \"..\"", "setAttribute(\"aria-label\", f.name)"}) {
+    EXPECT_TRUE(has(*html, part)) << part;
+  }
+}
+
+// The page's legend (data-key -> colour) and its frames' (kind index, colour) from the JSON.
+TEST(HtmlFlamegraph, KindLegendMatchesTheFrameColours) {
+  const StackTree t = tree_of("app;main;read_[k] 2\napp;main;work;inner_[i] 3\napp;jit_[j] 1\n");
+  auto html = flamegraph_html(t, {.palette = Palette::kind, .min_share = 0});
+  ASSERT_TRUE(html);
+  std::map<std::string, Rgb> legend;
+  const std::string li = "<li data-key=\"";
+  for (std::size_t at = html->find(li); at != std::string::npos; at = html->find(li, at + 1)) {
+    const std::size_t k = at + li.size();
+    const std::string key = html->substr(k, html->find('"', k) - k);
+    unsigned c = 0;
+    ASSERT_EQ(std::sscanf(html->c_str() + html->find("background:#", at) + 12, "%6x", &c), 1);
+    legend[key] = {static_cast<int>(c >> 16), static_cast<int>((c >> 8) & 0xff),
+                   static_cast<int>(c & 0xff)};
+  }
+  ASSERT_EQ(legend.size(), 4u) << *html;
+  const char* kinds[] = {"user", "kernel", "jit", "inlined"};
+  std::size_t at = html->find("\"frames\":[");
+  int frames = 0;
+  for (at = html->find("\n[", at); at != std::string::npos; at = html->find("\n[", at + 1)) {
+    int name = 0, kind = 0, depth = 0, start = 0, count = 0, self = 0;
+    unsigned colour = 0;
+    ASSERT_EQ(std::sscanf(html->c_str() + at + 2, "%d,%d,%d,%d,%d,%d,%u", &name, &kind, &depth,
+                          &start, &count, &self, &colour),
+              7);
+    const Rgb c{static_cast<int>(colour >> 16), static_cast<int>((colour >> 8) & 0xff),
+                static_cast<int>(colour & 0xff)};
+    std::string best;
+    int best_d = INT32_MAX;
+    for (const auto& [key, l] : legend) {
+      const int d =
+          (l.r - c.r) * (l.r - c.r) + (l.g - c.g) * (l.g - c.g) + (l.b - c.b) * (l.b - c.b);
+      if (d < best_d) best_d = d, best = key;
+    }
+    EXPECT_EQ(best, kinds[kind]) << "frame " << frames;
+    ++frames;
+  }
+  EXPECT_EQ(frames, 7);
+  EXPECT_FALSE(has(*flamegraph_html(t), "id=\"legend\"")) << "hot: no legend";
 }
 
 TEST(HtmlFlamegraph, Errors) {

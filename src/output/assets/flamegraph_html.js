@@ -15,6 +15,30 @@
       f.self + ")";
   }
 
+  // The width in pixels of a text in `font`, measured on a canvas (cached by text).
+  function textWidth(font) {
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = font;
+    const cache = new Map();
+    return function (text) {
+      let w = cache.get(text);
+      if (w === undefined) { w = ctx.measureText(text).width; cache.set(text, w); }
+      return w;
+    };
+  }
+  // The frame's name as it fits in `room` pixels: whole, or its longest start (by characters)
+  // that fits with ".." after it, or "" when not even one character does (as flamegraph.pl).
+  function fitName(f, room, measure) {
+    if (measure(f.name) <= room) return f.name;
+    if (!f.chars) f.chars = Array.from(f.name);
+    let lo = 0, hi = f.chars.length - 1;  // the longest fitting start has lo characters
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (measure(f.chars.slice(0, mid).join("") + "..") <= room) lo = mid; else hi = mid - 1;
+    }
+    return lo === 0 ? "" : f.chars.slice(0, lo).join("") + "..";
+  }
+
   function View(section) {
     const graph = section.querySelector(".graph");
     const inverted = graph.getAttribute("data-inverted") === "1";
@@ -26,27 +50,29 @@
       const el = document.createElement("div");
       el.className = "fr";
       el.dataset.i = i;
+      el.setAttribute("aria-label", f.name);
       el.style.top = (inverted ? f.d : maxDepth - f.d) * row + "px";
       el.style.background = f.color;
-      el.textContent = f.name;
       graph.appendChild(el);
       return el;
     });
     let width = graph.clientWidth, current = frames[0];
-    function place(el, start, count, whole) {
+    const font = getComputedStyle(els[0] || graph);
+    const measure = textWidth(font.fontSize + " " + font.fontFamily);
+    function place(f, el, start, count, whole) {
       el.style.left = (100 * start / whole) + "%";
       el.style.width = (100 * count / whole) + "%";
-      // Names only where a few characters fit, as the SVG does.
-      el.classList.toggle("narrow", count / whole * width < 24);
+      // The padding (3 px each side) and the right border (1 px) take from the label's room.
+      el.textContent = fitName(f, count / whole * width - 7, measure);
     }
     function zoom(z) {
       current = z;
       frames.forEach(function (f, i) {
         const el = els[i];
         if (f.d >= z.d && f.s >= z.s && f.s + f.c <= z.s + z.c) {
-          el.hidden = false; el.classList.remove("faded"); place(el, f.s - z.s, f.c, z.c);
+          el.hidden = false; el.classList.remove("faded"); place(f, el, f.s - z.s, f.c, z.c);
         } else if (f.d < z.d && f.s <= z.s && f.s + f.c >= z.s + z.c) {
-          el.hidden = false; el.classList.add("faded"); place(el, 0, 1, 1);
+          el.hidden = false; el.classList.add("faded"); place(f, el, 0, 1, 1);
         } else {
           el.hidden = true;
         }
@@ -85,9 +111,14 @@
   });
 
   const rows = Array.from(document.querySelectorAll("#functions tbody tr"));
-  function search(pattern) {
+  const input = document.getElementById("search");
+  const ignoreCase = document.getElementById("search-ignore-case");
+  // Highlights the frames and rows whose name matches `pattern`; `ic` (default: the "Ignore case"
+  // box, which it sets) makes the match case-insensitive.
+  function search(pattern, ic) {
+    if (ic !== undefined) ignoreCase.checked = !!ic;
     let re;
-    try { re = new RegExp(pattern); } catch (err) {
+    try { re = new RegExp(pattern, ignoreCase.checked ? "i" : ""); } catch (err) {
       matched.textContent = "Invalid regular expression"; return -1;
     }
     const spans = [];
@@ -111,7 +142,7 @@
     matched.textContent = pattern === "" ? "" : "Matched: " + pct.toFixed(2) + "%";
     return pct;
   }
-  const input = document.getElementById("search");
+  ignoreCase.addEventListener("change", function () { if (input.value !== "") search(input.value); });
   document.getElementById("search-form").addEventListener("submit", function (e) {
     e.preventDefault(); search(input.value);
   });

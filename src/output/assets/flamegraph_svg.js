@@ -1,10 +1,12 @@
 "use strict";
-var frames = [], details, matched, unzoomButton, searchButton, current = null, searching = null;
+var frames = [], details, matched, unzoomButton, searchButton, icButton, current = null,
+  searching = null, ignoreCase = false;
 function init() {
   details = document.getElementById("details");
   matched = document.getElementById("matched");
   unzoomButton = document.getElementById("unzoom");
   searchButton = document.getElementById("search");
+  icButton = document.getElementById("ignorecase");
   var gs = document.getElementById("frames").getElementsByTagName("g");
   for (var i = 0; i < gs.length; i++) {
     var g = gs[i];
@@ -23,13 +25,22 @@ function init() {
   unzoomButton.addEventListener("click", resetZoom);
   searchButton.addEventListener("click", function () {
     if (searching !== null) { clearSearch(); return; }
-    var re = prompt("Search frames (regular expression):", "");
+    var re = prompt("Search frames (regular expression" + (ignoreCase ? ", ignoring case" : "") + "):", "");
     if (re) search(re);
   });
+  icButton.addEventListener("click", toggleIgnoreCase);
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape") resetZoom();
     if ((e.ctrlKey || e.metaKey) && e.key === "f") { e.preventDefault(); searchButton.dispatchEvent(new Event("click")); }
+    if ((e.ctrlKey || e.metaKey) && e.key === "i") { e.preventDefault(); toggleIgnoreCase(); }
   });
+}
+// The "ic" control: searches ignore case while it is on; a search shown is run again.
+function toggleIgnoreCase() {
+  ignoreCase = !ignoreCase;
+  icButton.setAttribute("class", ignoreCase ? "on" : "");
+  if (searching !== null) search(searching);
+  return ignoreCase;
 }
 function owner(node) {
   while (node && !node.frame) node = node.parentNode;
@@ -68,9 +79,11 @@ function resetZoom() {
   }
   unzoomButton.style.display = "none";
 }
-function search(pattern) {
+// Highlights the frames whose name matches `pattern`; `ic` (default: the "ic" control) ignores case.
+function search(pattern, ic) {
+  if (ic !== undefined && !!ic !== ignoreCase) { ignoreCase = !ignoreCase; icButton.setAttribute("class", ignoreCase ? "on" : ""); }
   var re;
-  try { re = new RegExp(pattern); } catch (err) { matched.textContent = "Invalid regex"; return -1; }
+  try { re = new RegExp(pattern, ignoreCase ? "i" : ""); } catch (err) { matched.textContent = "Invalid regex"; return -1; }
   searching = pattern;
   var hits = [];
   for (var i = 0; i < frames.length; i++) {
