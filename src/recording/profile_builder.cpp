@@ -80,11 +80,15 @@ class Builder {
     return table_.add(0, address, {symbols::Symbolizer::unknown(reason)}, tag);
   }
 
-  // The mapping of a kernel module ("[kernel.kallsyms]", "[nf_tables]"), over its text.
+  // The mapping of a kernel module ("[kernel.kallsyms]", "[nf_tables]"), over its text. The
+  // range is a scan of every kallsyms symbol: once per module, not once per kernel frame.
   std::uint64_t kernel_mapping(const std::string& module) {
+    if (auto it = kernel_mappings_.find(module); it != kernel_mappings_.end()) return it->second;
     const auto range = symbolizer_.kernel_text_range(module);
-    return range ? table_.kernel_mapping(module, range->first, range->second)
-                 : table_.kernel_mapping(module);
+    const auto id = range ? table_.kernel_mapping(module, range->first, range->second)
+                          : table_.kernel_mapping(module);
+    kernel_mappings_.emplace(module, id);
+    return id;
   }
 
   // The frame standing for a kernel or user stack the eBPF backend could not capture.
@@ -179,6 +183,7 @@ class Builder {
   std::unordered_map<std::string, std::size_t> unnamed_modules_;      // path -> unnamed_ index
   std::unordered_map<std::uint64_t, std::size_t> unnamed_locations_;  // location -> unnamed_
   std::vector<std::size_t> seen_;
+  std::unordered_map<std::string, std::uint64_t> kernel_mappings_;  // module -> mapping id
 };
 
 // The profile comment for a module with address-named frames: why, how many, how much, the fix.
