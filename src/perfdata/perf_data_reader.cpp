@@ -376,9 +376,10 @@ class Reader : public sampling::RecordHandler {
                                         event.name, source_, file_.pipe ? " (pipe mode)" : ""));
     if (!file_.cmdline.empty())
       info.comments.push_back("perf.data: recorded with " + file_.cmdline);
+    PerfDataProfile out;
+    if (!options_.resolve) return out;  // no file opened: the fuzz target's mode
     symbols::Symbolizer symbolizer(
         {.kallsyms_path = options_.kallsyms_path, .debug_dirs = options_.debug_dirs});
-    PerfDataProfile out;
     out.profile = recording::build_profile(collector_, symbolizer, info);
     auto& p = out.profile;
     // The period type is the default, as perf report weighs samples.
