@@ -263,7 +263,7 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
   sub->add_option(
       "--sample-type", o->sample_type,
       "Weigh frames by this sample type of a profile (alloc_space, cpu, ...) or its "
-      "0-based index (default: the profile's default type, else the first); --diff "
+      "0-based index (default: the profile's default type, else the last, as Go's pprof); --diff "
       "takes the same type from the baseline. Folded stacks have one type, samples; perf "
       "script text has samples and its periods (the default)");
   sub->add_option("--folded-out", o->folded_out,
