@@ -334,6 +334,16 @@ PerfScriptLine classify_perf_script_line(std::string_view line) {
   if (line.front() == '\t') {
     return looks_like_frame(t) ? PerfScriptLine::frame : PerfScriptLine::other;
   }
+  // "frame;frame;... COUNT" is a folded line, whatever its frames hold: perfscope's own folded
+  // output has frames such as "[unknown: process gone]", which a header's fields would match.
+  if (const std::size_t gap = t.find_last_of(" \t");
+      gap != std::string_view::npos && t.substr(0, gap).find(';') != std::string_view::npos) {
+    const std::string_view count = t.substr(gap + 1);
+    if (!count.empty() &&
+        std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return PerfScriptLine::other;
+    }
+  }
   if (auto h = parse_perf_script_header(line)) {
     return h->side_band ? PerfScriptLine::side_band : PerfScriptLine::header;
   }

@@ -78,6 +78,11 @@ TEST(FormatsDetect, EveryFormatByItsFirstBytes) {
   EXPECT_EQ(detect_format("hello world\n"), std::nullopt);
   EXPECT_EQ(detect_format("  [1]"), std::nullopt);
   EXPECT_EQ(detect_format("  main;a 1\n"), std::nullopt) << "an indented line is not folded";
+  // perfscope's own folded output of a system-wide recording: a frame with spaces and a colon
+  // looked like perf script's "COMM PID TIME:" header.
+  EXPECT_EQ(detect_format("swapper;[unknown: process gone] 12\n"), Format::folded);
+  EXPECT_EQ(detect_format("ps-burn;[unknown: process gone];burn_a 12\nps-burn;main 5\n"),
+            Format::folded);
   // Binary that is not a profile.proto message: zeros (/dev/zero), and gzip not yet inflated.
   EXPECT_EQ(detect_format(std::string(65536, '\0')), std::nullopt);
   EXPECT_EQ(detect_format(gzipped(kFolded)), std::nullopt);
