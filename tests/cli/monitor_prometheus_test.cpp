@@ -97,6 +97,20 @@ std::uint16_t endpoint_port(BackgroundProcess& monitor) {
   return static_cast<std::uint16_t>(std::stoi(log.substr(at + 17)));
 }
 
+// A real Prometheus, its config and data in `dir`, scraping perfscope's endpoint on `target`
+// every second and answering its API on `api`.
+BackgroundProcess start_prometheus(const TempDir& dir, std::uint16_t target, std::uint16_t api) {
+  std::ofstream(dir.file("prometheus.yml"))
+      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+      << "scrape_configs:\n  - job_name: perfscope\n    static_configs:\n"
+      << "      - targets: ['127.0.0.1:" << target << "']\n";
+  return BackgroundProcess(
+      {find_program("prometheus"), "--config.file=" + dir.file("prometheus.yml"),
+       "--storage.tsdb.path=" + dir.file("data"),
+       "--web.listen-address=127.0.0.1:" + std::to_string(api), "--log.level=warn"},
+      dir.file("prometheus.log"));
+}
+
 // Exposition sample lines, "name{labels}" -> value text.
 std::map<std::string, std::string> samples(const std::string& body) {
   std::map<std::string, std::string> out;
@@ -196,15 +210,7 @@ TEST(MonitorPrometheus, RealPrometheusScrapesEverySeriesFromTheFirstScrape) {
 
   const std::uint16_t prom_port = free_loopback_port();
   ASSERT_NE(prom_port, 0);
-  std::ofstream(dir.file("prometheus.yml"))
-      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-      << "scrape_configs:\n  - job_name: perfscope\n    static_configs:\n"
-      << "      - targets: ['127.0.0.1:" << port << "']\n";
-  BackgroundProcess prometheus(
-      {find_program("prometheus"), "--config.file=" + dir.file("prometheus.yml"),
-       "--storage.tsdb.path=" + dir.file("data"),
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"},
-      dir.file("prometheus.log"));
+  BackgroundProcess prometheus = start_prometheus(dir, port, prom_port);
 
   // Six scrapes, then look at every sample Prometheus stored.
   auto ready = query(prom_port, "count_over_time(up{job=\"perfscope\"}[1h]) >= 6", 90s);
@@ -282,15 +288,7 @@ TEST(MonitorPrometheus, RateOfTheClockIsSecondsPerSecond) {
   ASSERT_NE(port, 0) << monitor.log();
   const std::uint16_t prom_port = free_loopback_port();
   ASSERT_NE(prom_port, 0);
-  std::ofstream(dir.file("prometheus.yml"))
-      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-      << "scrape_configs:\n  - job_name: perfscope\n    static_configs:\n"
-      << "      - targets: ['127.0.0.1:" << port << "']\n";
-  BackgroundProcess prometheus(
-      {find_program("prometheus"), "--config.file=" + dir.file("prometheus.yml"),
-       "--storage.tsdb.path=" + dir.file("data"),
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"},
-      dir.file("prometheus.log"));
+  BackgroundProcess prometheus = start_prometheus(dir, port, prom_port);
 
   // rate() over five seconds needs two samples in them that are both past the first poll.
   auto rate = query(prom_port, "rate(perf_software_CPU_CLOCK_seconds_total[5s]) > 0", 90s);
