@@ -58,14 +58,47 @@ Leaks parse(const std::string& text, bool memcheck) {
   return out;
 }
 
+// glibc's dl_find_object segments (`_dlfo_mappings_segment_allocate`, dl-find_object.c) start at
+// the first 128-byte boundary inside the block malloc returned; the block's own start is kept only
+// in the block itself (`to_free`). So the block is still reachable when malloc's address happens
+// to be 128-byte aligned and possibly lost otherwise: an address coincidence that differs between
+// glibc's malloc and valgrind's, and even with the length of the working directory. Such blocks
+// are counted as still reachable by both sides before comparing. `section` is the text listing
+// one class's blocks with their stacks; `record` matches one entry's bytes, blocks and stack.
+Leak aligned_by_chance(const std::string& section, const std::regex& record) {
+  Leak out;
+  for (std::sregex_iterator it(section.begin(), section.end(), record), end; it != end; ++it) {
+    if ((*it)[3].str().find("_dlfo_mappings_segment_allocate") == std::string::npos) continue;
+    out.bytes += number((*it)[1].str());
+    out.blocks += number((*it)[2].str());
+  }
+  return out;
+}
+
+void count_as_reachable(Leaks& leaks, const Leak& moved) {
+  leaks[2].bytes -= moved.bytes;
+  leaks[2].blocks -= moved.blocks;
+  leaks[3].bytes += moved.bytes;
+  leaks[3].blocks += moved.blocks;
+}
+
 Leaks perfscope_leaks(const std::vector<std::string>& command) {
   std::vector<std::string> argv{perfscope_binary(), "mem", "--"};
   argv.insert(argv.end(), command.begin(), command.end());
   const auto r = testing::run(argv);
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  const Leaks leaks = parse(r.err, false);
+  Leaks leaks = parse(r.err, false);
   for (std::size_t i = 0; i < leaks.size(); ++i) {
     EXPECT_TRUE(leaks[i].found) << "no \"" << kClasses[i] << "\" line:\n" << r.err;
+  }
+  // "Possibly lost: ...\n   1. 2.2 KiB (2,304 B) in 1 block (100.0%)\n      malloc < ...\n".
+  const auto from = r.err.find("\nPossibly lost:");
+  if (from != std::string::npos) {
+    const auto to = r.err.find("\n\n", from + 1);
+    static const std::regex record(
+        "\n +[0-9]+\\. (?:[0-9.]+ [KMG]iB \\()?([0-9,]+) B\\)? in ([0-9,]+) "
+        "blocks?[^\n]*\n([^\n]*)");
+    count_as_reachable(leaks, aligned_by_chance(r.err.substr(from, to - from), record));
   }
   return leaks;
 }
@@ -77,6 +110,12 @@ Leaks memcheck_leaks(const std::vector<std::string>& command) {
   argv.insert(argv.end(), command.begin(), command.end());
   const auto r = testing::run(argv);
   Leaks leaks = parse(r.err, true);
+  // "==1== 2,304 bytes in 1 blocks are possibly lost in loss record 27 of 30\n==1==    at ...\n
+  // ==1==    by ...\n==1== \n": the stack runs to the first line with nothing after the pid.
+  static const std::regex record(
+      "== ([0-9,]+) bytes in ([0-9,]+) blocks are possibly lost in loss record[^\n]*"
+      "((?:\n==[0-9]+== +[^ \n][^\n]*)*)");
+  count_as_reachable(leaks, aligned_by_chance(r.err, record));
   // memcheck leaves a class out of its summary when nothing is left at all.
   if (r.err.find("All heap blocks were freed") != std::string::npos) {
     for (auto& l : leaks) l.found = true;

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -470,20 +471,27 @@ TEST(StatCliVsPerf, PageFaultsExactAndTaskClockWithinFivePercent) {
     return run(tool);
   };
   const std::vector<std::string> ours{testing::perfscope_binary()}, perf{"/usr/bin/perf"};
-  // On a loaded machine a fault that has to wait (a contended lock, a page under I/O) is retried,
-  // and the kernel counts the retry as a fault of its own, for either tool: an odd run reads one
-  // or two more (5057 against 5056 was seen in CI). So up to three interleaved pairs are run: one
-  // pair must agree exactly, and every count must be within 0.2% of perf's.
+  // Extra faults come and go from run to run for either tool: fault-around maps only the file
+  // pages that are in the page cache at that moment, so a page of the program or of libc that was
+  // reclaimed or is still being read costs one more fault. 5057
+  // against 5056 was seen in CI. The fewest faults is the program's own count, so interleaved
+  // pairs are run until the fewest perfscope counted equals the fewest perf counted (at most
+  // five pairs), and no count may be more than 0.2% above that.
   const std::vector<std::string> pages{target("ps-touch_pages"), "5000"};
-  bool exact = false;
-  for (int i = 0; i < 3 && !exact; ++i) {
-    const double mine = csv_value(parse_csv(run_tool(ours, pages).err), "page-faults");
-    const double theirs = csv_value(parse_csv(run_tool(perf, pages).err), "page-faults");
-    ASSERT_GT(theirs, 5000);
-    EXPECT_NEAR(mine, theirs, 0.002 * theirs);
-    exact = mine == theirs;
+  std::vector<double> my_faults, perf_faults;
+  auto fewest = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
+  for (int i = 0; i < 5 && (i == 0 || fewest(my_faults) != fewest(perf_faults)); ++i) {
+    my_faults.push_back(csv_value(parse_csv(run_tool(ours, pages).err), "page-faults"));
+    perf_faults.push_back(csv_value(parse_csv(run_tool(perf, pages).err), "page-faults"));
+    ASSERT_GT(perf_faults.back(), 5000);
   }
-  EXPECT_TRUE(exact) << "no run of perfscope counted the page faults perf counted";
+  std::string counts;
+  for (std::size_t i = 0; i < my_faults.size(); ++i) {
+    counts += " " + std::to_string(static_cast<long>(my_faults[i])) + "/" +
+              std::to_string(static_cast<long>(perf_faults[i]));
+  }
+  EXPECT_EQ(fewest(my_faults), fewest(perf_faults)) << "perfscope/perf per run:" << counts;
+  for (const double c : my_faults) EXPECT_LE(c, fewest(perf_faults) * 1.002) << counts;
 
   // task-clock: the same program's CPU time varies by several percent from run to run on a VM,
   // so each tool's count is divided by the CPU time that very run reports for itself (ps-busy
