@@ -125,6 +125,7 @@ std::atomic<std::uint64_t> next_seq{1};
 std::atomic<std::uint32_t> next_stack_id{1};
 std::atomic<std::uint32_t> maps_snapshots{0};
 std::int32_t my_pid = 0;
+bool attached = false;  // dlopen()ed into a running process by perfscope mem -p
 std::uint64_t image_start_ns = 0;
 pthread_key_t thread_key;
 std::atomic<std::uint64_t> threads_seen{0};
@@ -430,9 +431,100 @@ std::uint32_t stack_id(ThreadState* t, const Frames& f) {
 // ---------------------------------------------------------------------------------------------
 // Setup.
 
+// Attached: the definition the program's own calls reach. dlsym(RTLD_DEFAULT) can answer with a
+// non-PIE executable's PLT entry (the function's canonical address when the executable takes it,
+// as python3 does for malloc): calling that would jump through the GOT entry we patch, back into
+// our hook. Such an answer is replaced by the first module, in load order, that defines the name.
+ElfW(Addr) own_base = 0;  // attached: this library's load address (its own GOT is left alone)
+
+// The loaded modules in load order (the order symbol lookup follows), collected first: dlopen is
+// not called from inside dl_iterate_phdr.
+struct Module {
+  const char* name;
+  ElfW(Addr) base;
+};
+constexpr std::size_t kMaxModules = 1024;
+Module modules[kMaxModules];
+std::size_t module_count = 0;
+
+int collect_module(struct dl_phdr_info* info, std::size_t, void*) {
+  if (module_count < kMaxModules && info->dlpi_name != nullptr && info->dlpi_name[0] != '\0' &&
+      info->dlpi_addr != own_base) {
+    modules[module_count++] = {info->dlpi_name, info->dlpi_addr};
+  }
+  return 0;
+}
+
+// `p` is the start of a symbol defined in the module at `base` (any module when base is 0); a
+// canonical PLT entry's symbol is undefined (SHN_UNDEF), though dladdr names it.
+bool defined_at(void* p, ElfW(Addr) base) {
+  Dl_info where{};
+  ElfW(Sym)* sym = nullptr;
+  return p != nullptr && dladdr1(p, &where, reinterpret_cast<void**>(&sym), RTLD_DL_SYMENT) != 0 &&
+         sym != nullptr && sym->st_shndx != SHN_UNDEF && where.dli_saddr == p &&
+         (base == 0 || reinterpret_cast<ElfW(Addr)>(where.dli_fbase) == base);
+}
+
+void* definition_of(const char* name) {
+  void* p = dlsym(RTLD_DEFAULT, name);
+  if (defined_at(p, 0)) return p;
+  if (module_count == 0) dl_iterate_phdr(collect_module, nullptr);
+  for (std::size_t i = 0; i < module_count && real.dlopen != nullptr; ++i) {
+    void* h = real.dlopen(modules[i].name, RTLD_LAZY | RTLD_NOLOAD);
+    if (h == nullptr) continue;
+    p = dlsym(h, name);
+    dlclose(h);
+    if (defined_at(p, modules[i].base)) return p;
+  }
+  return nullptr;
+}
+
 template <typename F>
-void resolve(F& slot, const char* name) {
-  slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+void resolve(F& slot, const char* name, void* where) {
+  slot = reinterpret_cast<F>(where == RTLD_DEFAULT ? definition_of(name) : dlsym(where, name));
+}
+
+// The real functions: the next definition after ours when preloaded (RTLD_NEXT); when dlopen()ed
+// into a running process (attach), the one the program already uses (RTLD_DEFAULT: this library
+// is not in the global scope then).
+void resolve_real(void* where) {
+  resolve(real.malloc, "malloc", where);
+  resolve(real.free, "free", where);
+  resolve(real.calloc, "calloc", where);
+  resolve(real.realloc, "realloc", where);
+  resolve(real.reallocarray, "reallocarray", where);
+  resolve(real.memalign, "memalign", where);
+  resolve(real.posix_memalign, "posix_memalign", where);
+  resolve(real.aligned_alloc, "aligned_alloc", where);
+  resolve(real.valloc, "valloc", where);
+  resolve(real.pvalloc, "pvalloc", where);
+  resolve(real.malloc_usable_size, "malloc_usable_size", where);
+  resolve(real.new_scalar, "_Znwm", where);
+  resolve(real.new_array, "_Znam", where);
+  resolve(real.new_scalar_nothrow, "_ZnwmRKSt9nothrow_t", where);
+  resolve(real.new_array_nothrow, "_ZnamRKSt9nothrow_t", where);
+  resolve(real.new_scalar_align, "_ZnwmSt11align_val_t", where);
+  resolve(real.new_array_align, "_ZnamSt11align_val_t", where);
+  resolve(real.new_scalar_align_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t", where);
+  resolve(real.new_array_align_nothrow, "_ZnamSt11align_val_tRKSt9nothrow_t", where);
+  resolve(real.delete_scalar, "_ZdlPv", where);
+  resolve(real.delete_array, "_ZdaPv", where);
+  resolve(real.delete_scalar_align, "_ZdlPvSt11align_val_t", where);
+  resolve(real.delete_array_align, "_ZdaPvSt11align_val_t", where);
+  resolve(real.exit_now, "_exit", where);
+  resolve(real.exit_now_c99, "_Exit", where);
+  resolve(real.execve, "execve", where);
+  resolve(real.dlopen, "dlopen", where);
+}
+
+// The per-thread pool; false when it cannot be mapped.
+bool map_pool() {
+  pool_bytes = sizeof(ThreadState) * kMaxThreads;
+  void* mem = mmap(nullptr, pool_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) return false;
+  pool = static_cast<ThreadState*>(mem);
+  return true;
 }
 
 std::size_t read_whole(const char* path, char* buf, std::size_t cap) {
@@ -559,7 +651,8 @@ void finish(wire::ByeReason reason, std::int32_t detail) {
   ++hook_depth;
   flush_all();
   send_maps();
-  if (reason == wire::ByeReason::exit && out_fd >= 0 && prctl(PR_GET_DUMPABLE) == 1) {
+  // Attached, blocks from before are unknown: no leak classes without them, so no scan.
+  if (reason == wire::ByeReason::exit && !attached && out_fd >= 0 && prctl(PR_GET_DUMPABLE) == 1) {
     int reply[2];
     if (pipe2(reply, O_CLOEXEC) == 0) {
       wire::ScanBody b{};
@@ -658,33 +751,7 @@ void initialize() {
     return;
   }
   ++hook_depth;
-  resolve(real.malloc, "malloc");
-  resolve(real.free, "free");
-  resolve(real.calloc, "calloc");
-  resolve(real.realloc, "realloc");
-  resolve(real.reallocarray, "reallocarray");
-  resolve(real.memalign, "memalign");
-  resolve(real.posix_memalign, "posix_memalign");
-  resolve(real.aligned_alloc, "aligned_alloc");
-  resolve(real.valloc, "valloc");
-  resolve(real.pvalloc, "pvalloc");
-  resolve(real.malloc_usable_size, "malloc_usable_size");
-  resolve(real.new_scalar, "_Znwm");
-  resolve(real.new_array, "_Znam");
-  resolve(real.new_scalar_nothrow, "_ZnwmRKSt9nothrow_t");
-  resolve(real.new_array_nothrow, "_ZnamRKSt9nothrow_t");
-  resolve(real.new_scalar_align, "_ZnwmSt11align_val_t");
-  resolve(real.new_array_align, "_ZnamSt11align_val_t");
-  resolve(real.new_scalar_align_nothrow, "_ZnwmSt11align_val_tRKSt9nothrow_t");
-  resolve(real.new_array_align_nothrow, "_ZnamSt11align_val_tRKSt9nothrow_t");
-  resolve(real.delete_scalar, "_ZdlPv");
-  resolve(real.delete_array, "_ZdaPv");
-  resolve(real.delete_scalar_align, "_ZdlPvSt11align_val_t");
-  resolve(real.delete_array_align, "_ZdaPvSt11align_val_t");
-  resolve(real.exit_now, "_exit");
-  resolve(real.exit_now_c99, "_Exit");
-  resolve(real.execve, "execve");
-  resolve(real.dlopen, "dlopen");
+  resolve_real(RTLD_NEXT);
 
   // PERFSCOPE_HEAP_FD=FD:INODE. The inode check makes sure FD is still our pipe: a program may
   // have closed it and opened something else under the same number.
@@ -706,15 +773,11 @@ void initialize() {
     --hook_depth;
     return;
   }
-  pool_bytes = sizeof(ThreadState) * kMaxThreads;
-  void* mem = mmap(nullptr, pool_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mem == MAP_FAILED) {
+  if (!map_pool()) {
     state.store(State::passthrough);
     --hook_depth;
     return;
   }
-  pool = static_cast<ThreadState*>(mem);
   out_fd = fd;
   my_pid = static_cast<std::int32_t>(getpid());
   image_start_ns = now_ns(CLOCK_MONOTONIC);
@@ -1108,16 +1171,264 @@ PS_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
   return real.execve(path, argv, envp);
 }
 
+namespace {
+void patch_loaded_modules();
+}  // namespace
+
 PS_EXPORT void* dlopen(const char* file, int mode) {
   if (real.dlopen == nullptr) ready();
   void* handle = real.dlopen(file, mode);
-  // New code may allocate: perfscope needs its mapping to symbolize those stacks.
+  // New code may allocate: perfscope needs its mapping to symbolize those stacks (and, attached,
+  // its calls to the allocator must come here too).
   if (handle != nullptr && state.load() == State::tracking && hook_depth == 0) {
     ++hook_depth;
+    if (attached) patch_loaded_modules();
     send_maps();
     --hook_depth;
   }
   return handle;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attaching to a running process (perfscope mem -p).
+//
+// Loaded late, this library does not interpose anything: the program's modules already call the
+// allocator through their own GOT entries. So attaching rewrites those entries (the relocations
+// of type JUMP_SLOT and GLOB_DAT that name one of the functions below) to point here, as
+// heaptrack's injection does; detaching writes the old values back. Calls that do not go through
+// a GOT (the dynamic loader's own allocations, libc's internal dlopen for NSS and iconv) stay
+// unseen.
+
+namespace {
+
+const char* const kHookedNames[] = {"malloc",
+                                    "free",
+                                    "calloc",
+                                    "realloc",
+                                    "reallocarray",
+                                    "posix_memalign",
+                                    "aligned_alloc",
+                                    "memalign",
+                                    "valloc",
+                                    "pvalloc",
+                                    "_Znwm",
+                                    "_Znam",
+                                    "_ZnwmRKSt9nothrow_t",
+                                    "_ZnamRKSt9nothrow_t",
+                                    "_ZnwmSt11align_val_t",
+                                    "_ZnamSt11align_val_t",
+                                    "_ZnwmSt11align_val_tRKSt9nothrow_t",
+                                    "_ZnamSt11align_val_tRKSt9nothrow_t",
+                                    "_ZdlPv",
+                                    "_ZdaPv",
+                                    "_ZdlPvm",
+                                    "_ZdaPvm",
+                                    "_ZdlPvRKSt9nothrow_t",
+                                    "_ZdaPvRKSt9nothrow_t",
+                                    "_ZdlPvSt11align_val_t",
+                                    "_ZdaPvSt11align_val_t",
+                                    "_ZdlPvmSt11align_val_t",
+                                    "_ZdaPvmSt11align_val_t",
+                                    "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+                                    "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+                                    "dlopen",
+                                    "_exit",
+                                    "_Exit",
+                                    "execve"};
+constexpr std::size_t kHooks = sizeof(kHookedNames) / sizeof(kHookedNames[0]);
+void* hook_address[kHooks];  // ours, by the same index
+
+struct PatchedSlot {
+  void** slot;
+  void* original;
+  bool read_only;  // in the module's RELRO pages
+};
+constexpr std::size_t kMaxPatched = 1 << 16;
+PatchedSlot* patched = nullptr;  // mmap'd, kMaxPatched entries
+std::size_t patched_count = 0;
+pthread_mutex_t patch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void* hook_for(const char* name) {
+  for (std::size_t i = 0; i < kHooks; ++i) {
+    if (std::strcmp(name, kHookedNames[i]) == 0) return hook_address[i];
+  }
+  return nullptr;
+}
+
+// Writes `value` into a GOT slot, lifting RELRO's read-only protection for the moment.
+void write_slot(void** slot, void* value, bool read_only) {
+  const long page = sysconf(_SC_PAGESIZE);
+  auto* start = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(slot) &
+                                        ~static_cast<std::uintptr_t>(page - 1));
+  if (read_only && mprotect(start, static_cast<std::size_t>(page), PROT_READ | PROT_WRITE) != 0)
+    return;
+  __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+  if (read_only) mprotect(start, static_cast<std::size_t>(page), PROT_READ);
+}
+
+struct DynamicInfo {
+  const ElfW(Sym) * symtab = nullptr;
+  const char* strtab = nullptr;
+  const ElfW(Rela) * tables[2] = {nullptr, nullptr};
+  std::size_t sizes[2] = {0, 0};
+};
+
+int patch_module(struct dl_phdr_info* info, std::size_t, void*) {
+  if (info->dlpi_addr == own_base && own_base != 0) return 0;
+  const ElfW(Phdr)* dynamic = nullptr;
+  ElfW(Addr) relro_begin = 0, relro_end = 0;
+  const long page = sysconf(_SC_PAGESIZE);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_DYNAMIC) dynamic = &ph;
+    if (ph.p_type == PT_GNU_RELRO) {
+      // ld.so protects whole pages from the segment's first page up to its last full page.
+      relro_begin = (info->dlpi_addr + ph.p_vaddr) & ~static_cast<ElfW(Addr)>(page - 1);
+      relro_end = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz) & ~static_cast<ElfW(Addr)>(page - 1);
+    }
+  }
+  if (dynamic == nullptr) return 0;
+  // ld.so has already added the load address to these entries in place on x86-64; a value below
+  // the load address has not been (the main executable of a non-PIE build has address 0).
+  auto absolute = [info](ElfW(Addr) a) { return a < info->dlpi_addr ? a + info->dlpi_addr : a; };
+  DynamicInfo d;
+  bool rela_plt = true;
+  for (const auto* e = reinterpret_cast<const ElfW(Dyn)*>(info->dlpi_addr + dynamic->p_vaddr);
+       e->d_tag != DT_NULL; ++e) {
+    switch (e->d_tag) {
+      case DT_SYMTAB:
+        d.symtab = reinterpret_cast<const ElfW(Sym)*>(absolute(e->d_un.d_ptr));
+        break;
+      case DT_STRTAB:
+        d.strtab = reinterpret_cast<const char*>(absolute(e->d_un.d_ptr));
+        break;
+      case DT_JMPREL:
+        d.tables[0] = reinterpret_cast<const ElfW(Rela)*>(absolute(e->d_un.d_ptr));
+        break;
+      case DT_PLTRELSZ:
+        d.sizes[0] = e->d_un.d_val;
+        break;
+      case DT_PLTREL:
+        rela_plt = e->d_un.d_val == DT_RELA;
+        break;
+      case DT_RELA:
+        d.tables[1] = reinterpret_cast<const ElfW(Rela)*>(absolute(e->d_un.d_ptr));
+        break;
+      case DT_RELASZ:
+        d.sizes[1] = e->d_un.d_val;
+        break;
+      default:
+        break;
+    }
+  }
+  if (d.symtab == nullptr || d.strtab == nullptr || !rela_plt) return 0;
+  for (int t = 0; t < 2; ++t) {
+    if (d.tables[t] == nullptr) continue;
+    const std::size_t n = d.sizes[t] / sizeof(ElfW(Rela));
+    for (std::size_t i = 0; i < n; ++i) {
+      const ElfW(Rela)& r = d.tables[t][i];
+      const auto type = ELF64_R_TYPE(r.r_info);
+      const auto sym = ELF64_R_SYM(r.r_info);
+      if ((type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) || sym == 0) continue;
+      void* hook = hook_for(d.strtab + d.symtab[sym].st_name);
+      if (hook == nullptr) continue;
+      const ElfW(Addr) at = info->dlpi_addr + r.r_offset;
+      auto** slot = reinterpret_cast<void**>(at);
+      void* current = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+      if (current == hook || patched_count == kMaxPatched) continue;
+      const bool read_only = at >= relro_begin && at < relro_end;
+      patched[patched_count++] = {slot, current, read_only};
+      write_slot(slot, hook, read_only);
+    }
+  }
+  return 0;
+}
+
+void patch_loaded_modules() {
+  pthread_mutex_lock(&patch_lock);
+  dl_iterate_phdr(patch_module, nullptr);
+  pthread_mutex_unlock(&patch_lock);
+}
+
+// Puts every patched slot back, newest first. A slot in a module unloaded since (dlclose) is
+// skipped: its page is gone or reused.
+void unpatch_modules() {
+  pthread_mutex_lock(&patch_lock);
+  for (std::size_t i = patched_count; i-- > 0;) {
+    Dl_info where{};
+    if (dladdr(patched[i].slot, &where) == 0) continue;
+    write_slot(patched[i].slot, patched[i].original, patched[i].read_only);
+  }
+  patched_count = 0;
+  pthread_mutex_unlock(&patch_lock);
+}
+
+}  // namespace
+
+// Starts tracking in a process this library was just dlopen()ed into. `fifo_path` is perfscope's
+// named pipe (already open for reading); `unwind` a wire::Unwind. Returns 0 or an errno value.
+PS_EXPORT int perfscope_heap_attach(const char* fifo_path, unsigned unwind) {
+  if (state.load() == State::tracking || attached) return EBUSY;
+  ++hook_depth;
+  // Our own definitions, by name: this library's handle finds them before anyone else's.
+  Dl_info self_info{};
+  void* self_handle = nullptr;
+  if (dladdr(reinterpret_cast<void*>(&perfscope_heap_attach), &self_info) != 0) {
+    own_base = reinterpret_cast<ElfW(Addr)>(self_info.dli_fbase);
+    self_handle =
+        real.dlopen != nullptr ? real.dlopen(self_info.dli_fname, RTLD_NOW | RTLD_NOLOAD) : nullptr;
+  }
+  resolve_real(RTLD_DEFAULT);
+  int error = 0;
+  if (real.malloc == nullptr || real.free == nullptr || self_handle == nullptr) error = ENOENT;
+  for (std::size_t i = 0; error == 0 && i < kHooks; ++i) {
+    hook_address[i] = dlsym(self_handle, kHookedNames[i]);
+    if (hook_address[i] == nullptr) error = ENOENT;
+  }
+  void* slots = error == 0 ? mmap(nullptr, kMaxPatched * sizeof(PatchedSlot),
+                                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                           : MAP_FAILED;
+  if (error == 0 && slots == MAP_FAILED) error = errno;
+  int fd = -1;
+  if (error == 0) {
+    // perfscope holds the read end open, so this does not wait.
+    fd = ::open(fifo_path, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) error = errno;
+  }
+  if (error == 0 && (fcntl(fd, F_SETFL, 0) != 0 || !map_pool())) error = errno ? errno : ENOMEM;
+  if (error != 0) {
+    if (fd >= 0) ::close(fd);
+    --hook_depth;
+    return error;
+  }
+  patched = static_cast<PatchedSlot*>(slots);
+  unwind_mode = unwind == static_cast<unsigned>(wire::Unwind::dwarf) ? wire::Unwind::dwarf
+                                                                     : wire::Unwind::frame_pointers;
+  out_fd = fd;
+  my_pid = static_cast<std::int32_t>(getpid());
+  image_start_ns = now_ns(CLOCK_MONOTONIC);
+  attached = true;
+  pthread_key_create(&thread_key, thread_exit);
+  pthread_atfork(before_fork, nullptr, after_fork_in_child);
+  send_hello(wire::Origin::attached, static_cast<int>(getppid()));
+  state.store(State::tracking);
+  // From here on the program's calls come to the hooks.
+  patch_loaded_modules();
+  --hook_depth;
+  return 0;
+}
+
+// Stops tracking: the GOT entries get their old values, every batch goes out, then the final maps
+// and bye. The program runs on; calls already inside a hook finish through the real functions.
+PS_EXPORT int perfscope_heap_detach() {
+  if (!attached) return EINVAL;
+  ++hook_depth;
+  unpatch_modules();
+  finish(wire::ByeReason::detached, 0);
+  if (out_fd >= 0) ::close(out_fd);
+  out_fd = -1;
+  --hook_depth;
+  return 0;
 }
 
 __attribute__((constructor)) static void perfscope_heap_init() {

@@ -26,6 +26,11 @@ constexpr std::uint32_t kMaxFrames = 64;      // stack frames kept per allocatio
 // Environment the preload reads (set by `perfscope mem`).
 constexpr const char* kEnvFd = "PERFSCOPE_HEAP_FD";          // "FD:INODE" of the pipe's write end
 constexpr const char* kEnvUnwind = "PERFSCOPE_HEAP_UNWIND";  // "fp" or "dwarf"
+// Attaching (mem -p): perfscope dlopen()s the library into the running process and calls
+//   int perfscope_heap_attach(const char* fifo_path, unsigned unwind)   (Unwind; 0 or an errno)
+// and, to let it go, int perfscope_heap_detach(void), both through ptrace.
+constexpr const char* kAttachFunction = "perfscope_heap_attach";
+constexpr const char* kDetachFunction = "perfscope_heap_detach";
 
 enum class PacketKind : std::uint16_t {
   hello = 1,         // a process image starts: HelloBody
@@ -50,9 +55,10 @@ static_assert(sizeof(PacketHeader) == 32);
 enum class Unwind : std::uint32_t { frame_pointers = 1, dwarf = 2 };
 
 enum class Origin : std::uint32_t {
-  started = 1,  // the first image of the command perfscope started
-  forked = 2,   // a fork child (parent_pid says whose); heap inherited at fork is not counted
-};              // an exec'd image says `started`: perfscope knows it by a pid it has seen before
+  started = 1,   // the first image of the command perfscope started
+  forked = 2,    // a fork child (parent_pid says whose); heap inherited at fork is not counted
+  attached = 3,  // a running process perfscope attached to (mem -p): blocks from before are unknown
+};               // an exec'd image says `started`: perfscope knows it by a pid it has seen before
 
 struct HelloBody {
   std::int32_t parent_pid;
@@ -145,6 +151,7 @@ enum class ByeReason : std::uint32_t {
   quick_exit = 2,  // _exit() / _Exit(): no destructors ran
   signal = 3,      // a fatal signal (`detail` = its number)
   exec = 4,        // the image is being replaced by execve()
+  detached = 5,    // perfscope detached (mem -p): the process runs on untracked
 };
 
 struct ByeBody {

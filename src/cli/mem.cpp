@@ -5,6 +5,9 @@
 
 #include <signal.h>
 
+#include <cerrno>
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -31,6 +34,7 @@ struct MemOptions {
   std::string flamegraph_type = "inuse_space";
   std::string unwind = "auto";
   std::string pid;
+  double duration = 0;
   std::size_t top = 10;
   std::vector<std::string> command;
 };
@@ -54,14 +58,32 @@ Status write_results(const MemOptions& o, const heap::TrackResult& run, heap::He
   return report->commit();
 }
 
-int run_mem(const MemOptions& o) {
-  if (!o.pid.empty()) {
-    return report_error(kCmd,
-                        Error{"-p is not supported: the tracker is injected with "
-                              "LD_PRELOAD when the program starts",
-                              0, "  run the program under perfscope: perfscope mem -- CMD ARGS"});
+// -p's value: one process id.
+Result<pid_t> parse_pid(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || v <= 0 || v > 0x3fffffff) {
+    return Error{fmt::format("-p '{}' is not a process id", text), 0,
+                 "  give one pid (mem attaches to one process): perfscope mem -p 1234"};
   }
-  if (o.command.empty()) {
+  return static_cast<pid_t>(v);
+}
+
+int run_mem(const MemOptions& o) {
+  pid_t attach = 0;
+  if (!o.pid.empty()) {
+    auto pid = parse_pid(o.pid);
+    if (!pid) return report_error(kCmd, pid.error());
+    attach = *pid;
+  } else if (o.duration > 0) {
+    return report_error(kCmd, Error{"-d is for -p", 0,
+                                    "  a command runs until it exits: perfscope mem -p PID -d 10"});
+  }
+  if (o.duration < 0) {
+    return report_error(kCmd, Error{"-d must be a positive number of seconds", 0, {}});
+  }
+  if (o.command.empty() && attach == 0) {
     return report_error(kCmd, Error{"no command to run", 0,
                                     "  give one after --: perfscope mem -- ./myprogram ARGS"});
   }
@@ -78,8 +100,18 @@ int run_mem(const MemOptions& o) {
   // Signals become stop requests from here on: the command gets them, and the report is written.
   auto signals = process::SignalWatch::create();
   if (!signals) return report_error(kCmd, signals.error());
-  auto tracker =
-      heap::Tracker::open({.command = o.command, .unwind = *unwind, .preload_library = {}});
+  auto tracker = heap::Tracker::open({
+      .command = o.command,
+      .attach_pid = attach,
+      .duration_s = o.duration,
+      .on_attached =
+          [&o](pid_t pid) {
+            fmt::print(stderr, "perfscope mem: attached to pid {}; {} detaches\n", pid,
+                       o.duration > 0 ? fmt::format("{} s or Ctrl-C", o.duration) : "Ctrl-C");
+          },
+      .unwind = *unwind,
+      .preload_library = {},
+  });
   if (!tracker) return report_error(kCmd, tracker.error());
   auto run = tracker->run(signals->stop_source());
   if (!run) return report_error(kCmd, run.error());
@@ -87,6 +119,7 @@ int run_mem(const MemOptions& o) {
   const Status written = write_results(o, *run, *flame);
   for (const auto& note : run->notes) fmt::print(stderr, "perfscope mem: {}\n", note);
   if (!written) return report_error(kCmd, written.error());
+  if (attach != 0) return 0;  // detaching on Ctrl-C is the normal end; the process runs on
   return run->stop_signal != 0 ? 128 + run->stop_signal : run->command_status;
 }
 
@@ -117,15 +150,20 @@ void add_mem_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   c->add_option("--top", o->top, "Rows per table in the report (0: all)")->capture_default_str();
   c->add_option("-p,--pid", o->pid,
-                "Not supported: the tracker must be preloaded when the program starts");
+                "Attach to a running process instead: track its allocations from now until it "
+                "exits, -d passes or Ctrl-C (which detaches and leaves it running)");
+  c->add_option("-d,--duration", o->duration, "With -p: detach after this many seconds");
   c->add_option("command", o->command, "Command to run (after --)");
   c->footer(
       "The program runs with libperfscope-heap.so in LD_PRELOAD; fork children are followed as\n"
       "separate processes, and so are programs they exec while LD_PRELOAD survives (a static or\n"
-      "setuid program, or one that clears the environment, is not followed). Attaching to a\n"
-      "running process (-p) is not supported. The exit status is the command's.\n"
+      "setuid program, or one that clears the environment, is not followed). The exit status\n"
+      "is the command's. With -p, the tracker is loaded into the running process through\n"
+      "ptrace (as heaptrack -p does) and the report covers what it allocated since; blocks from\n"
+      "before that it frees are counted as such, and leaks are not classed.\n"
       "Examples:\n"
       "  perfscope mem -- ./myprogram ARGS\n"
+      "  perfscope mem -p 1234 -d 30 --report heap.txt\n"
       "  perfscope mem --timeline heap.svg --flamegraph peak.svg -- ./myprogram\n"
       "  perfscope mem --report heap.txt -o heap.pb.gz -- ./myprogram\n"
       "  perfscope flamegraph -i heap.pb.gz --sample-type alloc_space -o alloc.svg");

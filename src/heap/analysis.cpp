@@ -369,6 +369,8 @@ struct HeapAnalysis::Impl {
         img.sites.assign(img.stacks.size(), SiteStats{});
         fresh.maps_lines = parent->maps_lines;
       }
+    } else if (b.origin == static_cast<std::uint32_t>(wire::Origin::attached)) {
+      img.origin = ImageOrigin::attached;
     } else if (previous != nullptr) {
       img.origin = ImageOrigin::execed;
       if (previous->out.end == ImageEnd::running) previous->out.end = ImageEnd::exec;
@@ -531,6 +533,9 @@ struct HeapAnalysis::Impl {
       case wire::ByeReason::exec:
         s.out.end = ImageEnd::exec;
         break;
+      case wire::ByeReason::detached:
+        s.out.end = ImageEnd::detached;
+        break;
     }
     s.out.end_detail = b.detail;
     s.out.end_ns = h.time_ns;
@@ -650,7 +655,13 @@ std::vector<ProcessImage> HeapAnalysis::finish() {
           s.out.reachability_note = "the program was replaced by exec";
           break;
         case ImageEnd::exit:
-          s.out.reachability_note = "the process is not dumpable (no scan was asked for)";
+          s.out.reachability_note =
+              s.out.origin == ImageOrigin::attached
+                  ? "attached to a running process: blocks from before are unknown"
+                  : "the process is not dumpable (no scan was asked for)";
+          break;
+        case ImageEnd::detached:
+          s.out.reachability_note = "detached from the process: it is still running";
           break;
       }
     }

@@ -40,10 +40,11 @@ struct SiteStats {
 };
 
 enum class ImageOrigin {
-  command,  // the command perfscope started
-  forked,   // a fork child of a traced process
-  execed,   // a program a traced process exec'd (same pid, new image)
-  spawned,  // another process that loaded the preload (posix_spawn, vfork + exec)
+  command,   // the command perfscope started
+  forked,    // a fork child of a traced process
+  execed,    // a program a traced process exec'd (same pid, new image)
+  spawned,   // another process that loaded the preload (posix_spawn, vfork + exec)
+  attached,  // a running process perfscope attached to (mem -p): earlier blocks are unknown
 };
 
 enum class ImageEnd {
@@ -52,6 +53,7 @@ enum class ImageEnd {
   quick_exit,  // _exit() without exit handlers
   signal,      // a fatal signal
   exec,        // replaced by exec
+  detached,    // perfscope detached (mem -p); the process runs on
 };
 
 enum class Reachability {

@@ -31,6 +31,8 @@ std::string origin_text(const ProcessImage& img) {
       return "a program exec'd by the process before it";
     case ImageOrigin::spawned:
       return fmt::format("started by pid {}", img.parent_pid);
+    case ImageOrigin::attached:
+      return "attached to while running";
   }
   return "";
 }
@@ -47,6 +49,8 @@ std::string end_text(const ProcessImage& img) {
       return fmt::format("died of signal {}", img.end_detail);
     case ImageEnd::exec:
       return "replaced itself with exec";
+    case ImageEnd::detached:
+      return "detached from, still running";
   }
   return "";
 }
@@ -205,7 +209,9 @@ std::string heap_text_report(const std::vector<ProcessImage>& images, const prof
     if (img.unknown_frees > 0) {
       out += fmt::format("Unmatched frees:  {} (memory this image did not allocate{})\n",
                          group_digits(img.unknown_frees),
-                         img.origin == ImageOrigin::forked ? ": inherited from the parent" : "");
+                         img.origin == ImageOrigin::forked     ? ": inherited from the parent"
+                         : img.origin == ImageOrigin::attached ? ": allocated before attaching"
+                                                               : "");
     }
     table(out, img, p, samples,
           {"Heap at peak by allocation site (inuse_space):",

@@ -1,5 +1,6 @@
 #include "heap/tracker.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "core/clock.hpp"
 #include "core/files.hpp"
 #include "core/unique_fd.hpp"
+#include "heap/inject.hpp"
 #include "preload/heap_wire.hpp"
 #include "process/workload.hpp"
 #include "symbols/symbolizer.hpp"
@@ -70,19 +72,68 @@ Result<Unwind> parse_unwind(const std::string& text) {
 
 struct Tracker::Session {
   TrackOptions options;
+  std::string library;
+  Unwind unwind = Unwind::frame_pointers;
   std::string stacks;
   std::optional<process::Workload> workload;
   UniqueFd read_end;
   bool ran = false;
+  // Attached: the named pipe the tracker opens (in a private directory), and our own write end,
+  // which keeps reads from seeing an end of file until the tracker has opened its own.
+  std::string fifo_dir, fifo;
+  UniqueFd hold_open;
+
+  ~Session() {
+    if (!fifo.empty()) ::unlink(fifo.c_str());
+    if (!fifo_dir.empty()) ::rmdir(fifo_dir.c_str());
+  }
 };
+
+namespace {
+
+// The named pipe of an attached run, readable by the process's user (it opens it itself).
+Status make_fifo(Tracker::Session& s, pid_t pid) {
+  char dir[] = "/tmp/perfscope-mem-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return errno_error("mkdtemp /tmp/perfscope-mem-XXXXXX");
+  s.fifo_dir = dir;
+  s.fifo = s.fifo_dir + "/events";
+  if (::mkfifo(s.fifo.c_str(), 0600) != 0) return errno_error("mkfifo " + s.fifo);
+  struct stat st {};
+  if (::stat(fmt::format("/proc/{}", pid).c_str(), &st) != 0) {
+    return errno_error(fmt::format("no process {}", pid), "  check the pid (ps -e)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    // root attaching to another user's process: the process must be able to reach and open it.
+    if (::chown(s.fifo_dir.c_str(), st.st_uid, st.st_gid) != 0 ||
+        ::chown(s.fifo.c_str(), st.st_uid, st.st_gid) != 0) {
+      return errno_error("chown " + s.fifo);
+    }
+  }
+  s.read_end.reset(::open(s.fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!s.read_end) return errno_error("open " + s.fifo);
+  s.hold_open.reset(::open(s.fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!s.hold_open) return errno_error("open " + s.fifo);
+  ::fcntl(s.read_end.get(), F_SETPIPE_SZ, 1 << 20);
+  return {};
+}
+
+}  // namespace
 
 Tracker::Tracker(Tracker&&) noexcept = default;
 Tracker& Tracker::operator=(Tracker&&) noexcept = default;
 Tracker::~Tracker() = default;
 
 Result<Tracker> Tracker::open(TrackOptions options) {
-  if (options.command.empty()) {
+  if (options.attach_pid != 0 && !options.command.empty()) {
+    return Error{"give a command or a process to attach to, not both", 0,
+                 "  perfscope mem -p PID, or perfscope mem -- CMD ARGS"};
+  }
+  if (options.command.empty() && options.attach_pid == 0) {
     return Error{"no command to run", 0, "  give one after --: perfscope mem -- ./myprogram ARGS"};
+  }
+  // The process first: whether perfscope may attach matters more than where its library is.
+  if (options.attach_pid != 0) {
+    if (auto s = check_can_trace(options.attach_pid); !s) return s.error();
   }
   auto session = std::make_unique<Session>();
   std::string library = options.preload_library;
@@ -93,6 +144,11 @@ Result<Tracker> Tracker::open(TrackOptions options) {
   } else if (::access(library.c_str(), R_OK) != 0) {
     return errno_error("cannot read the heap preload " + library,
                        "  point TrackOptions::preload_library at libperfscope-heap.so");
+  }
+  session->library = library;
+  if (options.attach_pid != 0) {
+    session->options = std::move(options);
+    return open_attached(std::move(session));
   }
   const auto [unwind, stacks] = choose_unwind(options.unwind, options.command.front());
   session->stacks = stacks;
@@ -138,7 +194,19 @@ const std::string& Tracker::stacks() const {
 }
 
 pid_t Tracker::pid() const {
-  return session_->workload->pid();
+  return session_->workload ? session_->workload->pid() : session_->options.attach_pid;
+}
+
+Result<Tracker> Tracker::open_attached(std::unique_ptr<Session> session) {
+  const pid_t pid = session->options.attach_pid;
+  const std::string exe = read_link(fmt::format("/proc/{}/exe", pid));
+  const auto [unwind, stacks] = choose_unwind(session->options.unwind, exe);
+  session->unwind = unwind;
+  session->stacks = stacks;
+  if (auto s = make_fifo(*session, pid); !s) return s.error();
+  Tracker t;
+  t.session_ = std::move(session);
+  return t;
 }
 
 namespace {
@@ -262,10 +330,192 @@ std::vector<std::string> StreamReader::notes() const {
 
 }  // namespace
 
+namespace {
+
+// Loads the tracker into the stopped process and starts it; the address of its detach function.
+Result<std::uint64_t> load_tracker(RemoteThread& t, pid_t pid, const Tracker::Session& s) {
+  std::uint64_t fn[3];
+  const char* names[3] = {"dlopen", "dlsym", "dlerror"};
+  for (int i = 0; i < 3; ++i) {
+    auto at = libc_symbol(pid, names[i]);
+    if (!at) return at.error();
+    fn[i] = *at;
+  }
+  auto path = t.put_string(s.library);
+  if (!path) return path.error();
+  auto handle = t.call(fn[0], {*path, RTLD_NOW});
+  if (!handle) return handle.error();
+  if (*handle == 0) {
+    std::string why = "(no reason given)";
+    if (auto message = t.call(fn[2], {}); message && *message != 0) {
+      if (auto text = t.read_string(*message); text) why = *text;
+    }
+    return Error{fmt::format("process {} could not load {}: {}", pid, s.library, why), 0,
+                 "  the library must be readable by the process's user, in its mount namespace"};
+  }
+  std::uint64_t entry[2];
+  const char* entries[2] = {heap_wire::kAttachFunction, heap_wire::kDetachFunction};
+  for (int i = 0; i < 2; ++i) {
+    auto name = t.put_string(entries[i]);
+    if (!name) return name.error();
+    auto at = t.call(fn[1], {*handle, *name});
+    if (!at) return at.error();
+    if (*at == 0) return Error{s.library + " is not perfscope's heap tracker", 0, {}};
+    entry[i] = *at;
+  }
+  auto fifo = t.put_string(s.fifo);
+  if (!fifo) return fifo.error();
+  const auto unwind = static_cast<std::uint64_t>(
+      s.unwind == Unwind::dwarf ? heap_wire::Unwind::dwarf : heap_wire::Unwind::frame_pointers);
+  auto rc = t.call(entry[0], {*fifo, unwind});
+  if (!rc) return rc.error();
+  if (*rc == EBUSY) {
+    return Error{fmt::format("process {} is already tracked by perfscope's heap tracker", pid), 0,
+                 "  it runs under perfscope mem, or another perfscope mem -p is attached"};
+  }
+  if (*rc != 0) {
+    return Error{
+        fmt::format("the tracker could not start in process {}", pid), static_cast<int>(*rc), {}};
+  }
+  return entry[1];
+}
+
+Status detach_tracker(pid_t pid, std::uint64_t detach_fn) {
+  auto t = RemoteThread::stop(pid);
+  if (!t) return t.error();
+  auto rc = t->call(detach_fn, {});
+  if (!rc) return rc.error();
+  if (*rc != 0) return Error{"the tracker refused to detach", static_cast<int>(*rc), {}};
+  return {};
+}
+
+std::string command_line_of(pid_t pid) {
+  auto text = read_text_file(fmt::format("/proc/{}/cmdline", pid));
+  std::string line = text ? *text : std::string();
+  while (!line.empty() && line.back() == '\0') line.pop_back();
+  for (char& c : line) {
+    if (c == '\0') c = ' ';
+  }
+  return line.empty() ? fmt::format("pid {}", pid) : line;
+}
+
+// Images to the symbolized result (both kinds of run).
+Status finish_result(HeapAnalysis& analysis, TrackResult& result, const std::string& what) {
+  result.images = analysis.finish();
+  if (result.images.empty()) {
+    return Error{fmt::format("{} made no allocation events", what), 0,
+                 "  the program did not load libperfscope-heap.so: it is statically linked, "
+                 "setuid, or clears LD_PRELOAD (perfscope mem follows a program only where "
+                 "LD_PRELOAD reaches)"};
+  }
+  symbols::Symbolizer symbolizer;
+  result.profile =
+      build_heap_profile(result.images, symbolizer, result.info, &result.sample_of_site);
+  result.profile.add_comment("stacks: " + result.stacks);
+  return {};
+}
+
+}  // namespace
+
+Result<TrackResult> Tracker::run_attached(const StopSource& stop) {
+  Session& s = *session_;
+  const pid_t pid = s.options.attach_pid;
+  TrackResult result;
+  result.stacks = s.stacks;
+  result.info.command_line = command_line_of(pid);
+  result.info.time_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  const std::uint64_t start_ns = monotonic_ns();
+  std::uint64_t detach_fn = 0;
+  {
+    auto thread = RemoteThread::stop(pid);
+    if (!thread) return thread.error();
+    auto loaded = load_tracker(*thread, pid, s);
+    if (!loaded) return loaded.error();
+    detach_fn = *loaded;
+  }                     // the thread runs on from where it was stopped
+  s.hold_open.reset();  // from now on the stream ends when the tracker closes its end
+  if (s.options.on_attached) s.options.on_attached(pid);
+
+  HeapAnalysis analysis;
+  analysis.set_command_pid(pid);
+  UniqueFd exit_fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  const std::uint64_t deadline =
+      s.options.duration_s > 0 ? start_ns + static_cast<std::uint64_t>(s.options.duration_s * 1e9)
+                               : 0;
+  std::string buffer(1 << 20, '\0');
+  bool gone = false, detached = false, left_behind = false;
+  std::uint64_t quiet_since = 0;
+  for (;;) {
+    pollfd fds[3] = {{s.read_end.get(), POLLIN, 0},
+                     {stop.take ? stop.fd : -1, POLLIN, 0},
+                     {gone || detached ? -1 : exit_fd.get(), POLLIN, 0}};
+    const int r = ::poll(fds, 3, 100);
+    if (r < 0 && errno != EINTR) return errno_error("poll");
+    const std::uint64_t now = monotonic_ns();
+    bool want_detach = deadline != 0 && now >= deadline;
+    if (r > 0 && (fds[1].revents & POLLIN) != 0) {
+      if (const int sig = stop.take(); sig != 0) {
+        if (result.stop_signal == 0) result.stop_signal = sig;
+        want_detach = true;
+      }
+    }
+    if (r > 0 && (fds[2].revents & POLLIN) != 0) gone = true;
+    if (want_detach && !detached && !gone) {
+      detached = true;
+      if (auto d = detach_tracker(pid, detach_fn); !d) {
+        if (::kill(pid, 0) != 0) {
+          gone = true;
+        } else {
+          result.notes.push_back("could not detach cleanly: " + d.error().message() +
+                                 "; the process runs on with the tracker passing calls through");
+        }
+      }
+    }
+    bool data = false;
+    if (r > 0 && (fds[0].revents & (POLLIN | POLLHUP)) != 0) {
+      const ssize_t n = ::read(s.read_end.get(), buffer.data(), buffer.size());
+      if (n == 0) break;  // every writer closed: the tracker detached or the process is gone
+      if (n < 0 && errno != EAGAIN && errno != EINTR) return errno_error("read(heap pipe)");
+      if (n > 0) {
+        if (auto f = analysis.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+            !f) {
+          return f.error();
+        }
+        data = true;
+      }
+    }
+    if (gone || detached) {
+      // Fork children the process left may still hold the pipe: a second of silence, then stop.
+      if (data || quiet_since == 0) {
+        quiet_since = now;
+      } else if (now - quiet_since > kLingerNs) {
+        left_behind = true;
+        break;
+      }
+    }
+  }
+  s.read_end.reset();
+  result.info.duration_nanos = static_cast<std::int64_t>(monotonic_ns() - start_ns);
+  if (detached) {
+    result.notes.push_back(fmt::format("detached from pid {}; it runs on", pid));
+  }
+  if (left_behind) {
+    result.notes.push_back(
+        "processes forked by the attached one still held the heap pipe: their tracking was cut "
+        "short a second later");
+  }
+  if (auto f = finish_result(analysis, result, fmt::format("process {}", pid)); !f)
+    return f.error();
+  return result;
+}
+
 Result<TrackResult> Tracker::run(const StopSource& stop) {
   Session& s = *session_;
   if (s.ran) return Error{"Tracker::run called twice", 0, {}};
   s.ran = true;
+  if (s.options.attach_pid != 0) return run_attached(stop);
   process::Workload& command = *s.workload;
   HeapAnalysis analysis;
   analysis.set_command_pid(command.pid());
@@ -294,17 +544,7 @@ Result<TrackResult> Tracker::run(const StopSource& stop) {
   result.notes = reader.notes();
   result.stacks = s.stacks;
 
-  result.images = analysis.finish();
-  if (result.images.empty()) {
-    return Error{fmt::format("{} made no allocation events", s.options.command.front()), 0,
-                 "  the program did not load libperfscope-heap.so: it is statically linked, "
-                 "setuid, or clears LD_PRELOAD (perfscope mem follows a program only where "
-                 "LD_PRELOAD reaches)"};
-  }
-  symbols::Symbolizer symbolizer;
-  result.profile =
-      build_heap_profile(result.images, symbolizer, result.info, &result.sample_of_site);
-  result.profile.add_comment("stacks: " + result.stacks);
+  if (auto f = finish_result(analysis, result, s.options.command.front()); !f) return f.error();
   return result;
 }
 

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,13 @@ Result<Unwind> parse_unwind(const std::string& text);
 
 struct TrackOptions {
   std::vector<std::string> command;  // program (a path, or a name looked up on PATH) and arguments
+  // Instead of a command: a running process to attach to (mem -p). The tracker is loaded into it
+  // through ptrace (heap/inject.hpp) and tracks from then on; the run ends when the process
+  // exits, on a stop request or after `duration_s` (> 0), detaching and leaving it running.
+  pid_t attach_pid = 0;
+  double duration_s = 0;
+  // Called once the tracker runs inside the attached process (for a "attached" line).
+  std::function<void(pid_t)> on_attached = {};
   Unwind unwind = Unwind::automatic;
   // libperfscope-heap.so. Empty: $PERFSCOPE_HEAP_LIB, else beside the running executable (a build
   // tree), else ../lib/perfscope/ beside it (an installed tree).
@@ -66,6 +74,8 @@ struct TrackResult {
 
 class Tracker {
  public:
+  struct Session;  // the held command or the attached process, the pipe's read end, the options
+
   Tracker(Tracker&&) noexcept;
   Tracker& operator=(Tracker&&) noexcept;
   ~Tracker();  // kills a command that was prepared but never run
@@ -79,6 +89,9 @@ class Tracker {
   // The command's process id (held before exec until run()).
   pid_t pid() const;
 
+  // Attached (TrackOptions::attach_pid): loads the tracker into the process, reads its events
+  // until it exits, a stop request comes (not passed on: perfscope detaches) or the duration
+  // ends, and returns what was allocated since. Otherwise:
   // Starts the command and reads its events until every traced process has closed the pipe, or
   // the command has exited and the processes it left behind were quiet for a second (they are
   // cut short). A stop request is passed on to the command; a command still running
@@ -89,7 +102,8 @@ class Tracker {
 
  private:
   Tracker() = default;
-  struct Session;  // the held command, the pipe's read end, the options
+  static Result<Tracker> open_attached(std::unique_ptr<Session> session);
+  Result<TrackResult> run_attached(const StopSource& stop);
   std::unique_ptr<Session> session_;
 };
 
