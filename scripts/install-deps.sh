@@ -20,8 +20,9 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests
   linux-perf hyperfine util-linux bpfcc-tools libcap2-bin python3
-  # the heap profilers `perfscope mem` is compared with, and GNU time for their peak RSS
-  heaptrack valgrind time strace
+  # the heap profilers `perfscope mem` is compared with (gdb: heaptrack -p injects through it),
+  # and GNU time for their peak RSS
+  heaptrack gdb valgrind time strace
   # a real Prometheus (and promtool) scrapes and checks the monitor's endpoint in the tests
   prometheus
   # the profile-format tests: go tool pprof reads our pprof; a real browser drives the flame graphs

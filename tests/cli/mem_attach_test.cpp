@@ -17,8 +17,10 @@
 #include <sstream>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "core/files.hpp"
 #include "core/unique_fd.hpp"
 #include "support/background.hpp"
 #include "support/profile_view.hpp"
@@ -130,6 +132,57 @@ TEST(MemAttach, CountsWhatTheProcessAllocatesAfterAttachingExactly) {
   // The sites, symbolized: the kept blocks and the thread's.
   EXPECT_NE(report.find("attach_site (heap_attach.c"), std::string::npos) << report;
   EXPECT_NE(report.find("thread_site (heap_attach.c"), std::string::npos) << report;
+}
+
+// heaptrack -p (the reference: it injects its own tracker through gdb) on the same program and
+// commands: the same allocation calls, leaked and temporary allocations.
+TEST(MemAttach, AgreesWithHeaptrackAttached) {
+  PS_REQUIRE(cap(system::Cap::sys_ptrace), program("heaptrack"), program("gdb"));
+  auto drive = [](Target& app) {
+    app.command("alloc 100");
+    app.command("thread 50");
+    app.command("free-early");
+    app.command("free 30");
+    EXPECT_EQ(app.finish(), 0) << app.log();
+  };
+  auto stat = [](const std::string& text, const std::string& name) {
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex(name + ": *\t*([0-9]+)"))) return -1L;
+    return std::stol(m[1].str());
+  };
+  long theirs[3];
+  {
+    TempDir dir;
+    Target app(dir);
+    // heaptrack writes its file into the working directory.
+    BackgroundProcess heaptrack({"/bin/sh", "-c",
+                                 "cd " + dir.file("") + " && exec " + find_on_path("heaptrack") +
+                                     " -p " + std::to_string(app.pid())},
+                                dir.file("heaptrack.log"));
+    ASSERT_TRUE(heaptrack.wait_for_log("injection finished", 120s)) << heaptrack.log();
+    drive(app);
+    ASSERT_EQ(heaptrack.wait(120s), 0) << heaptrack.log();
+    const std::string log = heaptrack.log();
+    theirs[0] = stat(log, "allocations");
+    theirs[1] = stat(log, "leaked allocations");
+    theirs[2] = stat(log, "temporary allocations");
+    ASSERT_GT(theirs[0], 0) << log;
+  }
+  TempDir dir;
+  Target app(dir);
+  BackgroundProcess mem(mem_attach(dir, app.pid()), dir.file("mem.log"));
+  ASSERT_TRUE(mem.wait_for_log("attached to pid", 60s)) << mem.log();
+  drive(app);
+  ASSERT_EQ(mem.wait(60s), 0) << mem.log();
+  const std::string report = slurp(dir.file("report.txt"));
+  EXPECT_EQ(allocations(report).first, theirs[0]) << report;
+  EXPECT_NE(report.find(fmt::format("in {} blocks\n", theirs[1])), std::string::npos)
+      << "heaptrack leaked " << theirs[1] << "\n"
+      << report;
+  EXPECT_NE(report.find(fmt::format("Temporary:        {} allocations", theirs[2])),
+            std::string::npos)
+      << "heaptrack: " << theirs[2] << " temporary\n"
+      << report;
 }
 
 TEST(MemAttach, CtrlCDetachesAndTheProcessRunsOnUntracked) {
