@@ -50,6 +50,7 @@ class Target {
   explicit Target(const TempDir& dir, std::vector<std::string> program = {target("ps-heap-attach")})
       : control_path_(dir.file("control")), log_(dir.file("target.log")) {
     EXPECT_EQ(::mkfifo(control_path_.c_str(), 0600), 0);
+    ::chmod(control_path_.c_str(), 0666);  // for a target running as nobody
     program.push_back(control_path_);
     process_.emplace(program, log_);
     // Close-on-exec: perfscope must not hold the pipe open, or the target never sees its end.
@@ -248,6 +249,35 @@ TEST(MemAttach, Python3KeepsRunningAndItsBuffersAreCounted) {
       std::string::npos)
       << report;
   EXPECT_NE(report.find("PyByteArray_Resize"), std::string::npos) << report;
+}
+
+// Unprivileged: user nobody attaches to a process of its own (same user, no capability needed
+// while Yama's ptrace_scope is absent or 0).
+TEST(MemAttach, NobodyAttachesToItsOwnProcess) {
+  PS_REQUIRE(root(), program("setpriv"));
+  const auto scope = read_int_file("/proc/sys/kernel/yama/ptrace_scope");
+  if (scope && *scope != 0) {
+    GTEST_SKIP() << "needs kernel.yama.ptrace_scope 0 (it is " << *scope
+                 << "): at 1 only root may attach to a process it did not start";
+  }
+  TempDir dir;
+  const std::vector<std::string> as_nobody{"/usr/bin/setpriv", "--reuid=65534",
+                                           "--regid=65534",    "--clear-groups",
+                                           "--inh-caps=-all",  "--bounding-set=-all"};
+  std::vector<std::string> program = as_nobody;
+  program.push_back(testing::target_for_nobody("ps-heap-attach"));
+  Target app(dir, program);
+  std::vector<std::string> argv = as_nobody;
+  auto mem_argv = mem_attach(dir, app.pid());
+  mem_argv.front() = testing::perfscope_binary_for_nobody();
+  argv.insert(argv.end(), mem_argv.begin(), mem_argv.end());
+  BackgroundProcess mem(argv, dir.file("mem.log"));
+  ASSERT_TRUE(mem.wait_for_log("attached to pid", 60s)) << mem.log();
+  app.command("alloc 12");
+  EXPECT_EQ(app.finish(), 0) << app.log();
+  ASSERT_EQ(mem.wait(60s), 0) << mem.log();
+  const std::string report = slurp(dir.file("report.txt"));
+  EXPECT_EQ(allocations(report), std::make_pair(12L, 12'000L)) << report;
 }
 
 TEST(MemAttach, RefusalsNameTheReason) {
