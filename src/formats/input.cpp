@@ -52,6 +52,9 @@ Error undetected(const std::string& name, std::string_view head) {
 Result<std::string> read_whole(InputStream& in, std::string head, Format format,
                                const std::string& name, std::size_t max_bytes) {
   std::string bytes = std::move(head);
+  if (const std::size_t size = in.size_hint(); size > 0 && size <= max_bytes) {
+    bytes.reserve(size + kChunk + 1);  // the last read asks for a whole chunk
+  }
   while (bytes.size() <= max_bytes) {
     auto n = in.read(bytes, std::min(kChunk, max_bytes + 1 - bytes.size()));
     if (!n) return n.error();
@@ -127,19 +130,19 @@ Status load_whole(InputStream& in, std::string head, const InputOptions& o, Load
     return Error{out.source + " is a perf.data file, which this program cannot read", 0,
                  "  `perfscope report|flamegraph|convert -i FILE` reads it"};
   }
-  auto bytes = read_whole(in, std::move(head), out.format, out.source, o.max_bytes);
+  // A perf.data file is read where it lies when it can be mapped: no copy of it is made.
+  MappedRegion mapped;
+  if (out.format == Format::perf_data && in.size_hint() <= o.max_bytes) mapped = in.map_whole();
+  Result<std::string> bytes = std::string();
+  if (!mapped.valid()) bytes = read_whole(in, std::move(head), out.format, out.source, o.max_bytes);
   if (!bytes) return bytes.error();
-  if (out.format == Format::perf_data) {
-    auto p = perf_data_reader(*bytes, out.source, out.notes);
-    if (!p) return p.error();
-    out.profile = std::move(*p);
-    if (!o.filter.empty())
-      out.profile.retain_samples(profile::SampleMatcher(out.profile, o.filter));
-    return {};
-  }
-  auto p = out.format == Format::pprof
-               ? profile::decode_pprof(*bytes, out.source, {.merge_samples = true})
-               : parse_speedscope(*bytes, out.source);
+  const std::string_view view =
+      mapped.valid() ? std::string_view(static_cast<const char*>(mapped.data()), mapped.size())
+                     : std::string_view(*bytes);
+  auto p = out.format == Format::perf_data ? perf_data_reader(view, out.source, out.notes)
+           : out.format == Format::pprof
+               ? profile::decode_pprof(view, out.source, {.merge_samples = true})
+               : parse_speedscope(view, out.source);
   if (!p) return p.error();
   out.profile = std::move(*p);
   if (!o.filter.empty()) out.profile.retain_samples(profile::SampleMatcher(out.profile, o.filter));

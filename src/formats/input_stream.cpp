@@ -1,6 +1,8 @@
 #include "formats/input_stream.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +22,21 @@ Result<InputStream> InputStream::open(const std::string& path, std::string name)
   if (!fd) return errno_error("cannot open " + path);
   const int raw = fd.get();
   return InputStream(std::move(fd), raw, std::move(name));
+}
+
+std::size_t InputStream::size_hint() const {
+  struct stat st {};
+  if (!started_ || gzip_ || ::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0)
+    return 0;
+  return static_cast<std::size_t>(st.st_size);
+}
+
+MappedRegion InputStream::map_whole() const {
+  const std::size_t size = owned_ ? size_hint() : 0;
+  if (size == 0) return {};
+  // MAP_POPULATE maps every page at once: one fault per page would cost more than the reading.
+  auto region = MappedRegion::map(fd_, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, 0, "mmap");
+  return region ? std::move(*region) : MappedRegion();
 }
 
 Result<std::size_t> InputStream::read_raw(std::string& buf, std::size_t want) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/mapped_region.hpp"
 #include "core/unique_fd.hpp"
 #include "profile/gzip.hpp"
 
@@ -22,6 +23,12 @@ class InputStream {
   Result<std::size_t> read(std::string& buf, std::size_t want);
   // Reads into `buf` until it holds at least `size` bytes or the input ends.
   Status read_up_to(std::string& buf, std::size_t size);
+  // The size of a plain (not gzip) regular file, 0 when unknown: lets a caller reading it whole
+  // reserve once instead of growing its buffer a chunk at a time.
+  std::size_t size_hint() const;
+  // The whole file mapped read-only (and read ahead), for a plain regular file opened by path; an
+  // invalid region otherwise (standard input, gzip, a pipe), when the caller reads it instead.
+  MappedRegion map_whole() const;
 
  private:
   InputStream(UniqueFd owned, int fd, std::string name)

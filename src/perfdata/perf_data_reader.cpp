@@ -141,6 +141,10 @@ class Reader : public sampling::RecordHandler {
 
   Result<PerfDataProfile> run() {
     if (auto st = choose_event(); !st) return st.error();
+    // kallsyms is read while the records are: a file whose event samples the kernel needs it.
+    if (options_.resolve && !file_.events[*chosen_].attr.exclude_kernel) {
+      symbolizer_.prefetch_kernel();
+    }
     std::size_t pos = 0;
     while (pos < file_.data.size()) {
       const std::size_t at = pos;
@@ -378,9 +382,7 @@ class Reader : public sampling::RecordHandler {
       info.comments.push_back("perf.data: recorded with " + file_.cmdline);
     PerfDataProfile out;
     if (!options_.resolve) return out;  // no file opened: the fuzz target's mode
-    symbols::Symbolizer symbolizer(
-        {.kallsyms_path = options_.kallsyms_path, .debug_dirs = options_.debug_dirs});
-    out.profile = recording::build_profile(collector_, symbolizer, info);
+    out.profile = recording::build_profile(collector_, symbolizer_, info);
     auto& p = out.profile;
     // The period type is the default, as perf report weighs samples.
     if (p.sample_types.size() > 1) p.default_sample_type = p.sample_types[1].type;
@@ -414,6 +416,8 @@ class Reader : public sampling::RecordHandler {
   IdPositions ids_;
   sampling::Collector collector_;
   std::optional<unwind::DwarfUnwinder> unwinder_;
+  symbols::Symbolizer symbolizer_{
+      {.kallsyms_path = options_.kallsyms_path, .debug_dirs = options_.debug_dirs}};
   std::unordered_map<std::string, std::string> build_ids_;           // path -> hex
   std::unordered_map<std::string, std::optional<KnownFile>> files_;  // path -> what to read
   std::string buildid_dir_;

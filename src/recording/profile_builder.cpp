@@ -25,13 +25,64 @@ bool is_jit_region(const std::string& path) {
   return path == "//anon" || path.rfind("[anon", 0) == 0 || path.rfind("/memfd:", 0) == 0;
 }
 
+// (address space, address) -> a value, 0 until set: an open-addressing table, as every frame
+// of every stack entry passes through it.
+class FrameLocations {
+ public:
+  std::uint64_t& slot(std::uint64_t space, std::uint64_t address) {
+    if ((used_ + 1) * 4 > slots_.size() * 3) grow();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash(space, address) & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.used) {
+        if (s.space == space && s.address == address) return s.value;
+        continue;
+      }
+      s = Slot{space, address, 0, true};
+      ++used_;
+      return s.value;
+    }
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t space = 0, address = 0, value = 0;
+    bool used = false;
+  };
+  static std::size_t hash(std::uint64_t space, std::uint64_t address) {
+    std::uint64_t h = (address ^ (space * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
+  void grow() {
+    std::vector<Slot> old(std::max<std::size_t>(1024, slots_.size() * 2));
+    old.swap(slots_);
+    used_ = 0;
+    for (const Slot& s : old) {
+      if (s.used) slot(s.space, s.address) = s.value;
+    }
+  }
+  std::vector<Slot> slots_;
+  std::size_t used_ = 0;
+};
+
 class Builder {
  public:
   Builder(const sampling::Collector& c, symbols::Symbolizer& s, profile::Profile& p)
       : collector_(c), symbolizer_(s), table_(p) {}
 
+  // The location of a frame. Each (address space, address) is looked up once; a kernel address
+  // once per space-independent (address, leaf) pair, as a leaf is looked up at itself.
   std::uint64_t location(std::uint64_t address, bool kernel, bool leaf,
                          sampling::AddressSpaceId space_id) {
+    const std::uint64_t space_key =
+        kernel ? (leaf ? kKernelLeafSpace : kKernelSpace) : std::uint64_t{space_id};
+    std::uint64_t& slot = known_.slot(space_key, address);
+    if (slot == 0) slot = resolve(address, kernel, leaf, space_id) + 1;
+    return slot - 1;
+  }
+
+  std::uint64_t resolve(std::uint64_t address, bool kernel, bool leaf,
+                        sampling::AddressSpaceId space_id) {
     // A return address points after the call; look up the call itself.
     const std::uint64_t lookup = leaf ? address : address - 1;
     if (kernel) {
@@ -164,12 +215,16 @@ class Builder {
   // Files of a process that runs in another mount namespace (a container) are reached through
   // its /proc/PID/root while it lives; everyone else's through the path itself, which also works
   // after the process has exited.
-  static std::string open_path(pid_t pid, const std::string& path) {
+  // The link is read once per process.
+  std::string open_path(pid_t pid, const std::string& path) {
     if (pid <= 0) return {};
-    const auto link = fmt::format("/proc/{}/root", pid);
-    const std::string root = read_link(link);
-    if (root.empty() || root == "/") return {};
-    return link + path;
+    auto [it, inserted] = other_root_.try_emplace(pid, false);
+    if (inserted) {
+      const std::string root = read_link(fmt::format("/proc/{}/root", pid));
+      it->second = !root.empty() && root != "/";
+    }
+    if (!it->second) return {};
+    return fmt::format("/proc/{}/root{}", pid, path);
   }
 
   std::size_t unknown() const { return table_.unresolved(); }
@@ -184,6 +239,11 @@ class Builder {
   std::unordered_map<std::uint64_t, std::size_t> unnamed_locations_;  // location -> unnamed_
   std::vector<std::size_t> seen_;
   std::unordered_map<std::string, std::uint64_t> kernel_mappings_;  // module -> mapping id
+  std::unordered_map<pid_t, bool> other_root_;  // pid -> its /proc/PID/root is not "/"
+  // Address spaces of kernel frames in known_: past every AddressSpaceId.
+  static constexpr std::uint64_t kKernelSpace = std::uint64_t{1} << 32;
+  static constexpr std::uint64_t kKernelLeafSpace = kKernelSpace + 1;
+  FrameLocations known_;  // (space, address) -> location id + 1
 };
 
 // The profile comment for a module with address-named frames: why, how many, how much, the fix.

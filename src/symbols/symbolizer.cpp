@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <future>
 #include <optional>
 #include <unordered_map>
 
@@ -34,6 +35,7 @@ struct Symbolizer::Impl {
   Stats stats;
 
   bool kernel_tried = false;
+  std::future<Result<KernelSymbols>> kernel_loading;  // valid after prefetch_kernel()
   std::optional<KernelSymbols> kernel;
   std::string kernel_failure;
   FrameCache kernel_frames;
@@ -136,12 +138,21 @@ void Symbolizer::load_kernel() {
   Impl& d = *impl_;
   if (d.kernel_tried) return;
   d.kernel_tried = true;
-  auto loaded = KernelSymbols::load(d.options.kallsyms_path, d.options.modules_path);
+  auto loaded = d.kernel_loading.valid()
+                    ? d.kernel_loading.get()
+                    : KernelSymbols::load(d.options.kallsyms_path, d.options.modules_path);
   if (loaded) {
     d.kernel = std::move(*loaded);
   } else {
     d.kernel_failure = cannot_read(d.options.kallsyms_path, loaded.error());
   }
+}
+
+void Symbolizer::prefetch_kernel() {
+  Impl& d = *impl_;
+  if (d.kernel_tried || d.kernel_loading.valid()) return;
+  d.kernel_loading = std::async(std::launch::async, KernelSymbols::load, d.options.kallsyms_path,
+                                d.options.modules_path);
 }
 
 std::optional<std::pair<std::uint64_t, std::uint64_t>> Symbolizer::kernel_text_range(

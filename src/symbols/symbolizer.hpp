@@ -45,6 +45,11 @@ class Symbolizer {
   // "cannot read /proc/kallsyms: ...". Module is "[kernel.kallsyms]" or "[MODULE]".
   const std::vector<Frame>& resolve_kernel(std::uint64_t address);
 
+  // Starts reading kallsyms on a thread of its own, for a caller with other work to do first
+  // (the kernel builds /proc/kallsyms' text on every read: tens of milliseconds). The first
+  // kernel lookup waits for it; without this call, it reads kallsyms itself.
+  void prefetch_kernel();
+
   // The addresses a kernel frame module ("[kernel.kallsyms]" or "[MODULE]", as resolve_kernel
   // names it) spans, [first, second): KernelSymbols::text_range(). Empty when kallsyms cannot be
   // read, hides its addresses, or does not know the module. Reads kallsyms if not yet read.
