@@ -251,8 +251,10 @@ void tidy_java_name(std::string& name) {
 }
 
 // The frame in `text`, its name written to `name` (a buffer reused across lines, so the hot path
-// allocates nothing once it has grown); nullopt when `text` is not a frame.
-std::optional<FrameKind> parse_frame(std::string_view text, std::string& name, bool tidy_java) {
+// allocates nothing once it has grown); nullopt when `text` is not a frame. `module` (when given)
+// receives a user frame's "(MODULE)", a path into `text`, empty when it names none.
+std::optional<FrameKind> parse_frame(std::string_view text, std::string& name, bool tidy_java,
+                                     std::string_view* module_out = nullptr) {
   text = trim(text);
   if (!looks_like_frame(text)) return std::nullopt;
   std::string_view rest = text;
@@ -270,6 +272,9 @@ std::optional<FrameKind> parse_frame(std::string_view text, std::string& name, b
     kind = FrameKind::kernel;  // old perfs: "[kernel.kallsyms].init.text", ".../build/vmlinux"
   } else if (profile::is_jit_mapping_name(module)) {
     kind = FrameKind::jit;
+  }
+  if (module_out != nullptr) {
+    *module_out = kind == FrameKind::user && module != "[unknown]" ? module : std::string_view();
   }
   name.clear();
   if (rest.empty()) {
@@ -413,10 +418,12 @@ std::optional<FrameRef> PerfScriptReader::frame(std::string_view text) {
   if (hex_addr) {
     if (auto it = frame_cache_.find(key); it != frame_cache_.end()) return it->second;
   }
-  const auto kind = parse_frame(text, name_, options_.tidy_java);
+  std::string_view module;
+  const auto kind = parse_frame(text, name_, options_.tidy_java, &module);
   if (!kind) return std::nullopt;
   if (!keep_) return FrameRef{};
   const FrameRef f{tree_.intern(name_), *kind};
+  tree_.set_module(f.name, module);  // the module of a function's first frame
   if (frame_cache_.size() >= kMaxCachedFrames) frame_cache_.clear();
   frame_cache_.emplace(key, f);
   return f;

@@ -140,6 +140,12 @@ Profile profile_from_tree(const StackTree& tree, const TreeProfileOptions& optio
       std::uint64_t mapping = 0;
       if (outer.kind == FrameKind::kernel) mapping = builder.mapping("[kernel.kallsyms]");
       if (outer.kind == FrameKind::jit) mapping = builder.mapping("[jit] compiled code");
+      // A user frame's module, when the input named one (perf script's "(MODULE)").
+      if (outer.kind == FrameKind::user) {
+        if (const std::string_view module = tree.module(outer.name); !module.empty()) {
+          mapping = builder.mapping(module);
+        }
+      }
       stack.push_back(builder.location(functions, mapping));
       i = k;
     }

@@ -62,6 +62,19 @@ StackTree::StackTree() {
   nodes_.push_back(Node{});
 }
 
+void StackTree::set_module(std::uint32_t name, std::string_view module) {
+  if (module.empty() || name >= names_.size()) return;
+  if (name_modules_.size() <= name) name_modules_.resize(names_.size(), 0);
+  if (name_modules_[name] != 0) return;
+  auto it = module_index_.find(module);
+  if (it == module_index_.end()) {
+    it = module_index_.emplace(std::string(module), static_cast<std::uint32_t>(modules_.size()))
+             .first;
+    modules_.emplace_back(module);
+  }
+  name_modules_[name] = it->second;
+}
+
 std::uint32_t StackTree::intern(std::string_view name) {
   if (auto it = name_index_.find(name); it != name_index_.end()) return it->second;
   const auto id = static_cast<std::uint32_t>(names_.size());

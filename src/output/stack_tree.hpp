@@ -63,6 +63,13 @@ class StackTree {
   // The id of `name`, or -1 when this tree has never seen it.
   std::int64_t find_name(std::string_view name) const;
   std::string_view name(std::uint32_t id) const { return names_[id]; }
+  // The module (executable or library path) of a frame name, for inputs that give one per frame
+  // (perf script's "(MODULE)"): the first set stays. Empty when none was set.
+  void set_module(std::uint32_t name, std::string_view module);
+  std::string_view module(std::uint32_t name) const {
+    return name < name_modules_.size() ? std::string_view(modules_[name_modules_[name]])
+                                       : std::string_view();
+  }
 
   // The child of `parent` for this frame, created (with zero counts) when new.
   std::uint32_t child(std::uint32_t parent, FrameRef frame);
@@ -120,6 +127,9 @@ class StackTree {
   // parsers look up every frame of every sample here).
   std::vector<Slot> slots_;
   std::uint32_t max_depth_ = 0;
+  std::vector<std::string> modules_ = {""};  // distinct modules; 0 is none
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> module_index_;
+  std::vector<std::uint32_t> name_modules_;  // name id -> modules_ index
 };
 
 struct TreeOptions {

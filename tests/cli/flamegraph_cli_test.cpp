@@ -265,5 +265,32 @@ TEST_F(FlamegraphCli, BadInputsGiveOneClearErrorAndNoOutputFile) {
   }
 }
 
+// --colors module on perf script text: each frame's "(MODULE)" gives its module, as a
+// perfscope profile's mappings do.
+TEST_F(FlamegraphCli, ColoursPerfScriptFramesByTheirModule) {
+  std::string text;
+  for (int i = 0; i < 3; ++i) {
+    text +=
+        "app 4242  100.000001:     250000 cpu-clock: \n"
+        "\t            1a10 malloc+0x10 (/usr/lib/x86_64-linux-gnu/libc.so.6)\n"
+        "\t            2b20 work+0x20 (/usr/bin/app)\n"
+        "\t            3c30 main+0x30 (/usr/bin/app)\n"
+        "\n";
+  }
+  text +=
+      "app 4242  100.000002:     250000 cpu-clock: \n"
+      "\t            2b24 work+0x24 (/usr/bin/app)\n"
+      "\t            3c30 main+0x30 (/usr/bin/app)\n"
+      "\n";
+  write("mods.txt", text);
+  const auto r = flamegraph({"-i", "mods.txt", "--colors", "module", "-o", "m.svg"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string svg = read(file("m.svg"));
+  EXPECT_TRUE(has(svg, "<g class=\"legend-entry\" data-key=\"libc.so.6\">")) << svg;
+  EXPECT_TRUE(has(svg, "<g class=\"legend-entry\" data-key=\"app\">")) << svg;
+  EXPECT_LT(svg.find("data-key=\"libc.so.6\""), svg.find("data-key=\"app\""))
+      << "libc has more self samples";
+}
+
 }  // namespace
 }  // namespace perfscope

@@ -3,14 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 
 #include "formats/detect.hpp"
 #include "formats/input.hpp"
+#include "output/flamegraph_svg.hpp"
 #include "output/folded.hpp"
 #include "output/speedscope.hpp"
 #include "profile/gzip.hpp"
+#include "profile/names.hpp"
 #include "profile/profile.hpp"
 #include "profile/query.hpp"
 #include "support/profile_view.hpp"
@@ -250,6 +253,31 @@ TEST_F(FormatsInput, WholeFileFormatsAreReadUpToTheLimit) {
   auto taken = load_input(path, {.max_bytes = bytes->size()});
   ASSERT_TRUE(taken) << taken.error().describe();
   EXPECT_EQ(taken->profile.samples().size(), 2000u);
+}
+
+// perf script names each frame's module ("(MODULE)"): user frames keep it as their location's
+// mapping, so --colors module colours them; kernel frames stay in [kernel.kallsyms]. A function
+// name seen in two modules keeps the first.
+TEST_F(FormatsInput, PerfScriptFramesKeepTheirModules) {
+  auto in = load_input(write("perf.txt", kPerfScript));
+  ASSERT_TRUE(in) << in.error().describe();
+  const profile::Profile& p = in->profile;
+  std::map<std::string, std::string> module_of;  // function -> mapping file
+  for (const profile::Location& l : p.locations()) {
+    ASSERT_FALSE(l.lines.empty());
+    const std::string fn(profile::function_name(p, p.function(l.lines.front().function_id)));
+    module_of[fn] =
+        l.mapping_id == 0 ? std::string() : std::string(p.string(p.mapping(l.mapping_id).filename));
+  }
+  EXPECT_EQ(module_of["perfscope_targets::burn_a"], "/tmp/burn");
+  EXPECT_EQ(module_of["main"], "/tmp/burn");
+  EXPECT_EQ(module_of["exc_page_fault"], "[kernel.kallsyms]");
+  const auto modules = output::FrameModules::from_profile(p);
+  EXPECT_EQ(modules.module_of("perfscope_targets::burn_a", output::FrameKind::user), "burn");
+  EXPECT_EQ(modules.module_of("exc_page_fault", output::FrameKind::kernel), "[kernel.kallsyms]");
+  // The stacks are those the text holds, with or without the modules.
+  EXPECT_EQ(folded(*in),
+            "ps-burn;main;perfscope_targets::burn_a 1\nps-sort;main;exc_page_fault 1\n");
 }
 
 }  // namespace
