@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <unistd.h>
@@ -10,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/unique_fd.hpp"
@@ -134,6 +138,89 @@ std::optional<std::size_t> read_part_size(std::span<const std::byte> rec, std::s
   return 8 + times + nr * per_value;
 }
 
+// The profiles of several events of one file as one: "samples count" (every event's samples),
+// then one sample type per event, named by the event (its weights: nanoseconds for the clock
+// events, else counts), the first event's the default, as perf report shows the first event
+// first. Functions, mappings and locations are shared; the comments are the first profile's
+// and each other's own.
+profile::Profile merge_events(const std::vector<std::pair<std::string, profile::Profile>>& parts) {
+  profile::Profile out;
+  out.sample_types.push_back({out.intern("samples"), out.intern("count")});
+  for (const auto& [name, p] : parts) {
+    const std::string_view unit =
+        p.sample_types.size() > 1 ? p.string(p.sample_types[1].unit) : std::string_view("count");
+    out.sample_types.push_back({out.intern(name), out.intern(unit)});
+  }
+  out.default_sample_type = out.sample_types[1].type;
+  const profile::Profile& first = parts.front().second;
+  out.period_type = {out.intern(first.string(first.period_type.type)),
+                     out.intern(first.string(first.period_type.unit))};
+  out.period = first.period;
+  out.time_nanos = first.time_nanos;
+  out.duration_nanos = first.duration_nanos;
+  std::set<std::string_view> comments;
+  std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>,
+           std::uint64_t>
+      mappings;  // (filename, build id, start, limit, offset) -> id
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::vector<std::uint64_t>> locations;
+  for (std::size_t e = 0; e < parts.size(); ++e) {
+    const profile::Profile& p = parts[e].second;
+    const auto str = [&](profile::StringId id) { return out.intern(p.string(id)); };
+    for (const auto c : p.comments) {
+      if (comments.insert(p.string(c)).second) out.add_comment(p.string(c));
+    }
+    std::vector<std::uint64_t> mapping_of(p.mappings().size() + 1, 0);
+    for (std::size_t m = 1; m <= p.mappings().size(); ++m) {
+      profile::Mapping copy = p.mapping(m);
+      copy.filename = str(copy.filename);
+      copy.build_id = str(copy.build_id);
+      auto [it, inserted] = mappings.try_emplace(
+          {copy.filename, copy.build_id, copy.start, copy.limit, copy.offset}, 0);
+      if (inserted) it->second = out.add_mapping(copy);
+      mapping_of[m] = it->second;
+    }
+    std::vector<std::uint64_t> location_of(p.locations().size() + 1, 0);
+    for (std::size_t l = 1; l <= p.locations().size(); ++l) {
+      profile::Location copy = p.location(l);
+      copy.mapping_id = copy.mapping_id < mapping_of.size() ? mapping_of[copy.mapping_id] : 0;
+      for (auto& line : copy.lines) {
+        const profile::Function& f = p.function(line.function_id);
+        line.function_id = out.add_function(p.string(f.name), p.string(f.system_name),
+                                            p.string(f.filename), f.start_line);
+      }
+      // The same address in the same mapping with the same lines is one location.
+      auto& same = locations[{copy.mapping_id, copy.address}];
+      for (const auto id : same) {
+        const auto& known = out.location(id).lines;
+        if (std::equal(known.begin(), known.end(), copy.lines.begin(), copy.lines.end(),
+                       [](const profile::Line& a, const profile::Line& b) {
+                         return a.function_id == b.function_id && a.line == b.line;
+                       })) {
+          location_of[l] = id;
+        }
+      }
+      if (location_of[l] == 0) {
+        location_of[l] = out.add_location(std::move(copy));
+        same.push_back(location_of[l]);
+      }
+    }
+    for (const auto& s : p.samples()) {
+      profile::Sample copy;
+      copy.location_ids.reserve(s.location_ids.size());
+      for (const auto id : s.location_ids) copy.location_ids.push_back(location_of[id]);
+      copy.values.assign(out.sample_types.size(), 0);
+      if (!s.values.empty()) copy.values[0] = s.values[0];
+      if (s.values.size() > 1) copy.values[1 + e] = s.values[1];
+      for (const auto& label : s.labels) {
+        copy.labels.push_back({str(label.key), label.str == 0 ? 0 : str(label.str), label.num,
+                               label.num_unit == 0 ? 0 : str(label.num_unit)});
+      }
+      out.add_sample(std::move(copy));
+    }
+  }
+  return out;
+}
+
 class Reader : public sampling::RecordHandler {
  public:
   Reader(const PerfFile& file, const std::string& source, const PerfDataOptions& options)
@@ -152,34 +239,56 @@ class Reader : public sampling::RecordHandler {
       if (!record) return record.error();
       if (auto st = take(*record, at); !st) return st.error();
     }
-    collector_.finish();
+    for (auto& c : collectors_) {
+      if (c) c->finish();
+    }
     return finish();
   }
 
   void on_sample(const sampling::Sample& s) override {
     if (s.id.time > max_time_) max_time_ = s.id.time;
-    collector_.on_sample(s);
+    collectors_[current_]->on_sample(s);
   }
   void on_mmap(const sampling::MmapRecord& m) override {
     const auto* found = file_for(m.filename);
-    if (found == nullptr) return collector_.on_mmap(m);
+    if (found == nullptr) return each([&](sampling::Collector& c) { c.on_mmap(m); });
     sampling::MmapRecord copy = m;
     copy.filename = found->path;
     copy.build_id = found->build_id;
-    collector_.on_mmap(copy);
+    each([&](sampling::Collector& c) { c.on_mmap(copy); });
   }
-  void on_comm(const sampling::CommRecord& c) override { collector_.on_comm(c); }
-  void on_fork(const sampling::TaskRecord& t) override { collector_.on_fork(t); }
-  void on_exit(const sampling::TaskRecord& t) override { collector_.on_exit(t); }
-  void on_lost(const sampling::LostRecord& l) override { collector_.on_lost(l); }
-  void on_throttle(const sampling::ThrottleRecord& t) override { collector_.on_throttle(t); }
-  void on_other(std::uint32_t type) override { collector_.on_other(type); }
+  // Side-band records describe the processes every event sampled.
+  void on_comm(const sampling::CommRecord& r) override {
+    each([&](sampling::Collector& c) { c.on_comm(r); });
+  }
+  void on_fork(const sampling::TaskRecord& t) override {
+    each([&](sampling::Collector& c) { c.on_fork(t); });
+  }
+  void on_exit(const sampling::TaskRecord& t) override {
+    each([&](sampling::Collector& c) { c.on_exit(t); });
+  }
+  void on_lost(const sampling::LostRecord& l) override {
+    each([&](sampling::Collector& c) { c.on_lost(l); });
+  }
+  void on_throttle(const sampling::ThrottleRecord& t) override {
+    each([&](sampling::Collector& c) { c.on_throttle(t); });
+  }
+  void on_other(std::uint32_t type) override {
+    each([&](sampling::Collector& c) { c.on_other(type); });
+  }
 
  private:
   struct Event {
     sampling::Decoder decoder;
     bool cut = false;  // samples carry READ or BRANCH_STACK parts, cut out before decoding
   };
+  template <typename F>
+  void each(F&& f) {
+    for (auto& c : collectors_) {
+      if (c) f(*c);
+    }
+  }
+
   struct KnownFile {
     std::string path;  // where it is read from
     std::vector<std::uint8_t> build_id;
@@ -201,12 +310,27 @@ class Reader : public sampling::RecordHandler {
     }
     if (!chosen_) chosen_ = 0;
     ids_ = id_positions(file_.events[0].attr);
+    // A Collector per sampling event (the side-band dummy event has none), each with its stacks.
+    collectors_.resize(file_.events.size());
+    samples_.assign(file_.events.size(), 0);
+    for (std::size_t i = 0; i < file_.events.size(); ++i) {
+      if (i == *chosen_ || !file_.events[i].dummy()) {
+        collectors_[i] = std::make_unique<sampling::Collector>();
+      }
+    }
     const auto& attr = file_.events[*chosen_].attr;
     if ((attr.sample_type & PERF_SAMPLE_REGS_USER) && (attr.sample_type & PERF_SAMPLE_STACK_USER) &&
         attr.sample_regs_user != 0 && options_.resolve) {
       unwinder_.emplace(unwind::UnwinderOptions{.regs_mask = attr.sample_regs_user,
                                                 .debug_dirs = options_.debug_dirs});
-      collector_.set_unwinder(&*unwinder_, attr.sample_stack_user);
+      // Events whose samples copy the same registers share the unwinder.
+      for (std::size_t i = 0; i < file_.events.size(); ++i) {
+        const auto& a = file_.events[i].attr;
+        if (collectors_[i] && (a.sample_type & PERF_SAMPLE_STACK_USER) &&
+            a.sample_regs_user == attr.sample_regs_user) {
+          collectors_[i]->set_unwinder(&*unwinder_, a.sample_stack_user);
+        }
+      }
     }
     for (const auto& b : file_.build_ids) {
       if (!b.kernel && !b.build_id.empty()) build_ids_.emplace(b.filename, b.build_id);
@@ -268,11 +392,9 @@ class Reader : public sampling::RecordHandler {
     if (h.type >= kHeaderAttr) return {};  // perf's own records: read by parse_perf_file
     const std::size_t index = event_of(record, h.type == PERF_RECORD_SAMPLE);
     if (h.type == PERF_RECORD_SAMPLE) {
-      if (index != *chosen_) {
-        ++other_samples_[index];
-        return {};
-      }
-      ++samples_;
+      if (!collectors_[index]) return {};  // a side-band event's sample: none are expected
+      current_ = index;
+      ++samples_[index];
       pending_bytes_ += record.size();
       if (events_[index].cut) {
         auto cut = cut_sample(record, file_.events[index].attr);
@@ -289,7 +411,7 @@ class Reader : public sampling::RecordHandler {
       return bad(at, st.error().op);
     }
     if (pending_bytes_ > kMaxPendingBytes) {
-      collector_.on_pass_end(~std::uint64_t{0});
+      each([](sampling::Collector& c) { c.on_pass_end(~std::uint64_t{0}); });
       pending_bytes_ = 0;
     }
     return {};
@@ -305,7 +427,9 @@ class Reader : public sampling::RecordHandler {
   // before has been written, whichever CPU's buffer it came from.
   void end_round() {
     const bool timed = file_.events[*chosen_].attr.sample_type & PERF_SAMPLE_TIME;
-    collector_.on_pass_end(timed ? last_round_max_ + 1 : ~std::uint64_t{0});
+    each([&](sampling::Collector& c) {
+      c.on_pass_end(timed ? last_round_max_ + 1 : ~std::uint64_t{0});
+    });
     last_round_max_ = max_time_;
     pending_bytes_ = 0;
   }
@@ -367,8 +491,9 @@ class Reader : public sampling::RecordHandler {
     return std::as_bytes(std::span(aligned_)).first(cut_.size());
   }
 
-  Result<PerfDataProfile> finish() {
-    const auto& event = file_.events[*chosen_];
+  // The profile of event `index`'s samples, weighed by period.
+  profile::Profile event_profile(std::size_t index) {
+    const auto& event = file_.events[index];
     const auto& attr = event.attr;
     recording::ProfileInfo info;
     info.event = event.name;
@@ -376,24 +501,46 @@ class Reader : public sampling::RecordHandler {
                                                           attr.config == PERF_COUNT_SW_TASK_CLOCK);
     info.frequency = attr.freq ? attr.sample_freq : 0;
     info.period = attr.freq ? 0 : attr.sample_period;
-    info.comments.push_back(fmt::format("perf.data: {} samples of {} read from {}{}", samples_,
-                                        event.name, source_, file_.pipe ? " (pipe mode)" : ""));
+    info.comments.push_back(fmt::format("perf.data: {} samples of {} read from {}{}",
+                                        samples_[index], event.name, source_,
+                                        file_.pipe ? " (pipe mode)" : ""));
     if (!file_.cmdline.empty())
       info.comments.push_back("perf.data: recorded with " + file_.cmdline);
-    PerfDataProfile out;
-    if (!options_.resolve) return out;  // no file opened: the fuzz target's mode
-    out.profile = recording::build_profile(collector_, symbolizer_, info);
-    auto& p = out.profile;
+    auto p = recording::build_profile(*collectors_[index], symbolizer_, info);
     // The period type is the default, as perf report weighs samples.
     if (p.sample_types.size() > 1) p.default_sample_type = p.sample_types[1].type;
-    for (const auto& [index, n] : other_samples_) {
-      out.notes.push_back(fmt::format(
-          "{}: read the samples of {} only, the first event; {} samples of {} were skipped",
-          source_, event.name, n, file_.events[index].name));
+    return p;
+  }
+
+  Result<PerfDataProfile> finish() {
+    const auto& event = file_.events[*chosen_];
+    PerfDataProfile out;
+    if (!options_.resolve) return out;  // no file opened: the fuzz target's mode
+    // The first event, then every other that has samples: each its own sample type.
+    std::vector<std::size_t> read{*chosen_};
+    for (std::size_t i = 0; i < collectors_.size(); ++i) {
+      if (i != *chosen_ && collectors_[i] && samples_[i] > 0) read.push_back(i);
     }
-    if (collector_.lost_records() > 0) {
-      out.notes.push_back(fmt::format("{}: perf lost {} records while recording (LOST)", source_,
-                                      collector_.lost_records()));
+    if (read.size() == 1) {
+      out.profile = event_profile(*chosen_);
+    } else {
+      std::vector<std::pair<std::string, profile::Profile>> parts;
+      std::vector<std::string> names;
+      for (const auto i : read) {
+        parts.emplace_back(file_.events[i].name, event_profile(i));
+        names.push_back(file_.events[i].name);
+      }
+      out.profile = merge_events(parts);
+      out.notes.push_back(fmt::format(
+          "{}: {} events, each a sample type ({}): {} is shown; --sample-type NAME picks another",
+          source_, read.size(), fmt::join(names, ", "), event.name));
+    }
+    for (auto& c : collectors_) {
+      if (c && c->lost_records() > 0) {
+        out.notes.push_back(fmt::format("{}: perf lost {} records while recording (LOST)", source_,
+                                        c->lost_records()));
+        break;  // every collector saw the same LOST records
+      }
     }
     if (unwinder_) {
       const auto& u = unwinder_->stats();
@@ -414,7 +561,8 @@ class Reader : public sampling::RecordHandler {
   std::unordered_map<std::uint64_t, std::size_t> by_id_;
   std::optional<std::size_t> chosen_;
   IdPositions ids_;
-  sampling::Collector collector_;
+  std::vector<std::unique_ptr<sampling::Collector>> collectors_;  // by event; null: side-band
+  std::size_t current_ = 0;  // the event of the sample being decoded
   std::optional<unwind::DwarfUnwinder> unwinder_;
   symbols::Symbolizer symbolizer_{
       {.kallsyms_path = options_.kallsyms_path, .debug_dirs = options_.debug_dirs}};
@@ -422,8 +570,8 @@ class Reader : public sampling::RecordHandler {
   std::unordered_map<std::string, std::optional<KnownFile>> files_;  // path -> what to read
   std::string buildid_dir_;
   std::size_t from_cache_ = 0;
-  std::map<std::size_t, std::uint64_t> other_samples_;  // event index -> samples skipped
-  std::uint64_t samples_ = 0, max_time_ = 0, last_round_max_ = 0;
+  std::vector<std::uint64_t> samples_;  // by event
+  std::uint64_t max_time_ = 0, last_round_max_ = 0;
   std::size_t pending_bytes_ = 0;
   std::vector<std::byte> cut_;
   std::vector<std::uint64_t> aligned_;

@@ -5,9 +5,10 @@
 //
 // Samples weigh their PERIOD, as perf report counts them: the profile's default sample type is
 // the period one ("cpu nanoseconds" for cpu-clock and task-clock, "EVENT count" otherwise), with
-// "samples count" beside it, as for perf script text. Of several sampling events the first is
-// read (the others' samples are skipped with a note); perf's side-band dummy event only brings
-// side-band records.
+// "samples count" beside it, as for perf script text. A file of several sampling events (`perf
+// record -e task-clock,page-faults`) gives one sample type per event, named by the event, the
+// first event's the default (as perf report shows it first): `--sample-type page-faults` picks
+// another; perf's side-band dummy event only brings side-band records.
 //
 // Files are found as perf report finds them: for a mapping whose build-id the file lists
 // (HEADER_BUILD_ID), the path recorded when that file there still has that build-id, else perf's

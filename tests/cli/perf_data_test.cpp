@@ -338,5 +338,54 @@ TEST_F(PerfData, TruncatedFilesAreOneClearError) {
   }
 }
 
+// perf record -e task-clock,page-faults: each event is a sample type of its own, named by the
+// event, the first the default; each type's weights add up to perf's periods of that event.
+TEST_F(PerfData, EveryEventIsASampleTypeOfItsOwn) {
+  PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
+  const auto file = dir_.file("two.data");
+  const auto rec = perf({"record", "-q", "-N", "-e", "task-clock,page-faults", "-g", "-o", file,
+                         "--", target("ps-burn"), "300"});
+  PERF_RECORDED_OR_SKIP(rec);
+  const auto script = perf({"script", "-i", file, "-F", "period,event"});
+  ASSERT_EQ(script.exit_code, 0) << script.err;
+  std::map<std::string, std::int64_t> periods;  // event -> its samples' periods, summed
+  std::istringstream lines(script.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::int64_t period = 0;
+    std::string event;
+    if (fields >> period >> event) periods[event.substr(0, event.find(':'))] += period;
+  }
+  ASSERT_GT(periods["page-faults"], 0) << script.out;
+  ASSERT_GT(periods["task-clock"], 0) << script.out;
+
+  const auto c = perfscope({"convert", "-i", file, "-o", "two.pb.gz"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.err.find("--sample-type"), std::string::npos) << c.err;
+  const auto p = testing::load(dir_.file("two.pb.gz"));
+  ASSERT_EQ(p.sample_types.size(), 3u);
+  EXPECT_EQ(p.string(p.sample_types[1].type), "task-clock");
+  EXPECT_EQ(p.string(p.sample_types[1].unit), "nanoseconds");
+  EXPECT_EQ(p.string(p.sample_types[2].type), "page-faults");
+  EXPECT_EQ(p.string(p.sample_types[2].unit), "count");
+  EXPECT_EQ(p.string(p.default_sample_type), "task-clock");
+  std::int64_t task_clock = 0, page_faults = 0;
+  for (const auto& s : p.samples()) {
+    task_clock += s.values[1];
+    page_faults += s.values[2];
+    EXPECT_TRUE(s.values[1] == 0 || s.values[2] == 0) << "a sample is one event's";
+  }
+  EXPECT_EQ(task_clock, periods["task-clock"]);
+  EXPECT_EQ(page_faults, periods["page-faults"]);
+
+  // report and flamegraph pick the other event by name.
+  const auto r = perfscope({"report", "-i", file, "--sample-type", "page-faults"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("page-faults"), std::string::npos) << r.out;
+  const auto f =
+      perfscope({"flamegraph", "-i", file, "--sample-type", "page-faults", "-o", "faults.svg"});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+}
+
 }  // namespace
 }  // namespace perfscope
