@@ -15,11 +15,16 @@
 #include "bpf/libbpf_log.hpp"
 #include "core/files.hpp"
 #include "core/perf_syscall.hpp"
-#include "profile.skel.h"
 #include "profile_abi.h"
 #include "sampling/session.hpp"
 #include "system/permission_advice.hpp"
 #include "unwind_abi.h"
+
+// bpftool writes the skeleton in C, where a bool global of the program is a `_Bool` field:
+// g++ takes `_Bool` in C++, clang++ (the libFuzzer build) does not. It is C++'s bool.
+#define _Bool bool
+#include "profile.skel.h"
+#undef _Bool
 
 namespace perfscope::bpf {
 namespace {

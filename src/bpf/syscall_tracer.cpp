@@ -17,10 +17,15 @@
 #include "bpf/libbpf_log.hpp"
 #include "bpf/profiler.hpp"
 #include "core/files.hpp"
-#include "syscalls.skel.h"
 #include "syscalls/names.hpp"
 #include "syscalls/perf_tracer.hpp"
 #include "syscalls_abi.h"
+
+// bpftool writes the skeleton in C, where a bool global of the program is a `_Bool` field:
+// g++ takes `_Bool` in C++, clang++ (the libFuzzer build) does not. It is C++'s bool.
+#define _Bool bool
+#include "syscalls.skel.h"
+#undef _Bool
 
 namespace perfscope::bpf {
 namespace {
