@@ -202,8 +202,12 @@ Status Profiler::start() {
     tracepoint_links_.emplace_back(link);
   }
   perf_event_attr a = options_.event.attr();
-  a.freq = 1;
-  a.sample_freq = options_.frequency;
+  if (options_.frequency > 0) {
+    a.freq = 1;
+    a.sample_freq = options_.frequency;
+  } else {
+    a.sample_period = options_.period;
+  }
   if (!options_.kernel_stacks) a.exclude_kernel = 1;
   const auto& caps = system::Capabilities::current();
   for (int cpu : options_.cpus) {

@@ -31,7 +31,8 @@ namespace perfscope::bpf {
 
 struct ProfilerOptions {
   events::EventSpec event;       // what drives sampling; cpu-clock when the name is empty
-  std::uint64_t frequency = 99;  // samples per second per CPU
+  std::uint64_t frequency = 99;  // samples per second per CPU; 0: one every `period` events
+  std::uint64_t period = 0;
   CpuSet cpus;
   bool kernel_stacks = true;
   bool skip_idle = false;      // leave out the idle task's samples

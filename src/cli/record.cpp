@@ -32,8 +32,33 @@ struct RecordFlags {
   std::string backend = "auto";
   std::string output = "perfscope.pb.gz";
   std::uint64_t unwind_table_limit_mib = 64;
+  bool off_cpu = false;
+  bool wall = false;
+  std::string min_block = "1us";
   std::vector<std::string> command;
 };
+
+// --min-block: a number with a unit (ns, us, ms, s; microseconds without one) in nanoseconds.
+Result<std::uint64_t> parse_min_block(const std::string& text) {
+  std::size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = text.substr(used);
+  double scale = 0;
+  if (unit.empty() || unit == "us") scale = 1e3;
+  if (unit == "ns") scale = 1;
+  if (unit == "ms") scale = 1e6;
+  if (unit == "s") scale = 1e9;
+  if (used == 0 || scale == 0 || value < 0 || value * scale > 1e15) {
+    return Error{fmt::format("--min-block '{}' is not a duration", text), 0,
+                 "  e.g. --min-block 1us, 500ns, 10ms (a bare number is microseconds)"};
+  }
+  return static_cast<std::uint64_t>(value * scale);
+}
 
 int run_record(RecordFlags& f) {
   recording::RecordOptions& o = f.options;
@@ -44,6 +69,17 @@ int run_record(RecordFlags& f) {
   if (!backend) return report_error(kCmd, backend.error());
   o.backend = *backend;
   o.unwind_table_limit = f.unwind_table_limit_mib << 20;
+  if (f.off_cpu && f.wall) {
+    return report_error(kCmd, Error{"choose --off-cpu or --wall", 0,
+                                    "  --wall already holds the off-CPU time beside the on-CPU "
+                                    "samples"});
+  }
+  o.time_mode = f.wall      ? recording::TimeMode::wall
+                : f.off_cpu ? recording::TimeMode::off_cpu
+                            : recording::TimeMode::cpu;
+  auto min_block = parse_min_block(f.min_block);
+  if (!min_block) return report_error(kCmd, min_block.error());
+  o.min_block_ns = *min_block;
   o.target.command = f.command;
   // -a (or -C) with a command samples every process on those CPUs for as long as it runs.
   o.target.system_wide_during_command = !f.command.empty() && (f.all_cpus || !o.cpus.empty());
@@ -102,6 +138,10 @@ void add_record_command(CLI::App& app, int& exit_code) {
   c->add_option("-F,-f,--freq,--frequency", o->frequency,
                 "Sampling frequency in Hz, per CPU (default 99 Hz)")
       ->capture_default_str();
+  c->add_option("-c,--count", o->period,
+                "Sample every COUNT events instead of at a frequency (e.g. -e sched:sched_switch "
+                "-c 1 records every switch); -F is then ignored")
+      ->check(CLI::PositiveNumber);
   // -d 0 would mean "no limit" inside the recorder: given on the command line it is a mistake.
   c->add_option("-d,--duration", o->duration_s,
                 "Recording duration in seconds (default: until the command exits, or Ctrl-C)")
@@ -145,6 +185,17 @@ void add_record_command(CLI::App& app, int& exit_code) {
                 "sampled files are evicted (the summary counts them)")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
+  c->add_flag("--off-cpu", f->off_cpu,
+              "Record where threads wait instead of where they run: the time each thread spends "
+              "off the CPU, by stack and state (sleeping, blocked, runnable), in nanoseconds "
+              "(eBPF, sched_switch)");
+  c->add_flag("--wall", f->wall,
+              "Record on-CPU samples and off-CPU time of the same threads in one profile, in "
+              "nanoseconds, with a state label (on-cpu, sleeping, blocked, runnable) on each");
+  c->add_option("--min-block", f->min_block,
+                "--off-cpu/--wall: leave out off-CPU intervals shorter than this (ns, us, ms, s; "
+                "a bare number is microseconds; they are counted in the summary)")
+      ->capture_default_str();
   c->add_option("command", f->command, "Command to run and sample (after --)");
   c->footer(
       "Examples:\n"
@@ -153,6 +204,8 @@ void add_record_command(CLI::App& app, int& exit_code) {
       "  perfscope record -p 1234 -d 10 -o app.pb.gz\n"
       "  perfscope record --call-graph dwarf -- ./app   full stacks without frame pointers, no "
       "eBPF\n"
+      "  perfscope record --off-cpu -- ./app       where ./app waits (sleeps, I/O, locks)\n"
+      "  perfscope record --wall -p 1234 -d 10    on- and off-CPU time of one process\n"
       "Then: perfscope report -i perfscope.pb.gz");
   c->callback([f, &exit_code] { exit_code = run_record(*f); });
 }

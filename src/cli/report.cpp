@@ -158,6 +158,8 @@ const char* plural(profile::GroupBy by) {
       return "processes";
     case profile::GroupBy::cpu:
       return "CPUs";
+    case profile::GroupBy::state:
+      return "thread states";
   }
   return "";
 }
@@ -174,6 +176,8 @@ const char* column(profile::GroupBy by) {
       return "Process";
     case profile::GroupBy::cpu:
       return "CPU";
+    case profile::GroupBy::state:
+      return "State";
   }
   return "";
 }
@@ -244,7 +248,8 @@ Result<std::string> tables(const ReportOptions& o, const profile::Profile& p, pr
   const profile::LabelKeys keys(p);
   for (const auto& [breakdown, title, present] :
        {std::tuple{profile::GroupBy::process, "Processes", keys.pid >= 0 || keys.comm >= 0},
-        std::tuple{profile::GroupBy::cpu, "CPUs", keys.cpu >= 0}}) {
+        std::tuple{profile::GroupBy::cpu, "CPUs", keys.cpu >= 0},
+        std::tuple{profile::GroupBy::state, "Thread states", keys.state >= 0}}) {
     if (by == breakdown || !present) continue;
     auto b = profile::hottest(
         p, {.by = breakdown, .top = kBreakdownRows, .value_index = value, .filter = filter});
@@ -327,8 +332,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
   sub->add_option("--top", o->top, "Show this many rows (0: all)")->capture_default_str();
   auto* by_option =
       sub->add_option("--by", o->by,
-                      "Group by function, line (source position), module, process (comm and pid) "
-                      "or cpu")
+                      "Group by function, line (source position), module, process (comm and "
+                      "pid), cpu or state (on-cpu, sleeping, blocked, runnable: record --wall)")
           ->capture_default_str();
   sub->add_flag("--lines", o->lines, "Group by source line (FILE:LINE function): --by line");
   sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");

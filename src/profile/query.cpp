@@ -142,6 +142,8 @@ class SampleKeys {
     if (by_ == GroupBy::process) {
       id.comm = str_label(s, keys_.comm);
       id.value = num_label(s, keys_.pid);
+    } else if (by_ == GroupBy::state) {
+      id.comm = str_label(s, keys_.state);
     } else {
       id.value = num_label(s, keys_.cpu);
     }
@@ -169,6 +171,7 @@ class SampleKeys {
 
   std::string name(const Id& id) const {
     if (by_ == GroupBy::cpu) return id.value ? fmt::format("cpu {}", *id.value) : "[unknown]";
+    if (by_ == GroupBy::state) return id.comm != 0 ? printable(p_.string(id.comm)) : "[no state]";
     const std::string comm = id.comm != 0 ? printable(p_.string(id.comm)) : "[unknown]";
     return id.value ? fmt::format("{} ({})", comm, *id.value) : comm;
   }
@@ -191,8 +194,9 @@ Result<GroupBy> parse_group_by(std::string_view name) {
   if (name == "module") return GroupBy::module;
   if (name == "process") return GroupBy::process;
   if (name == "cpu") return GroupBy::cpu;
+  if (name == "state") return GroupBy::state;
   return Error{fmt::format("cannot group by '{}'", name), 0,
-               "  choose one of: function, line, module, process, cpu"};
+               "  choose one of: function, line, module, process, cpu, state"};
 }
 
 Result<SortBy> parse_sort_by(std::string_view name) {
@@ -206,7 +210,8 @@ LabelKeys::LabelKeys(const Profile& p)
     : pid(p.find_string("pid")),
       tid(p.find_string("tid")),
       cpu(p.find_string("cpu")),
-      comm(p.find_string("comm")) {}
+      comm(p.find_string("comm")),
+      state(p.find_string("state")) {}
 
 std::optional<std::int64_t> num_label(const Sample& s, std::int64_t key) {
   for (const Label& l : s.labels) {

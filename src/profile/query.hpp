@@ -15,10 +15,10 @@
 namespace perfscope::profile {
 
 // New values go last: benchmarks pass a GroupBy as its number.
-enum class GroupBy { function, module, process, cpu, line };
+enum class GroupBy { function, module, process, cpu, line, state };
 enum class SortBy { self, total };
 
-// "function", "line", "module", "process", "cpu"; the Error lists the choices.
+// "function", "line", "module", "process", "cpu", "state"; the Error lists the choices.
 Result<GroupBy> parse_group_by(std::string_view name);
 // "self", "total".
 Result<SortBy> parse_sort_by(std::string_view name);
@@ -35,6 +35,7 @@ struct SampleFilter {
 struct LabelKeys {
   explicit LabelKeys(const Profile& p);
   std::int64_t pid = -1, tid = -1, cpu = -1, comm = -1;
+  std::int64_t state = -1;  // record --off-cpu/--wall: on-cpu, sleeping, blocked, runnable
 };
 
 // The num value of the first label with this key.

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bpf/offcpu.hpp"
 #include "bpf/profiler.hpp"
 #include "core/error.hpp"
 #include "sampling/collector.hpp"
@@ -46,6 +47,8 @@ struct BackendReport {
     std::uint64_t user_stacks = 0;  // user stacks walked
   };
   std::optional<CompleteStacks> complete_user_stacks;
+  // Off-CPU and wall-clock recordings: on- and off-CPU time per thread, said after the totals.
+  std::vector<std::string> time_lines;
 };
 
 class Backend {
@@ -85,5 +88,13 @@ Result<std::unique_ptr<Backend>> open_perf_backend(const sampling::SamplingOptio
 // The eBPF backend: `profiler` options, and the CPUs its side-band Session opens on.
 Result<std::unique_ptr<Backend>> open_bpf_backend(bpf::ProfilerOptions profiler,
                                                   const system::Capabilities& caps);
+// Off-CPU time from the scheduler's switches (`record --off-cpu`), with the on-CPU samples of
+// `on_cpu` in the same collector when given (`--wall`).
+Result<std::unique_ptr<Backend>> open_offcpu_backend(std::optional<bpf::ProfilerOptions> on_cpu,
+                                                     bpf::OffCpuOptions off_cpu, const CpuSet& cpus,
+                                                     const system::Capabilities& caps);
+// The side-band an eBPF recording still needs from perf: MMAP2/COMM/FORK/EXIT records, carried
+// by the dummy event (it counts nothing and never samples) on every CPU of `cpus`.
+sampling::SamplingOptions side_band_options(const CpuSet& cpus);
 
 }  // namespace perfscope::recording

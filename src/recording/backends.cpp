@@ -190,19 +190,6 @@ std::vector<std::string> cfi_unwind_lines(const bpf::ProfilerStats& s,
   return lines;
 }
 
-// The side-band a BPF recording still needs from perf: MMAP2/COMM/FORK/EXIT records, carried by
-// the dummy event (it counts nothing and never samples) on every CPU.
-sampling::SamplingOptions side_band_options(const CpuSet& cpus) {
-  sampling::SamplingOptions sb;
-  sb.event = events::software_event("dummy", PERF_COUNT_SW_DUMMY);
-  sb.frequency = 0;
-  sb.period = 1;
-  sb.callchain = false;
-  sb.cpus = cpus;
-  sb.ring_pages = 64;
-  return sb;
-}
-
 // The in-kernel counts are drained once a second (and at the end), so the maps never have to
 // hold more than a second of distinct stacks. The side-band rings are read first: every exec or
 // mmap a drained sample depends on was written before it.
@@ -332,6 +319,17 @@ class BpfBackend final : public Backend {
 };
 
 }  // namespace
+
+sampling::SamplingOptions side_band_options(const CpuSet& cpus) {
+  sampling::SamplingOptions sb;
+  sb.event = events::software_event("dummy", PERF_COUNT_SW_DUMMY);
+  sb.frequency = 0;
+  sb.period = 1;
+  sb.callchain = false;
+  sb.cpus = cpus;
+  sb.ring_pages = 64;
+  return sb;
+}
 
 Result<std::unique_ptr<Backend>> open_perf_backend(const sampling::SamplingOptions& options,
                                                    bool skip_idle,

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "bpf/offcpu.hpp"
 #include "core/files.hpp"
 #include "recording/location_table.hpp"
 #include "symbols/vdso.hpp"
@@ -269,12 +270,30 @@ std::string unnamed_comment(const Builder::UnnamedModule& u, std::uint64_t total
 
 }  // namespace
 
+namespace {
+
+// --off-cpu, --wall: every sample names the state its thread was in (StackKey::state); off-CPU
+// time has no CPU label.
+void label_state(profile::Sample& s, std::uint32_t state, profile::Profile& p) {
+  if (state != 0) {
+    std::erase_if(s.labels, [&](const profile::Label& l) { return p.string(l.key) == "cpu"; });
+  }
+  s.labels.push_back({p.intern("state"), p.intern(bpf::offcpu_state_name(state)), 0, 0});
+}
+
+}  // namespace
+
 profile::Profile build_profile(const sampling::Collector& collector,
                                symbols::Symbolizer& symbolizer, const ProfileInfo& info,
                                BuildStats* stats) {
   profile::Profile p;
   p.sample_types.push_back({p.intern("samples"), p.intern("count")});
-  if (info.time_based) {
+  const bool time_profile = !info.time_type.empty();
+  if (time_profile) {
+    p.sample_types.push_back({p.intern(info.time_type), p.intern("nanoseconds")});
+    p.period_type = p.sample_types.back();
+    p.period = info.frequency > 0 ? static_cast<std::int64_t>(1'000'000'000 / info.frequency) : 0;
+  } else if (info.time_based) {
     p.sample_types.push_back({p.intern("cpu"), p.intern("nanoseconds")});
     p.period_type = {p.intern("cpu"), p.intern("nanoseconds")};
     p.period = info.frequency > 0 ? static_cast<std::int64_t>(1'000'000'000 / info.frequency)
@@ -286,7 +305,7 @@ profile::Profile build_profile(const sampling::Collector& collector,
   }
   // Named, not left 0: without it Go's pprof shows the last type and perfscope's reader (which
   // follows Go) would too, while perfscope's tables count samples.
-  p.default_sample_type = p.sample_types.front().type;
+  p.default_sample_type = p.sample_types[time_profile ? 1 : 0].type;
   p.time_nanos = info.time_nanos;
   p.duration_nanos = info.duration_nanos;
   for (const auto& c : info.comments) p.add_comment(c);
@@ -331,6 +350,7 @@ profile::Profile build_profile(const sampling::Collector& collector,
          p.intern(collector.processes().thread_comm(static_cast<pid_t>(e.key.tid), e.key.space)), 0,
          0},
     };
+    if (!info.time_type.empty()) label_state(s, e.key.state, p);
     p.add_sample(std::move(s));
   }
   for (const auto& u : b.unnamed_modules()) p.add_comment(unnamed_comment(u, total_samples));

@@ -22,6 +22,9 @@ struct ProfileInfo {
   std::int64_t time_nanos = 0;      // recording start, ns since the epoch
   std::int64_t duration_nanos = 0;
   std::vector<std::string> comments;  // command line, notes, lost/throttled counts
+  // "off-cpu" or "wall": the second sample type is this, in nanoseconds, and the default; every
+  // sample gets a `state` label (on-cpu, sleeping, blocked, runnable). Empty: a CPU profile.
+  std::string time_type;
 };
 
 struct BuildStats {

@@ -117,10 +117,20 @@ std::vector<std::string> summarize(const RecordResult& r, const std::string& out
     out.push_back(fmt::format("Stopped by {} after {:.2f} s; the profile is complete up to then.",
                               strsignal(r.stop_signal), s.elapsed_s));
   }
-  out.push_back(fmt::format("Collected {} samples in {:.2f} s ({}, {} at {} Hz{})", s.samples,
-                            s.elapsed_s, s.subject, b.event, b.frequency,
-                            b.user_only ? ", user space only" : ""));
-  sample_rate_lines(r, out);
+  if (!b.time_lines.empty()) {  // --off-cpu, --wall: samples are on-CPU samples + intervals
+    out.push_back(fmt::format(
+        "Collected {} samples and off-CPU intervals in {:.2f} s ({}, {}{})", s.samples, s.elapsed_s,
+        s.subject, b.event,
+        b.frequency > 0 ? fmt::format(", on-CPU at {} Hz", b.frequency) : std::string()));
+    out.insert(out.end(), b.time_lines.begin(), b.time_lines.end());
+  } else {
+    out.push_back(fmt::format(
+        "Collected {} samples in {:.2f} s ({}, {} {}{})", s.samples, s.elapsed_s, s.subject,
+        b.event,
+        b.frequency > 0 ? fmt::format("at {} Hz", b.frequency) : std::string("by period (-c)"),
+        b.user_only ? ", user space only" : ""));
+    sample_rate_lines(r, out);
+  }
   out.insert(out.end(), b.loss_lines.begin(), b.loss_lines.end());
   out.push_back(fmt::format("Call graph: {}", s.call_graph_line));
   out.insert(out.end(), b.unwind_lines.begin(), b.unwind_lines.end());

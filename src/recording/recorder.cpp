@@ -62,7 +62,9 @@ Status check_request(const RecordOptions& o) {
                  "  -a (every CPU, optionally while -- COMMAND runs), -p PID, -t TID or "
                  "-- COMMAND, not several"};
   }
-  if (o.frequency == 0) return Error{"frequency must be at least 1 Hz", 0, "  e.g. -F 99"};
+  if (o.frequency == 0 && o.period == 0) {
+    return Error{"frequency must be at least 1 Hz", 0, "  e.g. -F 99"};
+  }
   if (o.duration_s < 0 || !std::isfinite(o.duration_s)) {
     return Error{"duration must be positive", 0, "  e.g. -d 5 (seconds)"};
   }
@@ -140,6 +142,13 @@ std::string bpf_refusal(const RecordOptions& o, const CallGraph& graph,
                         const system::Capabilities& caps) {
   std::string why = bpf::unavailable_reason(caps);
   if (!why.empty()) return why;
+  if (auto event = events::parse_event(o.event);
+      event && event->kind == events::EventKind::tracepoint) {
+    return fmt::format(
+        "the eBPF backend runs a perf_event program, which the kernel does not attach to a "
+        "tracepoint event ({})",
+        o.event);
+  }
   if (!o.target.tid.empty())
     return "-t follows one thread, which the eBPF filter (by process) cannot";
   if (graph.mode == CallGraphMode::none) {
@@ -156,6 +165,7 @@ bpf::ProfilerOptions profiler_options(const RecordOptions& o, const sampling::Sa
   bpf::ProfilerOptions bo;
   bo.event = so.event;
   bo.frequency = so.frequency;
+  bo.period = so.period;
   bo.cpus = so.cpus;
   bo.kernel_stacks = !so.user_only;
   bo.skip_idle = o.no_idle;
@@ -184,6 +194,47 @@ bpf::ProfilerOptions profiler_options(const RecordOptions& o, const sampling::Sa
 
 }  // namespace
 
+// --off-cpu and --wall: the scheduler's switches in the kernel (eBPF only), frame-pointer stacks.
+Status Recorder::open_time_backend(const RecordOptions& o, const sampling::SamplingOptions& so,
+                                   const system::Capabilities& caps) {
+  Recorder& r = *this;
+  const char* flag = o.time_mode == TimeMode::wall ? "--wall" : "--off-cpu";
+  std::string why = bpf::unavailable_reason(caps);
+  if (why.empty() && o.backend == BackendChoice::perf) why = "--backend perf was asked for";
+  if (why.empty() && !o.target.tid.empty()) {
+    why = "-t follows one thread, which the eBPF filter (by process) cannot; use -p";
+  }
+  if (!why.empty()) {
+    return Error{fmt::format("{} needs the eBPF backend (sched_switch in the kernel), which "
+                             "cannot run here",
+                             flag),
+                 0, "  " + why + "\n  more: perfscope doctor --need ebpf"};
+  }
+  const CallGraphMode asked = o.call_graph.mode;
+  if (asked != CallGraphMode::automatic && asked != CallGraphMode::fp) {
+    return Error{fmt::format("{} takes frame-pointer stacks only", flag), 0,
+                 "  leave --call-graph out, or use --call-graph fp"};
+  }
+  r.call_graph_ = CallGraph{.mode = CallGraphMode::fp, .why = "off-CPU stacks"};
+  auto bo = profiler_options(o, so, *r.held_);
+  bpf::OffCpuOptions off;
+  off.targets = bo.targets;
+  off.kernel_stacks = bo.kernel_stacks;
+  off.min_block_ns = o.min_block_ns;
+  off.count_entries = o.bpf_count_entries;
+  off.stack_entries = o.bpf_stack_entries;
+  std::optional<bpf::ProfilerOptions> on_cpu;
+  if (o.time_mode == TimeMode::wall) {
+    bo.prepare_files.clear();
+    on_cpu = std::move(bo);
+  }
+  auto b = open_offcpu_backend(std::move(on_cpu), std::move(off), so.cpus, caps);
+  if (!b) return b.error();
+  r.backend_ = std::move(*b);
+  r.notes_ = r.backend_->report().notes;
+  return {};
+}
+
 Recorder::Recorder(Recorder&&) noexcept = default;
 Recorder& Recorder::operator=(Recorder&&) noexcept = default;
 Recorder::~Recorder() = default;
@@ -203,7 +254,8 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
   r.held_ = std::make_unique<Held>();
   sampling::SamplingOptions so;
   so.event = *event;
-  so.frequency = options.frequency;
+  so.frequency = options.period > 0 ? 0 : options.frequency;
+  so.period = options.period;
   so.user_only = options.no_kernel;
   so.cpus = *cpus;
   if (auto st = resolve_target(options, so, *r.held_); !st) return st.error();
@@ -226,6 +278,11 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
   };
   configure_stacks();
 
+  if (options.time_mode != TimeMode::cpu) {
+    if (auto st = r.open_time_backend(options, so, caps); !st) return st.error();
+    r.options_ = std::move(options);
+    return r;
+  }
   // eBPF in-kernel aggregation when allowed, perf ring buffers otherwise.
   if (options.backend != BackendChoice::perf) {
     const std::string why = bpf_refusal(options, r.call_graph_, caps);
@@ -248,6 +305,10 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
       }
     } else {
       r.held_->backend_why = why;
+      // Said at once when it is the event, which the person chose, that rules eBPF out.
+      if (why.find("tracepoint event") != std::string::npos) {
+        r.notes_.push_back(fmt::format("perf ring buffers, not eBPF: {}", why));
+      }
     }
   }
   if (!r.backend_ && r.call_graph_.mode == CallGraphMode::cfi) {
@@ -275,7 +336,8 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
     }
     r.backend_ = std::move(*b);
   }
-  r.notes_ = r.backend_->report().notes;
+  const auto backend_notes = r.backend_->report().notes;
+  r.notes_.insert(r.notes_.end(), backend_notes.begin(), backend_notes.end());
   r.options_ = std::move(options);
   return r;
 }
@@ -387,8 +449,10 @@ profile::Profile Recorder::build(RecordResult& result,
   auto event = events::parse_event(b.event);
   info.event = b.event;
   info.time_based = event ? events::is_time_based(*event) : true;
+  if (options_.time_mode != TimeMode::cpu) info.time_type = b.event;
   stats.time_based = info.time_based;
   info.frequency = b.frequency;
+  info.period = options_.period;
   info.time_nanos =
       std::chrono::duration_cast<std::chrono::nanoseconds>(wall_start.time_since_epoch()).count();
   info.duration_nanos = static_cast<std::int64_t>(stats.elapsed_s * 1e9);

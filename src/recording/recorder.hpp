@@ -41,9 +41,14 @@ struct Target {
   bool system_wide_during_command = false;
 };
 
+// What a recording measures: CPU samples, the time threads spend off the CPU (--off-cpu), or
+// both in nanoseconds with a state label on every sample (--wall).
+enum class TimeMode { cpu, off_cpu, wall };
+
 struct RecordOptions {
   std::string event = "cpu-clock";  // event spec text, as -e takes it
   std::uint64_t frequency = 99;     // Hz per CPU
+  std::uint64_t period = 0;         // -c: one sample every `period` events (0: by frequency)
   double duration_s = 0;            // 0: until the command (or every -p process) exits, or stop
   std::string cpus;                 // -C list; empty: every online CPU
   Target target;
@@ -54,6 +59,8 @@ struct RecordOptions {
   std::uint32_t bpf_stack_entries = 16384;
   std::uint32_t bpf_count_entries = 32768;
   std::uint64_t unwind_table_limit = std::uint64_t{64} << 20;  // --call-graph cfi: table bytes
+  TimeMode time_mode = TimeMode::cpu;
+  std::uint64_t min_block_ns = 1000;  // --off-cpu/--wall: shorter off-CPU intervals left out
 };
 
 // Everything summarize() reports besides the profile itself.
@@ -113,6 +120,9 @@ class Recorder {
 
  private:
   Recorder() = default;
+  // --off-cpu and --wall: opens the off-CPU backend (eBPF only) into backend_.
+  Status open_time_backend(const RecordOptions& o, const sampling::SamplingOptions& so,
+                           const system::Capabilities& caps);
   profile::Profile build(RecordResult& result,
                          std::chrono::system_clock::time_point wall_start) const;
   RecordOptions options_;

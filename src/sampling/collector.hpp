@@ -37,10 +37,12 @@ class Collector : public RecordHandler {
   // `count` samples aggregated elsewhere (the eBPF backend's in-kernel counts), taken by thread
   // `tid` of process `pid` on `cpu` while it ran the program image current at `time` (0: the
   // process's first known image). `stack` is leaf first with PERF_CONTEXT_* markers; `comm` is
-  // the thread's name when the side-band records did not give one.
+  // the thread's name when the side-band records did not give one. A `state` other than 0 makes
+  // them off-CPU intervals (StackKey::state; `period` their nanoseconds), kept out of the per-CPU
+  // sample counts.
   void add_aggregated(std::uint32_t pid, std::uint32_t tid, std::uint32_t cpu, std::uint64_t time,
                       std::string_view comm, std::span<const std::uint64_t> stack,
-                      std::uint64_t count, std::uint64_t period);
+                      std::uint64_t count, std::uint64_t period, std::uint32_t state = 0);
 
   // DWARF mode: samples that carry user registers and a stack copy get their user call stack from
   // `unwinder` when they are aggregated (after the side-band records they depend on), appended to

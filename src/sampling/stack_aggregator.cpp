@@ -13,6 +13,7 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 std::uint64_t hash_of(const StackKey& key, std::span<const std::uint64_t> stack) {
   std::uint64_t h = mix(0, (std::uint64_t{key.pid} << 32) | key.tid);
   h = mix(h, (std::uint64_t{key.cpu} << 32) | key.space);
+  if (key.state != 0) h = mix(h, key.state);
   for (auto a : stack) h = mix(h, a);
   return h ^ (h >> 29);
 }

@@ -15,6 +15,9 @@ namespace perfscope::sampling {
 struct StackKey {
   std::uint32_t pid = 0, tid = 0, cpu = 0;
   std::uint32_t space = 0;  // ProcessTable AddressSpaceId
+  // Off-CPU time (bpf::OffCpuProfiler): the state the thread waited in (enum ps_offcpu_state:
+  // 1 sleeping, 2 blocked, 3 runnable); 0 for an on-CPU sample.
+  std::uint32_t state = 0;
   bool operator==(const StackKey&) const = default;
 };
 

@@ -1,0 +1,56 @@
+/* The ABI between bpf/offcpu.bpf.c and src/bpf/offcpu.cpp: map keys, values and counter slots.
+ * Plain C with fixed-width types so that clang -target bpf and g++ lay the structs out alike. */
+#ifndef PERFSCOPE_BPF_OFFCPU_ABI_H
+#define PERFSCOPE_BPF_OFFCPU_ABI_H
+
+#include "profile_abi.h"
+
+/* The state a thread left the CPU in (sched_switch's prev_state, and its preempt flag). */
+enum ps_offcpu_state {
+  PS_STATE_SLEEPING = 1, /* TASK_INTERRUPTIBLE: waits a signal may end (sleep, poll, futex) */
+  PS_STATE_BLOCKED = 2,  /* TASK_UNINTERRUPTIBLE: usually disk I/O or a kernel lock */
+  PS_STATE_RUNNABLE = 3, /* still runnable: preempted, or yielded */
+};
+
+/* A thread that left the CPU: when, in which state, with which stacks. Keyed by thread id. */
+struct ps_offcpu_start {
+  ps_u64 time; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) at the switch */
+  ps_s32 kernel_stack;
+  ps_s32 user_stack;
+  ps_u32 state;
+  ps_u32 cpu;
+};
+
+/* One key of `offcpu_counts`: a distinct (process, thread, state, stacks). Stack ids as in
+ * ps_count_key (-errno, PS_NO_STACK). */
+struct ps_offcpu_key {
+  ps_u32 tgid;
+  ps_u32 pid;
+  ps_s32 kernel_stack;
+  ps_s32 user_stack;
+  ps_u32 state;
+  ps_u32 pad;
+  ps_u64 exec_time; /* as in ps_count_key */
+  char comm[PS_COMM_LEN];
+};
+
+/* Off-CPU intervals counted into an entry, and their nanoseconds. */
+struct ps_offcpu_value {
+  ps_u64 count;
+  ps_u64 ns;
+};
+
+/* Slots of the per-CPU `offcpu_stats` array. */
+enum ps_offcpu_stat {
+  PS_OFF_SWITCHES = 0, /* target threads that left a CPU (a start stored) */
+  PS_OFF_COUNTED,      /* off-CPU intervals added to `offcpu_counts` */
+  PS_OFF_SHORT,        /* intervals shorter than min_block_ns, left out */
+  PS_OFF_COUNTS_FULL,  /* intervals lost: `offcpu_counts` had no room */
+  PS_OFF_STARTS_FULL,  /* switches lost: `offcpu_starts` had no room */
+  PS_OFF_KSTACK_ERROR, /* kernel stack not stored (collision or error) */
+  PS_OFF_USTACK_ERROR, /* user stack not stored (collision or error; not a kernel thread) */
+  PS_OFF_NEW_TARGETS,  /* child processes added to the target set */
+  PS_OFF_STAT_COUNT
+};
+
+#endif

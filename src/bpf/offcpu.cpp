@@ -1,0 +1,186 @@
+#include "bpf/offcpu.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/perf_event.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "bpf/libbpf_log.hpp"
+#include "bpf/profiler.hpp"
+#include "offcpu.skel.h"
+#include "offcpu_abi.h"
+
+namespace perfscope::bpf {
+
+const char* offcpu_state_name(std::uint32_t state) {
+  switch (state) {
+    case 0:
+      return "on-cpu";
+    case PS_STATE_SLEEPING:
+      return "sleeping";
+    case PS_STATE_BLOCKED:
+      return "blocked";
+    case PS_STATE_RUNNABLE:
+      return "runnable";
+    default:
+      return "?";
+  }
+}
+
+void OffCpuProfiler::SkeletonDeleter::operator()(perfscope_offcpu* skel) const {
+  perfscope_offcpu__destroy(skel);
+}
+void OffCpuProfiler::LinkDeleter::operator()(bpf_link* link) const {
+  bpf_link__destroy(link);
+}
+
+OffCpuProfiler::OffCpuProfiler(OffCpuProfiler&&) noexcept = default;
+OffCpuProfiler& OffCpuProfiler::operator=(OffCpuProfiler&&) noexcept = default;
+OffCpuProfiler::~OffCpuProfiler() {
+  links_.clear();  // before the skeleton: detaching needs the programs alive
+}
+
+Result<OffCpuProfiler> OffCpuProfiler::open(OffCpuOptions options,
+                                            const system::Capabilities& caps) {
+  if (auto why = unavailable_reason(caps); !why.empty()) {
+    return Error{"load the off-CPU profiler", EPERM, "  " + why};
+  }
+  OffCpuProfiler p;
+  p.options_ = std::move(options);
+  const auto& o = p.options_;
+  capture_libbpf_output();
+  p.skel_.reset(perfscope_offcpu__open());
+  if (!p.skel_) {
+    return Error{"open the off-CPU profiler", errno,
+                 "  libbpf could not open the embedded object" + libbpf_tail()};
+  }
+  auto& skel = *p.skel_;
+  skel.rodata->filter_targets = !o.targets.empty();
+  skel.rodata->kernel_stacks = o.kernel_stacks;
+  skel.rodata->min_block_ns = o.min_block_ns;
+  bpf_map__set_max_entries(skel.maps.offcpu_counts, o.count_entries);
+  bpf_map__set_max_entries(skel.maps.offcpu_stacks, o.stack_entries);
+  if (int err = perfscope_offcpu__load(p.skel_.get()); err != 0) {
+    return Error{"load the off-CPU profiler", err < 0 ? -err : err,
+                 fmt::format("  the kernel refused the sched_switch program (tp_btf needs kernel "
+                             "BTF and 5.18 or later){}",
+                             libbpf_tail())};
+  }
+  const std::uint8_t yes = 1;
+  for (pid_t pid : o.targets) {
+    const auto key = static_cast<std::uint32_t>(pid);
+    if (bpf_map__update_elem(skel.maps.targets, &key, sizeof(key), &yes, sizeof(yes), BPF_ANY) !=
+        0) {
+      return Error{"add target process to the off-CPU filter", errno, ""};
+    }
+  }
+  return p;
+}
+
+Status OffCpuProfiler::start() {
+  auto& skel = *skel_;
+  // Fork and exec first, so no child or new image of a target is missed.
+  for (auto* prog : {skel.progs.on_fork, skel.progs.on_exec, skel.progs.on_switch}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (link == nullptr) {
+      return Error{fmt::format("attach {}", bpf_program__name(prog)), errno, libbpf_tail()};
+    }
+    links_.emplace_back(link);
+  }
+  return {};
+}
+
+void OffCpuProfiler::stop() {
+  links_.clear();
+}
+
+Status OffCpuProfiler::drain(sampling::Collector& collector) {
+  auto& skel = *skel_;
+  const int counts_fd = bpf_map__fd(skel.maps.offcpu_counts);
+  const int stacks_fd = bpf_map__fd(skel.maps.offcpu_stacks);
+  std::vector<ps_offcpu_key> keys;
+  ps_offcpu_key key{}, next{};
+  const ps_offcpu_key* prev = nullptr;
+  while (bpf_map_get_next_key(counts_fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stacks;
+  std::vector<std::uint64_t> buffer(PS_MAX_STACK_DEPTH);
+  const auto stack_of = [&](std::int32_t id) -> const std::vector<std::uint64_t>& {
+    auto [it, inserted] = stacks.try_emplace(id);
+    if (inserted) {
+      const auto sid = static_cast<std::uint32_t>(id);
+      std::fill(buffer.begin(), buffer.end(), 0);
+      if (bpf_map_lookup_elem(stacks_fd, &sid, buffer.data()) == 0) {
+        for (std::uint64_t ip : buffer) {
+          if (ip == 0) break;
+          it->second.push_back(ip);
+        }
+      }
+    }
+    return it->second;
+  };
+  std::vector<std::uint64_t> chain;
+  for (const auto& k : keys) {
+    ps_offcpu_value v{};
+    if (bpf_map_lookup_elem(counts_fd, &k, &v) != 0) continue;
+    (void)bpf_map_delete_elem(counts_fd, &k);
+    chain.clear();
+    // Leaf first, kernel part then user part, each opened by its context marker.
+    const auto add_part = [&](std::int32_t id, std::uint64_t context) {
+      if (id == PS_NO_STACK) return;
+      if (id >= 0) {
+        const auto& frames = stack_of(id);
+        if (frames.empty()) return;
+        chain.push_back(context);
+        chain.insert(chain.end(), frames.begin(), frames.end());
+      } else if (id == -EEXIST || id == -ENOMEM) {
+        chain.push_back(context);
+        chain.push_back(sampling::kStackLost);
+      }
+    };
+    add_part(k.kernel_stack, static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
+    add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    const std::string_view comm(k.comm, strnlen(k.comm, sizeof(k.comm)));
+    collector.add_aggregated(k.tgid, k.pid, 0, k.exec_time, comm, chain, v.count, v.ns, k.state);
+  }
+  return {};
+}
+
+std::uint64_t OffCpuProfiler::stat_sum(std::uint32_t slot) const {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.offcpu_stats), &slot, per_cpu.data()) != 0) {
+    return 0;
+  }
+  std::uint64_t sum = 0;
+  for (std::uint64_t v : per_cpu) sum += v;
+  return sum;
+}
+
+OffCpuStats OffCpuProfiler::stats() const {
+  OffCpuStats s;
+  s.switches = stat_sum(PS_OFF_SWITCHES);
+  s.counted = stat_sum(PS_OFF_COUNTED);
+  s.short_blocks = stat_sum(PS_OFF_SHORT);
+  s.counts_full = stat_sum(PS_OFF_COUNTS_FULL);
+  s.starts_full = stat_sum(PS_OFF_STARTS_FULL);
+  s.kernel_stack_errors = stat_sum(PS_OFF_KSTACK_ERROR);
+  s.user_stack_errors = stat_sum(PS_OFF_USTACK_ERROR);
+  s.new_targets = stat_sum(PS_OFF_NEW_TARGETS);
+  bpf_prog_info info{};
+  std::uint32_t info_len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.on_switch), &info, &info_len) == 0) {
+    s.program_run_ns = info.run_time_ns;
+    s.program_runs = info.run_cnt;
+  }
+  return s;
+}
+
+}  // namespace perfscope::bpf

@@ -1,0 +1,81 @@
+// The off-CPU side of `record --off-cpu` and `--wall`: a BPF program on the scheduler's switch
+// (bpf/offcpu.bpf.c) stores the kernel and user stacks of a thread as it leaves a CPU and, when it
+// runs again, adds the nanoseconds it was away to that (thread, state, stacks) entry in the
+// kernel. drain() hands the entries to a sampling::Collector as off-CPU intervals (a state,
+// nanoseconds as the period), beside what the on-CPU Profiler counts.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.hpp"
+#include "sampling/collector.hpp"
+#include "system/capabilities.hpp"
+
+struct perfscope_offcpu;
+struct bpf_link;
+
+namespace perfscope::bpf {
+
+struct OffCpuOptions {
+  std::vector<pid_t> targets;  // process ids (their children follow); empty = every process
+  bool kernel_stacks = true;
+  std::uint64_t min_block_ns = 1000;  // shorter off-CPU intervals are counted, not stored
+  std::uint32_t count_entries = 32768;
+  std::uint32_t stack_entries = 16384;
+};
+
+// Counted in the kernel, per CPU, summed here.
+struct OffCpuStats {
+  std::uint64_t switches = 0;      // target threads that left a CPU
+  std::uint64_t counted = 0;       // off-CPU intervals stored
+  std::uint64_t short_blocks = 0;  // intervals under min_block_ns, left out
+  std::uint64_t counts_full = 0;   // intervals lost: the counts map was full
+  std::uint64_t starts_full = 0;   // switches lost: the pending-switch map was full
+  std::uint64_t kernel_stack_errors = 0;
+  std::uint64_t user_stack_errors = 0;
+  std::uint64_t new_targets = 0;
+  std::uint64_t program_run_ns = 0;  // kernel.bpf_stats_enabled=1 only
+  std::uint64_t program_runs = 0;
+  std::uint64_t lost() const { return counts_full + starts_full; }
+};
+
+// The name of a state (enum ps_offcpu_state): "sleeping", "blocked", "runnable"; "on-cpu" for 0.
+const char* offcpu_state_name(std::uint32_t state);
+
+class OffCpuProfiler {
+ public:
+  OffCpuProfiler(OffCpuProfiler&&) noexcept;
+  OffCpuProfiler& operator=(OffCpuProfiler&&) noexcept;
+  ~OffCpuProfiler();
+
+  // Loads the programs with the options' knobs; nothing is attached yet.
+  static Result<OffCpuProfiler> open(OffCpuOptions options, const system::Capabilities& caps);
+  Status start();  // attaches sched_switch, fork and exec
+  void stop();     // detaches: no interval is counted after this returns
+  // Moves every stored interval into `collector` and empties the map (call after stop(): the
+  // program must not be writing).
+  Status drain(sampling::Collector& collector);
+  OffCpuStats stats() const;
+  const OffCpuOptions& options() const { return options_; }
+
+ private:
+  OffCpuProfiler() = default;
+  std::uint64_t stat_sum(std::uint32_t slot) const;
+  OffCpuOptions options_;
+  struct SkeletonDeleter {
+    void operator()(perfscope_offcpu* skel) const;
+  };
+  struct LinkDeleter {
+    void operator()(bpf_link* link) const;
+  };
+  std::unique_ptr<perfscope_offcpu, SkeletonDeleter> skel_;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+};
+
+}  // namespace perfscope::bpf

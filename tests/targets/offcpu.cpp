@@ -1,0 +1,178 @@
+// ps-offcpu: where a thread's wall time goes, in known shares, for `record --off-cpu` and `--wall`.
+//
+// ps-offcpu mix ROUNDS: thread "ps-worker" runs ROUNDS rounds of
+//   compute()     about 10 ms of its own CPU time (on the CPU; runnable when preempted),
+//   nap()         nanosleep 20 ms (off the CPU, sleeping),
+//   wait_reply()  a pipe read that thread "ps-answer" answers 25 ms later (sleeping),
+//   spawn_wait()  vfork() of a child that sleeps 15 ms: the parent waits uninterruptibly (blocked),
+// timing each phase with CLOCK_MONOTONIC, and prints the sums on stdout at the end:
+//   phases compute=NS nap=NS reply=NS spawn=NS total=NS
+// The test compares the profiler's attribution with these, so a slow machine changes nothing.
+//
+// ps-offcpu storm N: threads "ps-ping" and "ps-pong" pass a byte back and forth over two pipes N
+// times; each prints its context switches (getrusage RUSAGE_THREAD, voluntary + involuntary):
+//   switches ps-ping=N ps-pong=N
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "sink.hpp"
+
+namespace perfscope_targets {
+
+long long now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+long long thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+int g_request[2], g_reply[2];
+long g_rounds = 0;
+
+__attribute__((noinline)) unsigned long spin(unsigned long n, unsigned long x) {
+  for (unsigned long i = 0; i < n; ++i) x = x * 6364136223846793005UL + 1442695040888963407UL;
+  sink(x);
+  return x;
+}
+
+__attribute__((noinline)) void compute() {
+  const long long until = thread_cpu_ns() + 10'000'000;
+  unsigned long x = 1;
+  while (thread_cpu_ns() < until) x = spin(20000, x);
+  sink(x);
+}
+
+__attribute__((noinline)) void nap() {
+  timespec ts{0, 20'000'000};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+  sink(0);
+}
+
+__attribute__((noinline)) void wait_reply() {
+  char c = 'q';
+  if (write(g_request[1], &c, 1) != 1) std::exit(2);
+  if (read(g_reply[0], &c, 1) != 1) std::exit(2);
+  sink(static_cast<unsigned long>(c));
+}
+
+__attribute__((noinline)) void spawn_wait() {
+  const pid_t child = vfork();
+  if (child == 0) {
+    timespec ts{0, 15'000'000};
+    syscall(SYS_nanosleep, &ts, nullptr);
+    _exit(0);
+  }
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child) std::exit(2);
+  sink(static_cast<unsigned long>(status));
+}
+
+// Answers each request 25 ms after it arrives.
+__attribute__((noinline)) void* answer_main(void*) {
+  pthread_setname_np(pthread_self(), "ps-answer");
+  char c;
+  while (read(g_request[0], &c, 1) == 1) {
+    timespec ts{0, 25'000'000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    if (write(g_reply[1], &c, 1) != 1) break;
+  }
+  return nullptr;
+}
+
+__attribute__((noinline)) void* worker_main(void*) {
+  pthread_setname_np(pthread_self(), "ps-worker");
+  long long sums[4] = {};
+  const long long start = now_ns();
+  void (*phases[4])() = {compute, nap, wait_reply, spawn_wait};
+  for (long r = 0; r < g_rounds; ++r) {
+    for (int p = 0; p < 4; ++p) {
+      const long long t = now_ns();
+      phases[p]();
+      sums[p] += now_ns() - t;
+    }
+  }
+  std::printf("phases compute=%lld nap=%lld reply=%lld spawn=%lld total=%lld\n", sums[0], sums[1],
+              sums[2], sums[3], now_ns() - start);
+  std::fflush(stdout);
+  return nullptr;
+}
+
+int g_ping[2], g_pong[2];
+long g_passes = 0;
+
+long thread_switches() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return u.ru_nvcsw + u.ru_nivcsw;
+}
+
+long g_switches[2];
+
+__attribute__((noinline)) void* ping_main(void*) {
+  pthread_setname_np(pthread_self(), "ps-ping");
+  char c = 'p';
+  for (long i = 0; i < g_passes; ++i) {
+    if (write(g_ping[1], &c, 1) != 1 || read(g_pong[0], &c, 1) != 1) std::exit(2);
+  }
+  g_switches[0] = thread_switches();
+  return nullptr;
+}
+
+__attribute__((noinline)) void* pong_main(void*) {
+  pthread_setname_np(pthread_self(), "ps-pong");
+  char c;
+  for (long i = 0; i < g_passes; ++i) {
+    if (read(g_ping[0], &c, 1) != 1 || write(g_pong[1], &c, 1) != 1) std::exit(2);
+  }
+  g_switches[1] = thread_switches();
+  return nullptr;
+}
+
+}  // namespace perfscope_targets
+
+int main(int argc, char** argv) {
+  using namespace perfscope_targets;
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: ps-offcpu mix ROUNDS | storm PASSES\n");
+    return 2;
+  }
+  pthread_t a, b;
+  if (std::strcmp(argv[1], "mix") == 0) {
+    g_rounds = std::atol(argv[2]);
+    if (pipe(g_request) != 0 || pipe(g_reply) != 0) return 1;
+    pthread_create(&a, nullptr, answer_main, nullptr);
+    pthread_create(&b, nullptr, worker_main, nullptr);
+    pthread_join(b, nullptr);
+    close(g_request[1]);  // the answering thread reads end of file and ends
+    pthread_join(a, nullptr);
+    return 0;
+  }
+  if (std::strcmp(argv[1], "storm") == 0) {
+    g_passes = std::atol(argv[2]);
+    if (pipe(g_ping) != 0 || pipe(g_pong) != 0) return 1;
+    const long long start = now_ns();
+    pthread_create(&a, nullptr, ping_main, nullptr);
+    pthread_create(&b, nullptr, pong_main, nullptr);
+    pthread_join(a, nullptr);
+    pthread_join(b, nullptr);
+    std::printf("switches ps-ping=%ld ps-pong=%ld wall_ns=%lld\n", g_switches[0], g_switches[1],
+                now_ns() - start);
+    return 0;
+  }
+  return 2;
+}
