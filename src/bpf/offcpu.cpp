@@ -10,8 +10,12 @@
 
 #include "bpf/libbpf_log.hpp"
 #include "bpf/profiler.hpp"
-#include "offcpu.skel.h"
 #include "offcpu_abi.h"
+
+// As in profiler.cpp: the skeleton's bool globals are C `_Bool` fields, which clang++ refuses.
+#define _Bool bool
+#include "offcpu.skel.h"
+#undef _Bool
 
 namespace perfscope::bpf {
 
@@ -179,6 +183,7 @@ OffCpuStats OffCpuProfiler::stats() const {
   if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.on_switch), &info, &info_len) == 0) {
     s.program_run_ns = info.run_time_ns;
     s.program_runs = info.run_cnt;
+    s.recursion_misses = info.recursion_misses;
   }
   return s;
 }

@@ -42,7 +42,10 @@ struct OffCpuStats {
   std::uint64_t new_targets = 0;
   std::uint64_t program_run_ns = 0;  // kernel.bpf_stats_enabled=1 only
   std::uint64_t program_runs = 0;
-  std::uint64_t lost() const { return counts_full + starts_full; }
+  // Switches the program missed: the kernel does not run a tracing program on a CPU where it is
+  // already running (a switch while the program itself was preempted); each may cost an interval.
+  std::uint64_t recursion_misses = 0;
+  std::uint64_t lost() const { return counts_full + starts_full + recursion_misses; }
 };
 
 // The name of a state (enum ps_offcpu_state): "sleeping", "blocked", "runnable"; "on-cpu" for 0.

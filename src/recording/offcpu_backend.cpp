@@ -78,9 +78,10 @@ class OffCpuBackend final : public Backend {
     r.lost = s.lost();
     r.loss_lines.push_back(
         fmt::format("Off-CPU: {} switches of target threads, {} intervals counted, {} shorter than "
-                    "--min-block {} ns; lost: {} (counts map full) + {} (pending-switch map full)",
+                    "--min-block {} ns; lost: {} (counts map full) + {} (pending-switch map full) "
+                    "+ {} (switches the program missed: run while it ran)",
                     s.switches, s.counted, s.short_blocks, off_cpu_.options().min_block_ns,
-                    s.counts_full, s.starts_full));
+                    s.counts_full, s.starts_full, s.recursion_misses));
     if (on_cpu_) {
       const bpf::ProfilerStats p = on_cpu_->stats();
       r.lost += p.counts_full;

@@ -13,6 +13,8 @@
 // times; each prints its context switches (getrusage RUSAGE_THREAD, voluntary + involuntary):
 //   switches ps-ping=N ps-pong=N
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -55,30 +57,59 @@ __attribute__((noinline)) void compute() {
   sink(x);
 }
 
-__attribute__((noinline)) void nap() {
-  timespec ts{0, 20'000'000};
+// libc's system call wrappers keep no frame pointer, so a frame-pointer walk from inside one
+// skips its caller: each phase waits through a wrapper of its own (the frame skipped), and the
+// phase function stays in the stack.
+__attribute__((noinline)) void sleep_for(long ns) {
+  timespec ts{0, ns};
   while (nanosleep(&ts, &ts) != 0) {
   }
+  sink(0);
+}
+
+__attribute__((noinline)) void read_byte(int fd, char* c) {
+  if (read(fd, c, 1) != 1) std::exit(2);
+  sink(0);
+}
+
+__attribute__((noinline)) void wait_child(pid_t child) {
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child) std::exit(2);
+  sink(static_cast<unsigned long>(status));
+}
+
+__attribute__((noinline)) void nap() {
+  sleep_for(20'000'000);
   sink(0);
 }
 
 __attribute__((noinline)) void wait_reply() {
   char c = 'q';
   if (write(g_request[1], &c, 1) != 1) std::exit(2);
-  if (read(g_reply[0], &c, 1) != 1) std::exit(2);
+  read_byte(g_reply[0], &c);
   sink(static_cast<unsigned long>(c));
 }
 
+int child_main(void*) {
+  timespec ts{0, 15'000'000};
+  syscall(SYS_nanosleep, &ts, nullptr);
+  return 0;
+}
+
+alignas(16) char g_child_stack[64 * 1024];
+
+// clone(CLONE_VM | CLONE_VFORK) on a stack of the child's own: the parent waits uninterruptibly
+// until the child exits (vfork's wait), in this wrapper's frame.
+__attribute__((noinline)) pid_t spawn_child() {
+  const pid_t child = clone(child_main, g_child_stack + sizeof(g_child_stack),
+                            CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
+  sink(0);
+  return child;
+}
+
 __attribute__((noinline)) void spawn_wait() {
-  const pid_t child = vfork();
-  if (child == 0) {
-    timespec ts{0, 15'000'000};
-    syscall(SYS_nanosleep, &ts, nullptr);
-    _exit(0);
-  }
-  int status = 0;
-  if (child < 0 || waitpid(child, &status, 0) != child) std::exit(2);
-  sink(static_cast<unsigned long>(status));
+  wait_child(spawn_child());
+  sink(0);
 }
 
 // Answers each request 25 ms after it arrives.
