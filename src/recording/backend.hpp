@@ -66,6 +66,14 @@ class Backend {
   virtual Status start(bool on_exec) = 0;
   // Waits up to `timeout_ms` and takes what arrived; true when a watched descriptor is ready.
   virtual Result<bool> wait(int timeout_ms) = 0;
+  // Takes everything sampled so far into the collector now, sampling going on (a live view's
+  // refresh: the eBPF maps are drained and reset, the rings read to their head). The default
+  // reads what a wait without waiting takes.
+  virtual Status drain_now() {
+    auto woken = wait(0);
+    if (!woken) return woken.error();
+    return {};
+  }
   // Stops sampling and takes everything still in the rings and maps.
   virtual Status finish() = 0;
   virtual BackendReport report() const = 0;

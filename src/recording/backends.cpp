@@ -49,6 +49,14 @@ class PerfRingsBackend final : public Backend {
     return background_ ? session_.poll(timeout_ms, *background_)
                        : session_.poll(timeout_ms, *collector_);
   }
+  Status drain_now() override {
+    if (background_) {
+      session_.drain(*background_);
+    } else {
+      session_.drain(*collector_);
+    }
+    return {};
+  }
   Status finish() override {
     (void)session_.disable();
     if (background_) {
@@ -256,6 +264,11 @@ class BpfBackend final : public Backend {
     auto woken = session_.poll(timeout, tap_);
     if (tables != nullptr) tables->poll();
     return woken;
+  }
+  Status drain_now() override {
+    if (auto st = drain(); !st) return st;
+    next_drain_ = monotonic_seconds() + kDrainInterval;
+    return {};
   }
   Status finish() override {
     profiler_.stop();

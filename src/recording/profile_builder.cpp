@@ -268,25 +268,52 @@ std::string unnamed_comment(const Builder::UnnamedModule& u, std::uint64_t total
       share, fix);
 }
 
-}  // namespace
+// The sample of one stack entry: its locations (leaf first) and labels.
+struct LabelKeys {
+  profile::StringId pid, tid, cpu, comm;
+};
 
-namespace {
-
-// --off-cpu, --wall: every sample names the state its thread was in (StackKey::state); off-CPU
-// time has no CPU label.
-void label_state(profile::Sample& s, std::uint32_t state, profile::Profile& p) {
-  if (state != 0) {
-    std::erase_if(s.labels, [&](const profile::Label& l) { return p.string(l.key) == "cpu"; });
-  }
-  s.labels.push_back({p.intern("state"), p.intern(bpf::offcpu_state_name(state)), 0, 0});
+// Go's pprof drops a num label whose value and unit are both 0 (profile/encode.go): the
+// swapper's pid and tid 0 and cpu 0 would vanish. Each num label carries a unit, its own key
+// (what pprof assumes for a key without one), so value 0 survives; perfscope ignores the unit.
+LabelKeys label_keys(profile::Profile& p) {
+  return {p.intern("pid"), p.intern("tid"), p.intern("cpu"), p.intern("comm")};
 }
 
-}  // namespace
+profile::Sample entry_sample(Builder& b, const sampling::Collector& collector,
+                             const sampling::StackAggregator::Entry& e, const LabelKeys& k,
+                             profile::Profile& p) {
+  const auto& stacks = collector.stacks();
+  profile::Sample s;
+  bool kernel = false;  // call chains open with a context marker; until then, user space
+  bool leaf = true;
+  for (const std::uint64_t address : stacks.stack(e)) {
+    if (address == sampling::kStackLost) {
+      s.location_ids.push_back(b.lost_stack(kernel));
+      leaf = false;
+      continue;
+    }
+    if (address >= static_cast<std::uint64_t>(PERF_CONTEXT_MAX)) {
+      kernel = address == static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL);
+      continue;
+    }
+    s.location_ids.push_back(b.location(address, kernel, leaf, e.key.space));
+    leaf = false;
+  }
+  s.values = {static_cast<std::int64_t>(e.count), static_cast<std::int64_t>(e.period)};
+  s.labels = {
+      {k.pid, 0, e.key.pid, k.pid},
+      {k.tid, 0, e.key.tid, k.tid},
+      {k.cpu, 0, e.key.cpu, k.cpu},
+      {k.comm,
+       p.intern(collector.processes().thread_comm(static_cast<pid_t>(e.key.tid), e.key.space)), 0,
+       0},
+  };
+  return s;
+}
 
-profile::Profile build_profile(const sampling::Collector& collector,
-                               symbols::Symbolizer& symbolizer, const ProfileInfo& info,
-                               BuildStats* stats) {
-  profile::Profile p;
+// The profile's header: sample types, period, times and comments.
+void start_profile(profile::Profile& p, const ProfileInfo& info) {
   p.sample_types.push_back({p.intern("samples"), p.intern("count")});
   const bool time_profile = !info.time_type.empty();
   if (time_profile) {
@@ -309,48 +336,76 @@ profile::Profile build_profile(const sampling::Collector& collector,
   p.time_nanos = info.time_nanos;
   p.duration_nanos = info.duration_nanos;
   for (const auto& c : info.comments) p.add_comment(c);
+}
 
-  // Go's pprof drops a num label whose value and unit are both 0 (profile/encode.go): the
-  // swapper's pid and tid 0 and cpu 0 would vanish. Each num label carries a unit, its own key
-  // (what pprof assumes for a key without one), so value 0 survives; perfscope ignores the unit.
-  const auto key_pid = p.intern("pid");
-  const auto key_tid = p.intern("tid");
-  const auto key_cpu = p.intern("cpu");
-  const auto key_comm = p.intern("comm");
+}  // namespace
 
+struct IncrementalProfileBuilder::State {
+  State(const sampling::Collector& c, symbols::Symbolizer& s) : collector(c), builder(c, s, p) {}
+  const sampling::Collector& collector;
+  profile::Profile p;  // before `builder`, which refers to it
+  Builder builder;
+  LabelKeys keys{};
+};
+
+IncrementalProfileBuilder::IncrementalProfileBuilder(const sampling::Collector& collector,
+                                                     symbols::Symbolizer& symbolizer,
+                                                     const ProfileInfo& info)
+    : state_(std::make_unique<State>(collector, symbolizer)) {
+  start_profile(state_->p, info);
+  state_->keys = label_keys(state_->p);
+}
+
+IncrementalProfileBuilder::~IncrementalProfileBuilder() = default;
+
+void IncrementalProfileBuilder::update() {
+  State& st = *state_;
+  const auto& entries = st.collector.stacks().entries();
+  for (std::size_t i = st.p.samples().size(); i < entries.size(); ++i) {
+    st.p.add_sample(entry_sample(st.builder, st.collector, entries[i], st.keys, st.p));
+  }
+}
+
+const profile::Profile& IncrementalProfileBuilder::profile() const {
+  return state_->p;
+}
+
+namespace {
+
+// --off-cpu, --wall: every sample names the state its thread was in (StackKey::state); off-CPU
+// time has no CPU label.
+void label_state(profile::Sample& s, std::uint32_t state, profile::Profile& p) {
+  if (state != 0) {
+    std::erase_if(s.labels, [&](const profile::Label& l) { return p.string(l.key) == "cpu"; });
+  }
+  s.labels.push_back({p.intern("state"), p.intern(bpf::offcpu_state_name(state)), 0, 0});
+}
+
+}  // namespace
+
+profile::Profile build_profile(const sampling::Collector& collector,
+                               symbols::Symbolizer& symbolizer, const ProfileInfo& info,
+                               BuildStats* stats) {
+  profile::Profile p;
+  start_profile(p, info);
+
+  const LabelKeys keys = label_keys(p);
+  // Each sample's period: a "time" label, ms after the first sample (profile/sample_slice.hpp).
+  const auto key_time = p.intern("time");
+  const auto unit_ms = p.intern("milliseconds");
+  const auto bucket_ms = static_cast<std::int64_t>(collector.bucket_ns() / 1'000'000);
   Builder b(collector, symbolizer, p);
   std::uint64_t total_samples = 0;
   const auto& stacks = collector.stacks();
   p.reserve_samples(stacks.entries().size());
   for (const auto& e : stacks.entries()) {
-    profile::Sample s;
-    bool kernel = false;  // call chains open with a context marker; until then, user space
-    bool leaf = true;
-    for (const std::uint64_t address : stacks.stack(e)) {
-      if (address == sampling::kStackLost) {
-        s.location_ids.push_back(b.lost_stack(kernel));
-        leaf = false;
-        continue;
-      }
-      if (address >= static_cast<std::uint64_t>(PERF_CONTEXT_MAX)) {
-        kernel = address == static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL);
-        continue;
-      }
-      s.location_ids.push_back(b.location(address, kernel, leaf, e.key.space));
-      leaf = false;
-    }
+    profile::Sample s = entry_sample(b, collector, e, keys, p);
     b.count_unnamed(s.location_ids, e.count);
     total_samples += e.count;
-    s.values = {static_cast<std::int64_t>(e.count), static_cast<std::int64_t>(e.period)};
-    s.labels = {
-        {key_pid, 0, e.key.pid, key_pid},
-        {key_tid, 0, e.key.tid, key_tid},
-        {key_cpu, 0, e.key.cpu, key_cpu},
-        {key_comm,
-         p.intern(collector.processes().thread_comm(static_cast<pid_t>(e.key.tid), e.key.space)), 0,
-         0},
-    };
     if (!info.time_type.empty()) label_state(s, e.key.state, p);
+    if (e.key.bucket != sampling::kNoBucket && bucket_ms > 0) {
+      s.labels.push_back({key_time, 0, e.key.bucket * bucket_ms, unit_ms});
+    }
     p.add_sample(std::move(s));
   }
   for (const auto& u : b.unnamed_modules()) p.add_comment(unnamed_comment(u, total_samples));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,5 +44,25 @@ inline constexpr std::string_view kUnnamedCommentPrefix = "perfscope: symbols: "
 profile::Profile build_profile(const sampling::Collector& collector,
                                symbols::Symbolizer& symbolizer, const ProfileInfo& info,
                                BuildStats* stats = nullptr);
+
+// A profile built while the recording goes on (`top`): each update() turns the stack entries the
+// collector gained since the last call into samples, sample i standing for the collector's entry
+// i, and symbolizes only addresses not seen before (every address once per run). Sample values
+// are the entries' counts when first seen; callers track counts themselves.
+class IncrementalProfileBuilder {
+ public:
+  IncrementalProfileBuilder(const sampling::Collector& collector, symbols::Symbolizer& symbolizer,
+                            const ProfileInfo& info);
+  ~IncrementalProfileBuilder();
+  IncrementalProfileBuilder(const IncrementalProfileBuilder&) = delete;
+  IncrementalProfileBuilder& operator=(const IncrementalProfileBuilder&) = delete;
+
+  void update();
+  const profile::Profile& profile() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace perfscope::recording

@@ -343,6 +343,11 @@ Result<Recorder> Recorder::open(RecordOptions options, const system::Capabilitie
 }
 
 Result<RecordResult> Recorder::run(const process::StopSource& stop) {
+  return run(stop, LiveClient{});
+}
+
+Result<RecordResult> Recorder::run(const process::StopSource& stop, const LiveClient& live) {
+  const bool is_live = static_cast<bool>(live.on_refresh);
   Held& held = *held_;
   Backend& backend = *backend_;
   sampling::Collector& collector = backend.collector();
@@ -351,6 +356,9 @@ Result<RecordResult> Recorder::run(const process::StopSource& stop) {
   }
   for (const auto& fd : held.pidfds) {
     if (auto st = backend.watch(fd.get()); !st) return st.error();
+  }
+  if (is_live && live.input_fd >= 0) {
+    if (auto st = backend.watch(live.input_fd); !st) return st.error();
   }
   for (pid_t pid : held.seed_pids) collector.processes().seed_from_proc(pid);
   if (held.system_wide) collector.processes().seed_from_proc(-1);
@@ -366,6 +374,7 @@ Result<RecordResult> Recorder::run(const process::StopSource& stop) {
   }
 
   bool duration_ended = false;
+  double next_refresh = start + live.refresh_s;
   for (;;) {
     int timeout_ms = 250;
     if (options_.duration_s > 0) {
@@ -376,8 +385,27 @@ Result<RecordResult> Recorder::run(const process::StopSource& stop) {
       }
       timeout_ms = std::min(timeout_ms, static_cast<int>(std::ceil(left * 1000)));
     }
+    if (is_live) {
+      const double now = monotonic_seconds();
+      if (now >= next_refresh) {
+        if (auto st = backend.drain_now(); !st) return st.error();
+        next_refresh = std::max(next_refresh + live.refresh_s, now + live.refresh_s / 2);
+        if (!live.on_refresh(collector)) {
+          duration_ended = true;
+          break;
+        }
+      }
+      timeout_ms = std::min(timeout_ms,
+                            std::max(0, static_cast<int>(std::ceil((next_refresh - now) * 1000))));
+    }
     auto woken = backend.wait(timeout_ms);
     if (!woken) return woken.error();
+    // (pidfd_exited() is a readability test: the terminal has input.)
+    if (is_live && live.input_fd >= 0 && live.on_input && pidfd_exited(live.input_fd) &&
+        !live.on_input()) {
+      duration_ended = true;
+      break;
+    }
     // Without a pidfd (kernels before 5.3) the command's exit is noticed by polling.
     if (held.workload && held.pidfds.empty() && held.workload->try_reap()) break;
     if (!*woken) continue;
@@ -421,7 +449,7 @@ Result<RecordResult> Recorder::run(const process::StopSource& stop) {
     }
   }
   result.backend = backend.report();
-  result.profile = build(result, wall_start);
+  if (!is_live) result.profile = build(result, wall_start);
   return result;
 }
 

@@ -97,6 +97,17 @@ struct RecordResult {
   std::vector<std::string> notes;  // said during the recording (killed a command, ...)
 };
 
+// A live client of a recording (`top`). run() calls on_refresh every refresh_s seconds, right
+// after the backend took everything sampled so far into the collector, and on_input whenever
+// input_fd is readable (the terminal). Either returning false ends the recording as its duration
+// would. With a live client run() builds no profile at the end: the client keeps its own.
+struct LiveClient {
+  double refresh_s = 1;
+  std::function<bool(const sampling::Collector&)> on_refresh;
+  int input_fd = -1;
+  std::function<bool()> on_input;
+};
+
 class Recorder {
  public:
   Recorder(Recorder&&) noexcept;
@@ -115,6 +126,8 @@ class Recorder {
   // Samples until the duration, the targets' exit or `stop`; then drains, ends a command still
   // running (SIGTERM, SIGKILL after a grace period) and builds the symbolized profile.
   Result<RecordResult> run(const process::StopSource& stop = {});
+  // The same, with a live client called while it samples (see LiveClient).
+  Result<RecordResult> run(const process::StopSource& stop, const LiveClient& live);
 
   struct Held;  // the held command, -p pidfds and the target description
 
