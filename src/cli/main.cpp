@@ -22,6 +22,7 @@
 #include "cli/scenario.hpp"
 #include "cli/stat.hpp"
 #include "cli/syscalls.hpp"
+#include "cli/top.hpp"
 #include "formats/input.hpp"
 #include "perfdata/perf_data_reader.hpp"
 
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   add_mem_command(app, exit_code);
   add_syscalls_command(app, exit_code);
   add_scenario_command(app, exit_code);
+  add_top_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

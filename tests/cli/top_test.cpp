@@ -1,0 +1,321 @@
+// perfscope top: --batch and --json refreshes on purpose-built targets (ps-burn's 3:1 split,
+// ps-threads' threads), a process that exits while shown, bad input, Ctrl-C, --save, and the
+// full-screen view driven through tmux (send-keys, capture-pane). Readiness is always something
+// observed (a JSON line, a pane's text, /proc), never a sleep.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/files.hpp"
+#include "support/background.hpp"
+#include "support/profile_view.hpp"
+#include "support/requirements.hpp"
+#include "support/run.hpp"
+
+namespace perfscope {
+namespace {
+
+using testing::BackgroundProcess;
+using testing::perfscope_binary;
+using testing::run;
+using testing::target;
+using testing::TempDir;
+using json = nlohmann::json;
+
+std::vector<json> json_lines(const std::string& out) {
+  std::vector<json> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    // Notes (stderr, in a log beside stdout) start with "perfscope"; every other line must parse.
+    if (line.empty() || line.rfind("perfscope", 0) == 0 || line.rfind("  ", 0) == 0) continue;
+    lines.push_back(json::parse(line));  // throws, failing the test, on a line that is not JSON
+  }
+  return lines;
+}
+
+// Self samples of the function rows whose name contains `name`, summed over every refresh.
+std::uint64_t self_samples(const std::vector<json>& refreshes, const std::string& name) {
+  std::uint64_t n = 0;
+  for (const auto& r : refreshes) {
+    for (const auto& row : r["rows"]) {
+      if (row["name"].get<std::string>().find(name) != std::string::npos) {
+        n += row["self_samples"].get<std::uint64_t>();
+      }
+    }
+  }
+  return n;
+}
+
+// The path of `name` on PATH (run() executes a path), or "".
+std::string on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string file = dir + "/" + name;
+    if (::access(file.c_str(), X_OK) == 0) return file;
+  }
+  return {};
+}
+
+// Runs `argv`'s shell line in a detached tmux session on its own server; kills the server at the
+// end. Reads the pane's text and the command's exit status (written to a file when it ends).
+class Tmux {
+ public:
+  Tmux(const std::string& command, const std::string& status_file)
+      : socket_("perfscope-top-test-" + std::to_string(::getpid())) {
+    const std::string line = command + "; echo $? > " + status_file;
+    tmux({"new-session", "-d", "-x", "160", "-y", "40", "sh", "-c", line});
+  }
+  ~Tmux() { tmux({"kill-server"}); }
+  Tmux(const Tmux&) = delete;
+  Tmux& operator=(const Tmux&) = delete;
+
+  std::string pane() { return tmux({"capture-pane", "-p"}).out; }
+  void keys(const std::string& keys) { tmux({"send-keys", keys}); }
+  // Polls the pane until `ready` holds for its text (true) or 60 s pass (false).
+  template <typename Ready>
+  bool wait_for(Ready&& ready, std::string* text) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < end) {
+      *text = pane();
+      if (ready(*text)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a poll interval only
+    }
+    return false;
+  }
+
+ private:
+  testing::RunResult tmux(std::vector<std::string> args) {
+    args.insert(args.begin(), {on_path("tmux"), "-L", socket_});
+    return run(args);
+  }
+  std::string socket_;
+};
+
+// The first row line (after the header) of the last screen of text, or "".
+std::string first_row(const std::string& pane) {
+  std::istringstream in(pane);
+  bool header = false;
+  for (std::string line; std::getline(in, line);) {
+    if (header) return line;
+    if (line.find(" SELF% TOTAL%") != std::string::npos) header = true;
+  }
+  return {};
+}
+
+class TopBackends : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TopBackends, HotFunctionFirstWithSharesWithinSevenPoints) {
+  const std::string backend = GetParam();
+  if (backend == "bpf") {
+    PS_REQUIRE(testing::bpf_backend());
+  } else {
+    PS_REQUIRE(paranoid(1));
+  }
+  // ps-burn: burn_a 75% and burn_b 25% of its CPU, by work. 4 refreshes at 999 Hz.
+  const auto r = run({perfscope_binary(), "top", "--json", "--backend", backend, "-F", "999", "-d",
+                      "1", "-n", "4", "--", target("ps-burn"), "600000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto refreshes = json_lines(r.out);
+  ASSERT_EQ(refreshes.size(), 4U) << r.out;
+  const auto& last = refreshes.back();
+  ASSERT_FALSE(last["rows"].empty()) << r.out;
+  EXPECT_NE(last["rows"][0]["name"].get<std::string>().find("burn_a"), std::string::npos)
+      << last.dump(1);
+  EXPECT_EQ(last["rows"][0]["module"], "ps-burn");
+  EXPECT_NE(last["rows"][0]["process"].get<std::string>().find("ps-burn["), std::string::npos);
+  const double a = static_cast<double>(self_samples(refreshes, "burn_a"));
+  const double b = static_cast<double>(self_samples(refreshes, "burn_b"));
+  // Their split of the two (kernel frames, a few percent on a loaded machine, left aside).
+  ASSERT_GT(a + b, 300.0) << "too few samples to judge shares";
+  EXPECT_NEAR(100.0 * a / (a + b), 75.0, 7.0) << r.out;
+  EXPECT_NEAR(100.0 * b / (a + b), 25.0, 7.0) << r.out;
+  EXPECT_EQ(last["backend"].get<std::string>().rfind(backend, 0), 0U) << last["backend"];
+
+  // The same run as text: the hot function heads the first refresh's rows.
+  const auto text = run({perfscope_binary(), "top", "--batch", "--backend", backend, "-F", "499",
+                         "-n", "2", "--", target("ps-burn"), "600000"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  const auto row = first_row(text.out);
+  EXPECT_NE(row.find("burn_a"), std::string::npos) << text.out;
+  EXPECT_NE(row.find("ps-burn"), std::string::npos) << text.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TopBackends, ::testing::Values("bpf", "perf"));
+
+TEST(TopCli, PidFollowsEveryThreadOfAMultiThreadedProcess) {
+  PS_REQUIRE(paranoid(1));
+  TempDir dir;
+  BackgroundProcess threads({target("ps-threads"), "3", "600000"}, dir.file("threads.log"));
+  const std::string task = "/proc/" + std::to_string(threads.pid()) + "/task";
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);;) {
+    auto names = list_directory(task);
+    if (names && names->size() >= 4) break;  // main + 3 burning threads
+    ASSERT_LT(std::chrono::steady_clock::now(), end) << "ps-threads did not start its threads";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const std::string pid = std::to_string(threads.pid());
+  const auto r = run({perfscope_binary(), "top", "--json", "-p", pid, "-F", "199", "-n", "2",
+                      "--view", "threads"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto refreshes = json_lines(r.out);
+  ASSERT_EQ(refreshes.size(), 2U);
+  const auto& rows = refreshes.back()["rows"];
+  std::size_t burning = 0;
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["pid"].get<std::int64_t>(), threads.pid()) << row;
+    EXPECT_EQ(row["name"], "ps-threads") << row;
+    if (row["tid"].get<std::int64_t>() != threads.pid() && row["self"].get<double>() > 10) {
+      ++burning;
+    }
+  }
+  EXPECT_EQ(burning, 3U) << refreshes.back().dump(1);
+
+  const auto fns = run({perfscope_binary(), "top", "--json", "-p", pid, "-n", "1"});
+  ASSERT_EQ(fns.exit_code, 0) << fns.err;
+  const auto f = json_lines(fns.out);
+  ASSERT_EQ(f.size(), 1U);
+  ASSERT_FALSE(f[0]["rows"].empty());
+  EXPECT_NE(f[0]["rows"][0]["name"].get<std::string>().find("thread_burn"), std::string::npos)
+      << f[0].dump(1);
+}
+
+TEST(TopCli, ProcessThatExitsStaysNamedAndCtrlCEndsCleanly) {
+  PS_REQUIRE(paranoid(0));
+  TempDir dir;
+  const std::string log = dir.file("top.log");
+  BackgroundProcess top({perfscope_binary(), "top", "-a", "--json", "-d", "0.5", "--view",
+                         "processes", "--rows", "100000"},
+                        log);
+  ASSERT_TRUE(top.wait_for_log("\"refresh\":1,", std::chrono::seconds(60))) << top.log();
+  // A process that runs for 300 ms of CPU and exits while top watches.
+  BackgroundProcess burn({target("ps-burn"), "300"}, dir.file("burn.log"));
+  const pid_t burn_pid = burn.pid();
+  ASSERT_EQ(burn.wait(std::chrono::seconds(60)), 0);
+  // Three more refreshes after its exit: the last two cover only time after it (a sample counted
+  // on another CPU while the maps switched generations may still arrive in the first of them).
+  const auto count = [&] { return json_lines(top.log()).size(); };
+  const std::size_t seen = count();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (count() < seen + 3 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a poll interval only
+  }
+  EXPECT_EQ(top.stop(SIGINT), 0) << "Ctrl-C ends top cleanly\n" << top.log();
+  const auto refreshes = json_lines(top.log());
+  ASSERT_GE(refreshes.size(), seen + 3);
+  const auto& after = refreshes[seen + 2];
+  bool found = false;
+  for (const auto& row : after["rows"]) {
+    if (row["pid"].get<std::int64_t>() != burn_pid) continue;
+    found = true;
+    EXPECT_EQ(row["name"], "ps-burn") << row;
+    EXPECT_TRUE(row["exited"].get<bool>()) << row;
+    EXPECT_GT(row["average"].get<double>(), 0.0) << row;
+  }
+  EXPECT_TRUE(found) << "ps-burn[" << burn_pid << "] not in " << after.dump(1);
+}
+
+TEST(TopCli, JsonLinesParseAndNExitsAndSaveWritesTheWindow) {
+  PS_REQUIRE(paranoid(1));
+  TempDir dir;
+  const auto out = dir.file("window.pb.gz");
+  const auto r = run({perfscope_binary(), "top", "--json", "-n", "2", "-d", "0.3", "--save", out,
+                      "--", target("ps-burn"), "600000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto refreshes = json_lines(r.out);
+  ASSERT_EQ(refreshes.size(), 2U);
+  EXPECT_EQ(refreshes[0]["refresh"], 1);
+  EXPECT_EQ(refreshes[1]["refresh"], 2);
+  EXPECT_EQ(refreshes[1]["view"], "functions");
+  EXPECT_GT(refreshes[1]["own_cpu_percent"].get<double>(), 0.0);
+  const auto report = run({perfscope_binary(), "report", "-i", out});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_NE(report.out.find("burn_a"), std::string::npos) << report.out;
+}
+
+TEST(TopCli, BadInputIsOneClearError) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"-p", "999999999"},     {"-d", "0"},        {"-d", "abc"},
+      {"-e", "no-such-event"}, {"--view", "nope"}, {"--call-graph", "dwarf"},
+      {"-a", "-p", "1"},
+  };
+  for (const auto& args : cases) {
+    std::vector<std::string> argv = {perfscope_binary(), "top", "--batch", "-n", "1"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = run(argv);
+    SCOPED_TRACE(args.front() + " " + args.back());
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_EQ(r.err.rfind("perfscope", 0), 0U) << r.err;
+    EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 4) << r.err;
+  }
+  // Full screen needs a terminal: a pipe gets the reason, not a broken screen.
+  const auto piped = run({perfscope_binary(), "top", "-n", "1"});
+  EXPECT_NE(piped.exit_code, 0);
+  EXPECT_NE(piped.err.find("--batch"), std::string::npos) << piped.err;
+  // --help lists every key.
+  const auto help = run({perfscope_binary(), "top", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* key :
+       {"q quit", "p pause", "o sort", "v next view", "z zoom", "callers", "s save"}) {
+    EXPECT_NE(help.out.find(key), std::string::npos) << key;
+  }
+}
+
+TEST(TopCli, InteractiveViewShowsHelpSortsAndQuits) {
+  PS_REQUIRE(paranoid(1), program("tmux"));
+  TempDir dir;
+  const std::string status = dir.file("status");
+  Tmux tmux(perfscope_binary() + " top -F 499 -d 0.5 -- " + target("ps-burn") + " 600000", status);
+  std::string text;
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) {
+        return t.find("q quit") != std::string::npos &&
+               first_row(t).find("burn_a") != std::string::npos;
+      },
+      &text))
+      << text;
+  EXPECT_NE(text.find("s save"), std::string::npos) << text;
+  EXPECT_NE(text.find("sorted by self"), std::string::npos) << text;
+  EXPECT_NE(text.find("% CPU"), std::string::npos) << "own CPU on the status line\n" << text;
+
+  // o: sorted by total, where main and its callers (100%) come before burn_a (75%).
+  tmux.keys("o");
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) {
+        return t.find("sorted by total") != std::string::npos && !first_row(t).empty() &&
+               first_row(t).find("burn_a") == std::string::npos;
+      },
+      &text))
+      << text;
+
+  // 3: the processes view; q quits with status 0.
+  tmux.keys("3");
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) { return first_row(t).find("ps-burn[") != std::string::npos; },
+      &text))
+      << text;
+  tmux.keys("q");
+  std::string code;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < end) {
+    std::ifstream in(status);
+    if (std::getline(in, code) && !code.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a poll interval only
+  }
+  EXPECT_EQ(code, "0") << tmux.pane();
+}
+
+}  // namespace
+}  // namespace perfscope
