@@ -256,6 +256,7 @@ TEST_F(PerfData, DwarfCallGraphIsUnwoundAndAgreesWithPerfReport) {
                          "dwarf", "-o", file, "--", target("ps-chain"), "800"});
   PERF_RECORDED_OR_SKIP(rec);
   expect_agreement(file);
+  if (IsSkipped()) return;  // perf report failed: the file may be perf's broken one
   // The callers come from the copied stacks: main is on (nearly) every stack of the program.
   const auto r = perfscope({"report", "-i", file, "--top", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -292,6 +293,7 @@ TEST_F(PerfData, PipeModeFileAgreesWithPerfReport) {
   }
   ASSERT_TRUE(rec.out.starts_with("PERFILE2"));
   expect_agreement(file, "perfscope_targets::burn_a");
+  if (IsSkipped()) return;  // perf report failed: perf may have aborted mid-stream
   // convert reads it as well (the same load_input()).
   const auto c = perfscope({"convert", "-i", file, "-o", "pipe.folded"});
   ASSERT_EQ(c.exit_code, 0) << c.err;
