@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# perfscope top against perf top (issue 24's benchmark): their own CPU while both watch the same
+# load, at the same frequency, in one run. A CPU-bound load (ps-threads: 2 threads burning) keeps
+# both CPUs busy for the whole run; on it, one after the other (perf 6.1's perf top aborts with
+# "assertion failed at util/build-id.c:1010" when it samples beside a running eBPF profiler):
+#   perfscope top -a --batch -F HZ          (eBPF: counts aggregated in the kernel, drained each
+#                                            refresh; output to /dev/null)
+#   perf top -a --no-bpf-event -F HZ        (its TUI in a tmux pane: a real terminal)
+#   perf top -a -g --no-bpf-event -F HZ     (with call graphs, as perfscope always has stacks)
+# Each tool's CPU is the time its threads spent on a CPU (/proc/PID/task/*/schedstat) over
+# SECONDS, measured after a WARMUP (start-up: perf top reads kallsyms and every process's maps,
+# perfscope seeds /proc). Printed: CPU ms per second of each, and perfscope's share of perf top's.
+# Usage: bench/compare_top.sh [BUILD_DIR] [SECONDS] [HZ...]   (defaults: build 20 999 4000;
+# 4000 Hz is perf top's default). Needs root, perf and tmux.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+seconds=${2:-20}
+shift $(( $# >= 2 ? 2 : $# ))
+hzs=("$@")
+[ ${#hzs[@]} -gt 0 ] || hzs=(999 4000)
+warmup=${WARMUP:-5}
+case $build in /*) ;; *) build="$PWD/$build" ;; esac
+ps="$build/perfscope"
+load="$build/targets/ps-threads"
+for tool in "$ps" "$load"; do
+  [ -x "$tool" ] || { echo "missing $tool: cmake --build $build --target perfscope ps-threads" >&2; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "run as root: system-wide sampling and BPF" >&2; exit 1; }
+for t in perf tmux; do
+  command -v "$t" >/dev/null || { echo "$t is missing: scripts/install-deps.sh installs it" >&2; exit 1; }
+done
+
+sock="perfscope-bench-$$"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  tmux -L "$sock" kill-server 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+
+# The load: two threads burning for far longer than the run (killed at the end).
+"$load" 2 100000000 >/dev/null &
+load_pid=$!
+pids+=("$load_pid")
+
+echo "own CPU over ${seconds} s after ${warmup} s of warm-up, load: ps-threads (2 burning threads)"
+echo "on $(nproc) CPUs, $(uname -r); perf $(perf version 2>/dev/null | awk '{print $3}')"
+# measure PID: its threads' CPU ms per second over $seconds, after $warmup s of start-up.
+measure() {
+  local pid=$1 c0 c1
+  sleep "$warmup"
+  c0=$(cpu_ns "$pid")
+  sleep "$seconds"
+  c1=$(cpu_ns "$pid")
+  awk -v d=$((c1 - c0)) -v s="$seconds" 'BEGIN { printf "%.1f\n", d / 1e6 / s }'
+}
+# perf_top_cpu HZ ARGS...: perf top's TUI in a tmux pane (a real terminal), measured.
+perf_top_cpu() {
+  local hz=$1 pid ms
+  shift
+  tmux -L "$sock" start-server \; set-option -g remain-on-exit on \; \
+    new-session -d -x 200 -y 50 "exec perf top -a --no-bpf-event -F $hz $*"
+  pid=$(tmux -L "$sock" list-panes -a -F '#{pane_pid}' | head -1)
+  ms=$(measure "$pid")
+  if tmux -L "$sock" list-panes -a -F '#{pane_dead}' | grep -q 1; then
+    echo "perf top ended early:" >&2
+    tmux -L "$sock" capture-pane -p | grep -v '^$' | tail -5 >&2
+    exit 1
+  fi
+  tmux -L "$sock" kill-server
+  echo "$ms"
+}
+
+printf '%-6s %18s %18s %18s %10s %10s\n' "Hz" "perfscope top" "perf top" "perf top -g" \
+  "ps/perf" "ps/perf-g"
+for hz in "${hzs[@]}"; do
+  "$ps" top -a --batch -F "$hz" -d 1 >/dev/null 2>&1 &
+  ps_pid=$!
+  pids+=("$ps_pid")
+  a=$(measure "$ps_pid")
+  kill -INT "$ps_pid"; wait "$ps_pid" 2>/dev/null || true
+  b=$(perf_top_cpu "$hz")
+  c=$(perf_top_cpu "$hz" -g)
+  awk -v hz="$hz" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {
+    printf "%-6s %13.1f ms/s %13.1f ms/s %13.1f ms/s %9.1f%% %9.1f%%\n", hz, a, b, c,
+      (b > 0 ? 100 * a / b : 0), (c > 0 ? 100 * a / c : 0) }'
+done
+echo "target: perfscope top at most 25% of perf top's CPU"
