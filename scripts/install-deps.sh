@@ -14,6 +14,8 @@ build_packages=(
   libelf-dev libdw-dev zlib1g-dev libprotobuf-dev protobuf-compiler
   # the eBPF backend: clang for the BPF target, bpftool for the skeleton, libbpf to load it
   clang llvm bpftool libbpf-dev
+  # `top`'s full-screen view
+  libncurses-dev
 )
 test_packages=(
   # tests and micro-benchmarks
@@ -27,6 +29,8 @@ test_packages=(
   prometheus
   # the profile-format tests: go tool pprof reads our pprof; a real browser drives the flame graphs
   golang-go chromium nodejs
+  # `top`'s interactive tests drive it in a terminal multiplexer
+  tmux
 )
 
 packages=("${build_packages[@]}")
