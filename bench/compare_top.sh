@@ -82,7 +82,7 @@ for hz in "${hzs[@]}"; do
   ps_pid=$!
   pids+=("$ps_pid")
   a=$(measure "$ps_pid")
-  kill -INT "$ps_pid"; wait "$ps_pid" 2>/dev/null || true
+  kill -TERM "$ps_pid"; wait "$ps_pid" 2>/dev/null || true  # (a background job ignores SIGINT)
   b=$(perf_top_cpu "$hz")
   c=$(perf_top_cpu "$hz" -g)
   awk -v hz="$hz" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {
