@@ -12,6 +12,8 @@ build_packages=(
   libfmt-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   # symbols and DWARF (elfutils), the pprof file format (protobuf, gzip through zlib)
   libelf-dev libdw-dev zlib1g-dev libprotobuf-dev protobuf-compiler
+  # disassembly of code without source lines (report --annotate)
+  libcapstone-dev
   # the eBPF backend: clang for the BPF target, bpftool for the skeleton, libbpf to load it
   clang llvm bpftool libbpf-dev
   # `top`'s full-screen view

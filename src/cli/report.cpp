@@ -17,6 +17,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/report_error.hpp"
+#include "cli/report_explore.hpp"
 #include "core/output_file.hpp"
 #include "formats/input.hpp"
 #include "output/folded.hpp"
@@ -43,7 +44,8 @@ struct ReportOptions {
   std::uint64_t max_input_mib = formats::kDefaultMaxInputBytes >> 20;  // --max-input
   bool folded = false;
   bool no_comm = false;
-  bool annotate = false;  // --annotate: kind suffixes in --folded output
+  bool annotate = false;   // --annotate: kind suffixes in --folded output
+  ExploreOptions explore;  // -g, --callers, --time, --annotate FUNC, ... (report_explore.hpp)
 };
 
 // Rows of each breakdown under the main table.
@@ -264,9 +266,10 @@ int run_report(const ReportOptions& o) {
     return report_error(kCmd, Error{fmt::format("--lines cannot be combined with --by {}", o.by), 0,
                                     "  --lines is short for --by line; give one of them"});
   }
-  auto by = profile::parse_group_by(o.lines ? "line" : o.by);
+  const bool view = wants_view(o.explore, o.by, o.sort);  // not the hottest tables
+  auto by = profile::parse_group_by(view ? "function" : o.lines ? "line" : o.by);
   if (!by) return report_error(kCmd, by.error());
-  auto sort = profile::parse_sort_by(o.sort);
+  auto sort = profile::parse_sort_by(view ? "self" : o.sort);
   if (!sort) return report_error(kCmd, sort.error());
   profile::SampleFilter filter{.comm = o.comm};
   if (!o.pids.empty()) {
@@ -279,6 +282,7 @@ int run_report(const ReportOptions& o) {
   auto in = formats::load_input(o.input, {.max_bytes = o.max_input_mib << 20});
   if (!in) return report_error(kCmd, in.error());
   for (const auto& note : in->notes) fmt::print(stderr, "perfscope report: {}\n", note);
+  if (auto st = cut_samples(in->profile, o.explore); !st) return report_error(kCmd, st.error());
   const profile::Profile& p = in->profile;
   if (p.sample_types.empty() && !p.samples().empty()) {
     return report_error(kCmd, Error{o.input + " has samples but no sample types", 0,
@@ -305,10 +309,12 @@ int run_report(const ReportOptions& o) {
   }
   std::string out;
   append_header(out, o, p, *value, all, matched, filter);
+  out += describe_cut(o.explore);
   if (p.sample_types.empty() || matched.samples == 0) {
     out += "\nThe profile holds no samples.\n";
   } else {
-    auto t = tables(o, p, *by, *sort, *value, filter);
+    auto t = view ? view_text(o.explore, o.by, o.sort, o.top, p, *value, filter)
+                  : tables(o, p, *by, *sort, *value, filter);
     if (!t) return report_error(kCmd, t.error());
     out += *t;
   }
@@ -348,9 +354,13 @@ void add_report_command(CLI::App& app, int& exit_code) {
                 "Write folded stacks (one line per stack, for flamegraph.pl, inferno, speedscope)");
   sub->add_flag("--no-comm", o->no_comm,
                 "With --folded, leave out the command name as the root frame");
-  sub->add_flag("--annotate", o->annotate,
-                "With --folded, mark kernel frames _[k], JIT frames _[j] and inlined frames _[i], "
-                "as FlameGraph's stackcollapse-perf.pl --all does");
+  auto* annotate =
+      sub->add_option("--annotate", o->explore.annotate_function,
+                      "FUNC: its source lines (or, without them, its instructions) with their "
+                      "samples. Bare, with --folded: mark kernel frames _[k], JIT frames _[j] and "
+                      "inlined frames _[i], as FlameGraph's stackcollapse-perf.pl --all does")
+          ->expected(0, 1);
+  add_explore_flags(sub, o->explore);
   sub->add_option("-o,--output", o->output,
                   "Write to FILE instead of standard output (replaced only when complete)");
   sub->footer(
@@ -367,8 +377,9 @@ void add_report_command(CLI::App& app, int& exit_code) {
       "  perfscope report --by module --pid 1234\n"
       "  perfscope report -i heap.pb.gz --sample-type inuse_space\n"
       "  perfscope report --folded -o app.folded    (then: flamegraph.pl app.folded > app.svg)");
-  sub->callback([o, by_option, &exit_code] {
+  sub->callback([o, by_option, annotate, &exit_code] {
     o->by_given = by_option->count() > 0;
+    o->annotate = annotate->count() > 0 && o->explore.annotate_function.empty();
     exit_code = run_report(*o);
   });
 }

@@ -47,6 +47,16 @@ void Collector::on_sample(const Sample& s) {
   pending_.push_back(p);
 }
 
+// Samples are released pass by pass, not quite in time order: one a little older than the first
+// is in period 0.
+std::uint32_t Collector::bucket_of(std::uint64_t time) {
+  if (bucket_ns_ == 0 || time == 0) return kNoBucket;
+  if (time_origin_ == 0) time_origin_ = time;
+  if (time <= time_origin_) return 0;
+  return static_cast<std::uint32_t>(
+      std::min<std::uint64_t>((time - time_origin_) / bucket_ns_, kNoBucket - 1));
+}
+
 void Collector::flush(std::uint64_t before) {
   std::size_t kept = 0;
   auto& kept_stacks = spare_stacks_;
@@ -71,7 +81,8 @@ void Collector::flush(std::uint64_t before) {
       pending_[kept++] = q;
       continue;
     }
-    const StackKey key{p.pid, p.tid, p.cpu, processes_.space_of(static_cast<pid_t>(p.pid), p.time)};
+    StackKey key{p.pid, p.tid, p.cpu, processes_.space_of(static_cast<pid_t>(p.pid), p.time)};
+    key.bucket = bucket_of(p.time);
     if (p.regs_length == 0) {
       stacks_.add(key, stack, 1, p.period);
       continue;

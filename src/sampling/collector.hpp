@@ -52,6 +52,11 @@ class Collector : public RecordHandler {
     stack_bytes_ = stack_bytes;
   }
 
+  // Samples are keyed by their period of this many ns after the first sample (StackKey::bucket);
+  // 0: not at all. In-kernel counts (add_aggregated) have no time and no period.
+  void set_bucket_ns(std::uint64_t ns) { bucket_ns_ = ns; }
+  std::uint64_t bucket_ns() const { return bucket_ns_; }
+
   // Leave out samples of the idle task (pid 0), counting them in idle_skipped().
   void set_skip_idle(bool skip) { skip_idle_ = skip; }
   std::uint64_t idle_skipped() const { return idle_skipped_; }
@@ -79,6 +84,7 @@ class Collector : public RecordHandler {
     std::size_t bytes_offset = 0, bytes_length = 0;
   };
   void flush(std::uint64_t before);
+  std::uint32_t bucket_of(std::uint64_t time);
   std::vector<Pending> pending_;
   std::vector<std::uint64_t> pending_stacks_;
   std::vector<std::uint64_t> spare_stacks_;  // swapped with pending_stacks_ each pass, so neither
@@ -90,6 +96,8 @@ class Collector : public RecordHandler {
   std::uint64_t stack_bytes_ = 0;
   std::uint64_t lost_records_ = 0, lost_samples_ = 0, throttled_ = 0, other_ = 0;
   bool skip_idle_ = false;
+  std::uint64_t bucket_ns_ = 100'000'000;  // 100 ms
+  std::uint64_t time_origin_ = 0;          // the first aggregated sample's time; 0: none yet
   std::uint64_t idle_skipped_ = 0;
 };
 

@@ -14,6 +14,7 @@ std::uint64_t hash_of(const StackKey& key, std::span<const std::uint64_t> stack)
   std::uint64_t h = mix(0, (std::uint64_t{key.pid} << 32) | key.tid);
   h = mix(h, (std::uint64_t{key.cpu} << 32) | key.space);
   if (key.state != 0) h = mix(h, key.state);
+  if (key.bucket != kNoBucket) h = mix(h, key.bucket);
   for (auto a : stack) h = mix(h, a);
   return h ^ (h >> 29);
 }

@@ -12,12 +12,18 @@
 
 namespace perfscope::sampling {
 
+// StackKey::bucket of a sample whose time is unknown (the eBPF backend's in-kernel counts).
+inline constexpr std::uint32_t kNoBucket = UINT32_MAX;
+
 struct StackKey {
   std::uint32_t pid = 0, tid = 0, cpu = 0;
   std::uint32_t space = 0;  // ProcessTable AddressSpaceId
   // Off-CPU time (bpf::OffCpuProfiler): the state the thread waited in (enum ps_offcpu_state:
   // 1 sleeping, 2 blocked, 3 runnable); 0 for an on-CPU sample.
   std::uint32_t state = 0;
+  // The sample's period (Collector::bucket_ns() wide) counted from the first sample, so that a
+  // profile can be cut in time later; kNoBucket when unknown.
+  std::uint32_t bucket = kNoBucket;
   bool operator==(const StackKey&) const = default;
 };
 
