@@ -394,10 +394,6 @@ profile::Profile build_profile(const sampling::Collector& collector,
   const auto key_time = p.intern("time");
   const auto unit_ms = p.intern("milliseconds");
   const auto bucket_ms = static_cast<std::int64_t>(collector.bucket_ns() / 1'000'000);
-  // Each sample's period: a "time" label, ms after the first sample (profile/sample_slice.hpp).
-  const auto key_time = p.intern("time");
-  const auto unit_ms = p.intern("milliseconds");
-  const auto bucket_ms = static_cast<std::int64_t>(collector.bucket_ns() / 1'000'000);
   Builder b(collector, symbolizer, p);
   std::uint64_t total_samples = 0;
   const auto& stacks = collector.stacks();
@@ -407,9 +403,6 @@ profile::Profile build_profile(const sampling::Collector& collector,
     b.count_unnamed(s.location_ids, e.count);
     total_samples += e.count;
     if (!info.time_type.empty()) label_state(s, e.key.state, p);
-    if (e.key.bucket != sampling::kNoBucket && bucket_ms > 0) {
-      s.labels.push_back({key_time, 0, e.key.bucket * bucket_ms, unit_ms});
-    }
     if (e.key.bucket != sampling::kNoBucket && bucket_ms > 0) {
       s.labels.push_back({key_time, 0, e.key.bucket * bucket_ms, unit_ms});
     }
