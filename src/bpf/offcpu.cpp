@@ -14,7 +14,11 @@
 
 // As in profiler.cpp: the skeleton's bool globals are C `_Bool` fields, which clang++ refuses.
 #define _Bool bool
+// bpftool writes the skeleton in C, where a bool global is a `_Bool` field, which clang++ (the
+// libFuzzer build) refuses: it is C++'s bool.
+#define _Bool bool
 #include "offcpu.skel.h"
+#undef _Bool
 #undef _Bool
 
 namespace perfscope::bpf {
