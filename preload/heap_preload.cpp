@@ -455,14 +455,16 @@ int collect_module(struct dl_phdr_info* info, std::size_t, void*) {
   return 0;
 }
 
-// `p` is the start of a symbol defined in the module at `base` (any module when base is 0); a
-// canonical PLT entry's symbol is undefined (SHN_UNDEF), though dladdr names it.
+// `p` is the start of a symbol defined in the module at `base` (any module but this library
+// when base is 0: a process started under perfscope mem has it preloaded, first in the global
+// scope); a canonical PLT entry's symbol is undefined (SHN_UNDEF), though dladdr names it.
 bool defined_at(void* p, ElfW(Addr) base) {
   Dl_info where{};
   ElfW(Sym)* sym = nullptr;
   return p != nullptr && dladdr1(p, &where, reinterpret_cast<void**>(&sym), RTLD_DL_SYMENT) != 0 &&
          sym != nullptr && sym->st_shndx != SHN_UNDEF && where.dli_saddr == p &&
-         (base == 0 || reinterpret_cast<ElfW(Addr)>(where.dli_fbase) == base);
+         (base == 0 ? reinterpret_cast<ElfW(Addr)>(where.dli_fbase) != own_base
+                    : reinterpret_cast<ElfW(Addr)>(where.dli_fbase) == base);
 }
 
 void* definition_of(const char* name) {

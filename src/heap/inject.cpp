@@ -339,7 +339,11 @@ Result<RemoteThread> RemoteThread::stop(pid_t pid) {
     s.xstate.resize(io.iov_len);
     s.have_xstate = true;
   } else if (::ptrace(PTRACE_GETFPREGS, pid, nullptr, &s.fpregs) != 0) {
-    return errno_error("PTRACE_GETFPREGS");
+    // Nothing to put back yet: let the thread go as it was.
+    const int e = errno;
+    t.state_.reset();
+    ::ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+    return Error{"PTRACE_GETFPREGS", e, {}};
   }
   s.mem.reset(::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDWR | O_CLOEXEC));
   if (!s.mem) return errno_error(fmt::format("open /proc/{}/mem", pid));
