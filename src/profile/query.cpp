@@ -196,7 +196,7 @@ Result<GroupBy> parse_group_by(std::string_view name) {
   if (name == "cpu") return GroupBy::cpu;
   if (name == "state") return GroupBy::state;
   return Error{fmt::format("cannot group by '{}'", name), 0,
-               "  choose one of: function, line, module, process, cpu, state"};
+               "  choose one of: function, line, module, process, cpu, state, thread, time"};
 }
 
 Result<SortBy> parse_sort_by(std::string_view name) {

@@ -221,11 +221,11 @@ TEST_F(ReportCli, NotAProfileAndCorruptGzip) {
 }
 
 TEST_F(ReportCli, UnknownByAndSortValues) {
-  auto r = report({"--by", "thread", "-o", file("out")});
+  auto r = report({"--by", "colour", "-o", file("out")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err,
-            "perfscope report: cannot group by 'thread'\n"
-            "  choose one of: function, line, module, process, cpu\n");
+            "perfscope report: cannot group by 'colour'\n"
+            "  choose one of: function, line, module, process, cpu, state, thread, time\n");
   r = report({"--sort", "alphabetical"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(has(r.err, "perfscope report: cannot sort by 'alphabetical'\n")) << r.err;

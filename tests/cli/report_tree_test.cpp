@@ -97,8 +97,11 @@ Paths parse_our_tree(const std::string& text) {
   return out;
 }
 
-// perf report -g caller --stdio (children mode): for each entry, its graph. Only the entries
-// whose graph starts with "---ENTRY" (the callees of an entry with no self samples) are taken.
+// perf report -g caller --stdio (children mode): for each entry, its graph. Only entries with no
+// self samples are taken: their graph is what the entry calls, as perfscope's -g caller tree
+// (an entry with self samples also shows the chains that lead to it). The entry is the root: its
+// graph starts with a line holding one '|' (the root's column), then "---CHILD" (one child) or
+// "|--P%--CHILD" branches; a name alone continues the chain above it.
 Paths parse_perf_tree(const std::string& text) {
   Paths out;
   struct Node {
@@ -108,27 +111,40 @@ Paths parse_perf_tree(const std::string& text) {
   };
   std::vector<Node> stack;
   double entry_pct = 0;
-  bool taking = false;
+  std::string entry_name;
+  bool root_pending = false, taking = false;
   std::istringstream in(text);
+  const std::regex entry(R"(^ *([0-9.]+)% +([0-9.]+)% +\[.\] (.*[^ ]) *$)");
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
     // An entry: "    97.97%     0.00%  [.] main" (user or kernel, [.] or [k]).
-    if (std::regex_search(line, std::regex(R"(^ *[0-9.]+% +[0-9.]+% )"))) {
-      entry_pct = std::stod(line);
+    std::smatch m;
+    if (std::regex_match(line, m, entry)) {
+      entry_pct = std::stod(m[1].str());
+      entry_name = m[3].str();
+      root_pending = std::stod(m[2].str()) < 0.005;
       stack.clear();
       taking = false;
       continue;
     }
     const auto first = line.find_first_not_of(" |");
-    if (first == std::string::npos) continue;
-    if (line.compare(first, 3, "---") == 0) {
-      stack.clear();
-      stack.push_back({first + 3, line.substr(first + 3), entry_pct});
-      taking = true;
-      out[stack.back().path] = entry_pct;
+    if (first == std::string::npos) {
+      const auto bar = line.find('|');
+      if (root_pending && bar != std::string::npos) {
+        stack = {{bar, entry_name, entry_pct}};
+        out[entry_name] = entry_pct;
+        root_pending = false;
+        taking = true;
+      }
       continue;
     }
     if (!taking) continue;
+    if (line.compare(first, 3, "---") == 0) {
+      stack.resize(1);
+      stack.push_back({first + 3, entry_name + ";" + line.substr(first + 3), entry_pct});
+      out[stack.back().path] = entry_pct;
+      continue;
+    }
     std::size_t name_col = first;
     double pct = -1;
     std::size_t parent_col = first;
@@ -438,12 +454,15 @@ TEST_F(RecordedTree, AnnotateShowsTheHotLine) {
 
 TEST(ReportDisassembly, FunctionWithoutReadableSourceIsDisassembled) {
   PS_REQUIRE(paranoid(2), pmu("software"));
+  PS_REQUIRE(program("objcopy"));
   TempDir dir;
+  // A copy without its DWARF (its symbol table kept): no source lines to show, wherever the
+  // source tree is, so the code is shown disassembled.
+  const std::string busy = dir.file("ps-busy");
+  ASSERT_EQ(run({find_on_path("objcopy"), "--strip-debug", target("ps-busy"), busy}).exit_code, 0);
   const auto rec = run({perfscope_binary(), "record", "--backend", "perf", "-F", "999", "-o",
-                        dir.file("busy.pb.gz"), "--", target("ps-busy"), "300"});
+                        dir.file("busy.pb.gz"), "--", busy, "300"});
   ASSERT_EQ(rec.exit_code, 0) << rec.err;
-  // The profile names the source relative to the build directory ("../tests/targets/busy.c"):
-  // from the test's directory it does not read, so the code is shown disassembled.
   const auto r = run({perfscope_binary(), "report", "-i", "busy.pb.gz", "--annotate", "hot_inner"},
                      {.cwd = dir.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
