@@ -113,11 +113,17 @@ void Model::learn_entry(std::size_t index) {
   info.pid = e.key.pid;
   info.tid = e.key.tid;
   const auto& space = collector_.processes().space(e.key.space);
-  if (!space.comm.empty() || !process_names_.contains(info.pid)) {
-    process_names_[info.pid] = space.comm;
+  // A process that exec()ed is named by its newest address space (ids only grow): a late sample
+  // from before the exec (the forking program's name) must not rename it back.
+  auto [newest, first] = name_space_.try_emplace(info.pid, e.key.space);
+  if (first || e.key.space >= newest->second) {
+    newest->second = e.key.space;
+    if (!space.comm.empty() || !process_names_.contains(info.pid)) {
+      process_names_[info.pid] = space.comm;
+    }
+    thread_names_[info.tid] =
+        std::string(collector_.processes().thread_comm(static_cast<pid_t>(info.tid), e.key.space));
   }
-  thread_names_[info.tid] =
-      std::string(collector_.processes().thread_comm(static_cast<pid_t>(info.tid), e.key.space));
   thread_pid_[info.tid] = info.pid;
 
   info.seq_off = static_cast<std::uint32_t>(arena_.size());

@@ -113,6 +113,7 @@ class Model {
   std::vector<std::vector<std::uint32_t>> loc_fns_;  // by location id - 1, innermost line first
   std::vector<std::uint32_t> loc_module_;
   std::unordered_map<std::uint32_t, std::string> process_names_, thread_names_;
+  std::unordered_map<std::uint32_t, std::uint32_t> name_space_;  // pid -> the space it is named by
   std::unordered_map<std::uint32_t, std::uint32_t> thread_pid_;
   // Decayed sample counts by (key << 32 | pid); totals by pid.
   std::unordered_map<std::uint64_t, double> avg_fn_self_, avg_fn_total_, avg_mod_self_,
