@@ -425,7 +425,8 @@ struct HeapAnalysis::Impl {
           continue;
         }
         std::vector<std::uint64_t> pcs(count);
-        std::memcpy(pcs.data(), frames, count * 8);
+        if (count > 0)
+          std::memcpy(pcs.data(), frames, count * 8);  // (an empty vector's data may be null)
         if (r.id >= s.wire_to_site.size()) {
           s.wire_to_site.resize(std::max<std::size_t>(r.id + 1, s.wire_to_site.size() * 2),
                                 kNoSite);
