@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "bpf/libbpf_log.hpp"
+#include "bpf/per_cpu.hpp"
 #include "bpf/profiler.hpp"
 #include "offcpu_abi.h"
 
@@ -161,15 +162,7 @@ Status OffCpuProfiler::drain(sampling::Collector& collector) {
 }
 
 std::uint64_t OffCpuProfiler::stat_sum(std::uint32_t slot) const {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.offcpu_stats), &slot, per_cpu.data()) != 0) {
-    return 0;
-  }
-  std::uint64_t sum = 0;
-  for (std::uint64_t v : per_cpu) sum += v;
-  return sum;
+  return sum_per_cpu_u64(bpf_map__fd(skel_->maps.offcpu_stats), slot);
 }
 
 OffCpuStats OffCpuProfiler::stats() const {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "bpf/libbpf_log.hpp"
+#include "bpf/per_cpu.hpp"
 #include "core/files.hpp"
 #include "core/perf_syscall.hpp"
 #include "profile_abi.h"
@@ -392,13 +393,7 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
 }
 
 std::uint64_t Profiler::stat_sum(std::uint32_t slot) const {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<std::uint64_t> per_cpu(static_cast<std::size_t>(ncpu));
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stats), &slot, per_cpu.data()) != 0) return 0;
-  std::uint64_t sum = 0;
-  for (std::uint64_t v : per_cpu) sum += v;
-  return sum;
+  return sum_per_cpu_u64(bpf_map__fd(skel_->maps.stats), slot);
 }
 
 ProfilerStats Profiler::stats() const {
