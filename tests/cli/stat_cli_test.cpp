@@ -476,12 +476,16 @@ TEST(StatCliVsPerf, PageFaultsExactAndTaskClockWithinFivePercent) {
   // reclaimed or is still being read costs one more fault. 5057
   // against 5056 was seen in CI. The fewest faults is the program's own count, so interleaved
   // pairs are run until the fewest perfscope counted equals the fewest perf counted (at most
-  // five pairs), and no count may be more than 0.2% above that.
+  // eight pairs), and no count may be more than 0.2% above that.
   const std::vector<std::string> pages{target("ps-touch_pages"), "5000"};
   std::vector<double> my_faults, perf_faults;
   auto fewest = [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); };
-  for (int i = 0; i < 5 && (i == 0 || fewest(my_faults) != fewest(perf_faults)); ++i) {
+  // Each counted run follows an uncounted one, so that the pages it maps are in the page cache.
+  auto warm = [&] { run({"/usr/bin/setarch", "-R", pages[0], pages[1]}); };
+  for (int i = 0; i < 8 && (i == 0 || fewest(my_faults) != fewest(perf_faults)); ++i) {
+    warm();
     my_faults.push_back(csv_value(parse_csv(run_tool(ours, pages).err), "page-faults"));
+    warm();
     perf_faults.push_back(csv_value(parse_csv(run_tool(perf, pages).err), "page-faults"));
     ASSERT_GT(perf_faults.back(), 5000);
   }
@@ -509,8 +513,12 @@ TEST(StatCliVsPerf, PageFaultsExactAndTaskClockWithinFivePercent) {
   }
   std::sort(mine.begin(), mine.end());
   std::sort(theirs.begin(), theirs.end());
-  EXPECT_NEAR(mine[2], theirs[2], 0.05 * theirs[2]);
-  EXPECT_NEAR(mine[2], 1.0, 0.05) << "task-clock is the program's CPU time";
+  std::string ratios;
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    ratios += " " + std::to_string(mine[i]) + "/" + std::to_string(theirs[i]);
+  }
+  EXPECT_NEAR(mine[2], theirs[2], 0.05 * theirs[2]) << "perfscope/perf, sorted:" << ratios;
+  EXPECT_NEAR(mine[2], 1.0, 0.05) << "task-clock is the program's CPU time:" << ratios;
 }
 
 }  // namespace
