@@ -22,6 +22,7 @@
 #include "recording/profile_builder.hpp"
 #include "sampling/collector.hpp"
 #include "sampling/decoder.hpp"
+#include "symbols/kallsyms_cache.hpp"
 #include "symbols/symbolizer.hpp"
 #include "unwind/dwarf_unwinder.hpp"
 
@@ -219,6 +220,11 @@ profile::Profile merge_events(const std::vector<std::pair<std::string, profile::
     }
   }
   return out;
+}
+
+std::string kallsyms_cache_dir(const PerfDataOptions& options) {
+  if (options.kallsyms_cache_dir) return *options.kallsyms_cache_dir;
+  return options.kallsyms_path == "/proc/kallsyms" ? symbols::default_kallsyms_cache_dir() : "";
 }
 
 class Reader : public sampling::RecordHandler {
@@ -564,8 +570,9 @@ class Reader : public sampling::RecordHandler {
   std::vector<std::unique_ptr<sampling::Collector>> collectors_;  // by event; null: side-band
   std::size_t current_ = 0;  // the event of the sample being decoded
   std::optional<unwind::DwarfUnwinder> unwinder_;
-  symbols::Symbolizer symbolizer_{
-      {.kallsyms_path = options_.kallsyms_path, .debug_dirs = options_.debug_dirs}};
+  symbols::Symbolizer symbolizer_{{.kallsyms_path = options_.kallsyms_path,
+                                   .kallsyms_cache_dir = kallsyms_cache_dir(options_),
+                                   .debug_dirs = options_.debug_dirs}};
   std::unordered_map<std::string, std::string> build_ids_;           // path -> hex
   std::unordered_map<std::string, std::optional<KnownFile>> files_;  // path -> what to read
   std::string buildid_dir_;

@@ -14,10 +14,12 @@
 // (HEADER_BUILD_ID), the path recorded when that file there still has that build-id, else perf's
 // build-id cache (~/.debug/.build-id/xx/rest/elf), else the debug file /usr/lib/debug/.build-id/
 // holds; addresses of a file found nowhere are named "module+0xADDRESS". Kernel addresses are
-// resolved with this machine's /proc/kallsyms.
+// resolved with this machine's /proc/kallsyms, through the kallsyms cache of the user's cache
+// directory (symbols/kallsyms_cache.hpp) once it has been read.
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +35,10 @@ struct PerfDataOptions {
   std::string buildid_dir = {};
   std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
   std::string kallsyms_path = "/proc/kallsyms";
+  // The kallsyms cache's directory (symbols/kallsyms_cache.hpp): a second read of a file on the
+  // same running kernel skips /proc/kallsyms. Nothing: symbols::default_kallsyms_cache_dir() when
+  // kallsyms_path is /proc/kallsyms; empty: no cache.
+  std::optional<std::string> kallsyms_cache_dir = {};
   // false: decode every record and keep the process table and stacks, but open no file (no DWARF
   // unwinding, no symbols) and return a profile without samples: the fuzz target's mode.
   bool resolve = true;

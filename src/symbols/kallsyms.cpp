@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 
 #include "core/files.hpp"
@@ -217,6 +218,124 @@ std::optional<KernelSymbols::Range> KernelSymbols::text_range(std::string_view m
     }
   }
   return r;
+}
+
+}  // namespace perfscope::symbols
+
+namespace perfscope::symbols {
+namespace {
+
+// to_bytes() layout: u32 version, u64 etext, stext, einittext, u8 hidden; u32 module count, each
+// u16 name length, name, u64 start, end; u32 symbol count, each u64 start, u32 name offset,
+// u16 name length, u16 module, u8 global; u32 names length, names.
+constexpr std::uint32_t kBytesVersion = 1;
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+// Reads fixed-size fields off the front of a byte string; any read past its end fails them all.
+class ByteReader {
+ public:
+  explicit ByteReader(std::string_view bytes) : rest_(bytes) {}
+  template <typename T>
+  bool get(T& v) {
+    if (rest_.size() < sizeof v) return ok_ = false;
+    std::memcpy(&v, rest_.data(), sizeof v);
+    rest_.remove_prefix(sizeof v);
+    return ok_;
+  }
+  bool get_bytes(std::size_t n, std::string_view& out) {
+    if (rest_.size() < n) return ok_ = false;
+    out = rest_.substr(0, n);
+    rest_.remove_prefix(n);
+    return ok_;
+  }
+  std::size_t left() const { return rest_.size(); }
+
+ private:
+  std::string_view rest_;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+std::string KernelSymbols::to_bytes() const {
+  std::string out;
+  out.reserve(32 + modules_.size() * 32 + symbols_.size() * 17 + names_.size());
+  put(out, kBytesVersion);
+  put(out, etext_);
+  put(out, stext_);
+  put(out, einittext_);
+  put(out, static_cast<std::uint8_t>(hidden_));
+  put(out, static_cast<std::uint32_t>(modules_.size()));
+  for (const Module& m : modules_) {
+    put(out, static_cast<std::uint16_t>(m.name.size()));
+    out.append(m.name);
+    put(out, m.start);
+    put(out, m.end);
+  }
+  put(out, static_cast<std::uint32_t>(symbols_.size()));
+  for (const Symbol& s : symbols_) {
+    put(out, s.start);
+    put(out, s.name_offset);
+    put(out, s.name_length);
+    put(out, s.module);
+    put(out, static_cast<std::uint8_t>(s.global));
+  }
+  put(out, static_cast<std::uint32_t>(names_.size()));
+  out.append(names_);
+  return out;
+}
+
+std::optional<KernelSymbols> KernelSymbols::from_bytes(std::string_view bytes) {
+  ByteReader in(bytes);
+  KernelSymbols ks;
+  std::uint32_t version = 0, nmodules = 0, nsymbols = 0, nnames = 0;
+  std::uint8_t hidden = 0;
+  if (!in.get(version) || version != kBytesVersion || !in.get(ks.etext_) || !in.get(ks.stext_) ||
+      !in.get(ks.einittext_) || !in.get(hidden) || hidden > 1 || !in.get(nmodules)) {
+    return std::nullopt;
+  }
+  ks.hidden_ = hidden != 0;
+  // Each module takes at least 18 bytes: a count beyond what is left is a lie, not a reserve.
+  if (nmodules == 0 || nmodules > in.left() / 18 ||
+      nmodules > std::uint32_t{std::numeric_limits<std::uint16_t>::max()} + 1) {
+    return std::nullopt;
+  }
+  ks.modules_.resize(nmodules);
+  for (Module& m : ks.modules_) {
+    std::uint16_t length = 0;
+    std::string_view name;
+    if (!in.get(length) || !in.get_bytes(length, name) || !in.get(m.start) || !in.get(m.end)) {
+      return std::nullopt;
+    }
+    m.name = std::string(name);
+  }
+  if (!ks.modules_[0].name.empty()) return std::nullopt;  // index 0 is the kernel image
+  if (!in.get(nsymbols) || nsymbols > in.left() / 17) return std::nullopt;
+  ks.symbols_.resize(nsymbols);
+  for (Symbol& s : ks.symbols_) {
+    std::uint8_t global = 0;
+    if (!in.get(s.start) || !in.get(s.name_offset) || !in.get(s.name_length) || !in.get(s.module) ||
+        !in.get(global) || global > 1) {
+      return std::nullopt;
+    }
+    s.global = global != 0;
+  }
+  std::string_view names;
+  if (!in.get(nnames) || !in.get_bytes(nnames, names) || in.left() != 0) return std::nullopt;
+  ks.names_ = std::string(names);
+  for (std::size_t i = 0; i < ks.symbols_.size(); ++i) {
+    const Symbol& s = ks.symbols_[i];
+    if (s.module >= ks.modules_.size() ||
+        std::uint64_t{s.name_offset} + s.name_length > ks.names_.size() ||
+        (i > 0 && s.start <= ks.symbols_[i - 1].start)) {
+      return std::nullopt;
+    }
+  }
+  return ks;
 }
 
 }  // namespace perfscope::symbols

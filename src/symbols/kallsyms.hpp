@@ -49,6 +49,14 @@ class KernelSymbols {
   };
   std::optional<Range> text_range(std::string_view module) const;
 
+  // The parsed table as bytes (for the kallsyms cache, kallsyms_cache.hpp), and back. from_bytes()
+  // checks everything find() and text_range() rely on (starts strictly increasing, names and
+  // module indexes in bounds, the kernel image first) and gives nothing for any input that fails,
+  // whatever its bytes. Both use this machine's byte order.
+  std::string to_bytes() const;
+  static std::optional<KernelSymbols> from_bytes(std::string_view bytes);
+  bool operator==(const KernelSymbols&) const = default;
+
  private:
   struct Symbol {
     std::uint64_t start;
@@ -56,10 +64,12 @@ class KernelSymbols {
     std::uint16_t name_length;
     std::uint16_t module;  // index into modules_; 0 = the kernel image
     bool global;           // T or W
+    bool operator==(const Symbol&) const = default;
   };
   struct Module {
     std::string name;
     std::uint64_t start = 0, end = 0;  // from /proc/modules; 0/0 when unknown
+    bool operator==(const Module&) const = default;
   };
 
   std::string names_;  // every kept name, back to back (one allocation instead of one per line)

@@ -9,6 +9,7 @@
 
 #include "symbols/elf_module.hpp"
 #include "symbols/kallsyms.hpp"
+#include "symbols/kallsyms_cache.hpp"
 #include "symbols/perf_map.hpp"
 
 namespace perfscope::symbols {
@@ -21,6 +22,13 @@ using FrameCache = std::unordered_map<std::uint64_t, std::vector<Frame>>;
 // "cannot read PATH: No such file or directory" from a read_text_file() error.
 std::string cannot_read(const std::string& path, const Error& e) {
   return "cannot read " + path + (e.errnum != 0 ? ": " + std::string(std::strerror(e.errnum)) : "");
+}
+
+Result<KernelSymbols> load_kernel_symbols_of(const SymbolizerOptions& o) {
+  if (o.kallsyms_cache_dir.empty()) return KernelSymbols::load(o.kallsyms_path, o.modules_path);
+  return load_kernel_symbols({.dir = o.kallsyms_cache_dir,
+                              .kallsyms_path = o.kallsyms_path,
+                              .modules_path = o.modules_path});
 }
 
 std::string basename_of(const std::string& path) {
@@ -138,9 +146,8 @@ void Symbolizer::load_kernel() {
   Impl& d = *impl_;
   if (d.kernel_tried) return;
   d.kernel_tried = true;
-  auto loaded = d.kernel_loading.valid()
-                    ? d.kernel_loading.get()
-                    : KernelSymbols::load(d.options.kallsyms_path, d.options.modules_path);
+  auto loaded =
+      d.kernel_loading.valid() ? d.kernel_loading.get() : load_kernel_symbols_of(d.options);
   if (loaded) {
     d.kernel = std::move(*loaded);
   } else {
@@ -151,8 +158,7 @@ void Symbolizer::load_kernel() {
 void Symbolizer::prefetch_kernel() {
   Impl& d = *impl_;
   if (d.kernel_tried || d.kernel_loading.valid()) return;
-  d.kernel_loading = std::async(std::launch::async, KernelSymbols::load, d.options.kallsyms_path,
-                                d.options.modules_path);
+  d.kernel_loading = std::async(std::launch::async, load_kernel_symbols_of, d.options);
 }
 
 std::optional<std::pair<std::uint64_t, std::uint64_t>> Symbolizer::kernel_text_range(

@@ -22,6 +22,8 @@ namespace perfscope::symbols {
 struct SymbolizerOptions {
   std::string kallsyms_path = "/proc/kallsyms";
   std::string modules_path = "/proc/modules";
+  // The kallsyms cache's directory (kallsyms_cache.hpp); empty: kallsyms is read every time.
+  std::string kallsyms_cache_dir = {};
   // Separate debug info: DIR/.build-id/xx/rest.debug and DIR/<module dir>/<debuglink>.
   std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
   // Where JIT maps live: DIR/perf-PID.map.
