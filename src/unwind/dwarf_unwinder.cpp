@@ -54,6 +54,10 @@ struct Module {
   Dwarf_CFI* eh = nullptr;
   Dwarf* dwarf = nullptr;
   Dwarf_CFI* debug = nullptr;  // owned by `dwarf`
+  // .debug_frame is opened on the first address .eh_frame does not cover: libdw inflates every
+  // compressed DWARF section of a file it begins (0.1 s for libc6-dbg's), and .eh_frame covers
+  // nearly all code.
+  bool debug_tried = false;
   std::unordered_map<std::uint64_t, std::uint32_t> rule_at;
   std::vector<FrameRule> rules;
   std::vector<Dwarf_Op> ops;
@@ -67,6 +71,23 @@ struct Module {
   }
 
   bool has_cfi() const { return eh != nullptr || debug != nullptr; }
+
+  // .debug_frame: in the separate debug file, else in the file itself.
+  void open_debug_frame() {
+    if (debug_tried) return;
+    debug_tried = true;
+    for (Elf* e : {elf->debug_file_elf(), elf->file()}) {
+      if (e == nullptr || debug != nullptr) continue;
+      if (Dwarf* dw = dwarf_begin_elf(e, DWARF_C_READ, nullptr)) {
+        dwarf = dw;
+        debug = dwarf_getcfi(dw);
+        if (debug == nullptr) {
+          dwarf_end(dw);
+          dwarf = nullptr;
+        }
+      }
+    }
+  }
 
   std::uint32_t add_ops(const Dwarf_Op* first, std::size_t count) {
     const auto at = static_cast<std::uint32_t>(ops.size());
@@ -122,12 +143,13 @@ struct Module {
     auto [it, inserted] = rule_at.try_emplace(vaddr, 0);
     if (!inserted) return rules[it->second];
     FrameRule rule;
-    for (Dwarf_CFI* cfi : {eh, debug}) {
+    for (int source = 0; source < 2 && !rule.found; ++source) {
+      if (source == 1) open_debug_frame();
+      Dwarf_CFI* cfi = source == 0 ? eh : debug;
       Dwarf_Frame* frame = nullptr;
       if (cfi == nullptr || dwarf_cfi_addrframe(cfi, vaddr, &frame) != 0) continue;
       compile(frame, rule);
       std::free(frame);
-      break;
     }
     it->second = static_cast<std::uint32_t>(rules.size());
     rules.push_back(rule);
@@ -229,20 +251,9 @@ struct DwarfUnwinder::Impl {
                    symbols::ElfModule::open(m.path, open_path, m.build_id, options.debug_dirs)) {
       module->elf = std::move(*elf);
       Elf* file = module->elf->file();
-      Elf* debug = module->elf->debug_file_elf();
       if (file != nullptr) module->eh = dwarf_getcfi_elf(file);
-      // .debug_frame: in the separate debug file, else in the file itself.
-      for (Elf* e : {debug, file}) {
-        if (e == nullptr || module->debug != nullptr) continue;
-        if (Dwarf* dw = dwarf_begin_elf(e, DWARF_C_READ, nullptr)) {
-          module->dwarf = dw;
-          module->debug = dwarf_getcfi(dw);
-          if (module->debug == nullptr) {
-            dwarf_end(dw);
-            module->dwarf = nullptr;
-          }
-        }
-      }
+      // Without .eh_frame, .debug_frame is all there is: opened now, to know.
+      if (module->eh == nullptr) module->open_debug_frame();
       if (!module->has_cfi()) module->failure = "no .eh_frame or .debug_frame";
     } else {
       module->failure = elf.error().message();
