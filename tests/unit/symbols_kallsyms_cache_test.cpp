@@ -233,6 +233,30 @@ TEST_F(KallsymsCache, HiddenAddressesAreNeitherCachedNorServed) {
                                     KernelSymbols::parse(kKallsyms, kModules)));
 }
 
+// The fuzz target's seeds (fuzz/corpus/kallsyms_cache/) are files it accepts: a change of the
+// layout must write them again, or the fuzzer starts from nothing.
+TEST(KallsymsCacheSeeds, AreAccepted) {
+  const std::string dir = std::string(PERFSCOPE_TEST_DATA) + "/../../fuzz/corpus/kallsyms_cache/";
+  const auto table = KernelSymbols::from_bytes(slurp(dir + "table.bin"));
+  ASSERT_TRUE(table.has_value());
+  EXPECT_EQ(table->find(0xffffffff81001010ULL)->name, "do_one");
+  if (::geteuid() != 0) GTEST_SKIP() << "cache_root.bin was written for uid 0";
+  char pattern[] = "/tmp/perfscope-kallsyms-seed-XXXXXX";
+  const int fd = ::mkstemp(pattern);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  spit(pattern, slurp(dir + "cache_root.bin"));
+  KernelIdentity id{.build_id = "deadbeef",
+                    .boot_id = "11111111-2222-3333-4444-555555555555",
+                    .modules_hash = 0,
+                    .uid = 0,
+                    .first_line = "ffffffff81000000 T _stext"};
+  const auto cached = read_kallsyms_cache(pattern, id);
+  ::unlink(pattern);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_TRUE(*cached == *table);
+}
+
 // On this machine's kernel: a cache root wrote, handed to nobody (owned by nobody, with nobody's
 // uid in it, so that only the kernel's first line can tell), gives nobody no address the kernel
 // hides from nobody.
