@@ -20,6 +20,7 @@
 #include "cli/report.hpp"
 #include "cli/report_error.hpp"
 #include "cli/scenario.hpp"
+#include "cli/serve.hpp"
 #include "cli/stat.hpp"
 #include "cli/syscalls.hpp"
 #include "cli/top.hpp"
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   add_syscalls_command(app, exit_code);
   add_scenario_command(app, exit_code);
   add_top_command(app, exit_code);
+  add_serve_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -60,15 +60,14 @@ std::optional<std::pair<std::size_t, std::size_t>> find_head_end(std::string_vie
 }
 
 // The fix for a failed bind(2) or listen(2): every failure gets one.
-std::string listen_hint(int errnum, const std::string& address, std::uint16_t port) {
+std::string listen_hint(int errnum, const std::string& address, std::uint16_t port,
+                        const ListenPurpose& purpose) {
   const std::string spelled =
       address.find(':') != std::string::npos ? "[" + address + "]" : address;
   switch (errnum) {
     case EADDRINUSE:
-      return fmt::format(
-          "  another program listens on port {}: pick another (prometheus:{}:PORT), or 0 for "
-          "any free port",
-          port, spelled);
+      return fmt::format("  another program listens on port {}: {}", port,
+                         fmt::format(fmt::runtime(purpose.other_port), spelled));
     case EACCES:
       return "  ports below 1024 need root or CAP_NET_BIND_SERVICE: use a higher one";
     case EADDRNOTAVAIL:
@@ -87,10 +86,36 @@ std::string listen_hint(int errnum, const std::string& address, std::uint16_t po
   }
 }
 
+const char* reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Content Too Large";
+    case 422:
+      return "Unprocessable Content";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "Unknown";
+  }
+}
+
 }  // namespace
 
 Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uint16_t port,
-                                            const ServerLimits& limits) {
+                                            const ServerLimits& limits,
+                                            const ListenPurpose& purpose) {
   const std::string where = fmt::format("{}:{}", address, port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -99,9 +124,9 @@ Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uin
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
   if (const int rc = ::getaddrinfo(address.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    return Error{
-        fmt::format("cannot resolve the Prometheus address {}: {}", address, ::gai_strerror(rc)), 0,
-        "  give a numeric address such as 127.0.0.1, 0.0.0.0 or [::1]"};
+    return Error{fmt::format("cannot resolve the {} address {}: {}", purpose.what, address,
+                             ::gai_strerror(rc)),
+                 0, "  give a numeric address such as 127.0.0.1, 0.0.0.0 or [::1]"};
   }
   MetricsServer s;
   s.limits_ = limits;
@@ -122,8 +147,8 @@ Result<MetricsServer> MetricsServer::listen(const std::string& address, std::uin
   }
   ::freeaddrinfo(found);
   if (!s.listener_) {
-    return Error{"cannot listen on " + where + " for Prometheus", last_errno,
-                 listen_hint(last_errno, address, port)};
+    return Error{"cannot listen on " + where + " for " + purpose.what, last_errno,
+                 listen_hint(last_errno, address, port, purpose)};
   }
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
@@ -216,6 +241,8 @@ void MetricsServer::answer(Connection& c, std::string_view head) {
   const std::string wanted = connection.empty() ? "" : lower(connection.front());
   c.close_after = version == "HTTP/1.1" ? wanted == "close" : wanted != "keep-alive";
   const std::string_view path = target.substr(0, target.find('?'));
+  const std::string_view query =
+      path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view();
   const auto lengths = header_values(head, "content-length");
 
   int status = 200;
@@ -238,6 +265,15 @@ void MetricsServer::answer(Connection& c, std::string_view head) {
   } else if (method != "GET" && method != "HEAD") {
     status = 405, reason = "Method Not Allowed", type = "text/plain", body = "only GET and HEAD\n";
     extra = "Allow: GET, HEAD\r\n";
+  } else if (handler_) {
+    const auto hosts = header_values(head, "host");
+    HttpReply reply = handler_({method, path, query, hosts.empty() ? "" : hosts.front()});
+    fmt::format_to(std::back_inserter(c.out),
+                   "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}{}\r\n",
+                   reply.status, reason_phrase(reply.status), reply.content_type, reply.body.size(),
+                   reply.headers, c.close_after ? "Connection: close\r\n" : "");
+    if (method != "HEAD") c.out += reply.body;
+    return;
   } else if (path == "/") {
     type = "text/plain";
     body = "perfscope monitor: metrics are at /metrics\n";

@@ -6,12 +6,17 @@
 // soon after it starts, idle connections close, and when every slot is taken the client that has
 // gone longest without a complete request makes room for the new one. Requests with a body
 // (Content-Length, Transfer-Encoding) are refused: GET and HEAD have none.
+//
+// `perfscope serve` uses the same server for its web UI: set_handler() hands every GET and HEAD
+// to a function instead of the fixed /metrics body (the limits and the parser stay the same).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
@@ -31,11 +36,37 @@ struct ServerLimits {
   std::size_t max_queued_bytes = 1 << 20;
 };
 
+// A GET or HEAD request as a handler sees it: views of the request head, valid during the call.
+struct HttpRequest {
+  std::string_view method;  // "GET" or "HEAD" (a HEAD reply's body is left out for it)
+  std::string_view path;    // the target before '?', not decoded ("/api/top")
+  std::string_view query;   // after '?', not decoded ("fn=main&pid=12"), "" when none
+  std::string_view host;    // the Host header, "" when absent
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body = {};
+  std::string headers = {};  // further header lines, each ending in "\r\n"
+};
+
+using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
+
+// How listen()'s errors name the server: "cannot listen on ADDR:PORT for WHAT", and the advice
+// for a port another program has.
+struct ListenPurpose {
+  std::string what = "Prometheus";
+  // After "another program listens on port N: "; {} stands for the address as written.
+  std::string other_port = "pick another (prometheus:{}:PORT), or 0 for any free port";
+};
+
 class MetricsServer {
  public:
   // Binds address:port (a numeric address or a host name; port 0 picks a free one) and listens.
   static Result<MetricsServer> listen(const std::string& address, std::uint16_t port,
-                                      const ServerLimits& limits = {});
+                                      const ServerLimits& limits = {},
+                                      const ListenPurpose& purpose = {});
   MetricsServer(MetricsServer&&) noexcept = default;
   MetricsServer& operator=(MetricsServer&&) noexcept = default;
   MetricsServer(const MetricsServer&) = delete;
@@ -45,6 +76,10 @@ class MetricsServer {
   std::uint16_t port() const { return port_; }
   // "http://127.0.0.1:9464/metrics"
   const std::string& url() const { return url_; }
+  // "http://127.0.0.1:9464" ("http://[::1]:9464" for IPv6)
+  std::string origin() const {
+    return url_.substr(0, url_.size() - std::string_view("/metrics").size());
+  }
   std::uint64_t requests() const { return requests_; }
   std::size_t connections() const { return connections_.size(); }
   // Bytes held for every connection: requests read but not answered, replies not yet sent.
@@ -52,6 +87,9 @@ class MetricsServer {
 
   // The body of GET /metrics from now on (Prometheus text format).
   void set_metrics(std::string body) { metrics_ = std::move(body); }
+  // From now on every GET and HEAD (any path) is answered by `handler`, not by the metrics body.
+  // It runs on the thread that calls serve(), one request at a time.
+  void set_handler(HttpHandler handler) { handler_ = std::move(handler); }
   // Accepts, reads, answers and writes whatever is ready. Never blocks.
   void serve();
 
@@ -87,6 +125,7 @@ class MetricsServer {
   std::uint16_t port_ = 0;
   std::string url_;
   std::string metrics_;
+  HttpHandler handler_;
   std::vector<Connection> connections_;
   std::uint64_t requests_ = 0;
   ServerLimits limits_;
