@@ -42,6 +42,7 @@ struct TopFlags {
   std::string view = "functions";
   std::string sort = "self";
   std::size_t rows = 20;
+  top::Limits limits;
   std::vector<std::string> command;
 };
 
@@ -83,7 +84,7 @@ class TopRun {
     if (!f.batch && !f.json) terminal_ = std::make_unique<Terminal>();
   }
 
-  bool on_refresh(const sampling::Collector& collector) {
+  bool on_refresh(sampling::Collector& collector) {
     if (!ui_.paused) live_.refresh(collector);
     ++refreshes_;
     if (f_.json) {
@@ -227,10 +228,11 @@ int run_top(TopFlags& f) {
   top::Query q;
   q.view = *view;
   q.sort = *sort;
-  TopRun top(f, top::LiveInfo{o.event, o.frequency, recorder->backend_name(), subject_of(f)}, q);
+  TopRun top(
+      f, top::LiveInfo{o.event, o.frequency, recorder->backend_name(), subject_of(f), f.limits}, q);
   recording::LiveClient live;
   live.refresh_s = f.delay_s;
-  live.on_refresh = [&top](const sampling::Collector& c) { return top.on_refresh(c); };
+  live.on_refresh = [&top](sampling::Collector& c) { return top.on_refresh(c); };
   if (!f.batch && !f.json) {
     live.input_fd = STDIN_FILENO;
     live.on_input = [&top] { return top.on_input(); };
@@ -285,13 +287,21 @@ void add_top_command(CLI::App& app, int& exit_code) {
   c->add_option("--save", f->save,
                 "Write the last window as a pprof profile here (at exit with --batch/--json; "
                 "the `s` key's file, default perfscope-top.pb.gz)");
+  c->add_option("--half-life", f->limits.half_life_s,
+                "Seconds over which AVG% halves; a stack unseen for ~7 half-lives is forgotten")
+      ->check(positive_seconds())
+      ->capture_default_str();
+  c->add_option("--max-stacks", f->limits.max_stacks,
+                "Distinct stacks kept in memory at most (the least sampled are forgotten first)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
   c->add_flag("--no-idle", o->no_idle, "Leave out samples of idle CPUs");
   c->add_option("command", f->command, "Command to run and watch (after --)");
   c->footer(fmt::format(
       "Keys: {}\n"
       "Columns: SELF% (leaf samples) and TOTAL% (anywhere in the stack) of the last window; AVG%\n"
-      "  the self share decayed with a {:.0f} s half-life. The status line shows perfscope's own "
-      "CPU.\n"
+      "  the self share decayed with a --half-life (default {:.0f} s). The status line shows "
+      "perfscope's own\n  CPU and resident memory.\n"
       "Examples:\n"
       "  perfscope top                          every CPU, full screen\n"
       "  perfscope top --batch -n 3 -d 2        three 2-second refreshes as text\n"

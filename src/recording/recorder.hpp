@@ -100,10 +100,11 @@ struct RecordResult {
 // A live client of a recording (`top`). run() calls on_refresh every refresh_s seconds, right
 // after the backend took everything sampled so far into the collector, and on_input whenever
 // input_fd is readable (the terminal). Either returning false ends the recording as its duration
-// would. With a live client run() builds no profile at the end: the client keeps its own.
+// would. With a live client run() builds no profile at the end: the client keeps its own, and
+// may empty the collector's stacks and forget exited processes it no longer shows.
 struct LiveClient {
   double refresh_s = 1;
-  std::function<bool(const sampling::Collector&)> on_refresh;
+  std::function<bool(sampling::Collector&)> on_refresh;
   int input_fd = -1;
   std::function<bool()> on_input;
 };

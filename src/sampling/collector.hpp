@@ -64,6 +64,9 @@ class Collector : public RecordHandler {
   ProcessTable& processes() { return processes_; }
   const ProcessTable& processes() const { return processes_; }
   const StackAggregator& stacks() const { return stacks_; }
+  // A live view (`top`) that has taken the aggregated entries forgets them
+  // (StackAggregator::clear).
+  void clear_stacks() { stacks_.clear(); }
 
   std::uint64_t samples() const { return stacks_.total_samples(); }
   const std::map<std::uint32_t, std::uint64_t>& samples_per_cpu() const { return per_cpu_; }

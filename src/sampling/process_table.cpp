@@ -96,7 +96,13 @@ void AddressSpace::insert(Mapping m) {
 }
 
 AddressSpaceId ProcessTable::new_space(pid_t pid, std::string comm) {
-  spaces_.push_back(AddressSpace{pid, std::move(comm), {}});
+  if (!free_spaces_.empty()) {
+    const AddressSpaceId id = free_spaces_.back();
+    free_spaces_.pop_back();
+    spaces_[id] = AddressSpace{pid, ++generations_, std::move(comm), {}};
+    return id;
+  }
+  spaces_.push_back(AddressSpace{pid, ++generations_, std::move(comm), {}});
   return static_cast<AddressSpaceId>(spaces_.size() - 1);
 }
 
@@ -181,7 +187,9 @@ void ProcessTable::on_mmap(const MmapRecord& m) {
 
 void ProcessTable::on_comm(const CommRecord& c) {
   const auto pid = static_cast<pid_t>(c.pid);
-  thread_comms_[static_cast<pid_t>(c.tid)] = std::string(c.comm);
+  auto [named, first] =
+      thread_comms_.insert_or_assign(static_cast<pid_t>(c.tid), std::string(c.comm));
+  if (first && c.pid != c.tid) process(pid).threads.push_back(static_cast<pid_t>(c.tid));
   if (c.exec) {
     add_image(process(pid), {c.id.time, new_space(pid, std::string(c.comm))});
   } else if (c.pid == c.tid) {
@@ -193,15 +201,20 @@ void ProcessTable::on_fork(const TaskRecord& t) {
   const auto pid = static_cast<pid_t>(t.pid);
   const auto parent_tid = static_cast<pid_t>(t.ptid);
   if (auto it = thread_comms_.find(parent_tid); it != thread_comms_.end()) {
-    thread_comms_[static_cast<pid_t>(t.tid)] = it->second;
+    auto [named, first] = thread_comms_.insert_or_assign(static_cast<pid_t>(t.tid), it->second);
+    if (first && t.pid == t.ppid && t.tid != t.pid) {
+      process(pid).threads.push_back(static_cast<pid_t>(t.tid));
+    }
   }
   if (t.pid == t.ppid) return;  // a new thread shares its process's address space
   // A new process starts as a copy of its parent's address space.
   const auto parent_space = space_of(static_cast<pid_t>(t.ppid), t.time);
   AddressSpace copy = spaces_[parent_space];
+  const AddressSpaceId id = new_space(pid, {});
   copy.pid = pid;
-  spaces_.push_back(std::move(copy));
-  add_image(process(pid), {t.time, static_cast<AddressSpaceId>(spaces_.size() - 1)});
+  copy.generation = spaces_[id].generation;
+  spaces_[id] = std::move(copy);
+  add_image(process(pid), {t.time, id});
 }
 
 void ProcessTable::on_exit(const TaskRecord& t) {
@@ -219,6 +232,26 @@ std::string_view ProcessTable::thread_comm(pid_t tid, AddressSpaceId space) cons
 bool ProcessTable::exited(pid_t pid) const {
   auto it = processes_.find(pid);
   return it != processes_.end() && it->second.exited;
+}
+
+std::vector<pid_t> ProcessTable::exited_processes() const {
+  std::vector<pid_t> out;
+  for (const auto& [pid, proc] : processes_) {
+    if (proc.exited) out.push_back(pid);
+  }
+  return out;
+}
+
+void ProcessTable::forget(pid_t pid) {
+  auto it = processes_.find(pid);
+  if (it == processes_.end()) return;
+  for (const Image& image : it->second.images) {
+    spaces_[image.space] = AddressSpace{};  // frees its mappings
+    free_spaces_.push_back(image.space);
+  }
+  for (const pid_t tid : it->second.threads) thread_comms_.erase(tid);
+  thread_comms_.erase(pid);
+  processes_.erase(it);
 }
 
 }  // namespace perfscope::sampling

@@ -4,7 +4,8 @@
 // Seeded from /proc (comm, executable mappings) when a recording starts, then kept current from
 // MMAP2 / COMM / FORK / EXIT records. exec() gives a process a new address space; samples are tied
 // to the address space they were taken in (AddressSpaceId), so a process that exec()s is still
-// symbolized correctly on both sides of the exec. Nothing is ever removed during a recording.
+// symbolized correctly on both sides of the exec. Nothing is removed during a recording unless a
+// live view asks (forget(): `top` drops exited processes it no longer shows).
 #pragma once
 
 #include <sys/types.h>
@@ -32,6 +33,7 @@ using AddressSpaceId = std::uint32_t;
 
 struct AddressSpace {
   pid_t pid = 0;
+  std::uint64_t generation = 0;   // grows with every space made (ids are reused after forget())
   std::string comm;               // the process name while it ran this program
   std::vector<Mapping> mappings;  // sorted by start, non-overlapping
   // The mapping containing `address`, or nullptr.
@@ -62,13 +64,24 @@ class ProcessTable {
   // True when an EXIT record for the process (its main thread) was seen.
   bool exited(pid_t pid) const;
 
+  // A live view's eviction. The processes whose EXIT record was seen.
+  std::vector<pid_t> exited_processes() const;
+  // Forgets a process: its address spaces (their ids are reused by later processes: the caller
+  // must hold none of them), its name and the names of its threads. A sample of it that comes
+  // later starts a new entry, as for a process never seen.
+  void forget(pid_t pid);
+  std::size_t processes_known() const { return processes_.size(); }
+  std::size_t spaces_live() const { return spaces_.size() - free_spaces_.size(); }
+  std::size_t threads_named() const { return thread_comms_.size(); }
+
  private:
   struct Image {
     std::uint64_t since = 0;  // perf clock time of the exec or fork that created it
     AddressSpaceId space = 0;
   };
   struct Process {
-    std::vector<Image> images;  // in time order
+    std::vector<Image> images;   // in time order
+    std::vector<pid_t> threads;  // threads other than the main one, as forks and COMMs named them
     bool exited = false;
   };
   AddressSpaceId new_space(pid_t pid, std::string comm);
@@ -77,6 +90,8 @@ class ProcessTable {
 
   std::unordered_map<pid_t, Process> processes_;
   std::vector<AddressSpace> spaces_;
+  std::vector<AddressSpaceId> free_spaces_;  // ids of forgotten spaces, reused first
+  std::uint64_t generations_ = 0;
   std::unordered_map<pid_t, std::string> thread_comms_;
 };
 

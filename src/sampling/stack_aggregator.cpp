@@ -1,5 +1,6 @@
 #include "sampling/stack_aggregator.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace perfscope::sampling {
@@ -51,6 +52,12 @@ void StackAggregator::add(const StackKey& key, std::span<const std::uint64_t> st
       return;
     }
   }
+}
+
+void StackAggregator::clear() {
+  entries_.clear();
+  arena_.clear();
+  std::fill(slots_.begin(), slots_.end(), 0);
 }
 
 void StackAggregator::grow() {

@@ -46,6 +46,9 @@ class StackAggregator {
     return {arena_.data() + e.offset, e.length};
   }
   std::uint64_t total_samples() const { return total_; }
+  // Forgets every entry (total_samples() stays), keeping the storage: a live view (`top`) that
+  // has taken the entries empties the aggregator at each refresh.
+  void clear();
 
  private:
   void grow();

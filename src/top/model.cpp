@@ -2,14 +2,32 @@
 
 #include <fmt/format.h>
 
+#include <linux/perf_event.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+
+#include "recording/location_table.hpp"
+#include "symbols/vdso.hpp"
 
 namespace perfscope::top {
 namespace {
 
-constexpr double kPrune = 0.01;  // decayed counts below this many samples are forgotten
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdULL;
+}
+
+bool is_file_mapping(const std::string& path) {
+  return !path.empty() && path.front() == '/' && path.rfind("//anon", 0) != 0 &&
+         path.rfind("/memfd:", 0) != 0;
+}
+
+bool is_jit_region(const std::string& path) {
+  return path == "//anon" || path.rfind("[anon", 0) == 0 || path.rfind("/memfd:", 0) == 0;
+}
 
 std::uint64_t pair_key(std::uint32_t key, std::uint32_t pid) {
   return (static_cast<std::uint64_t>(key) << 32) | pid;
@@ -68,96 +86,269 @@ std::optional<SortKey> parse_sort(const std::string& text) {
   return std::nullopt;
 }
 
-Model::Model(const sampling::Collector& collector, const recording::ProfileInfo& info)
-    : collector_(collector), builder_(collector, symbolizer_, info) {}
+Model::Model(sampling::Collector& collector, const recording::ProfileInfo& info, Limits limits)
+    : collector_(collector),
+      info_(info),
+      limits_(limits),
+      symbolizer_(std::make_unique<symbols::Symbolizer>()) {
+  unknown_mod_ = mods_.put("[unknown]");
+  no_stack_fn_ = function_key("[no stack]", "[unknown]");
+}
 
 Model::~Model() = default;
 
-std::uint32_t Model::intern(std::unordered_map<std::string, std::uint32_t>& index,
-                            std::vector<std::string>& names, const std::string& text) {
-  auto [it, inserted] = index.try_emplace(text, static_cast<std::uint32_t>(names.size()));
-  if (inserted) names.push_back(text);
-  return it->second;
+std::uint32_t Model::Interned::put(std::string_view s) {
+  if (auto it = index.find(s); it != index.end()) return it->second;
+  std::uint32_t id;
+  if (!free.empty()) {
+    id = free.back();
+    free.pop_back();
+    text[id] = std::string(s);
+    live[id] = 1;
+  } else {
+    id = static_cast<std::uint32_t>(text.size());
+    text.emplace_back(s);
+    live.push_back(1);
+    mark.push_back(0);
+  }
+  index.emplace(text[id], id);
+  return id;
 }
 
-void Model::location_keys(std::uint64_t location_id) {
-  const profile::Profile& p = builder_.profile();
-  while (loc_fns_.size() < location_id) {
-    const profile::Location& loc = p.location(loc_fns_.size() + 1);
-    std::string module = "[unknown]";
-    if (loc.mapping_id != 0) {
-      const std::string name = base_name(p.string(p.mapping(loc.mapping_id).filename));
-      if (!name.empty()) module = name;
-    }
-    const std::uint32_t mod = intern(mod_index_, mod_names_, module);
-    std::vector<std::uint32_t> fns;
-    for (const auto& line : loc.lines) {
-      const std::string fn(p.string(p.function(line.function_id).name));
-      const std::size_t before = fn_names_.size();
-      const std::uint32_t key = intern(fn_index_, fn_names_, fn + '\x1f' + module);
-      if (fn_names_.size() != before) {
-        fn_names_.back() = fn;
-        fn_modules_.push_back(module);
-      }
-      fns.push_back(key);
-    }
-    loc_fns_.push_back(std::move(fns));
-    loc_module_.push_back(mod);
-  }
+std::optional<std::uint32_t> Model::Interned::find(std::string_view s) const {
+  if (auto it = index.find(s); it != index.end()) return it->second;
+  return std::nullopt;
 }
 
-void Model::learn_entry(std::size_t index) {
-  const auto& e = collector_.stacks().entries()[index];
-  const profile::Sample& s = builder_.profile().samples()[index];
-  EntryInfo info;
-  info.pid = e.key.pid;
-  info.tid = e.key.tid;
-  const auto& space = collector_.processes().space(e.key.space);
-  // A process that exec()ed is named by its newest address space (ids only grow): a late sample
-  // from before the exec (the forking program's name) must not rename it back.
-  auto [newest, first] = name_space_.try_emplace(info.pid, e.key.space);
-  if (first || e.key.space >= newest->second) {
-    newest->second = e.key.space;
-    if (!space.comm.empty() || !process_names_.contains(info.pid)) {
-      process_names_[info.pid] = space.comm;
+std::size_t Model::Interned::sweep() {
+  std::size_t freed = 0;
+  for (std::uint32_t id = 0; id < text.size(); ++id) {
+    if (live[id] != 0 && mark[id] == 0) {
+      index.erase(text[id]);
+      std::string().swap(text[id]);
+      live[id] = 0;
+      free.push_back(id);
+      ++freed;
     }
-    thread_names_[info.tid] =
-        std::string(collector_.processes().thread_comm(static_cast<pid_t>(info.tid), e.key.space));
+    mark[id] = 0;
   }
-  thread_pid_[info.tid] = info.pid;
+  return freed;
+}
 
-  info.seq_off = static_cast<std::uint32_t>(arena_.size());
-  std::vector<std::uint32_t> modules;
-  for (const auto id : s.location_ids) {
-    location_keys(id);
-    for (const auto fn : loc_fns_[id - 1]) arena_.push_back(fn);
-    const std::uint32_t mod = loc_module_[id - 1];
-    if (std::find(modules.begin(), modules.end(), mod) == modules.end()) modules.push_back(mod);
+bool Model::StackRef::operator==(const StackRef& o) const {
+  return hash == o.hash && pid == o.pid && tid == o.tid && space == o.space &&
+         raw.size() == o.raw.size() &&
+         (raw.empty() || std::memcmp(raw.data(), o.raw.data(), raw.size_bytes()) == 0);
+}
+
+std::uint32_t Model::function_key(std::string_view function, std::string_view module) {
+  scratch_.assign(function);
+  scratch_ += '\x1f';
+  scratch_ += module;
+  return fns_.put(scratch_);
+}
+
+std::string_view Model::function_name(std::uint32_t key) const {
+  const std::string& t = fns_.text[key];
+  return std::string_view(t).substr(0, t.find('\x1f'));
+}
+
+std::string_view Model::function_module(std::uint32_t key) const {
+  const std::string& t = fns_.text[key];
+  const auto sep = t.find('\x1f');
+  return sep == std::string::npos ? std::string_view() : std::string_view(t).substr(sep + 1);
+}
+
+void Model::resolve(std::uint64_t address, bool kernel, bool leaf,
+                    sampling::AddressSpaceId space_id, std::vector<symbols::Frame>& frames,
+                    std::string& module, const sampling::Mapping** mapping) {
+  // A return address points after the call; look up the call itself.
+  const std::uint64_t lookup = leaf ? address : address - 1;
+  *mapping = nullptr;
+  if (address == sampling::kStackLost) {
+    frames = {
+        symbols::Symbolizer::unknown(kernel ? "kernel stack lost: BPF stack map full or colliding"
+                                            : "user stack lost: BPF stack map full or colliding")};
+    module = "[unknown]";
+    return;
   }
-  if (arena_.size() == info.seq_off) {  // nothing in the stack: one frame that says so
-    const std::uint32_t mod = intern(mod_index_, mod_names_, "[unknown]");
-    const std::size_t before = fn_names_.size();
-    arena_.push_back(intern(fn_index_, fn_names_, "[no stack]\x1f[unknown]"));
-    if (fn_names_.size() != before) {
-      fn_names_.back() = "[no stack]";
-      fn_modules_.push_back("[unknown]");
+  if (kernel) {
+    frames = symbolizer_->resolve_kernel(lookup);
+    module = frames.empty() ? "[kernel.kallsyms]" : frames.back().module;
+    return;
+  }
+  const auto& space = collector_.processes().space(space_id);
+  const sampling::Mapping* m = space.find(address);
+  const bool vdso = m != nullptr && m->path == "[vdso]" && !symbols::vdso_image_path().empty();
+  if (m != nullptr && (is_file_mapping(m->path) || vdso)) {
+    *mapping = m;
+    module = base_name(m->path);
+    symbols::MappedFile file{m->path,     vdso ? symbols::vdso_image_path() : std::string(),
+                             m->build_id, m->start,
+                             m->end,      m->pgoff};
+    frames = symbolizer_->resolve_user(file, lookup);
+    if (frames.size() == 1 && !frames.front().resolved && !frames.front().module.empty()) {
+      frames.front() = symbols::Symbolizer::by_address(frames.front(), address - lookup);
     }
-    modules.push_back(mod);
+    return;
   }
-  info.seq_len = static_cast<std::uint32_t>(arena_.size() - info.seq_off);
-  info.fn_off = static_cast<std::uint32_t>(arena_.size());
-  for (std::uint32_t i = 0; i < info.seq_len; ++i) {
-    const std::uint32_t fn = arena_[info.seq_off + i];
-    if (std::find(arena_.begin() + info.fn_off, arena_.end(), fn) == arena_.end()) {
-      arena_.push_back(fn);
+  if (m != nullptr && !is_jit_region(m->path)) {  // [vsyscall], ...
+    *mapping = m;
+    module = base_name(m->path);
+    frames = {symbols::Symbolizer::unknown(m->path.substr(0, 40), m->path)};
+    return;
+  }
+  // Anonymous memory or no mapping known: a JIT map is the only hope.
+  module = "[unknown]";
+  jit_pids_.insert(space.pid);
+  const auto& jit = symbolizer_->resolve_jit(space.pid, lookup);
+  if (!jit.empty() && jit.front().resolved) {
+    frames = jit;
+    return;
+  }
+  std::string reason;
+  if (m != nullptr) {
+    reason = fmt::format("anonymous memory, no /tmp/perf-{}.map", space.pid);
+  } else if (collector_.processes().exited(space.pid)) {
+    reason = "process gone";
+  } else if (space.mappings.empty()) {
+    reason = "no mappings known for this process";
+  } else {
+    reason = "address outside every mapping";
+  }
+  frames = {symbols::Symbolizer::unknown(reason)};
+}
+
+std::uint32_t Model::location(std::uint64_t address, bool kernel, bool leaf,
+                              sampling::AddressSpaceId space_id) {
+  // The key: what names the frame, so that every process running a program shares its frames.
+  const std::uint64_t lookup = leaf ? address : address - 1;
+  const std::uint64_t leaf_bit = leaf ? std::uint64_t{1} << 48 : 0;
+  LocKey key;
+  std::uint32_t file = UINT32_MAX;
+  const auto& space = collector_.processes().space(space_id);
+  if (address == sampling::kStackLost) {
+    key = {std::uint64_t{4} << 56 | (kernel ? 1 : 0), 0};
+  } else if (kernel) {
+    key = {std::uint64_t{1} << 56 | leaf_bit, lookup};
+  } else if (const sampling::Mapping* m = space.find(address);
+             m != nullptr && (is_file_mapping(m->path) || !is_jit_region(m->path))) {
+    scratch_.assign(m->build_id.empty() || !is_file_mapping(m->path) ? "p:" : "b:");
+    scratch_ += m->build_id.empty() || !is_file_mapping(m->path) ? m->path : m->build_id;
+    file = files_.put(scratch_);
+    key = {std::uint64_t{2} << 56 | leaf_bit | file, lookup - m->start + m->pgoff};
+  } else {
+    key = {std::uint64_t{3} << 56 | leaf_bit | static_cast<std::uint32_t>(space.pid), lookup};
+  }
+  if (auto it = loc_index_.find(key); it != loc_index_.end()) return it->second;
+
+  std::string module;
+  const sampling::Mapping* mapping = nullptr;
+  resolve(address, kernel, leaf, space_id, frames_, module, &mapping);
+  std::uint32_t index;
+  if (!free_locs_.empty()) {
+    index = free_locs_.back();
+    free_locs_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(locs_.size());
+    locs_.emplace_back();
+  }
+  Loc& loc = locs_[index];
+  loc.key = key;
+  loc.file = file;
+  loc.module = mods_.put(module.empty() ? std::string_view("[unknown]") : module);
+  loc.fns.clear();
+  for (const auto& f : frames_) loc.fns.push_back(function_key(f.function, mods_.text[loc.module]));
+  loc.live = true;
+  loc_index_.emplace(key, index);
+  return index;
+}
+
+void Model::name_process(const Stack& s) {
+  const auto& space = collector_.processes().space(s.space);
+  // A process that exec()ed is named by its newest address space (generations only grow): a
+  // late sample from before the exec (the forking program's name) must not rename it back.
+  auto [newest, first] = name_space_.try_emplace(s.pid, space.generation);
+  if (first || space.generation >= newest->second) {
+    newest->second = space.generation;
+    if (!space.comm.empty() || !process_names_.contains(s.pid)) process_names_[s.pid] = space.comm;
+    thread_names_[s.tid] =
+        std::string(collector_.processes().thread_comm(static_cast<pid_t>(s.tid), s.space));
+  }
+  thread_pid_[s.tid] = s.pid;
+}
+
+std::uint32_t Model::learn_stack(const StackRef& ref) {
+  std::uint32_t index;
+  if (!free_stacks_.empty()) {
+    index = free_stacks_.back();
+    free_stacks_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(stacks_.size());
+    stacks_.emplace_back();
+  }
+  Stack& s = stacks_[index];
+  s.hash = ref.hash;
+  s.pid = ref.pid;
+  s.tid = ref.tid;
+  s.space = ref.space;
+  s.raw.assign(ref.raw.begin(), ref.raw.end());
+  s.keys.clear();
+  s.weight = 0;
+  s.window_refresh = 0;
+  s.live = true;
+
+  // Locations, leaf first; the kernel's PERF_CONTEXT_* markers split kernel from user frames.
+  bool kernel = false, leaf = true;
+  for (const std::uint64_t address : s.raw) {
+    if (address != sampling::kStackLost &&
+        address >= static_cast<std::uint64_t>(PERF_CONTEXT_MAX)) {
+      kernel = address == static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL);
+      continue;
+    }
+    const std::uint32_t loc = location(address, kernel, leaf, s.space);
+    stacks_[index].keys.push_back(loc);  // (location() may not move stacks_, but be plain)
+    leaf = false;
+  }
+  Stack& t = stacks_[index];
+  t.n_locs = static_cast<std::uint32_t>(t.keys.size());
+  for (std::uint32_t i = 0; i < t.n_locs; ++i) {
+    for (const auto fn : locs_[t.keys[i]].fns) t.keys.push_back(fn);
+  }
+  if (t.keys.size() == t.n_locs) t.keys.push_back(no_stack_fn_);  // one frame that says so
+  t.n_seq = static_cast<std::uint32_t>(t.keys.size() - t.n_locs);
+  const std::size_t fn_start = t.keys.size();
+  for (std::uint32_t i = 0; i < t.n_seq; ++i) {
+    const std::uint32_t fn = t.keys[t.n_locs + i];
+    if (std::find(t.keys.begin() + static_cast<std::ptrdiff_t>(fn_start), t.keys.end(), fn) ==
+        t.keys.end()) {
+      t.keys.push_back(fn);
     }
   }
-  info.fn_len = static_cast<std::uint32_t>(arena_.size() - info.fn_off);
-  info.mod_off = static_cast<std::uint32_t>(arena_.size());
-  arena_.insert(arena_.end(), modules.begin(), modules.end());
-  info.mod_len = static_cast<std::uint32_t>(modules.size());
-  info.leaf_module = modules.front();
-  entries_.push_back(info);
+  t.n_fns = static_cast<std::uint32_t>(t.keys.size() - fn_start);
+  const std::size_t mod_start = t.keys.size();
+  for (std::uint32_t i = 0; i < t.n_locs; ++i) {
+    const std::uint32_t mod = locs_[t.keys[i]].module;
+    if (std::find(t.keys.begin() + static_cast<std::ptrdiff_t>(mod_start), t.keys.end(), mod) ==
+        t.keys.end()) {
+      t.keys.push_back(mod);
+    }
+  }
+  if (t.keys.size() == mod_start) t.keys.push_back(unknown_mod_);
+  t.n_mods = static_cast<std::uint32_t>(t.keys.size() - mod_start);
+  t.keys.shrink_to_fit();
+  name_process(t);
+  stack_index_.emplace(StackRef{t.hash, t.pid, t.tid, t.space, t.raw}, index);
+  return index;
+}
+
+std::uint32_t Model::stack_of(const sampling::StackKey& key, std::span<const std::uint64_t> raw) {
+  std::uint64_t h = mix(0, (std::uint64_t{key.pid} << 32) | key.tid);
+  h = mix(h, key.space);
+  for (const auto a : raw) h = mix(h, a);
+  const StackRef ref{h ^ (h >> 29), key.pid, key.tid, key.space, raw};
+  if (auto it = stack_index_.find(ref); it != stack_index_.end()) return it->second;
+  return learn_stack(ref);
 }
 
 void Model::decay(double factor) {
@@ -173,45 +364,182 @@ void Model::decay(double factor) {
   shrink(avg_mod_total_);
   shrink(avg_thread_);
   shrink(avg_pid_);
+  for (Stack& s : stacks_) s.weight *= factor;
 }
 
 void Model::refresh(double interval_s) {
-  builder_.update();
-  const auto& entries = collector_.stacks().entries();
-  for (std::size_t i = entries_.size(); i < entries.size(); ++i) learn_entry(i);
-  prev_count_.resize(entries.size(), 0);
-  prev_period_.resize(entries.size(), 0);
-  window_.clear();
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const std::uint64_t d = entries[i].count - prev_count_[i];
-    if (d == 0) continue;
-    window_.push_back({static_cast<std::uint32_t>(i), d, entries[i].period - prev_period_[i]});
-    prev_count_[i] = entries[i].count;
-    prev_period_[i] = entries[i].period;
-  }
-  interval_s_ = interval_s;
   ++refreshes_;
-  decay(std::pow(0.5, interval_s / kHalfLifeSeconds));
-  for (const Delta& d : window_) {
-    const EntryInfo& e = entries_[d.entry];
-    const auto c = static_cast<double>(d.count);
-    avg_pid_[e.pid] += c;
-    avg_thread_[pair_key(e.tid, e.pid)] += c;
-    avg_fn_self_[pair_key(arena_[e.seq_off], e.pid)] += c;
-    avg_mod_self_[pair_key(e.leaf_module, e.pid)] += c;
-    for (std::uint32_t i = 0; i < e.fn_len; ++i) {
-      avg_fn_total_[pair_key(arena_[e.fn_off + i], e.pid)] += c;
+  interval_s_ = interval_s;
+  window_.clear();
+  const auto& aggregated = collector_.stacks();
+  for (const auto& e : aggregated.entries()) {
+    if (e.count == 0 || e.key.state != 0) continue;
+    const std::uint32_t index = stack_of(e.key, aggregated.stack(e));
+    Stack& s = stacks_[index];
+    if (s.window_refresh != refreshes_) {
+      s.window_refresh = refreshes_;
+      s.window_pos = static_cast<std::uint32_t>(window_.size());
+      window_.push_back({index, 0, 0});
     }
-    for (std::uint32_t i = 0; i < e.mod_len; ++i) {
-      avg_mod_total_[pair_key(arena_[e.mod_off + i], e.pid)] += c;
+    window_[s.window_pos].count += e.count;
+    window_[s.window_pos].period += e.period;
+  }
+  collector_.clear_stacks();
+
+  decay(std::pow(0.5, interval_s / limits_.half_life_s));
+  for (const Delta& d : window_) {
+    Stack& s = stacks_[d.stack];
+    const auto c = static_cast<double>(d.count);
+    s.weight += c;
+    avg_pid_[s.pid] += c;
+    avg_thread_[pair_key(s.tid, s.pid)] += c;
+    avg_fn_self_[pair_key(s.leaf(), s.pid)] += c;
+    avg_mod_self_[pair_key(s.leaf_module(), s.pid)] += c;
+    for (const auto fn : s.fns()) avg_fn_total_[pair_key(fn, s.pid)] += c;
+    for (const auto mod : s.mods()) avg_mod_total_[pair_key(mod, s.pid)] += c;
+  }
+  sweep();
+}
+
+void Model::free_stack(std::uint32_t index) {
+  Stack& s = stacks_[index];
+  stack_index_.erase(StackRef{s.hash, s.pid, s.tid, s.space, s.raw});
+  std::vector<std::uint64_t>().swap(s.raw);
+  std::vector<std::uint32_t>().swap(s.keys);
+  s.live = false;
+  free_stacks_.push_back(index);
+  ++stacks_evicted_;
+}
+
+void Model::sweep() {
+  // Stacks: the faded ones, then the lightest beyond the cap; the window's stay.
+  std::size_t live = 0;
+  for (std::uint32_t i = 0; i < stacks_.size(); ++i) {
+    Stack& s = stacks_[i];
+    if (!s.live) continue;
+    if (s.window_refresh != refreshes_ && s.weight < kPrune) {
+      free_stack(i);
+    } else {
+      ++live;
     }
   }
+  if (live > limits_.max_stacks) {
+    std::vector<std::pair<double, std::uint32_t>> light;
+    for (std::uint32_t i = 0; i < stacks_.size(); ++i) {
+      if (stacks_[i].live && stacks_[i].window_refresh != refreshes_) {
+        light.emplace_back(stacks_[i].weight, i);
+      }
+    }
+    const std::size_t excess = std::min(live - limits_.max_stacks, light.size());
+    std::nth_element(light.begin(), light.begin() + static_cast<std::ptrdiff_t>(excess),
+                     light.end());
+    for (std::size_t i = 0; i < excess; ++i) free_stack(light[i].second);
+  }
+  while (!stacks_.empty() && !stacks_.back().live) {  // a free tail gives its memory back
+    stacks_.pop_back();
+    std::erase(free_stacks_, static_cast<std::uint32_t>(stacks_.size()));
+  }
+
+  // What the kept stacks and averages refer to stays; the rest goes.
+  std::unordered_set<std::uint32_t> pids, tids;
+  for (const Stack& s : stacks_) {
+    if (!s.live) continue;
+    for (const auto loc : s.locs()) locs_[loc].mark = true;
+    for (const auto fn : s.seq()) fns_.mark[fn] = 1;
+    for (const auto mod : s.mods()) mods_.mark[mod] = 1;
+    pids.insert(s.pid);
+    tids.insert(s.tid);
+  }
+  for (auto& loc : locs_) {
+    if (!loc.live) continue;
+    if (!loc.mark) {
+      loc_index_.erase(loc.key);
+      loc.live = false;
+      std::vector<std::uint32_t>().swap(loc.fns);
+      free_locs_.push_back(static_cast<std::uint32_t>(&loc - locs_.data()));
+      continue;
+    }
+    loc.mark = false;
+    mods_.mark[loc.module] = 1;
+    if (loc.file != UINT32_MAX) files_.mark[loc.file] = 1;
+  }
+  const auto mark_keys = [&](const std::unordered_map<std::uint64_t, double>& m, Interned& names) {
+    for (const auto& [k, v] : m) {
+      names.mark[static_cast<std::uint32_t>(k >> 32)] = 1;
+      pids.insert(static_cast<std::uint32_t>(k));
+    }
+  };
+  mark_keys(avg_fn_self_, fns_);
+  mark_keys(avg_fn_total_, fns_);
+  mark_keys(avg_mod_self_, mods_);
+  mark_keys(avg_mod_total_, mods_);
+  for (const auto& [k, v] : avg_thread_) {
+    tids.insert(static_cast<std::uint32_t>(k >> 32));
+    pids.insert(static_cast<std::uint32_t>(k));
+  }
+  for (const auto& [pid, v] : avg_pid_) pids.insert(pid);
+  fns_.mark[no_stack_fn_] = 1;
+  mods_.mark[unknown_mod_] = 1;
+  // A function's module is a module key too (its name is in the function's key).
+  fns_.sweep();
+  mods_.sweep();
+  files_.sweep();
+
+  std::erase_if(process_names_, [&](const auto& kv) { return !pids.contains(kv.first); });
+  std::erase_if(name_space_, [&](const auto& kv) { return !pids.contains(kv.first); });
+  std::erase_if(thread_names_, [&](const auto& kv) { return !tids.contains(kv.first); });
+  std::erase_if(thread_pid_, [&](const auto& kv) { return !tids.contains(kv.first); });
+  // Exited processes nothing refers to leave the process table one refresh later (a sample
+  // counted just before the exit may still come with the next drain).
+  std::unordered_set<std::uint32_t> doomed;
+  for (const pid_t pid : collector_.processes().exited_processes()) {
+    const auto p = static_cast<std::uint32_t>(pid);
+    if (pids.contains(p)) continue;
+    if (doomed_.contains(p)) {
+      collector_.processes().forget(pid);
+      ++processes_forgotten_;
+    } else {
+      doomed.insert(p);
+    }
+  }
+  doomed_ = std::move(doomed);
+
+  // The symbolizer's caches only grow: past a fixed size, a fresh one (what the view holds is
+  // already named; only new frames go to it).
+  const auto st = symbolizer_->stats();
+  if (st.addresses_resolved + st.addresses_unknown > limits_.symbolizer_addresses ||
+      st.modules_loaded + st.modules_failed > limits_.symbolizer_files ||
+      jit_pids_.size() > limits_.symbolizer_files) {
+    symbolizer_ = std::make_unique<symbols::Symbolizer>();
+    jit_pids_.clear();
+    ++symbolizer_restarts_;
+  }
+}
+
+Footprint Model::footprint() const {
+  Footprint f;
+  f.stacks = stack_index_.size();
+  f.locations = loc_index_.size();
+  f.functions = fns_.size();
+  f.modules = mods_.size();
+  f.files = files_.size();
+  f.processes = process_names_.size();
+  f.threads = thread_names_.size();
+  f.table_processes = collector_.processes().processes_known();
+  f.table_spaces = collector_.processes().spaces_live();
+  f.table_threads = collector_.processes().threads_named();
+  const auto st = symbolizer_->stats();
+  f.symbolizer_addresses = st.addresses_resolved + st.addresses_unknown;
+  f.symbolizer_restarts = symbolizer_restarts_;
+  f.stacks_evicted = stacks_evicted_;
+  f.processes_forgotten = processes_forgotten_;
+  return f;
 }
 
 std::uint64_t Model::window_samples(std::int64_t zoom_pid) const {
   std::uint64_t n = 0;
   for (const Delta& d : window_) {
-    if (zoom_pid < 0 || entries_[d.entry].pid == zoom_pid) n += d.count;
+    if (zoom_pid < 0 || stacks_[d.stack].pid == zoom_pid) n += d.count;
   }
   return n;
 }
@@ -244,7 +572,7 @@ std::vector<Row> Model::rows(const Query& q) const {
   std::unordered_map<std::uint32_t, Acc> acc;
   std::unordered_map<std::uint64_t, double> window_pid, decayed_pid;  // (key, pid) -> samples
   for (const Delta& d : window_) {
-    const EntryInfo& e = entries_[d.entry];
+    const Stack& e = stacks_[d.stack];
     if (!wanted(e.pid)) continue;
     const auto add_total = [&](std::uint32_t key) {
       Acc& a = acc[key];
@@ -253,11 +581,11 @@ std::vector<Row> Model::rows(const Query& q) const {
       window_pid[pair_key(key, e.pid)] += static_cast<double>(d.count);
     };
     if (functions) {
-      acc[arena_[e.seq_off]].self += d.count;
-      for (std::uint32_t i = 0; i < e.fn_len; ++i) add_total(arena_[e.fn_off + i]);
+      acc[e.leaf()].self += d.count;
+      for (const auto fn : e.fns()) add_total(fn);
     } else if (modules) {
-      acc[e.leaf_module].self += d.count;
-      for (std::uint32_t i = 0; i < e.mod_len; ++i) add_total(arena_[e.mod_off + i]);
+      acc[e.leaf_module()].self += d.count;
+      for (const auto mod : e.mods()) add_total(mod);
     } else {
       const std::uint32_t key = q.view == View::processes ? e.pid : e.tid;
       acc[key].self += d.count;
@@ -311,11 +639,11 @@ std::vector<Row> Model::rows(const Query& q) const {
     r.process = process_name(r.pid);
     switch (q.view) {
       case View::functions:
-        r.name = fn_names_[key];
-        r.module = fn_modules_[key];
+        r.name = function_name(key);
+        r.module = function_module(key);
         break;
       case View::modules:
-        r.name = mod_names_[key];
+        r.name = mods_.text[key];
         break;
       case View::processes: {
         auto it = process_names_.find(key);
@@ -375,18 +703,18 @@ std::vector<Row> Model::rows(const Query& q) const {
       const auto fn = static_cast<std::uint32_t>(q.expanded - 1);
       std::unordered_map<std::uint32_t, std::uint64_t> callers;  // key ~0u: none (outermost)
       for (const Delta& d : window_) {
-        const EntryInfo& e = entries_[d.entry];
+        const Stack& e = stacks_[d.stack];
         if (!wanted(e.pid)) continue;
-        const std::uint32_t* seq = arena_.data() + e.seq_off;
-        const std::uint32_t* end = seq + e.seq_len;
-        const std::uint32_t* at = std::find(seq, end, fn);
-        if (at == end) continue;
-        while (at != end && *at == fn) ++at;  // recursion: the first other function up
-        callers[at == end ? ~0u : *at] += d.count;
+        const auto seq = e.seq();
+        auto at = std::find(seq.begin(), seq.end(), fn);
+        if (at == seq.end()) continue;
+        while (at != seq.end() && *at == fn) ++at;  // recursion: the first other function up
+        callers[at == seq.end() ? ~0u : *at] += d.count;
       }
       for (const auto& [caller, n] : callers) {
         row->callers.push_back(
-            {caller == ~0u ? "(no caller: outermost frame)" : fn_names_[caller],
+            {caller == ~0u ? std::string("(no caller: outermost frame)")
+                           : std::string(function_name(caller)),
              percent(static_cast<double>(n), static_cast<double>(row->total_samples)), n});
       }
       std::sort(row->callers.begin(), row->callers.end(), [](const Caller& a, const Caller& b) {
@@ -398,15 +726,60 @@ std::vector<Row> Model::rows(const Query& q) const {
   return rows;
 }
 
-profile::Profile Model::window_profile(std::int64_t zoom_pid) const {
-  const profile::Profile& live = builder_.profile();
-  profile::Profile p = live;
-  p.retain_samples([](const profile::Sample&) { return false; });
+profile::Profile Model::window_profile(std::int64_t zoom_pid) {
+  profile::Profile p;
+  p.sample_types.push_back({p.intern("samples"), p.intern("count")});
+  if (info_.time_based) {
+    p.sample_types.push_back({p.intern("cpu"), p.intern("nanoseconds")});
+    p.period = info_.frequency > 0 ? static_cast<std::int64_t>(1'000'000'000 / info_.frequency)
+                                   : static_cast<std::int64_t>(info_.period);
+  } else {
+    p.sample_types.push_back({p.intern(info_.event), p.intern("count")});
+    p.period = static_cast<std::int64_t>(info_.period);
+  }
+  p.period_type = p.sample_types.back();
+  p.default_sample_type = p.sample_types.front().type;
+  for (const auto& c : info_.comments) p.add_comment(c);
+  const auto k_pid = p.intern("pid"), k_tid = p.intern("tid"), k_comm = p.intern("comm");
+
+  // Every frame of the window's stacks, symbolized in full (the symbolizer's caches make this
+  // cheap for what the view already named).
+  recording::LocationTable table(p);
+  std::vector<symbols::Frame> frames;
+  std::string module;
   for (const Delta& d : window_) {
-    if (zoom_pid >= 0 && entries_[d.entry].pid != zoom_pid) continue;
-    profile::Sample s = live.samples()[d.entry];
-    s.values = {static_cast<std::int64_t>(d.count), static_cast<std::int64_t>(d.period)};
-    p.add_sample(std::move(s));
+    const Stack& s = stacks_[d.stack];
+    if (zoom_pid >= 0 && s.pid != zoom_pid) continue;
+    profile::Sample sample;
+    bool kernel = false, leaf = true;
+    for (const std::uint64_t address : s.raw) {
+      if (address != sampling::kStackLost &&
+          address >= static_cast<std::uint64_t>(PERF_CONTEXT_MAX)) {
+        kernel = address == static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL);
+        continue;
+      }
+      const sampling::Mapping* m = nullptr;
+      resolve(address, kernel, leaf, s.space, frames, module, &m);
+      std::uint64_t mapping = 0;
+      std::uint32_t tag = 0;
+      if (kernel && address != sampling::kStackLost) {
+        mapping = table.kernel_mapping(module);
+      } else if (m != nullptr) {
+        mapping = table.file_mapping(m->path, m->build_id, m->start, m->end, m->pgoff);
+      } else {
+        tag = address == sampling::kStackLost ? (kernel ? 0xffffffffu : 0xfffffffeu) : s.space + 1;
+      }
+      sample.location_ids.push_back(table.add(mapping, address, frames, tag));
+      leaf = false;
+    }
+    sample.values = {static_cast<std::int64_t>(d.count), static_cast<std::int64_t>(d.period)};
+    sample.labels = {
+        {k_pid, 0, s.pid, k_pid},
+        {k_tid, 0, s.tid, k_tid},
+        {k_comm, p.intern(collector_.processes().thread_comm(static_cast<pid_t>(s.tid), s.space)),
+         0, 0},
+    };
+    p.add_sample(std::move(sample));
   }
   p.time_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      std::chrono::system_clock::now().time_since_epoch())

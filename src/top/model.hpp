@@ -1,19 +1,30 @@
-// top::Model: the numbers behind `perfscope top`'s views. It reads the same sampling::Collector a
-// recording fills (drained by the Recorder at every refresh) and keeps, per refresh:
-// - the window: what each stack entry gained since the last refresh (counts only: the collector's
-//   entries are cumulative, so the window is a difference, nothing is reset);
-// - a decaying average (half-life kHalfLifeSeconds) per (key, process), so a zoom into one process
-//   shows that process's own average at once;
-// - names: every new stack entry is symbolized when first seen through an
-//   IncrementalProfileBuilder (each address once per run), and a process keeps the name it was
-//   first seen with after it exits.
+// top::Model: the numbers behind `perfscope top`'s views. At every refresh it takes the stack
+// entries the collector aggregated since the last one (the eBPF maps or the rings, drained by the
+// Recorder) and empties the collector, so the window is what it took; it keeps:
+// - stacks: each distinct (pid, tid, address space, raw stack) once, with its frames' locations,
+//   function and module keys and a decayed weight; a stack seen again costs one hash lookup;
+// - locations: each frame's names, keyed by what names it rather than by process: a user frame by
+//   (build-id or path, file offset), a kernel frame by address, so a program's frames are
+//   symbolized once however many processes run it (PIE load addresses differ);
+// - a decaying average (half-life Limits::half_life_s) per (key, process), so a zoom into one
+//   process shows that process's own average at once;
+// - process and thread names, kept after a process exits while anything shown refers to it.
+// Memory is bounded by what the view can show: after each refresh a stack whose decayed weight
+// fell below kPrune samples (and that is not in the window) is forgotten, as are locations,
+// functions, modules and processes nothing kept refers to any more; exited processes leave the
+// collector's process table one refresh after that. Limits::max_stacks caps the stacks kept (the
+// lightest go first) and the symbolizer is started afresh when its caches pass a fixed size.
 // Single-threaded: refresh() and rows() run on the thread that drives the Recorder.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "profile/profile.hpp"
@@ -32,6 +43,29 @@ std::optional<View> parse_view(const std::string& text);
 std::optional<SortKey> parse_sort(const std::string& text);
 
 inline constexpr double kHalfLifeSeconds = 5.0;
+// Decayed counts below this many samples are forgotten (and a stack with them).
+inline constexpr double kPrune = 0.01;
+
+struct Limits {
+  double half_life_s = kHalfLifeSeconds;  // of the AVG% column, and so of what is kept
+  std::size_t max_stacks = 200000;        // stacks kept at most (the window's are always kept)
+  // The symbolizer is replaced by a fresh one once it has cached this many addresses or opened
+  // this many files (its caches are never trimmed otherwise).
+  std::size_t symbolizer_addresses = 300000;
+  std::size_t symbolizer_files = 2000;
+};
+
+// What the model holds, for --json's "memory" (and a test that it stays bounded).
+struct Footprint {
+  std::size_t stacks = 0, locations = 0, functions = 0, modules = 0, files = 0;
+  std::size_t processes = 0, threads = 0;                     // named by the model
+  std::size_t table_processes = 0;                            // the collector's process table
+  std::size_t table_spaces = 0;                               // its live address spaces
+  std::size_t table_threads = 0;                              // its named threads
+  std::size_t symbolizer_addresses = 0;                       // cached by the current symbolizer
+  std::uint64_t symbolizer_restarts = 0;                      // fresh symbolizers so far
+  std::uint64_t stacks_evicted = 0, processes_forgotten = 0;  // in the whole run
+};
 
 struct Caller {
   std::string name;  // the calling function
@@ -62,12 +96,13 @@ struct Query {
 
 class Model {
  public:
-  Model(const sampling::Collector& collector, const recording::ProfileInfo& info);
+  Model(sampling::Collector& collector, const recording::ProfileInfo& info, Limits limits = {});
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
-  // Takes what the collector gained since the last refresh: `interval_s` is the time it covers.
+  // Takes what the collector aggregated since the last refresh (and empties it): `interval_s` is
+  // the time it covers. Then forgets what nothing shown needs any more.
   void refresh(double interval_s);
 
   std::vector<Row> rows(const Query& q) const;
@@ -75,52 +110,132 @@ class Model {
   std::uint64_t window_samples(std::int64_t zoom_pid = -1) const;
   std::uint64_t refreshes() const { return refreshes_; }
   double interval_s() const { return interval_s_; }
+  const Limits& limits() const { return limits_; }
+  Footprint footprint() const;
   // "comm[pid]" of a process seen so far, or "[pid]".
   std::string process_name(std::int64_t pid) const;
   // The window as a pprof profile (of the zoomed process alone when zoom_pid >= 0).
-  profile::Profile window_profile(std::int64_t zoom_pid = -1) const;
+  profile::Profile window_profile(std::int64_t zoom_pid = -1);
 
  private:
-  struct EntryInfo {
-    std::uint32_t pid = 0, tid = 0;
-    std::uint32_t seq_off = 0, seq_len = 0;  // function keys, leaf first (inline frames too)
-    std::uint32_t fn_off = 0, fn_len = 0;    // distinct function keys of the stack
-    std::uint32_t mod_off = 0, mod_len = 0;  // distinct module keys
-    std::uint32_t leaf_module = 0;
+  // Interned strings with ids that stay put while the string lives; freed ids are reused.
+  struct Interned {
+    struct Hash {
+      using is_transparent = void;
+      std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+    };
+    std::vector<std::string> text;
+    std::vector<std::uint8_t> live, mark;
+    std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> index;
+    std::vector<std::uint32_t> free;
+    std::uint32_t put(std::string_view s);
+    std::optional<std::uint32_t> find(std::string_view s) const;
+    std::size_t sweep();  // frees every live id not marked; clears the marks
+    std::size_t size() const { return index.size(); }
+  };
+  struct LocKey {
+    std::uint64_t a = 0, b = 0;  // kind and file / pid; offset or address
+    bool operator==(const LocKey&) const = default;
+  };
+  struct LocKeyHash {
+    std::size_t operator()(const LocKey& k) const {
+      const std::uint64_t h = (k.b ^ (k.a * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+      return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+  };
+  struct Loc {
+    LocKey key;
+    std::uint32_t module = 0;
+    std::uint32_t file = UINT32_MAX;  // files_ id of a user frame's file
+    std::vector<std::uint32_t> fns;   // function keys, innermost inline frame first
+    bool live = false, mark = false;
+  };
+  // A stack as the view needs it. keys: its locations, then its function keys leaf first
+  // (inline frames too), then its distinct function keys, then its distinct module keys.
+  struct Stack {
+    std::uint64_t hash = 0;
+    std::uint32_t pid = 0, tid = 0, space = 0;
+    std::vector<std::uint64_t> raw;  // as the collector had it, leaf first with context markers
+    std::vector<std::uint32_t> keys;
+    std::uint32_t n_locs = 0, n_seq = 0, n_fns = 0, n_mods = 0;
+    double weight = 0;                 // decayed samples
+    std::uint64_t window_refresh = 0;  // the refresh whose window holds it
+    std::uint32_t window_pos = 0;      // its Delta in window_ then
+    bool live = false;
+    std::span<const std::uint32_t> locs() const { return {keys.data(), n_locs}; }
+    std::span<const std::uint32_t> seq() const { return {keys.data() + n_locs, n_seq}; }
+    std::span<const std::uint32_t> fns() const { return {keys.data() + n_locs + n_seq, n_fns}; }
+    std::span<const std::uint32_t> mods() const {
+      return {keys.data() + n_locs + n_seq + n_fns, n_mods};
+    }
+    std::uint32_t leaf() const { return keys[n_locs]; }
+    std::uint32_t leaf_module() const { return keys[n_locs + n_seq + n_fns]; }
+  };
+  struct StackRef {  // a stack being looked up, or one kept (raw points into Stack::raw)
+    std::uint64_t hash;
+    std::uint32_t pid, tid, space;
+    std::span<const std::uint64_t> raw;
+    bool operator==(const StackRef& o) const;
+  };
+  struct StackRefHash {
+    std::size_t operator()(const StackRef& r) const { return static_cast<std::size_t>(r.hash); }
   };
   struct Delta {
-    std::uint32_t entry = 0;
+    std::uint32_t stack = 0;
     std::uint64_t count = 0, period = 0;
   };
-  void learn_entry(std::size_t index);
-  std::uint32_t intern(std::unordered_map<std::string, std::uint32_t>& index,
-                       std::vector<std::string>& names, const std::string& text);
-  void location_keys(std::uint64_t location_id);  // fills loc_fns_ / loc_module_ up to the id
-  void decay(double factor);
-  double average_of(const std::unordered_map<std::uint64_t, double>& decayed, std::uint64_t key,
-                    std::int64_t zoom_pid, double total) const;
 
-  const sampling::Collector& collector_;
-  symbols::Symbolizer symbolizer_;
-  recording::IncrementalProfileBuilder builder_;
-  std::vector<EntryInfo> entries_;
-  std::vector<std::uint32_t> arena_;
-  std::vector<std::uint64_t> prev_count_, prev_period_;
+  std::uint32_t stack_of(const sampling::StackKey& key, std::span<const std::uint64_t> raw);
+  std::uint32_t learn_stack(const StackRef& ref);
+  std::uint32_t location(std::uint64_t address, bool kernel, bool leaf,
+                         sampling::AddressSpaceId space);
+  // The frames of one address and the module the view names them by (a file's base name,
+  // "[kernel.kallsyms]", "[unknown]"); for a user file mapping also its mapping.
+  void resolve(std::uint64_t address, bool kernel, bool leaf, sampling::AddressSpaceId space,
+               std::vector<symbols::Frame>& frames, std::string& module,
+               const sampling::Mapping** mapping);
+  std::uint32_t function_key(std::string_view function, std::string_view module);
+  void name_process(const Stack& s);
+  void decay(double factor);
+  void sweep();
+  void free_stack(std::uint32_t index);
+  std::string_view function_name(std::uint32_t key) const;
+  std::string_view function_module(std::uint32_t key) const;
+
+  sampling::Collector& collector_;
+  recording::ProfileInfo info_;
+  Limits limits_;
+  std::unique_ptr<symbols::Symbolizer> symbolizer_;
+  std::unordered_set<int> jit_pids_;  // pids whose JIT map the current symbolizer read
+  std::uint64_t symbolizer_restarts_ = 0;
+
+  std::vector<Stack> stacks_;
+  std::vector<std::uint32_t> free_stacks_;
+  std::unordered_map<StackRef, std::uint32_t, StackRefHash> stack_index_;
+  std::vector<Loc> locs_;
+  std::vector<std::uint32_t> free_locs_;
+  std::unordered_map<LocKey, std::uint32_t, LocKeyHash> loc_index_;
+  // Function keys are "name\x1fmodule"; module keys are module names; files are "b:BUILD-ID" or
+  // "p:PATH" (what the symbolizer opens a file by).
+  Interned fns_, mods_, files_;
+  std::uint32_t no_stack_fn_ = 0, unknown_mod_ = 0;
+  std::string scratch_;
+  std::vector<symbols::Frame> frames_;
+  std::vector<std::uint32_t> seq_scratch_;
+
   std::vector<Delta> window_;
-  // Function keys are "name\x1fmodule"; module keys are module file names.
-  std::unordered_map<std::string, std::uint32_t> fn_index_, mod_index_;
-  std::vector<std::string> fn_names_, fn_modules_, mod_names_;
-  std::vector<std::vector<std::uint32_t>> loc_fns_;  // by location id - 1, innermost line first
-  std::vector<std::uint32_t> loc_module_;
   std::unordered_map<std::uint32_t, std::string> process_names_, thread_names_;
-  std::unordered_map<std::uint32_t, std::uint32_t> name_space_;  // pid -> the space it is named by
+  std::unordered_map<std::uint32_t, std::uint64_t>
+      name_space_;  // pid -> generation of its name's space
   std::unordered_map<std::uint32_t, std::uint32_t> thread_pid_;
+  std::unordered_set<std::uint32_t> doomed_;  // exited, unreferenced: forgotten next refresh
   // Decayed sample counts by (key << 32 | pid); totals by pid.
   std::unordered_map<std::uint64_t, double> avg_fn_self_, avg_fn_total_, avg_mod_self_,
       avg_mod_total_, avg_thread_;
   std::unordered_map<std::uint32_t, double> avg_pid_;
   std::uint64_t refreshes_ = 0;
   double interval_s_ = 0;
+  std::uint64_t stacks_evicted_ = 0, processes_forgotten_ = 0;
 };
 
 }  // namespace perfscope::top

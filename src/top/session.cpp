@@ -1,14 +1,31 @@
 #include "top/session.hpp"
 
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "core/clock.hpp"
 #include "events/event_spec.hpp"
 
 namespace perfscope::top {
+namespace {
+
+// This process's resident memory (/proc/self/statm's second field, in pages), or 0.
+std::uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
+
+}  // namespace
 
 Live::Live(LiveInfo info)
     : info_(std::move(info)), last_wall_(monotonic_seconds()), last_cpu_(process_cpu_seconds()) {}
 
-void Live::refresh(const sampling::Collector& collector) {
+void Live::refresh(sampling::Collector& collector) {
   if (!model_) {
     recording::ProfileInfo p;
     p.event = info_.event;
@@ -16,7 +33,7 @@ void Live::refresh(const sampling::Collector& collector) {
     p.time_based = event ? events::is_time_based(*event) : true;
     p.frequency = info_.frequency;
     p.comments.push_back("perfscope: top, " + info_.subject + ", backend " + info_.backend);
-    model_ = std::make_unique<Model>(collector, p);
+    model_ = std::make_unique<Model>(collector, p, info_.limits);
   }
   const double wall = monotonic_seconds();
   model_->refresh(wall - last_wall_);
@@ -34,12 +51,15 @@ Status Live::status(const Query& q) const {
   s.backend = info_.backend;
   s.subject = info_.subject;
   s.own_cpu = own_cpu_;
+  s.half_life_s = info_.limits.half_life_s;
   if (model_) {
     s.refresh = model_->refreshes();
     s.interval_s = model_->interval_s();
     s.samples = model_->window_samples(q.zoom_pid);
     if (q.zoom_pid >= 0) s.zoom = model_->process_name(q.zoom_pid);
+    s.memory = model_->footprint();
   }
+  s.rss_bytes = resident_bytes();
   return s;
 }
 

@@ -18,15 +18,17 @@ struct LiveInfo {
   std::uint64_t frequency = 99;
   std::string backend;
   std::string subject;
+  Limits limits;
 };
 
 class Live {
  public:
   explicit Live(LiveInfo info);
   // One refresh: the model takes what the collector gained since the last one.
-  void refresh(const sampling::Collector& collector);
+  void refresh(sampling::Collector& collector);
   bool ready() const { return model_ != nullptr; }
   const Model& model() const { return *model_; }
+  Model& model() { return *model_; }
   // The status line's facts for what `q` shows.
   Status status(const Query& q) const;
 

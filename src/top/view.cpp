@@ -18,9 +18,11 @@ std::string fit(const std::string& text, std::size_t width) {
 std::string status_text(const Status& s, bool paused) {
   // Its own cost first, where a narrow terminal does not cut it.
   return fmt::format(
-      "perfscope top ({:.1f}% CPU){}: refresh {} ({:.2f} s), {} samples, {}{}, {} at {} Hz, {}",
-      s.own_cpu, paused ? " [PAUSED]" : "", s.refresh, s.interval_s, s.samples, s.subject,
-      s.zoom.empty() ? "" : fmt::format(", zoom {}", s.zoom), s.event, s.frequency, s.backend);
+      "perfscope top ({:.1f}% CPU, {} MB){}: refresh {} ({:.2f} s), {} samples, {}{}, {} at {} Hz, "
+      "{}",
+      s.own_cpu, (s.rss_bytes + (1 << 19)) >> 20, paused ? " [PAUSED]" : "", s.refresh,
+      s.interval_s, s.samples, s.subject, s.zoom.empty() ? "" : fmt::format(", zoom {}", s.zoom),
+      s.event, s.frequency, s.backend);
 }
 
 // The name column's heading and the extra columns of each view.
@@ -178,6 +180,22 @@ std::string json_line(const Status& status, const Query& q, const std::vector<Ro
   j["backend"] = status.backend;
   j["subject"] = status.subject;
   j["own_cpu_percent"] = status.own_cpu;
+  const Footprint& m = status.memory;
+  j["memory"] = {{"rss_bytes", status.rss_bytes},
+                 {"stacks", m.stacks},
+                 {"locations", m.locations},
+                 {"functions", m.functions},
+                 {"modules", m.modules},
+                 {"files", m.files},
+                 {"processes", m.processes},
+                 {"threads", m.threads},
+                 {"table_processes", m.table_processes},
+                 {"table_spaces", m.table_spaces},
+                 {"table_threads", m.table_threads},
+                 {"symbolizer_addresses", m.symbolizer_addresses},
+                 {"symbolizer_restarts", m.symbolizer_restarts},
+                 {"stacks_evicted", m.stacks_evicted},
+                 {"processes_forgotten", m.processes_forgotten}};
   j["view"] = view_name(q.view);
   j["sort"] = sort_name(q.sort);
   j["zoom_pid"] = q.zoom_pid >= 0 ? nlohmann::json(q.zoom_pid) : nlohmann::json(nullptr);
@@ -216,9 +234,9 @@ Screen screen(const Status& status, const UiState& ui, const std::vector<Row>& r
                                            : status_text(status, ui.paused) + "  " + ui.message,
                         w));
   s.lines.push_back(
-      fit(fmt::format("view {} sorted by {}{} (average: half-life {:.0f} s)", view_name(q.view),
+      fit(fmt::format("view {} sorted by {}{} (average: half-life {:g} s)", view_name(q.view),
                       sort_name(q.sort), status.zoom.empty() ? "" : ", zoomed into " + status.zoom,
-                      kHalfLifeSeconds),
+                      status.half_life_s),
           w));
   // Columns: numbers, name, then the tail; the name gets what the tail leaves.
   const std::size_t numbers_w = 20, module_w = q.view == View::functions ? 18 : 0;

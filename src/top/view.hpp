@@ -18,10 +18,13 @@ struct Status {
   std::uint64_t samples = 0;  // in the window (of the zoomed process)
   std::string event;          // "cpu-clock"
   std::uint64_t frequency = 0;
-  std::string backend;  // "bpf (in-kernel aggregation)"
-  std::string subject;  // "system wide", "process 1234"
-  double own_cpu = 0;   // perfscope's CPU over the last interval, percent of one CPU
-  std::string zoom;     // "comm[pid]" when zoomed
+  std::string backend;          // "bpf (in-kernel aggregation)"
+  std::string subject;          // "system wide", "process 1234"
+  double own_cpu = 0;           // perfscope's CPU over the last interval, percent of one CPU
+  std::string zoom;             // "comm[pid]" when zoomed
+  std::uint64_t rss_bytes = 0;  // perfscope's resident memory
+  Footprint memory;             // what the model holds
+  double half_life_s = kHalfLifeSeconds;
 };
 
 // The interactive view's state, changed by keys.

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -242,6 +243,45 @@ TEST(TopCli, JsonLinesParseAndNExitsAndSaveWritesTheWindow) {
   const auto report = run({perfscope_binary(), "report", "-i", out});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   EXPECT_NE(report.out.find("burn_a"), std::string::npos) << report.out;
+}
+
+// Memory is bounded by what the view shows: while a shell loop replaces one short-lived process
+// with the next (ps-burn burning 20 ms each), a stack unseen for a few half-lives, and a process
+// nothing shown refers to, are forgotten. Counted per refresh in --json's "memory", not timed:
+// what is held late in the run is no more than early on, while hundreds of processes came and went.
+TEST(TopCli, MemoryStaysBoundedWhileProcessesComeAndGo) {
+  PS_REQUIRE(paranoid(1));
+  const std::string loop = "while :; do " + target("ps-burn") + " 20 >/dev/null; done";
+  const auto r =
+      run({perfscope_binary(), "top", "--json", "-F", "999", "-d", "0.1", "--half-life", "0.1",
+           "-n", "60", "--view", "processes", "--rows", "100000", "--", on_path("sh"), "-c", loop});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto refreshes = json_lines(r.out);
+  ASSERT_EQ(refreshes.size(), 60U);
+  std::set<std::int64_t> burners;  // every ps-burn process shown in the run
+  for (const auto& refresh : refreshes) {
+    for (const auto& row : refresh["rows"]) {
+      if (row["name"] == "ps-burn") burners.insert(row["pid"].get<std::int64_t>());
+    }
+  }
+  // Processes were replaced all along: far more came and went than any refresh holds.
+  ASSERT_GE(burners.size(), 40U) << "too few processes to judge eviction";
+  const auto at = [&](std::size_t i, const char* key) {
+    return refreshes[i]["memory"][key].get<std::uint64_t>();
+  };
+  for (const char* key : {"stacks", "locations", "functions", "processes", "threads",
+                          "table_processes", "table_spaces", "table_threads"}) {
+    std::uint64_t early = 0, late = 0;
+    for (std::size_t i = 10; i < 20; ++i) early = std::max(early, at(i, key));
+    for (std::size_t i = 40; i < 60; ++i) late = std::max(late, at(i, key));
+    EXPECT_LE(late, 2 * early + 16) << key << ": " << early << " early, " << late << " late, "
+                                    << burners.size() << " processes seen";
+  }
+  const auto& last = refreshes.back()["memory"];
+  EXPECT_GT(last["stacks_evicted"].get<std::uint64_t>(), 0U) << last;
+  EXPECT_GT(last["processes_forgotten"].get<std::uint64_t>(), 0U) << last;
+  EXPECT_LT(last["processes"].get<std::uint64_t>(), burners.size()) << last;
+  EXPECT_GT(last["rss_bytes"].get<std::uint64_t>(), 0U) << last;
 }
 
 TEST(TopCli, BadInputIsOneClearError) {
