@@ -314,15 +314,21 @@ std::optional<KernelSymbols> KernelSymbols::from_bytes(std::string_view bytes) {
     m.name = std::string(name);
   }
   if (!ks.modules_[0].name.empty()) return std::nullopt;  // index 0 is the kernel image
-  if (!in.get(nsymbols) || nsymbols > in.left() / 17) return std::nullopt;
-  ks.symbols_.resize(nsymbols);
-  for (Symbol& s : ks.symbols_) {
-    std::uint8_t global = 0;
-    if (!in.get(s.start) || !in.get(s.name_offset) || !in.get(s.name_length) || !in.get(s.module) ||
-        !in.get(global) || global > 1) {
-      return std::nullopt;
-    }
-    s.global = global != 0;
+  std::string_view packed;
+  if (!in.get(nsymbols) || nsymbols > in.left() / 17 || !in.get_bytes(nsymbols * 17, packed)) {
+    return std::nullopt;
+  }
+  ks.symbols_.reserve(nsymbols);
+  for (std::size_t at = 0; at < packed.size(); at += 17) {
+    Symbol s{};
+    const char* p = packed.data() + at;
+    std::memcpy(&s.start, p, 8);
+    std::memcpy(&s.name_offset, p + 8, 4);
+    std::memcpy(&s.name_length, p + 12, 2);
+    std::memcpy(&s.module, p + 14, 2);
+    if (static_cast<unsigned char>(p[16]) > 1) return std::nullopt;
+    s.global = p[16] != 0;
+    ks.symbols_.push_back(s);
   }
   std::string_view names;
   if (!in.get(nnames) || !in.get_bytes(nnames, names) || in.left() != 0) return std::nullopt;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 #include "core/files.hpp"
@@ -28,6 +29,20 @@ constexpr std::string_view kFilePrefix = "kallsyms-";
 std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 0xcbf29ce484222325ULL) {
   for (const unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ULL;
   return h;
+}
+
+// The file's checksum: FNV-1a's step over 8-byte words (a byte at a time costs 20 ms on a 5 MB
+// table), the tail bytes one by one, then the length.
+std::uint64_t checksum(std::string_view bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  std::size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, bytes.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  return fnv1a(bytes.substr(i), h) ^ bytes.size();
 }
 
 template <typename T>
@@ -168,21 +183,24 @@ std::optional<KernelSymbols> read_kallsyms_cache(const std::string& file,
       static_cast<std::uint64_t>(st.st_size) > kMaxFileBytes) {
     return std::nullopt;
   }
-  std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+  // Not zero-filled first: every byte is read over (page faults are most of the cost here).
+  const auto length = static_cast<std::size_t>(st.st_size);
+  const auto buffer = std::make_unique_for_overwrite<char[]>(length);
   std::size_t have = 0;
-  while (have < bytes.size()) {
-    const ssize_t n = ::read(fd.get(), bytes.data() + have, bytes.size() - have);
+  while (have < length) {
+    const ssize_t n = ::read(fd.get(), buffer.get() + have, length - have);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return std::nullopt;  // shorter than fstat said: being replaced
     have += static_cast<std::size_t>(n);
   }
-  std::string_view in(bytes);
+  const std::string_view bytes(buffer.get(), length);
+  std::string_view in = bytes;
   std::uint32_t version = 0;
   std::uint64_t size = 0, checksum = 0;
   if (std::memcmp(in.data(), kMagic, 4) != 0) return std::nullopt;
   in.remove_prefix(4);
   if (!get_u32(in, version) || version != kVersion || !get_u64(in, size) || size != bytes.size() ||
-      !get_u64(in, checksum) || checksum != fnv1a(in)) {
+      !get_u64(in, checksum) || checksum != perfscope::symbols::checksum(in)) {
     return std::nullopt;
   }
   KernelIdentity stored;
@@ -217,7 +235,7 @@ bool write_kallsyms_cache(const std::string& file, const KernelIdentity& id,
   std::string bytes(kMagic, 4);
   put(bytes, kVersion);
   put(bytes, static_cast<std::uint64_t>(kHeaderBytes + body.size()));
-  put(bytes, fnv1a(body));
+  put(bytes, checksum(body));
   bytes += body;
 
   const std::string tmp = fmt::format("{}.tmp.{}", file, ::getpid());
