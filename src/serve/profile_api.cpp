@@ -341,7 +341,7 @@ struct ProfileApi::State {
     json out = flat_tree(*tree, min_total(q, tree->total()), &*base_tree);
     out["base_total"] = base_tree->total();
 
-    // Functions by how their share of the total changed.
+    // Functions by how their self share of the total changed, largest change first.
     auto now = profile::hottest(*c->p, {.value_index = c->value, .filter = c->filter});
     auto then = profile::hottest(*base, {.value_index = *base_value, .filter = base_filter});
     if (!now || !then) return bad_request(!now ? now.error() : then.error());
@@ -355,6 +355,7 @@ struct ProfileApi::State {
     const double t0 = std::max<double>(1, static_cast<double>(then->total));
     std::vector<std::pair<double, json>> rows;
     for (const auto& [fn, r] : by_name) {
+      if (r[0] == 0 && r[2] == 0) continue;  // in neither profile's leaves: no self to compare
       const double change = static_cast<double>(r[0]) / t1 - static_cast<double>(r[2]) / t0;
       rows.emplace_back(std::abs(change), json::array({fn, r[0], r[1], r[2], r[3]}));
     }

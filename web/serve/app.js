@@ -518,6 +518,8 @@
       b.addEventListener("click", () => show(b.dataset.view));
     }
     $("#filters").addEventListener("submit", (ev) => ev.preventDefault());
+    $("#show-callers").addEventListener("click", () => show("callers"));
+    $("#show-source").addEventListener("click", () => show("source"));
     $("#search").addEventListener("input", () => {
       state.search = $("#search").value;
       if (state.view === "top") renderTop();
