@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "cli/flags.hpp"
 #include "cli/report_error.hpp"
@@ -53,6 +54,7 @@ struct Loaded {
   std::string unit;                  // what tooltips call the counts: sample_type, or samples
   bool roots_are_processes = false;  // the root frames are comm labels (perf script, pprof)
   output::FrameModules modules;      // filled for --colors module only
+  std::optional<output::FrameStates> states;  // filled for --colors state only
 };
 
 // Which sample type of an input to draw: a name or index as --sample-type takes it (empty: the
@@ -65,7 +67,7 @@ struct SampleTypeChoice {
 
 Result<Loaded> load(const std::string& path, const profile::SampleFilter& filter,
                     const SampleTypeChoice& choice, std::uint64_t max_input_mib,
-                    bool want_modules = false) {
+                    output::Palette palette = output::Palette::hot) {
   auto in = formats::load_input(path, {.filter = filter, .max_bytes = max_input_mib << 20});
   if (!in) return in.error();
   for (const auto& note : in->notes) fmt::print(stderr, "perfscope flamegraph: {}\n", note);
@@ -83,14 +85,22 @@ Result<Loaded> load(const std::string& path, const profile::SampleFilter& filter
   // load_input applied the filter.
   auto tree = output::tree_from_profile(p, {.value_index = *value});
   if (!tree) return tree.error();
+  std::optional<output::FrameStates> states;
+  if (palette == output::Palette::state) {
+    auto s = output::FrameStates::from_profile(p, {.value_index = *value}, *tree);
+    if (!s) return s.error();
+    states.emplace(std::move(*s));
+  }
   std::string type(p.string(p.sample_types[*value].type));
   std::string unit = type.empty() ? std::string("samples") : type;
-  return Loaded{
-      .tree = std::move(*tree),
-      .sample_type = std::move(type),
-      .unit = std::move(unit),
-      .roots_are_processes = profile::LabelKeys(p).comm >= 0,
-      .modules = want_modules ? output::FrameModules::from_profile(p) : output::FrameModules{}};
+  return Loaded{.tree = std::move(*tree),
+                .sample_type = std::move(type),
+                .unit = std::move(unit),
+                .roots_are_processes = profile::LabelKeys(p).comm >= 0,
+                .modules = palette == output::Palette::module
+                               ? output::FrameModules::from_profile(p)
+                               : output::FrameModules{},
+                .states = std::move(states)};
 }
 
 bool ends_with_ignoring_case(std::string_view s, std::string_view suffix) {
@@ -113,6 +123,10 @@ Status check_options(FlamegraphOptions& o) {
   if (o.format != "svg" && o.format != "html") {
     return Error{"unknown output format '" + o.format + "'", 0,
                  "  choose --format svg or --format html"};
+  }
+  if (o.colors == "state" && !o.diff.empty()) {
+    return Error{"--colors state draws one profile, not a --diff", 0,
+                 "  a differential flame graph is coloured by growth"};
   }
   if (o.format == "html" && !o.diff.empty()) {
     return Error{"--diff draws an SVG only", 0,
@@ -152,6 +166,7 @@ Result<std::string> draw(const FlamegraphOptions& o, const Loaded& in, output::P
                                     .palette = palette,
                                     .subtitle = o.subtitle,
                                     .modules = &in.modules,
+                                    .states = in.states ? &*in.states : nullptr,
                                     .min_share = o.min_width / (o.width - 20.0),
                                     .icicle_first = o.inverted,
                                     .roots_are_processes = in.roots_are_processes});
@@ -163,7 +178,8 @@ Result<std::string> draw(const FlamegraphOptions& o, const Loaded& in, output::P
                          .palette = palette,
                          .unit = in.unit,
                          .subtitle = o.subtitle,
-                         .modules = &in.modules};
+                         .modules = &in.modules,
+                         .states = in.states ? &*in.states : nullptr};
   if (o.diff.empty()) {
     if (svg.title.empty()) svg.title = o.inverted ? "Icicle Graph" : "Flame Graph";
     return output::flamegraph_svg(in.tree, svg);
@@ -197,7 +213,7 @@ int run_flamegraph(FlamegraphOptions o) {
 
   const std::string input_name = formats::input_name(o.input);
   auto loaded = load(o.input, filter, {.name = o.sample_type, .source = input_name},
-                     o.max_input_mib, *palette == output::Palette::module);
+                     o.max_input_mib, *palette);
   if (!loaded) return report_error(kCmd, loaded.error());
   if (loaded->tree.total() <= 0) {
     return report_error(kCmd,
@@ -246,7 +262,9 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
                 "Draw an icicle graph: roots at the top (HTML: the icicle graph comes first)");
   sub->add_option("--colors", o->colors,
                   "Palette: hot, mem, io, kind (kernel, user, JIT and inlined frames apart, with "
-                  "a legend) or module (one hue per executable or library, with a legend)")
+                  "a legend), module (one hue per executable or library, with a legend) or state "
+                  "(on-CPU, sleeping, blocked and runnable time of record --off-cpu/--wall apart, "
+                  "with a legend)")
       ->capture_default_str();
   sub->add_option("--pid", o->pids, "Only samples of these processes (comma-separated)");
   sub->add_option("--comm", o->comm, "Only samples of threads with this command name");
@@ -277,6 +295,7 @@ void add_flamegraph_command(CLI::App& app, int& exit_code) {
       "  perfscope flamegraph -i after.pb.gz --diff before.pb.gz --baseline-widths -o gone.svg\n"
       "  perfscope flamegraph -i perfscope.pb.gz --colors module --subtitle 'host A' -o m.svg\n"
       "  perfscope flamegraph -i heap.pb.gz --sample-type alloc_space -o alloc.svg\n"
+      "  perfscope flamegraph -i wall.pb.gz --colors state -o wall.svg\n"
       "  perfscope flamegraph -i app.folded --colors kind --inverted -o icicle.svg");
   sub->callback([o, &exit_code] { exit_code = run_flamegraph(*o); });
 }

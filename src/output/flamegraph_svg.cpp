@@ -182,10 +182,123 @@ Rgb ModuleColours::base(std::string_view module) const {
   return shade(module, 0.5);
 }
 
+Result<FrameStates> FrameStates::from_profile(const profile::Profile& p, const TreeOptions& options,
+                                              const StackTree& tree) {
+  const profile::LabelKeys keys(p);
+  if (keys.state < 0) {
+    return Error{"the profile has no off-CPU states to colour by", 0,
+                 "  --colors state needs a profile of perfscope record --off-cpu or --wall"};
+  }
+  FrameStates out;
+  out.by_node_.assign(tree.size(), Times{});
+  bool any = false;
+  for (std::size_t state = 0; state < kCount; ++state) {
+    const std::int64_t name = p.find_string(kNames[state]);
+    if (name < 0) continue;
+    // The samples of this state as a tree of their own, each node matched to the node of `tree`
+    // on the same path (parents are created before their children: one pass in id order).
+    profile::Profile only = p;
+    only.retain_samples([&](const profile::Sample& s) {
+      return profile::str_label(s, keys.state) == static_cast<profile::StringId>(name);
+    });
+    if (only.samples().empty()) continue;
+    auto part = tree_from_profile(only, options);
+    if (!part) return part.error();
+    std::vector<std::int64_t> match(part->size(), -1);
+    match[StackTree::kRoot] = StackTree::kRoot;
+    for (std::uint32_t id = 0; id < part->size(); ++id) {
+      const StackTree::Node& n = part->node(id);
+      if (id != StackTree::kRoot) {
+        if (match[n.parent] < 0) continue;
+        const std::int64_t frame = tree.find_name(part->name(n.name));
+        if (frame < 0) continue;
+        match[id] = tree.find_child(static_cast<std::uint32_t>(match[n.parent]),
+                                    {static_cast<std::uint32_t>(frame), n.kind});
+        if (match[id] < 0) continue;
+      }
+      profile::add_saturating(out.by_node_[static_cast<std::size_t>(match[id])][state], n.total);
+      any = any || n.total > 0;
+    }
+  }
+  if (!any) {
+    return Error{"no sample of the profile names a known state", 0,
+                 "  --colors state knows on-cpu, sleeping, blocked and runnable"};
+  }
+  return out;
+}
+
+const FrameStates::Times& FrameStates::of(std::uint32_t id) const {
+  static const Times kNone{};
+  return id < by_node_.size() ? by_node_[id] : kNone;
+}
+
+std::pair<int, double> FrameStates::dominant(std::uint32_t id) const {
+  const Times& t = of(id);
+  std::int64_t sum = 0;
+  int best = -1;
+  for (std::size_t s = 0; s < kCount; ++s) {
+    profile::add_saturating(sum, t[s]);
+    if (t[s] > 0 && (best < 0 || t[s] > t[static_cast<std::size_t>(best)])) {
+      best = static_cast<int>(s);
+    }
+  }
+  if (best < 0) return {-1, 0.0};
+  return {best, static_cast<double>(t[static_cast<std::size_t>(best)]) / static_cast<double>(sum)};
+}
+
+std::string FrameStates::shares(std::uint32_t id) const {
+  const Times& t = of(id);
+  std::int64_t sum = 0;
+  for (std::int64_t v : t) profile::add_saturating(sum, v);
+  std::vector<std::size_t> order;
+  for (std::size_t s = 0; s < kCount; ++s) {
+    if (t[s] > 0) order.push_back(s);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return t[a] > t[b]; });
+  std::string out;
+  for (std::size_t s : order) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} {:.2f}%", kNames[s],
+                       100.0 * static_cast<double>(t[s]) / static_cast<double>(sum));
+  }
+  return out;
+}
+
+std::vector<std::size_t> FrameStates::present() const {
+  std::vector<std::size_t> out;
+  for (std::size_t s = 0; s < kCount; ++s) {
+    if (by_node_.empty() || by_node_[StackTree::kRoot][s] > 0) out.push_back(s);
+  }
+  return out;
+}
+
+namespace {
+// Hues of on-CPU (red-orange, the hot palette's), sleeping (blue), blocked (purple), runnable
+// (green): apart enough to tell at a glance.
+constexpr double kStateHues[FrameStates::kCount] = {12.0, 212.0, 282.0, 112.0};
+}  // namespace
+
+Rgb state_colour(std::size_t state, double share, std::string_view name) {
+  if (state >= FrameStates::kCount) return {200, 200, 200};
+  // A state holding all of a frame's time gives full colour; half of it (the least a dominant
+  // state of two holds), little.
+  const double purity = std::clamp((share - 0.5) * 2.0, 0.0, 1.0);
+  const double light = 0.58 + 0.08 * shade_of(name) + 0.20 * (1.0 - purity);
+  return hsl(kStateHues[state], 0.15 + 0.65 * purity, light);
+}
+
+Rgb state_fill(const FrameStates& states, std::uint32_t id, std::string_view name) {
+  const auto [state, share] = states.dominant(id);
+  return state < 0 ? Rgb{200, 200, 200}
+                   : state_colour(static_cast<std::size_t>(state), share, name);
+}
+
 Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name) {
   const std::uint64_t h = name_hash(name);
   switch (palette) {
     case Palette::module:
+    case Palette::state:
       return {200, 200, 200};
     case Palette::hot:
       return {spread(h, 0, 205, 50), spread(h, 16, 40, 190), spread(h, 32, 10, 45)};
@@ -209,9 +322,17 @@ Rgb palette_colour(Palette palette, FrameKind kind, std::string_view name) {
 }
 
 std::vector<LegendEntry> legend(const StackTree& tree, Palette palette,
-                                const ModuleColours* modules, std::size_t max_entries) {
+                                const ModuleColours* modules, std::size_t max_entries,
+                                const FrameStates* states) {
   std::vector<LegendEntry> out;
-  if (palette == Palette::kind) {
+  if (palette == Palette::state && states) {
+    for (std::size_t s : states->present()) {
+      out.push_back({std::string(FrameStates::kNames[s]),
+                     s == 0 ? std::string("on-CPU") : std::string(FrameStates::kNames[s]),
+                     state_colour(s, 1.0, "")});
+    }
+    out.push_back({"*", "(paler: a frame whose time several states share)", {}});
+  } else if (palette == Palette::kind) {
     bool seen[4] = {};
     for (std::uint32_t id = 1; id < tree.size(); ++id) {
       const StackTree::Node& n = tree.node(id);
@@ -460,9 +581,11 @@ std::string frame_title(const StackTree& tree, const StackTree::Node& n, const S
                      percent(n.total, tree.total()));
 }
 
-Rgb frame_fill(const StackTree& tree, const StackTree::Node& n, const SvgOptions& o,
+Rgb frame_fill(const StackTree& tree, std::uint32_t id, const SvgOptions& o,
                const ModuleColours* modules) {
+  const StackTree::Node& n = tree.node(id);
   const std::string_view name = tree.name(n.name);
+  if (o.palette == Palette::state && o.states) return state_fill(*o.states, id, name);
   if (!modules) return palette_colour(o.palette, n.kind, name);
   return modules->frame(modules->module_of(name, n.kind), name);
 }
@@ -480,9 +603,11 @@ Result<Palette> parse_palette(std::string_view name) {
   if (name == "io") return Palette::io;
   if (name == "kind") return Palette::kind;
   if (name == "module") return Palette::module;
+  if (name == "state") return Palette::state;
   return Error{fmt::format("unknown colour palette '{}'", name), 0,
                "  choose one of: hot, mem, io, kind (kernel, user, JIT and inlined frames apart), "
-               "module (one hue per executable or library)"};
+               "module (one hue per executable or library), state (on-CPU, sleeping, blocked, "
+               "runnable time apart: record --off-cpu or --wall)"};
 }
 
 Result<std::string> flamegraph_svg(const StackTree& tree, const SvgOptions& o) {
@@ -490,10 +615,18 @@ Result<std::string> flamegraph_svg(const StackTree& tree, const SvgOptions& o) {
   std::optional<ModuleColours> modules;
   if (o.palette == Palette::module) modules.emplace(tree, o.modules);
   const ModuleColours* mc = modules ? &*modules : nullptr;
-  return render(tree, o, user_subtitle(o), legend(tree, o.palette, mc), [&](std::uint32_t id) {
-    const StackTree::Node& n = tree.node(id);
-    return FrameStyle{frame_title(tree, n, o), frame_fill(tree, n, o, mc)};
-  });
+  if (o.palette == Palette::state && !o.states) {
+    return Error{"--colors state needs the states of the frames", 0,
+                 "  draw a profile of perfscope record --off-cpu or --wall"};
+  }
+  const FrameStates* states = o.palette == Palette::state ? o.states : nullptr;
+  return render(tree, o, user_subtitle(o), legend(tree, o.palette, mc, 12, states),
+                [&](std::uint32_t id) {
+                  const StackTree::Node& n = tree.node(id);
+                  std::string title = frame_title(tree, n, o);
+                  if (states) title.insert(title.size() - 1, "; " + states->shares(id));
+                  return FrameStyle{std::move(title), frame_fill(tree, id, o, mc)};
+                });
 }
 
 Result<std::string> differential_svg(const StackTree& after, const StackTree& baseline,

@@ -10,11 +10,12 @@
 // per frame with data-name (the full name), data-s (first sample, counting from the left edge),
 // data-c (samples), data-d (depth, 0 for "all"); #details is the hover line, #matched the search
 // result, #search, #ignorecase (the case-insensitive toggle, class "on" while set) and #unzoom the
-// controls; #subtitle the line under the title; #legend (for --colors kind and module) one
+// controls; #subtitle the line under the title; #legend (for --colors kind, module and state) one
 // <g class="legend-entry" data-key="..."> per colour, its <rect> filled with it. The document
 // exposes search(regex[, ignoreCase]), toggleIgnoreCase() and resetZoom().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -27,9 +28,9 @@
 
 namespace perfscope::output {
 
-enum class Palette { hot, mem, io, kind, module };
+enum class Palette { hot, mem, io, kind, module, state };
 
-// "hot", "mem", "io", "kind", "module"; the Error lists the choices.
+// "hot", "mem", "io", "kind", "module", "state"; the Error lists the choices.
 Result<Palette> parse_palette(std::string_view name);
 
 struct Rgb {
@@ -85,6 +86,41 @@ class ModuleColours {
   std::unordered_map<std::string, double> hue_;
 };
 
+// Where the time of each frame of one tree went, by the state its samples were in (the "state"
+// label of `record --off-cpu` and `--wall`), for Palette::state. A frame's colour is the hue of
+// the state that holds most of its time, paler the less of it that state holds: a leaf blocked
+// on a pipe is full purple, `main` over computing and sleeping a washed-out mix.
+class FrameStates {
+ public:
+  // The states, in the order of enum ps_offcpu_state (bpf/offcpu_abi.h), 0 being on-CPU.
+  static constexpr std::size_t kCount = 4;
+  static constexpr std::array<std::string_view, kCount> kNames = {"on-cpu", "sleeping", "blocked",
+                                                                  "runnable"};
+  using Times = std::array<std::int64_t, kCount>;
+
+  // `tree` must be tree_from_profile(p, options). Samples without a known state count in no
+  // state. Errors when no sample of the profile has a state label.
+  static Result<FrameStates> from_profile(const profile::Profile& p, const TreeOptions& options,
+                                          const StackTree& tree);
+  // The time of node `id` (an id of the tree it was built for) in each state.
+  const Times& of(std::uint32_t id) const;
+  // The state holding most of the node's time, and its share in [0, 1]; -1 when none.
+  std::pair<int, double> dominant(std::uint32_t id) const;
+  // "on-cpu 62.10%, sleeping 37.90%": the node's states, the largest share first.
+  std::string shares(std::uint32_t id) const;
+  // States with any time, in kNames order.
+  std::vector<std::size_t> present() const;
+
+ private:
+  std::vector<Times> by_node_;
+};
+
+// The colour of a frame whose time is `share` in `state` (an index of FrameStates::kNames),
+// shaded a little by its name.
+Rgb state_colour(std::size_t state, double share, std::string_view name);
+// A node's fill under Palette::state: its dominant state's state_colour, grey for none.
+Rgb state_fill(const FrameStates& states, std::uint32_t id, std::string_view name);
+
 // One line of a legend: what a colour means.
 struct LegendEntry {
   std::string key;    // "user", "kernel", "jit", "inlined"; a module's name, "" for unknown
@@ -94,11 +130,13 @@ struct LegendEntry {
 
 // The legend of a drawing of `tree` in `palette`: for kind, the kinds among the frames with
 // samples, in the order user, kernel, JIT, inlined; for module (given `modules`), the modules by
-// self samples, at most `max_entries` (the last saying how many more, key "*", no colour). Empty
-// for the other palettes, whose colours mean nothing but "a different function".
+// self samples, at most `max_entries` (the last saying how many more, key "*", no colour); for
+// state (given `states`), the states with time, then "mixed" (key "*": paler frames are shared by
+// several states). Empty for the other palettes, whose colours mean nothing but "a different
+// function".
 std::vector<LegendEntry> legend(const StackTree& tree, Palette palette,
                                 const ModuleColours* modules = nullptr,
-                                std::size_t max_entries = 12);
+                                std::size_t max_entries = 12, const FrameStates* states = nullptr);
 
 struct SvgOptions {
   std::string title = "Flame Graph";
@@ -110,6 +148,8 @@ struct SvgOptions {
   std::string subtitle = {};     // a line under the title; none when empty
   // For Palette::module: where each frame comes from (not owned; nullptr: from names alone).
   const FrameModules* modules = nullptr;
+  // For Palette::state: the states of each frame of the tree drawn (not owned; required).
+  const FrameStates* states = nullptr;
 };
 
 struct DiffOptions {

@@ -114,6 +114,11 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
     return Error{"there are no samples to draw", 0,
                  "  the input (after --pid/--comm) holds no samples with a count above 0"};
   }
+  if (o.palette == Palette::state && !o.states) {
+    return Error{"--colors state needs the states of the frames", 0,
+                 "  draw a profile of perfscope record --off-cpu or --wall"};
+  }
+  const FrameStates* states = o.palette == Palette::state ? o.states : nullptr;
   const std::int64_t total = tree.total();
   const auto kids = tree.all_children();
   const std::vector<Placed> placed = place(tree, kids, o.min_share * static_cast<double>(total));
@@ -162,7 +167,7 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
   std::optional<ModuleColours> modules;
   if (o.palette == Palette::module) modules.emplace(tree, o.modules);
   const ModuleColours* mc = modules ? &*modules : nullptr;
-  if (const auto entries = legend(tree, o.palette, mc); !entries.empty()) {
+  if (const auto entries = legend(tree, o.palette, mc, 12, states); !entries.empty()) {
     out += "<ul id=\"legend\" aria-label=\"Colours\">";
     for (const LegendEntry& e : entries) {
       out += "<li data-key=\"";
@@ -225,7 +230,8 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
   out += "</tbody>\n</table>\n</section>\n</main>\n<div id=\"tooltip\" role=\"tooltip\" hidden>";
   out += "</div>\n<script id=\"profile\" type=\"application/json\">\n";
 
-  // Data: names interned, frames as [name, kind, depth, start, count, self, colour].
+  // Data: names interned, frames as [name, kind, depth, start, count, self, colour], and with
+  // --colors state an eighth element, the frame's states ("on-cpu 62.10%, sleeping 37.90%").
   std::unordered_map<std::uint32_t, std::uint32_t> name_index;
   std::vector<std::uint32_t> names;
   for (const Placed& p : placed) {
@@ -245,11 +251,17 @@ Result<std::string> flamegraph_html(const StackTree& tree, const HtmlOptions& o)
   for (std::size_t i = 0; i < placed.size(); ++i) {
     const StackTree::Node& n = tree.node(placed[i].node);
     const std::string_view name = tree.name(n.name);
-    const Rgb c =
-        mc ? mc->frame(mc->module_of(name, n.kind), name) : palette_colour(o.palette, n.kind, name);
-    fmt::format_to(w, "{}[{},{},{},{},{},{},{}]", i == 0 ? "\n" : ",\n", name_index[n.name],
+    const Rgb c = states ? state_fill(*states, placed[i].node, name)
+                  : mc   ? mc->frame(mc->module_of(name, n.kind), name)
+                         : palette_colour(o.palette, n.kind, name);
+    fmt::format_to(w, "{}[{},{},{},{},{},{},{}", i == 0 ? "\n" : ",\n", name_index[n.name],
                    static_cast<int>(n.kind), n.depth, placed[i].start, n.total, n.self,
                    (c.r << 16) | (c.g << 8) | c.b);
+    if (states) {
+      out += ',';
+      append_json_string(out, states->shares(placed[i].node));
+    }
+    out += ']';
   }
   // The page's own script (assets/flamegraph_html.js) draws the frames of this JSON; see html.hpp
   // for the ids it uses.

@@ -14,9 +14,9 @@
 // a .details line and a button.unzoom; #tooltip shows the hovered frame; form#search-form with
 // input#search, input#search-ignore-case (a checkbox: case-insensitive search) and
 // button#search-reset; #matched the share the search covers ("Matched: 75.00%"); #subtitle the
-// line under the title; ul#legend (for --colors kind and module) one li[data-key] per colour with
-// a span.swatch of it; each div.fr holds its name, shortened to what fits its width with ".." at
-// the end, and the full name in aria-label; window.perfscope.search(regex[, ignoreCase]);
+// line under the title; ul#legend (for --colors kind, module and state) one li[data-key] per colour
+// with a span.swatch of it; each div.fr holds its name, shortened to what fits its width with ".."
+// at the end, and the full name in aria-label; window.perfscope.search(regex[, ignoreCase]);
 // table#functions with one <tr> per function and sortable <th> (aria-sort says the order).
 #pragma once
 
@@ -37,6 +37,7 @@ struct HtmlOptions {
   Palette palette = Palette::hot;
   std::string subtitle = {};              // a line under the title; none when empty
   const FrameModules* modules = nullptr;  // for Palette::module (not owned)
+  const FrameStates* states = nullptr;    // for Palette::state (not owned; required there)
   // Frames with a smaller share of all samples are left out of the graphs (as SVG leaves out
   // frames narrower than --min-width); the table counts every frame.
   double min_share = 0.0001;

@@ -124,6 +124,10 @@ Result<std::string> speedscope_json(const Profile& p, const SpeedscopeOptions& o
       stack.insert(stack.end(), f.begin(), f.end());
     }
     if (stack.empty()) stack.push_back(frames.id({"[unknown]", "", 0}));
+    // record --off-cpu/--wall: the state as the innermost frame ("[sleeping]", file "[state]").
+    if (const profile::StringId state = profile::str_label(s, keys.state); state != 0) {
+      stack.push_back(frames.id({"[" + profile::printable(p.string(state)) + "]", "[state]", 0}));
+    }
     profile::add_saturating(stacks[stack], w);
   }
 

@@ -5,7 +5,10 @@
 // mapping's name for kernel and JIT code, "[kernel.kallsyms]", else the function's source file;
 // line: where the function starts), sorted by name, file and line. Each distinct stack is one
 // sample, frame indexes root first, with the comm label as the root frame (as folded stacks have
-// it); samples are sorted, so the output depends on the stacks and counts only. Inlined functions
+// it); samples are sorted, so the output depends on the stacks and counts only. A sample with a
+// "state" label (record --off-cpu/--wall) ends in a frame naming it ("[on-cpu]", "[sleeping]",
+// "[blocked]", "[runnable]", file "[state]"): one profile keeps a thread's whole life, and
+// speedscope's sandwich view of "[blocked]" lists every caller of blocked time. Inlined functions
 // are frames of their own. Weights are one sample value: "count" becomes unit "none", and
 // nanoseconds, microseconds, milliseconds, seconds and bytes keep their unit.
 #pragma once

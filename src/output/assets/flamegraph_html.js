@@ -3,7 +3,8 @@
   const data = JSON.parse(document.getElementById("profile").textContent);
   const frames = data.frames.map(function (f) {
     return { name: data.names[f[0]], kind: data.kinds[f[1]], d: f[2], s: f[3], c: f[4],
-             self: f[5], color: "#" + f[6].toString(16).padStart(6, "0"), hit: false };
+             self: f[5], color: "#" + f[6].toString(16).padStart(6, "0"), states: f[7] || "",
+             hit: false };
   });
   const maxDepth = frames.reduce(function (m, f) { return Math.max(m, f.d); }, 0);
   const tooltip = document.getElementById("tooltip");
@@ -12,7 +13,7 @@
   function describe(f) {
     const kind = f.kind === "user" ? "" : " [" + f.kind + "]";
     return f.name + kind + " (" + f.c + " " + data.unit + ", " + share(f.c) + "; self " +
-      f.self + ")";
+      f.self + (f.states ? "; " + f.states : "") + ")";
   }
 
   // The width in pixels of a text in `font`, measured on a canvas (cached by text).
