@@ -28,9 +28,14 @@ void print_start(const monitor::Runner& runner) {
   for (const auto& url : runner.endpoints())
     fmt::print(stderr, "perfscope monitor: Prometheus metrics at {}\n", url);
   const auto& s = runner.settings();
-  fmt::print(stderr, "perfscope monitor: {} series ({}), polling every {}, flushing every {}\n",
-             runner.series_count(), runner.subject(), monitor::format_duration(s.poll),
-             monitor::format_duration(s.flush));
+  // The flush interval concerns files only: an endpoint always serves the latest poll.
+  std::string flushing;
+  if (runner.file_count() > 0) {
+    flushing = fmt::format(", flushing every {} to {} file{}", monitor::format_duration(s.flush),
+                           runner.file_count(), runner.file_count() == 1 ? "" : "s");
+  }
+  fmt::print(stderr, "perfscope monitor: {} series ({}), polling every {}{}\n",
+             runner.series_count(), runner.subject(), monitor::format_duration(s.poll), flushing);
 }
 
 void print_end(const MonitorOptions& o, const monitor::Runner& runner,

@@ -62,6 +62,8 @@ class Runner {
   const std::string& subject() const { return scope_.subject; }
   // "http://127.0.0.1:9464/metrics", one per prometheus: output.
   std::vector<std::string> endpoints() const;
+  // How many file outputs (csv:, jsonl:) the flush interval applies to.
+  std::size_t file_count() const { return files_.size(); }
   // The command's pid, or -1.
   pid_t command_pid() const { return workload_ ? workload_->pid() : -1; }
 

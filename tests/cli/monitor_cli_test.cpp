@@ -232,6 +232,8 @@ TEST(MonitorCli, CommandIsMonitoredUntilItExitsWithItsExitCode) {
                 "jsonl:" + jsonl, "--", target("ps-touch_pages"), "5000"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "5000\n");  // the command's own output passes through
+  EXPECT_NE(r.err.find("polling every 50ms, flushing every 5s to 1 file\n"), std::string::npos)
+      << r.err;
   const auto rows = read_jsonl(jsonl);
   ASSERT_FALSE(rows.empty()) << r.err;
   expect_consistent_series(rows);

@@ -174,6 +174,9 @@ TEST(MonitorPrometheus, FirstScrapeBeforeTheFirstPollHasEverySeriesAtZero) {
       dir.file("monitor.log"));
   const std::uint16_t port = endpoint_port(monitor);
   ASSERT_NE(port, 0) << monitor.log();
+  // The flush interval concerns files; with none, the start line does not mention it.
+  ASSERT_TRUE(monitor.wait_for_log("polling every", std::chrono::seconds(20))) << monitor.log();
+  EXPECT_EQ(monitor.log().find("flushing"), std::string::npos) << monitor.log();
   auto scraped = http_get(port, "/metrics");
   ASSERT_TRUE(scraped) << "no answer from the endpoint";
   EXPECT_EQ(scraped->status, 200);
