@@ -3,7 +3,9 @@
 #   ps-offcpu storm PASSES   (two threads pass a byte back and forth over two pipes PASSES times)
 # bare, and under
 #   perfscope record --off-cpu --min-block 0   every switch of the storm's threads stored, summed in
-#                                              the kernel per (thread, state, stacks)
+#                                              the kernel per (thread, state, stacks); user stacks
+#                                              walked with the .eh_frame tables (the default)
+#   ... --call-graph fp --min-block 0          the same with frame-pointer user stacks
 #   perfscope record --off-cpu                 the default --min-block 1us
 #   offcputime-bpfcc -f -p PID                 bcc's tool, when it can run (it compiles its program
 #                                              against the kernel headers and uses kprobes)
@@ -41,7 +43,7 @@ fi
 wall() { sed -n 's/.*wall_ns=\([0-9]*\).*/\1/p' "$1" | awk '{ printf "%.4f\n", $1 / 1e9 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-labels=(bare perfscope-min0 perfscope)
+labels=(bare perfscope-min0 perfscope-fp-min0 perfscope)
 [ -z "$bcc_why" ] && labels+=(bcc)
 for ((i = 0; i < repeats; i++)); do
   for label in "${labels[@]}"; do
@@ -49,6 +51,7 @@ for ((i = 0; i < repeats; i++)); do
     case $label in
       bare) "$storm" storm "$passes" >"$log" 2>&1 ;;
       perfscope-min0) "$ps" record --off-cpu --min-block 0 -o "$out/p0.pb.gz" -- "$storm" storm "$passes" >"$log" 2>&1 ;;
+      perfscope-fp-min0) "$ps" record --off-cpu --call-graph fp --min-block 0 -o "$out/pf.pb.gz" -- "$storm" storm "$passes" >"$log" 2>&1 ;;
       perfscope) "$ps" record --off-cpu -o "$out/p.pb.gz" -- "$storm" storm "$passes" >"$log" 2>&1 ;;
       bcc)
         # bcc attaches after its compile: the storm waits for its first output line... bcc -f
@@ -67,7 +70,7 @@ for ((i = 0; i < repeats; i++)); do
 done
 
 bare=$(median <"$out/bare.times")
-printf '%-16s %10s %9s %28s\n' tool "storm s" slowdown "perfscope CPU per 1M switches"
+printf '%-18s %10s %9s %28s\n' tool "storm s" slowdown "perfscope CPU per 1M switches"
 for label in "${labels[@]}"; do
   m=$(median <"$out/$label.times")
   extra=""
@@ -79,7 +82,7 @@ for label in "${labels[@]}"; do
     extra=$(awk -v u="$user" -v k="${kern% *}" -v runs="${kern#* }" -v n="$switches" \
       'BEGIN { printf "%.3f s user + %.3f s BPF (%d switches, %.0f ns per program run)", u * 1e6 / n, k * 1e6 / n, n, k * 1e9 / runs }')
   fi
-  awk -v l="$label" -v m="$m" -v b="$bare" -v e="$extra" 'BEGIN { printf "%-16s %10.3f %8.2fx   %s\n", l, m, m / b, e }'
+  awk -v l="$label" -v m="$m" -v b="$bare" -v e="$extra" 'BEGIN { printf "%-18s %10.3f %8.2fx   %s\n", l, m, m / b, e }'
 done
 [ -n "$bcc_why" ] && echo "bcc: not run: $bcc_why"
 echo "(median of $repeats runs, $passes passes; kernel $(uname -r), $(nproc) CPUs)"

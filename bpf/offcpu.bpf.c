@@ -5,7 +5,10 @@
  * per distinct stack at the end, as the on-CPU program's counts.
  *
  * sched_switch runs in the context of the thread leaving (prev), so bpf_get_stackid sees its
- * kernel stack (the wait) and its user stack (through the registers saved at kernel entry). */
+ * kernel stack (the wait) and its user stack (through the registers saved at kernel entry). With
+ * cfi_unwind the user stack is walked from those registers (task_pt_regs) with the .eh_frame
+ * tables instead (bpf/unwind_walk.h, the on-CPU program's walker): a wait that starts in a libc
+ * system-call wrapper, which keeps no frame pointer, still shows the wrapper's caller. */
 #include <linux/bpf.h>
 #include <linux/errno.h>
 #include <stdbool.h>
@@ -23,6 +26,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool filter_targets = false; /* only processes in `targets` (and their children) */
 const volatile bool kernel_stacks = true;
 const volatile __u64 min_block_ns = 1000; /* shorter intervals are counted as short, not stored */
+const volatile bool cfi_unwind = false;   /* walk user stacks with the unwind tables */
 
 /* The kernel's task state bits (include/linux/sched.h): stable ABI of sched_switch's prev_state. */
 #define PS_TASK_INTERRUPTIBLE 0x1
@@ -78,6 +82,47 @@ static __always_inline void count_stat(__u32 slot) {
   if (v) *v += 1;
 }
 
+/* The native unwinder, as the on-CPU program has it; its table maps are the on-CPU program's own
+ * when both run (--wall). */
+#define PS_WALK_FP_FRAMES PS_OFF_FP_FRAMES
+#define PS_WALK_CFI_FRAMES PS_OFF_CFI_FRAMES
+#define PS_WALK_PENDING PS_OFF_CFI_PENDING
+#define ps_walk_count count_stat
+#include "unwind_walk.h"
+
+/* Walked user stacks, keyed by the hash of their frames (ps_offcpu_key.user_hash). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct ps_user_stack);
+} offcpu_ustacks SEC(".maps");
+
+/* Walks the leaving thread's user stack from the registers it entered the kernel with. False when
+ * its process has no tables yet (the caller takes frame pointers). */
+static __always_inline bool walk_user_stack(__u32 tgid, struct ps_offcpu_start* start) {
+  struct ps_proc_unwind* proc = ps_unwind_proc(tgid);
+  if (!proc) return false;
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct pt_regs___kernel* regs = (struct pt_regs___kernel*)bpf_task_pt_regs(task);
+  struct walk_state* st =
+      ps_walk_begin(BPF_CORE_READ(regs, ip), BPF_CORE_READ(regs, sp), BPF_CORE_READ(regs, bp));
+  if (!st) return false;
+  __u64 hash = ps_walk(st, proc, tgid);
+  if (!hash) return false;
+  count_stat(PS_OFF_CFI_STACKS);
+  start->user_stack = PS_CFI_STACK;
+  start->user_hash = hash;
+  long err = bpf_map_update_elem(&offcpu_ustacks, &hash, &st->stack, BPF_NOEXIST);
+  if (err && err != -EEXIST) {
+    count_stat(PS_OFF_USTACKS_FULL);
+    start->user_stack = -ENOMEM;
+    start->user_hash = 0;
+  }
+  return true;
+}
+
 static __always_inline __u32 state_of(bool preempt, unsigned int prev_state) {
   if (preempt || prev_state == 0) return PS_STATE_RUNNABLE;
   /* TASK_IDLE (uninterruptible, not counted in the load average) is a kernel thread's idle wait:
@@ -106,7 +151,8 @@ static __always_inline void leave(void* ctx, struct task_struct* prev, __u32 sta
     if (id < 0) count_stat(PS_OFF_KSTACK_ERROR);
     start.kernel_stack = (__s32)id;
   }
-  if (BPF_CORE_READ(prev, mm) != 0) { /* kernel threads have no user stack */
+  /* Kernel threads have no user stack. */
+  if (BPF_CORE_READ(prev, mm) != 0 && !(cfi_unwind && walk_user_stack(tgid, &start))) {
     long id = bpf_get_stackid(ctx, &offcpu_stacks, BPF_F_USER_STACK);
     if (id < 0) count_stat(PS_OFF_USTACK_ERROR);
     start.user_stack = (__s32)id;
@@ -130,6 +176,7 @@ static __always_inline void arrive(struct task_struct* next, __u64 now) {
   key.pid = pid;
   key.kernel_stack = start->kernel_stack;
   key.user_stack = start->user_stack;
+  key.user_hash = start->user_hash;
   key.state = start->state;
   bpf_map_delete_elem(&offcpu_starts, &pid);
   if (delta < min_block_ns) {
@@ -194,5 +241,7 @@ int on_exec(struct bpf_raw_tracepoint_args* ctx) {
   if (filter_targets && !bpf_map_lookup_elem(&targets, &tgid)) return 0;
   __u64 now = bpf_ktime_get_ns();
   bpf_map_update_elem(&exec_times, &tgid, &now, BPF_ANY);
+  /* The old image's mappings are gone: until user space loads the new ones, frame pointers. */
+  if (cfi_unwind) bpf_map_delete_elem(&unwind_procs, &tgid);
   return 0;
 }

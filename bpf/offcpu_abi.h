@@ -14,7 +14,8 @@ enum ps_offcpu_state {
 
 /* A thread that left the CPU: when, in which state, with which stacks. Keyed by thread id. */
 struct ps_offcpu_start {
-  ps_u64 time; /* bpf_ktime_get_ns (CLOCK_MONOTONIC) at the switch */
+  ps_u64 time;      /* bpf_ktime_get_ns (CLOCK_MONOTONIC) at the switch */
+  ps_u64 user_hash; /* with user_stack PS_CFI_STACK: the walked stack's key in offcpu_ustacks */
   ps_s32 kernel_stack;
   ps_s32 user_stack;
   ps_u32 state;
@@ -31,6 +32,7 @@ struct ps_offcpu_key {
   ps_u32 state;
   ps_u32 pad;
   ps_u64 exec_time; /* as in ps_count_key */
+  ps_u64 user_hash; /* as in ps_offcpu_start */
   char comm[PS_COMM_LEN];
 };
 
@@ -50,6 +52,11 @@ enum ps_offcpu_stat {
   PS_OFF_KSTACK_ERROR, /* kernel stack not stored (collision or error) */
   PS_OFF_USTACK_ERROR, /* user stack not stored (collision or error; not a kernel thread) */
   PS_OFF_NEW_TARGETS,  /* child processes added to the target set */
+  PS_OFF_CFI_STACKS,   /* user stacks walked with the unwind tables (cfi_unwind) */
+  PS_OFF_CFI_PENDING,  /* switches of processes whose tables were not loaded yet (frame pointers) */
+  PS_OFF_USTACKS_FULL, /* a walked stack found `offcpu_ustacks` full: its frames are lost */
+  PS_OFF_FP_FRAMES,    /* frames the walker took by frame pointer (no CFI there) */
+  PS_OFF_CFI_FRAMES,   /* frames the walker took by CFI */
   PS_OFF_STAT_COUNT
 };
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <linux/perf_event.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,6 +13,7 @@
 #include "bpf/per_cpu.hpp"
 #include "bpf/profiler.hpp"
 #include "offcpu_abi.h"
+#include "unwind_abi.h"
 
 // As in profiler.cpp: the skeleton's bool globals are C `_Bool` fields, which clang++ refuses.
 #define _Bool bool
@@ -52,8 +54,17 @@ OffCpuProfiler::~OffCpuProfiler() {
   links_.clear();  // before the skeleton: detaching needs the programs alive
 }
 
-Result<OffCpuProfiler> OffCpuProfiler::open(OffCpuOptions options,
-                                            const system::Capabilities& caps) {
+std::uint64_t OffCpuStats::complete_walks() const {
+  return stops.size() > PS_STOP_ZERO_RA ? stops[PS_STOP_END] + stops[PS_STOP_ZERO_RA] : 0;
+}
+
+namespace {
+// How long open() waits for the tables of the processes and files named up front (as Profiler).
+constexpr double kSettleSeconds = 3.0;
+}  // namespace
+
+Result<OffCpuProfiler> OffCpuProfiler::open(OffCpuOptions options, const system::Capabilities& caps,
+                                            const UnwindTables* shared) {
   if (auto why = unavailable_reason(caps); !why.empty()) {
     return Error{"load the off-CPU profiler", EPERM, "  " + why};
   }
@@ -70,8 +81,31 @@ Result<OffCpuProfiler> OffCpuProfiler::open(OffCpuOptions options,
   skel.rodata->filter_targets = !o.targets.empty();
   skel.rodata->kernel_stacks = o.kernel_stacks;
   skel.rodata->min_block_ns = o.min_block_ns;
+  skel.rodata->cfi_unwind = o.cfi_unwind;
   bpf_map__set_max_entries(skel.maps.offcpu_counts, o.count_entries);
   bpf_map__set_max_entries(skel.maps.offcpu_stacks, o.stack_entries);
+  bpf_map__set_max_entries(skel.maps.offcpu_ustacks, o.stack_entries);
+  if (!o.cfi_unwind) {
+    // Not walked: the walker's maps at their smallest.
+    for (auto* map : {skel.maps.offcpu_ustacks, skel.maps.unwind_procs, skel.maps.unwind_wanted,
+                      skel.maps.stops_by_table}) {
+      bpf_map__set_max_entries(map, 1);
+    }
+  } else if (shared != nullptr) {
+    // The on-CPU program's tables: each file's table is loaded once, for both programs.
+    const UnwindTables::Maps& m = shared->maps();
+    const std::pair<bpf_map*, int> reuse[] = {{skel.maps.unwind_tables, m.tables},
+                                              {skel.maps.unwind_procs, m.procs},
+                                              {skel.maps.unwind_wanted, m.wanted},
+                                              {skel.maps.table_last_use, m.last_use}};
+    for (const auto& [map, fd] : reuse) {
+      if (int err = bpf_map__reuse_fd(map, fd); err != 0) {
+        return Error{
+            fmt::format("share the unwind map {} with the off-CPU profiler", bpf_map__name(map)),
+            err < 0 ? -err : err, libbpf_tail()};
+      }
+    }
+  }
   if (int err = perfscope_offcpu__load(p.skel_.get()); err != 0) {
     return Error{"load the off-CPU profiler", err < 0 ? -err : err,
                  fmt::format("  the kernel refused the sched_switch program (tp_btf needs kernel "
@@ -85,6 +119,21 @@ Result<OffCpuProfiler> OffCpuProfiler::open(OffCpuOptions options,
         0) {
       return Error{"add target process to the off-CPU filter", errno, ""};
     }
+  }
+  if (o.cfi_unwind && shared == nullptr) {
+    p.tables_ = std::make_unique<UnwindTables>(
+        UnwindTables::Maps{
+            bpf_map__fd(skel.maps.unwind_tables), bpf_map__fd(skel.maps.unwind_procs),
+            bpf_map__fd(skel.maps.unwind_wanted), bpf_map__fd(skel.maps.table_last_use)},
+        o.unwind_table_limit, UnwindTables::default_cache_dir());
+    if (o.load_targets_now) {
+      for (pid_t pid : o.targets) p.tables_->load_process(pid);
+    }
+    if (!o.prepare_files.empty()) {
+      p.tables_->prepare_common_libraries();
+      for (const auto& path : o.prepare_files) p.tables_->prepare(path);
+    }
+    p.tables_->settle(kSettleSeconds);
   }
   return p;
 }
@@ -110,6 +159,7 @@ Status OffCpuProfiler::drain(sampling::Collector& collector) {
   auto& skel = *skel_;
   const int counts_fd = bpf_map__fd(skel.maps.offcpu_counts);
   const int stacks_fd = bpf_map__fd(skel.maps.offcpu_stacks);
+  const int ustacks_fd = bpf_map__fd(skel.maps.offcpu_ustacks);
   std::vector<ps_offcpu_key> keys;
   ps_offcpu_key key{}, next{};
   const ps_offcpu_key* prev = nullptr;
@@ -134,6 +184,17 @@ Status OffCpuProfiler::drain(sampling::Collector& collector) {
     }
     return it->second;
   };
+  // Walked user stacks, by hash.
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> walked;
+  ps_user_stack walk{};
+  const auto walked_of = [&](std::uint64_t hash) -> const std::vector<std::uint64_t>& {
+    auto [it, inserted] = walked.try_emplace(hash);
+    if (inserted && bpf_map_lookup_elem(ustacks_fd, &hash, &walk) == 0) {
+      it->second.assign(walk.pcs,
+                        walk.pcs + std::min<std::uint32_t>(walk.depth, PS_MAX_WALK_DEPTH));
+    }
+    return it->second;
+  };
   std::vector<std::uint64_t> chain;
   for (const auto& k : keys) {
     ps_offcpu_value v{};
@@ -154,7 +215,15 @@ Status OffCpuProfiler::drain(sampling::Collector& collector) {
       }
     };
     add_part(k.kernel_stack, static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
-    add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    if (k.user_stack == PS_CFI_STACK) {
+      const auto& frames = walked_of(k.user_hash);
+      if (!frames.empty()) {
+        chain.push_back(static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+        chain.insert(chain.end(), frames.begin(), frames.end());
+      }
+    } else {
+      add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
+    }
     const std::string_view comm(k.comm, strnlen(k.comm, sizeof(k.comm)));
     collector.add_aggregated(k.tgid, k.pid, 0, k.exec_time, comm, chain, v.count, v.ns, k.state);
   }
@@ -175,6 +244,16 @@ OffCpuStats OffCpuProfiler::stats() const {
   s.kernel_stack_errors = stat_sum(PS_OFF_KSTACK_ERROR);
   s.user_stack_errors = stat_sum(PS_OFF_USTACK_ERROR);
   s.new_targets = stat_sum(PS_OFF_NEW_TARGETS);
+  if (options_.cfi_unwind) {
+    s.cfi_stacks = stat_sum(PS_OFF_CFI_STACKS);
+    s.cfi_pending = stat_sum(PS_OFF_CFI_PENDING);
+    s.ustacks_full = stat_sum(PS_OFF_USTACKS_FULL);
+    s.fp_frames = stat_sum(PS_OFF_FP_FRAMES);
+    s.cfi_frames = stat_sum(PS_OFF_CFI_FRAMES);
+    const int stops_fd = bpf_map__fd(skel_->maps.stop_reasons);
+    for (std::uint32_t r = 0; r < PS_STOP_COUNT; ++r)
+      s.stops.push_back(sum_per_cpu_u64(stops_fd, r));
+  }
   bpf_prog_info info{};
   std::uint32_t info_len = sizeof(info);
   if (bpf_obj_get_info_by_fd(bpf_program__fd(skel_->progs.on_switch), &info, &info_len) == 0) {

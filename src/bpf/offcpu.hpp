@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bpf/unwind_tables.hpp"
 #include "core/error.hpp"
 #include "sampling/collector.hpp"
 #include "system/capabilities.hpp"
@@ -28,6 +29,13 @@ struct OffCpuOptions {
   std::uint64_t min_block_ns = 1000;  // shorter off-CPU intervals are counted, not stored
   std::uint32_t count_entries = 32768;
   std::uint32_t stack_entries = 16384;
+  // Walk user stacks with .eh_frame unwind tables (as bpf::Profiler's cfi_unwind), frame pointers
+  // where a module has none; false: bpf_get_stackid's frame-pointer walk.
+  bool cfi_unwind = false;
+  // As in ProfilerOptions, for the tables this profiler owns (when it shares none).
+  bool load_targets_now = true;
+  std::vector<std::string> prepare_files;
+  std::uint64_t unwind_table_limit = std::uint64_t{64} << 20;
 };
 
 // Counted in the kernel, per CPU, summed here.
@@ -45,6 +53,14 @@ struct OffCpuStats {
   // Switches the program missed: the kernel does not run a tracing program on a CPU where it is
   // already running (a switch while the program itself was preempted); each may cost an interval.
   std::uint64_t recursion_misses = 0;
+  // The in-kernel CFI walker (cfi_unwind), as in ProfilerStats.
+  std::uint64_t cfi_stacks = 0;    // user stacks walked
+  std::uint64_t cfi_pending = 0;   // switches before the process's tables were loaded
+  std::uint64_t ustacks_full = 0;  // walked stacks lost: the stack map was full
+  std::uint64_t cfi_frames = 0;
+  std::uint64_t fp_frames = 0;
+  std::vector<std::uint64_t> stops;  // walks ended, by enum ps_stop_reason
+  std::uint64_t complete_walks() const;
   std::uint64_t lost() const { return counts_full + starts_full + recursion_misses; }
 };
 
@@ -57,8 +73,11 @@ class OffCpuProfiler {
   OffCpuProfiler& operator=(OffCpuProfiler&&) noexcept;
   ~OffCpuProfiler();
 
-  // Loads the programs with the options' knobs; nothing is attached yet.
-  static Result<OffCpuProfiler> open(OffCpuOptions options, const system::Capabilities& caps);
+  // Loads the programs with the options' knobs; nothing is attached yet. With cfi_unwind and
+  // `shared` (the on-CPU Profiler's tables, which must outlive this), the program walks with
+  // those tables' maps and this profiler owns none; else it owns tables of its own.
+  static Result<OffCpuProfiler> open(OffCpuOptions options, const system::Capabilities& caps,
+                                     const UnwindTables* shared = nullptr);
   Status start();  // attaches sched_switch, fork and exec
   void stop();     // detaches: no interval is counted after this returns
   // Moves every stored interval into `collector` and empties the map (call after stop(): the
@@ -66,6 +85,9 @@ class OffCpuProfiler {
   Status drain(sampling::Collector& collector);
   OffCpuStats stats() const;
   const OffCpuOptions& options() const { return options_; }
+  // The unwind tables this profiler owns (cfi_unwind without shared tables), or null. poll()
+  // them often, and mark_changed() the processes that mapped code or exited.
+  UnwindTables* unwind_tables() { return tables_.get(); }
 
  private:
   OffCpuProfiler() = default;
@@ -79,6 +101,7 @@ class OffCpuProfiler {
   };
   std::unique_ptr<perfscope_offcpu, SkeletonDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::unique_ptr<UnwindTables> tables_;
 };
 
 }  // namespace perfscope::bpf

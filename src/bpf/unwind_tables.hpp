@@ -94,6 +94,8 @@ class UnwindTables {
   std::string file_of(std::uint32_t table) const;
   const UnwindTableStats& stats() const { return stats_; }
   std::uint64_t limit_bytes() const { return limit_bytes_; }
+  // The maps it fills, for a second program that walks with the same tables (reuse_fd).
+  const Maps& maps() const { return maps_; }
 
  private:
   struct File;

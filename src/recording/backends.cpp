@@ -8,6 +8,7 @@
 #include "core/clock.hpp"
 #include "recording/backend.hpp"
 #include "recording/call_graph.hpp"
+#include "recording/side_band_tap.hpp"
 #include "sampling/background_decoder.hpp"
 #include "unwind/dwarf_unwinder.hpp"
 #include "unwind_abi.h"
@@ -201,38 +202,6 @@ std::vector<std::string> cfi_unwind_lines(const bpf::ProfilerStats& s,
 // The in-kernel counts are drained once a second (and at the end), so the maps never have to
 // hold more than a second of distinct stacks. The side-band rings are read first: every exec or
 // mmap a drained sample depends on was written before it.
-// The side-band records pass through here to the Collector; processes that map code, exec or
-// exit are told to the unwind tables (the eBPF walker's view of their mappings must follow).
-class SideBandTap final : public sampling::RecordHandler {
- public:
-  SideBandTap(sampling::Collector& collector, bpf::UnwindTables* tables)
-      : collector_(collector), tables_(tables) {}
-  void on_sample(const sampling::Sample& s) override { collector_.on_sample(s); }
-  void on_mmap(const sampling::MmapRecord& m) override {
-    if (tables_ != nullptr && m.executable && (m.prot & 4U /* PROT_EXEC */) != 0) {
-      tables_->mark_changed(static_cast<pid_t>(m.pid));
-    }
-    collector_.on_mmap(m);
-  }
-  void on_comm(const sampling::CommRecord& c) override {
-    if (tables_ != nullptr && c.exec) tables_->mark_changed(static_cast<pid_t>(c.pid));
-    collector_.on_comm(c);
-  }
-  void on_fork(const sampling::TaskRecord& t) override { collector_.on_fork(t); }
-  void on_exit(const sampling::TaskRecord& t) override {
-    if (tables_ != nullptr && t.pid == t.tid) tables_->mark_changed(static_cast<pid_t>(t.pid));
-    collector_.on_exit(t);
-  }
-  void on_lost(const sampling::LostRecord& l) override { collector_.on_lost(l); }
-  void on_throttle(const sampling::ThrottleRecord& t) override { collector_.on_throttle(t); }
-  void on_other(std::uint32_t type) override { collector_.on_other(type); }
-  void on_pass_end(std::uint64_t pass_start) override { collector_.on_pass_end(pass_start); }
-
- private:
-  sampling::Collector& collector_;
-  bpf::UnwindTables* tables_;
-};
-
 class BpfBackend final : public Backend {
  public:
   static constexpr double kDrainInterval = 1.0;  // seconds

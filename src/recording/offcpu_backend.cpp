@@ -10,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "recording/backend.hpp"
+#include "recording/side_band_tap.hpp"
 
 namespace perfscope::recording {
 namespace {
@@ -21,12 +22,17 @@ std::string seconds(std::uint64_t ns) {
 class OffCpuBackend final : public Backend {
  public:
   static constexpr double kDrainInterval = 1.0;  // seconds, for the on-CPU counts
+  // How soon a process the walker met gets its tables (frame pointers until then).
+  static constexpr int kTablePollMs = 10;
 
   OffCpuBackend(sampling::Session side_band, std::optional<bpf::Profiler> on_cpu,
                 bpf::OffCpuProfiler off_cpu)
       : Backend(std::move(side_band), std::make_unique<sampling::Collector>()),
         on_cpu_(std::move(on_cpu)),
-        off_cpu_(std::move(off_cpu)) {}
+        off_cpu_(std::move(off_cpu)),
+        tables_(on_cpu_ && on_cpu_->unwind_tables() ? on_cpu_->unwind_tables()
+                                                    : off_cpu_.unwind_tables()),
+        tap_(*collector_, tables_) {}
   const char* name() const override { return "bpf (in-kernel aggregation)"; }
   bool in_kernel() const override { return true; }
 
@@ -36,10 +42,9 @@ class OffCpuBackend final : public Backend {
     if (auto st = off_cpu_.start(); !st) return st;
     return on_cpu_ ? on_cpu_->start() : Status{};
   }
-  // Backend::drain_now (a live view's refresh), declared without `override` while that hook is
-  // not yet in every checkout of Backend: the on-CPU counts now; off-CPU time comes at the end.
-  Status drain_now() {
-    session_.drain(*collector_);
+  // A live view's refresh: the on-CPU counts now; off-CPU time comes at the end.
+  Status drain_now() override {
+    session_.drain(tap_);
     return on_cpu_ ? drain_on_cpu() : Status{};
   }
   Result<bool> wait(int timeout_ms) override {
@@ -52,13 +57,16 @@ class OffCpuBackend final : public Backend {
       const double left_ms = (next_drain_ - monotonic_seconds()) * 1000;
       timeout = std::max(0, std::min(timeout_ms, static_cast<int>(left_ms) + 1));
     }
-    return session_.poll(timeout, *collector_);
+    if (tables_ != nullptr) timeout = std::min(timeout, kTablePollMs);
+    auto woken = session_.poll(timeout, tap_);
+    if (tables_ != nullptr) tables_->poll();
+    return woken;
   }
   Status finish() override {
     off_cpu_.stop();
     if (on_cpu_) on_cpu_->stop();
     (void)session_.disable();
-    session_.drain(*collector_);
+    session_.drain(tap_);
     if (on_cpu_) {
       if (auto st = drain_on_cpu(); !st) return st;
     }
@@ -72,7 +80,28 @@ class OffCpuBackend final : public Backend {
     BackendReport r;
     r.event = on_cpu_ ? "wall" : "off-cpu";
     r.frequency = on_cpu_ ? on_cpu_->options().frequency : 0;
-    r.stacks_how = "frame-pointer call chains";
+    r.stacks_how = off_cpu_.options().cfi_unwind
+                       ? "user stacks walked in the kernel with .eh_frame tables (frame pointers "
+                         "where a module has none)"
+                       : "frame-pointer call chains";
+    if (off_cpu_.options().cfi_unwind) {
+      r.unwind_lines.push_back(fmt::format(
+          "Off-CPU user stacks walked in the kernel: {} of {} ({:.1f}%) reached the outermost "
+          "frame; {} frames by CFI, {} by frame pointer; {} switches before their process's "
+          "tables were loaded (frame pointers); {} lost (walked-stack map full)",
+          s.complete_walks(), s.cfi_stacks,
+          s.cfi_stacks
+              ? 100.0 * static_cast<double>(s.complete_walks()) / static_cast<double>(s.cfi_stacks)
+              : 0.0,
+          s.cfi_frames, s.fp_frames, s.cfi_pending, s.ustacks_full));
+      if (tables_ != nullptr) {
+        const auto& t = tables_->stats();
+        r.unwind_lines.push_back(fmt::format(
+            "Unwind tables: {} files, {:.1f} MiB in BPF maps (limit {} MiB), {} evicted{}",
+            t.tables_loaded, static_cast<double>(t.bytes) / (1 << 20), tables_->limit_bytes() >> 20,
+            t.evictions, on_cpu_ ? "; shared by the on-CPU and off-CPU programs" : ""));
+      }
+    }
     r.notes = session_.notes();
     if (on_cpu_) r.notes.insert(r.notes.end(), on_cpu_->notes().begin(), on_cpu_->notes().end());
     r.lost = s.lost();
@@ -106,7 +135,7 @@ class OffCpuBackend final : public Backend {
 
  private:
   Status drain_on_cpu() {
-    return on_cpu_->drain(*collector_, [this] { session_.drain(*collector_); });
+    return on_cpu_->drain(*collector_, [this] { session_.drain(tap_); });
   }
 
   // On- and off-CPU time per thread (by state), the threads with the most time first.
@@ -145,6 +174,8 @@ class OffCpuBackend final : public Backend {
 
   std::optional<bpf::Profiler> on_cpu_;
   bpf::OffCpuProfiler off_cpu_;
+  bpf::UnwindTables* tables_;  // the on-CPU profiler's, else the off-CPU one's; may be null
+  SideBandTap tap_;
   double next_drain_ = 0;
 };
 
@@ -159,7 +190,8 @@ Result<std::unique_ptr<Backend>> open_offcpu_backend(std::optional<bpf::Profiler
     if (!p) return p.error();
     profiler.emplace(std::move(*p));
   }
-  auto tracer = bpf::OffCpuProfiler::open(std::move(off_cpu), caps);
+  auto tracer = bpf::OffCpuProfiler::open(std::move(off_cpu), caps,
+                                          profiler ? profiler->unwind_tables() : nullptr);
   if (!tracer) return tracer.error();
   auto session = sampling::Session::open(side_band_options(cpus), caps);
   if (!session) return session.error();

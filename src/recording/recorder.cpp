@@ -211,23 +211,32 @@ Status Recorder::open_time_backend(const RecordOptions& o, const sampling::Sampl
                  0, "  " + why + "\n  more: perfscope doctor --need ebpf"};
   }
   const CallGraphMode asked = o.call_graph.mode;
-  if (asked != CallGraphMode::automatic && asked != CallGraphMode::fp) {
-    return Error{fmt::format("{} takes frame-pointer stacks only", flag), 0,
-                 "  leave --call-graph out, or use --call-graph fp"};
+  if (asked != CallGraphMode::automatic && asked != CallGraphMode::fp &&
+      asked != CallGraphMode::cfi) {
+    return Error{fmt::format("{} takes frame-pointer or in-kernel CFI stacks only", flag), 0,
+                 "  leave --call-graph out, or use --call-graph cfi or fp"};
   }
-  r.call_graph_ = CallGraph{.mode = CallGraphMode::fp, .why = "off-CPU stacks"};
+  // The in-kernel walker by default, for the off-CPU and the on-CPU programs alike.
+  const bool cfi = asked != CallGraphMode::fp;
+  r.call_graph_ =
+      cfi ? CallGraph{.mode = CallGraphMode::cfi,
+                      .why = "off-CPU stacks walked in the kernel with .eh_frame unwind tables"}
+          : CallGraph{.mode = CallGraphMode::fp, .why = "off-CPU stacks"};
   auto bo = profiler_options(o, so, *r.held_);
+  bo.cfi_unwind = cfi;
+  bo.unwind_table_limit = o.unwind_table_limit;
   bpf::OffCpuOptions off;
   off.targets = bo.targets;
   off.kernel_stacks = bo.kernel_stacks;
   off.min_block_ns = o.min_block_ns;
   off.count_entries = o.bpf_count_entries;
   off.stack_entries = o.bpf_stack_entries;
+  off.cfi_unwind = cfi;
+  off.load_targets_now = bo.load_targets_now;
+  off.prepare_files = bo.prepare_files;
+  off.unwind_table_limit = bo.unwind_table_limit;
   std::optional<bpf::ProfilerOptions> on_cpu;
-  if (o.time_mode == TimeMode::wall) {
-    bo.prepare_files.clear();
-    on_cpu = std::move(bo);
-  }
+  if (o.time_mode == TimeMode::wall) on_cpu = std::move(bo);
   auto b = open_offcpu_backend(std::move(on_cpu), std::move(off), so.cpus, caps);
   if (!b) return b.error();
   r.backend_ = std::move(*b);

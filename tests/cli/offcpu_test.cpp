@@ -208,6 +208,74 @@ TEST(OffCpu, OffCpuSplitsTheWaitsInTheProgramsOwnRatio) {
   EXPECT_NE(r.err.find("Off-CPU: "), std::string::npos) << r.err;
 }
 
+// The index of the first frame (leaf first) containing `needle`, or -1.
+long frame_index(const TimeSample& s, const std::string& needle) {
+  for (std::size_t i = 0; i < s.frames.size(); ++i) {
+    if (s.frames[i].find(needle) != std::string::npos) return static_cast<long>(i);
+  }
+  return -1;
+}
+
+// The share of the worker's off-CPU time in `phase_fn` whose user stack holds the known chain,
+// leaf first: the libc wrapper, the target's function that called it, the phase, worker_main.
+// ps-offcpu's chains (tests/targets/offcpu.cpp) are the ground truth.
+double known_chain_share(const std::vector<TimeSample>& worker, const std::string& phase_fn,
+                         const std::string& caller, const std::string& wrapper) {
+  double all = 0, whole = 0;
+  for (const auto& s : worker) {
+    if (s.state == "on-cpu" || !has_frame(s, "perfscope_targets::" + phase_fn + "(")) continue;
+    all += static_cast<double>(s.ns);
+    const long w = frame_index(s, wrapper);
+    const long c = frame_index(s, "perfscope_targets::" + caller + "(");
+    const long p = frame_index(s, "perfscope_targets::" + phase_fn + "(");
+    const long root = frame_index(s, "perfscope_targets::worker_main(");
+    if (w >= 0 && w < c && c < p && p < root) whole += static_cast<double>(s.ns);
+  }
+  return all > 0 ? whole / all : 0;
+}
+
+// The wait starts in a libc system-call wrapper (Debian's libc keeps no frame pointer): the
+// in-kernel CFI walker, the default, keeps the wrapper's caller that a frame-pointer walk skips.
+TEST(OffCpu, CfiStacksKeepTheCallerOfTheLibcWrapper) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  for (const char* mode : {"--off-cpu", "--wall"}) {
+    SCOPED_TRACE(mode);
+    const auto out = dir.file(std::string(mode + 2) + ".pb.gz");
+    const auto r = run({perfscope_binary(), "record", mode, "-F", "499", "-o", out, "--",
+                        target("ps-offcpu"), "mix", "20"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("Off-CPU user stacks walked in the kernel: "), std::string::npos) << r.err;
+    const auto all = time_samples(load(out));
+    const auto worker = worker_samples(all);
+    ASSERT_FALSE(worker.empty()) << r.err;
+    EXPECT_GT(known_chain_share(worker, "nap", "sleep_for", "nanosleep"), 0.9) << r.err;
+    EXPECT_GT(known_chain_share(worker, "wait_reply", "read_byte", "read"), 0.9) << r.err;
+    // The main thread waits in pthread_join (which tail-calls __pthread_clockjoin_ex): its stack
+    // reaches main.
+    double main_wait = 0, main_reached = 0;
+    for (const auto& s : all) {
+      if (s.pid != s.tid || s.state == "on-cpu" || !has_frame(s, "join")) continue;
+      main_wait += static_cast<double>(s.ns);
+      const auto main_at = std::find(s.frames.begin(), s.frames.end(), "main");
+      if (main_at != s.frames.end() &&
+          frame_index(s, "join") < main_at - s.frames.begin()) {
+        main_reached += static_cast<double>(s.ns);
+      }
+    }
+    ASSERT_GT(main_wait, 0) << r.err;
+    EXPECT_GT(main_reached / main_wait, 0.9) << r.err;
+  }
+  // Frame pointers: the wrapper's caller is skipped (why the walker is the default).
+  const auto fp = dir.file("fp.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "--off-cpu", "--call-graph", "fp", "-o", fp,
+                      "--", target("ps-offcpu"), "mix", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LT(
+      known_chain_share(worker_samples(time_samples(load(fp))), "nap", "sleep_for", "nanosleep"),
+      0.1);
+}
+
 TEST(OffCpu, ContextSwitchStormLosesNothingAndCountsEverySwitch) {
   PS_REQUIRE(bpf_backend());
   TempDir dir;
