@@ -5,12 +5,20 @@
 #   fp     perf record -a -F 999 -e cpu-clock -g      (system-wide, frame pointers; FP_SECONDS long,
 #                                                      ~50,000 samples on 2 CPUs at 25 s)
 #   dwarf  perf record -F 999 -e cpu-clock --call-graph dwarf -- ps-chain (DWARF_SECONDS of CPU)
-# Each report is timed RUNS times (median wall time, page cache warm: one untimed run first);
-# the ratios perf / perfscope (wall and CPU time) are printed, and perf's top 10 functions by
-# total share (perf report --children --sort symbol against perfscope report's Total%, both by
-# period) side by side, with the largest difference.
+# Each report is timed RUNS times, perf's and perfscope's runs interleaved (medians; page cache
+# warm and perfscope's kallsyms cache filled: one untimed run of each first); the ratios perf /
+# perfscope (wall and CPU time) are printed, and perf's top 10 functions by total share (perf
+# report --children --sort symbol against perfscope report's Total%, both by period) side by
+# side, with the largest difference. On a machine shared with other work, compare CPU times.
 # Usage: bench/compare_perf_data.sh [BUILD_DIR] [RUNS]   (defaults: build 3). FP_SECONDS=25 and
 # DWARF_SECONDS=10 set the recordings' lengths. Needs root (system-wide sampling).
+# Environment:
+#   FILES_DIR=DIR   keep the recordings in DIR, and when DIR already holds fp.data and dwarf.data,
+#                   time those instead of recording (the same files before and after a change;
+#                   root is then not needed)
+#   BEFORE=PATH     another perfscope binary (an older build) timed too, in the same interleaved
+#                   rounds, and its CPU time printed beside the current one
+#   PERFSCOPE_KALLSYMS_CACHE=off  time perfscope without its kallsyms cache (docs/benchmarks.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -23,12 +31,20 @@ dwarf_secs=${DWARF_SECONDS:-10}
 for tool in "$ps" "$burn" "$chain"; do
   [ -x "$tool" ] || { echo "missing $tool: cmake --build $build --target perfscope ps-burn ps-chain" >&2; exit 1; }
 done
-[ "$(id -u)" -eq 0 ] || { echo "run as root: system-wide sampling" >&2; exit 1; }
 command -v perf >/dev/null || { echo "perf is missing: scripts/install-deps.sh installs linux-perf" >&2; exit 1; }
+before=${BEFORE:-}
+[ -z "$before" ] || [ -x "$before" ] || { echo "BEFORE=$before is not an executable" >&2; exit 1; }
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-cache="$out/buildid"  # perf's build-id cache of its own: perf 6.1 may abort on a shared one
+files=${FILES_DIR:-$out}
+mkdir -p "$files"
+record=1
+[ -s "$files/fp.data" ] && [ -s "$files/dwarf.data" ] && record=0
+if [ "$record" = 1 ] && [ "$(id -u)" -ne 0 ]; then
+  echo "run as root: system-wide sampling" >&2; exit 1
+fi
+cache="$files/buildid"  # perf's build-id cache of its own: perf 6.1 may abort on a shared one
 ncpu=$(nproc)
 
 # "WALL CPU" seconds of a command (CPU = user + system), its output thrown away. On a machine
@@ -64,10 +80,12 @@ compare() {
   samples=$(perf --buildid-dir "$cache" script -i "$file" -F period 2>/dev/null | wc -l)
   perf --buildid-dir "$cache" report -i "$file" --stdio >/dev/null 2>&1 || true
   "$ps" report -i "$file" >/dev/null 2>&1
-  local pt=() st=()
+  [ -z "$before" ] || "$before" report -i "$file" >/dev/null 2>&1
+  local pt=() st=() bt=()
   for _ in $(seq "$runs"); do
     pt+=("$(seconds perf --buildid-dir "$cache" report -i "$file" --stdio)")
     st+=("$(seconds "$ps" report -i "$file")")
+    [ -z "$before" ] || bt+=("$(seconds "$before" report -i "$file")")
   done
   local pw pc sw sc
   pw=$(printf '%s\n' "${pt[@]}" | cut -d' ' -f1 | median)
@@ -79,6 +97,13 @@ compare() {
   printf '    perfscope report     %8.2f s wall %8.2f s CPU\n' "$sw" "$sc"
   printf '    perfscope faster by  %8.1fx wall %8.1fx CPU\n' "$(echo "$pw / $sw" | bc -l)" \
     "$(echo "$pc / $sc" | bc -l)"
+  if [ -n "$before" ]; then
+    local bw bc_
+    bw=$(printf '%s\n' "${bt[@]}" | cut -d' ' -f1 | median)
+    bc_=$(printf '%s\n' "${bt[@]}" | cut -d' ' -f2 | median)
+    printf '    BEFORE perfscope     %8.2f s wall %8.2f s CPU (perf / it: %.1fx CPU)\n' \
+      "$bw" "$bc_" "$(echo "$pc / $bc_" | bc -l)"
+  fi
   perf_top "$file" >"$out/$name.perf.all"
   grep -v -E '^[0-9.]+ [0-9a-fx]+$' "$out/$name.perf.all" | sed -n 1,10p >"$out/$name.perf"
   ps_top "$file" >"$out/$name.ps"
@@ -89,12 +114,13 @@ compare() {
     "$out/$name.ps" "$out/$name.perf"
 }
 
+if [ "$record" = 1 ]; then
 echo "recording: system-wide, frame pointers, ${secs} s with ps-burn on $ncpu CPUs"
 pids=()
 for _ in $(seq "$ncpu"); do "$burn" $((secs * 1000 + 5000)) >/dev/null & pids+=($!); done
 # perf 6.1 sometimes aborts at the end of a recording (util/build-id.c:1010): try again.
 for _ in 1 2 3; do
-  perf --buildid-dir "$cache" record -q -N -a -F 999 -e cpu-clock -g -o "$out/fp.data" \
+  perf --buildid-dir "$cache" record -q -N -a -F 999 -e cpu-clock -g -o "$files/fp.data" \
     -- sleep "$secs" 2>/dev/null && break
 done
 kill "${pids[@]}" 2>/dev/null || true
@@ -102,9 +128,13 @@ wait "${pids[@]}" 2>/dev/null || true
 echo "recording: --call-graph dwarf, ps-chain for ${dwarf_secs} s of CPU"
 for _ in 1 2 3; do
   perf --buildid-dir "$cache" record -q -N -F 999 -e cpu-clock --call-graph dwarf \
-    -o "$out/dwarf.data" -- "$chain" $((dwarf_secs * 1000)) >/dev/null 2>&1 && break
+    -o "$files/dwarf.data" -- "$chain" $((dwarf_secs * 1000)) >/dev/null 2>&1 && break
 done
 
+else
+  echo "timing the recordings of $files"
+fi
+
 echo "median of $runs runs; then perf's top 10 functions by total share, perf's and perfscope's:"
-compare fp "$out/fp.data"
-compare dwarf "$out/dwarf.data"
+compare fp "$files/fp.data"
+compare dwarf "$files/dwarf.data"
