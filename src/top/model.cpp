@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <linux/perf_event.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -351,12 +352,28 @@ std::uint32_t Model::stack_of(const sampling::StackKey& key, std::span<const std
   return learn_stack(ref);
 }
 
+// Decay is a scale: stored values are samples / scale_, so a refresh multiplies scale_ alone and
+// the averages' ratios need no scaling; values are brought back to scale 1 before it underflows.
 void Model::decay(double factor) {
-  const auto shrink = [factor](auto& map) {
-    for (auto it = map.begin(); it != map.end();) {
-      it->second *= factor;
-      it = it->second < kPrune ? map.erase(it) : std::next(it);
-    }
+  scale_ *= factor;
+  if (scale_ > 1e-100) return;
+  const auto rescale = [this](auto& map) {
+    for (auto& kv : map) kv.second *= scale_;
+  };
+  rescale(avg_fn_self_);
+  rescale(avg_fn_total_);
+  rescale(avg_mod_self_);
+  rescale(avg_mod_total_);
+  rescale(avg_thread_);
+  rescale(avg_pid_);
+  for (Stack& st : stacks_) st.weight *= scale_;
+  scale_ = 1;
+}
+
+void Model::prune() {
+  const double below = kPrune / scale_;
+  const auto shrink = [below](auto& map) {
+    std::erase_if(map, [below](const auto& kv) { return kv.second < below; });
   };
   shrink(avg_fn_self_);
   shrink(avg_fn_total_);
@@ -364,7 +381,6 @@ void Model::decay(double factor) {
   shrink(avg_mod_total_);
   shrink(avg_thread_);
   shrink(avg_pid_);
-  for (Stack& s : stacks_) s.weight *= factor;
 }
 
 void Model::refresh(double interval_s) {
@@ -389,7 +405,7 @@ void Model::refresh(double interval_s) {
   decay(std::pow(0.5, interval_s / limits_.half_life_s));
   for (const Delta& d : window_) {
     Stack& s = stacks_[d.stack];
-    const auto c = static_cast<double>(d.count);
+    const auto c = static_cast<double>(d.count) / scale_;
     s.weight += c;
     avg_pid_[s.pid] += c;
     avg_thread_[pair_key(s.tid, s.pid)] += c;
@@ -412,12 +428,15 @@ void Model::free_stack(std::uint32_t index) {
 }
 
 void Model::sweep() {
-  // Stacks: the faded ones, then the lightest beyond the cap; the window's stay.
+  // Stacks: the faded ones, then the lightest beyond the cap; the window's stay. A stack only
+  // saves symbolizing it again (the averages are kept per function, module and thread), so it
+  // goes once its weight falls below kStackPrune samples.
   std::size_t live = 0;
+  const double below = kStackPrune / scale_;
   for (std::uint32_t i = 0; i < stacks_.size(); ++i) {
     Stack& s = stacks_[i];
     if (!s.live) continue;
-    if (s.window_refresh != refreshes_ && s.weight < kPrune) {
+    if (s.window_refresh != refreshes_ && s.weight < below) {
       free_stack(i);
     } else {
       ++live;
@@ -440,7 +459,12 @@ void Model::sweep() {
     std::erase(free_stacks_, static_cast<std::uint32_t>(stacks_.size()));
   }
 
-  // What the kept stacks and averages refer to stays; the rest goes.
+  // What the kept stacks and averages refer to stays; the rest goes: a mark and sweep, about
+  // once a second of windows (every refresh at -d 1).
+  collect_s_ += interval_s_;
+  if (collect_s_ < 1.0) return;
+  collect_s_ = 0;
+  prune();
   std::unordered_set<std::uint32_t> pids, tids;
   for (const Stack& s : stacks_) {
     if (!s.live) continue;
@@ -513,6 +537,7 @@ void Model::sweep() {
     symbolizer_ = std::make_unique<symbols::Symbolizer>();
     jit_pids_.clear();
     ++symbolizer_restarts_;
+    ::malloc_trim(0);  // the freed caches back to the system, not only to malloc's free lists
   }
 }
 
@@ -620,9 +645,47 @@ std::vector<Row> Model::rows(const Query& q) const {
   take_top(window_pid, true);
   take_top(decayed_pid, false);
 
+  // The order first on plain numbers; Rows (with their strings) for the rows shown only.
+  struct Ranked {
+    std::uint32_t key;
+    const Acc* a;
+  };
+  std::vector<Ranked> ranked;
+  ranked.reserve(acc.size());
+  for (const auto& [key, a] : acc) ranked.push_back({key, &a});
+  if (q.sort != SortKey::name) {
+    const auto before = [&](const Ranked& x, const Ranked& y) {
+      const Acc& a = *x.a;
+      const Acc& b = *y.a;
+      switch (q.sort) {
+        case SortKey::self:
+          if (a.self != b.self) return a.self > b.self;
+          if (a.total != b.total) return a.total > b.total;
+          break;
+        case SortKey::total:
+          if (a.total != b.total) return a.total > b.total;
+          if (a.self != b.self) return a.self > b.self;
+          break;
+        case SortKey::average:
+          if (a.average != b.average) return a.average > b.average;
+          break;
+        case SortKey::name:
+          break;
+      }
+      return x.key < y.key;
+    };
+    if (q.limit > 0 && ranked.size() > q.limit) {
+      std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(q.limit),
+                        ranked.end(), before);
+      ranked.resize(q.limit);
+    } else {
+      std::sort(ranked.begin(), ranked.end(), before);
+    }
+  }
   std::vector<Row> rows;
-  rows.reserve(acc.size());
-  for (const auto& [key, a] : acc) {
+  rows.reserve(ranked.size());
+  for (const auto& [key, ap] : ranked) {
+    const Acc& a = *ap;
     Row r;
     r.id = static_cast<std::uint64_t>(key) + 1;
     r.self_samples = a.self;
@@ -666,31 +729,18 @@ std::vector<Row> Model::rows(const Query& q) const {
   if (q.sort == SortKey::name) {
     for (Row& r : rows) name(r);
   }
-  const auto by = [&](const Row& a, const Row& b) {
-    switch (q.sort) {
-      case SortKey::self:
-        if (a.self_samples != b.self_samples) return a.self_samples > b.self_samples;
-        if (a.total_samples != b.total_samples) return a.total_samples > b.total_samples;
-        break;
-      case SortKey::total:
-        if (a.total_samples != b.total_samples) return a.total_samples > b.total_samples;
-        if (a.self_samples != b.self_samples) return a.self_samples > b.self_samples;
-        break;
-      case SortKey::average:
-        if (a.average != b.average) return a.average > b.average;
-        break;
-      case SortKey::name:
-        break;
-    }
-    if (q.sort == SortKey::name && a.name != b.name) return a.name < b.name;
+  const auto by = [](const Row& a, const Row& b) {
+    if (a.name != b.name) return a.name < b.name;
     return a.id < b.id;
   };
-  if (q.limit > 0 && rows.size() > q.limit) {
-    std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(q.limit), rows.end(),
-                      by);
-    rows.resize(q.limit);
-  } else {
-    std::sort(rows.begin(), rows.end(), by);
+  if (q.sort == SortKey::name) {
+    if (q.limit > 0 && rows.size() > q.limit) {
+      std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(q.limit),
+                        rows.end(), by);
+      rows.resize(q.limit);
+    } else {
+      std::sort(rows.begin(), rows.end(), by);
+    }
   }
   if (q.sort != SortKey::name) {
     for (Row& r : rows) name(r);

@@ -10,7 +10,7 @@
 //   process shows that process's own average at once;
 // - process and thread names, kept after a process exits while anything shown refers to it.
 // Memory is bounded by what the view can show: after each refresh a stack whose decayed weight
-// fell below kPrune samples (and that is not in the window) is forgotten, as are locations,
+// fell below kStackPrune samples (and that is not in the window) is forgotten, as are locations,
 // functions, modules and processes nothing kept refers to any more; exited processes leave the
 // collector's process table one refresh after that. Limits::max_stacks caps the stacks kept (the
 // lightest go first) and the symbolizer is started afresh when its caches pass a fixed size.
@@ -43,15 +43,17 @@ std::optional<View> parse_view(const std::string& text);
 std::optional<SortKey> parse_sort(const std::string& text);
 
 inline constexpr double kHalfLifeSeconds = 5.0;
-// Decayed counts below this many samples are forgotten (and a stack with them).
+// Decayed counts below this many samples are forgotten; a stack (which only saves symbolizing it
+// again) below kStackPrune: one sample unseen for two half-lives.
 inline constexpr double kPrune = 0.01;
+inline constexpr double kStackPrune = 0.25;
 
 struct Limits {
   double half_life_s = kHalfLifeSeconds;  // of the AVG% column, and so of what is kept
   std::size_t max_stacks = 200000;        // stacks kept at most (the window's are always kept)
   // The symbolizer is replaced by a fresh one once it has cached this many addresses or opened
   // this many files (its caches are never trimmed otherwise).
-  std::size_t symbolizer_addresses = 300000;
+  std::size_t symbolizer_addresses = 50000;
   std::size_t symbolizer_files = 2000;
 };
 
@@ -197,6 +199,7 @@ class Model {
   std::uint32_t function_key(std::string_view function, std::string_view module);
   void name_process(const Stack& s);
   void decay(double factor);
+  void prune();  // drops averages below kPrune
   void sweep();
   void free_stack(std::uint32_t index);
   std::string_view function_name(std::uint32_t key) const;
@@ -233,6 +236,8 @@ class Model {
   std::unordered_map<std::uint64_t, double> avg_fn_self_, avg_fn_total_, avg_mod_self_,
       avg_mod_total_, avg_thread_;
   std::unordered_map<std::uint32_t, double> avg_pid_;
+  double scale_ = 1;      // every decayed value is stored / scale_
+  double collect_s_ = 0;  // window time since the last mark and sweep
   std::uint64_t refreshes_ = 0;
   double interval_s_ = 0;
   std::uint64_t stacks_evicted_ = 0, processes_forgotten_ = 0;
