@@ -2,7 +2,12 @@
 /* perfscope's off-CPU profiler: on every context switch the thread leaving the CPU stores when it
  * left, in which state and with which kernel and user stacks; when it runs again, the time it was
  * away is added to that (thread, state, stacks) entry of a hash map. User space reads one entry
- * per distinct stack at the end, as the on-CPU program's counts.
+ * per distinct stack, as the on-CPU program's counts.
+ *
+ * The counts come in two generations (offcpu_counts0/1): `generation` says which one the program
+ * writes; user space flips it every second, lets in-flight programs finish, then reads and empties
+ * the other one, so a long system-wide run never fills the map. Stack ids and walked stacks live
+ * in maps of one generation only (a start may be stored before a flip and counted after it).
  *
  * sched_switch runs in the context of the thread leaving (prev), so bpf_get_stackid sees its
  * kernel stack (the wait) and its user stack (through the registers saved at kernel entry). With
@@ -28,6 +33,9 @@ const volatile bool kernel_stacks = true;
 const volatile __u64 min_block_ns = 1000; /* shorter intervals are counted as short, not stored */
 const volatile bool cfi_unwind = false;   /* walk user stacks with the unwind tables */
 
+/* Which counts map the program writes; flipped by user space. */
+volatile __u32 generation = 0;
+
 /* The kernel's task state bits (include/linux/sched.h): stable ABI of sched_switch's prev_state. */
 #define PS_TASK_INTERRUPTIBLE 0x1
 #define PS_TASK_UNINTERRUPTIBLE 0x2
@@ -41,12 +49,16 @@ struct {
   __type(value, struct ps_offcpu_start);
 } offcpu_starts SEC(".maps");
 
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 32768);
-  __type(key, struct ps_offcpu_key);
-  __type(value, struct ps_offcpu_value);
-} offcpu_counts SEC(".maps");
+#define COUNTS_MAP(name)                   \
+  struct {                                 \
+    __uint(type, BPF_MAP_TYPE_HASH);       \
+    __uint(max_entries, 32768);            \
+    __type(key, struct ps_offcpu_key);     \
+    __type(value, struct ps_offcpu_value); \
+  } name SEC(".maps")
+
+COUNTS_MAP(offcpu_counts0);
+COUNTS_MAP(offcpu_counts1);
 
 struct {
   __uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -164,6 +176,29 @@ static __always_inline void leave(void* ctx, struct task_struct* prev, __u32 sta
   count_stat(PS_OFF_SWITCHES);
 }
 
+/* Adds one interval of `delta` ns to the key's entry of `counts`. */
+static __always_inline void count(void* counts, struct ps_offcpu_key* key, __u64 delta) {
+  struct ps_offcpu_value* value = bpf_map_lookup_elem(counts, key);
+  if (value) {
+    __sync_fetch_and_add(&value->count, 1);
+    __sync_fetch_and_add(&value->ns, delta);
+  } else {
+    struct ps_offcpu_value first = {1, delta};
+    long err = bpf_map_update_elem(counts, key, &first, BPF_NOEXIST);
+    if (err == -EEXIST) { /* another CPU inserted the same key meanwhile */
+      value = bpf_map_lookup_elem(counts, key);
+      if (value) {
+        __sync_fetch_and_add(&value->count, 1);
+        __sync_fetch_and_add(&value->ns, delta);
+      }
+    } else if (err) {
+      count_stat(PS_OFF_COUNTS_FULL);
+      return;
+    }
+  }
+  count_stat(PS_OFF_COUNTED);
+}
+
 /* The thread taking the CPU: the time since it left goes to its stacks' entry. */
 static __always_inline void arrive(struct task_struct* next, __u64 now) {
   __u32 pid = BPF_CORE_READ(next, pid);
@@ -186,25 +221,11 @@ static __always_inline void arrive(struct task_struct* next, __u64 now) {
   BPF_CORE_READ_STR_INTO(&key.comm, next, comm);
   __u64* exec_time = bpf_map_lookup_elem(&exec_times, &key.tgid);
   if (exec_time) key.exec_time = *exec_time;
-  struct ps_offcpu_value* value = bpf_map_lookup_elem(&offcpu_counts, &key);
-  if (value) {
-    __sync_fetch_and_add(&value->count, 1);
-    __sync_fetch_and_add(&value->ns, delta);
+  if (generation & 1) {
+    count(&offcpu_counts1, &key, delta);
   } else {
-    struct ps_offcpu_value first = {1, delta};
-    long err = bpf_map_update_elem(&offcpu_counts, &key, &first, BPF_NOEXIST);
-    if (err == -EEXIST) { /* another CPU inserted the same key meanwhile */
-      value = bpf_map_lookup_elem(&offcpu_counts, &key);
-      if (value) {
-        __sync_fetch_and_add(&value->count, 1);
-        __sync_fetch_and_add(&value->ns, delta);
-      }
-    } else if (err) {
-      count_stat(PS_OFF_COUNTS_FULL);
-      return;
-    }
+    count(&offcpu_counts0, &key, delta);
   }
-  count_stat(PS_OFF_COUNTED);
 }
 
 /* sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next,

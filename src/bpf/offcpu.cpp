@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "bpf/libbpf_log.hpp"
 #include "bpf/per_cpu.hpp"
@@ -82,7 +84,8 @@ Result<OffCpuProfiler> OffCpuProfiler::open(OffCpuOptions options, const system:
   skel.rodata->kernel_stacks = o.kernel_stacks;
   skel.rodata->min_block_ns = o.min_block_ns;
   skel.rodata->cfi_unwind = o.cfi_unwind;
-  bpf_map__set_max_entries(skel.maps.offcpu_counts, o.count_entries);
+  bpf_map__set_max_entries(skel.maps.offcpu_counts0, o.count_entries);
+  bpf_map__set_max_entries(skel.maps.offcpu_counts1, o.count_entries);
   bpf_map__set_max_entries(skel.maps.offcpu_stacks, o.stack_entries);
   bpf_map__set_max_entries(skel.maps.offcpu_ustacks, o.stack_entries);
   if (!o.cfi_unwind) {
@@ -156,8 +159,25 @@ void OffCpuProfiler::stop() {
 }
 
 Status OffCpuProfiler::drain(sampling::Collector& collector) {
+  const unsigned old = generation_;
+  generation_ ^= 1U;
+  skel_->bss->generation = generation_;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  // A program that read the old generation just before the flip is still running for a few
+  // microseconds (sched_switch runs with interrupts off and cannot sleep); give it far more.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return drain_generation(old, collector);
+}
+
+Status OffCpuProfiler::drain_all(sampling::Collector& collector) {
+  if (auto st = drain_generation(generation_ ^ 1U, collector); !st) return st;
+  return drain_generation(generation_, collector);
+}
+
+Status OffCpuProfiler::drain_generation(unsigned generation, sampling::Collector& collector) {
   auto& skel = *skel_;
-  const int counts_fd = bpf_map__fd(skel.maps.offcpu_counts);
+  const int counts_fd =
+      bpf_map__fd(generation & 1U ? skel.maps.offcpu_counts1 : skel.maps.offcpu_counts0);
   const int stacks_fd = bpf_map__fd(skel.maps.offcpu_stacks);
   const int ustacks_fd = bpf_map__fd(skel.maps.offcpu_ustacks);
   std::vector<ps_offcpu_key> keys;
@@ -168,10 +188,9 @@ Status OffCpuProfiler::drain(sampling::Collector& collector) {
     key = next;
     prev = &key;
   }
-  std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stacks;
   std::vector<std::uint64_t> buffer(PS_MAX_STACK_DEPTH);
   const auto stack_of = [&](std::int32_t id) -> const std::vector<std::uint64_t>& {
-    auto [it, inserted] = stacks.try_emplace(id);
+    auto [it, inserted] = stack_cache_.try_emplace(id);
     if (inserted) {
       const auto sid = static_cast<std::uint32_t>(id);
       std::fill(buffer.begin(), buffer.end(), 0);
@@ -184,11 +203,9 @@ Status OffCpuProfiler::drain(sampling::Collector& collector) {
     }
     return it->second;
   };
-  // Walked user stacks, by hash.
-  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> walked;
   ps_user_stack walk{};
   const auto walked_of = [&](std::uint64_t hash) -> const std::vector<std::uint64_t>& {
-    auto [it, inserted] = walked.try_emplace(hash);
+    auto [it, inserted] = walked_cache_.try_emplace(hash);
     if (inserted && bpf_map_lookup_elem(ustacks_fd, &hash, &walk) == 0) {
       it->second.assign(walk.pcs,
                         walk.pcs + std::min<std::uint32_t>(walk.depth, PS_MAX_WALK_DEPTH));

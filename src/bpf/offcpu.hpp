@@ -80,9 +80,12 @@ class OffCpuProfiler {
                                      const UnwindTables* shared = nullptr);
   Status start();  // attaches sched_switch, fork and exec
   void stop();     // detaches: no interval is counted after this returns
-  // Moves every stored interval into `collector` and empties the map (call after stop(): the
-  // program must not be writing).
+  // Moves the stored intervals into `collector`: flips the counts generation the program writes,
+  // lets the runs in flight end (2 ms), then reads and empties the other one. While recording,
+  // once a second; after stop(), drain_all().
   Status drain(sampling::Collector& collector);
+  // After stop(): every interval of both generations.
+  Status drain_all(sampling::Collector& collector);
   OffCpuStats stats() const;
   const OffCpuOptions& options() const { return options_; }
   // The unwind tables this profiler owns (cfi_unwind without shared tables), or null. poll()
@@ -92,7 +95,13 @@ class OffCpuProfiler {
  private:
   OffCpuProfiler() = default;
   std::uint64_t stat_sum(std::uint32_t slot) const;
+  Status drain_generation(unsigned generation, sampling::Collector& collector);
   OffCpuOptions options_;
+  unsigned generation_ = 0;
+  // Stacks read so far, by id and by walked-stack hash: the stack maps are never emptied while
+  // recording (a stored start may name a stack across a flip), so an id keeps its stack.
+  std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stack_cache_;
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> walked_cache_;
   struct SkeletonDeleter {
     void operator()(perfscope_offcpu* skel) const;
   };

@@ -21,7 +21,8 @@ std::string seconds(std::uint64_t ns) {
 
 class OffCpuBackend final : public Backend {
  public:
-  static constexpr double kDrainInterval = 1.0;  // seconds, for the on-CPU counts
+  // Seconds between drains of the on-CPU and off-CPU counts: the maps hold one interval's stacks.
+  static constexpr double kDrainInterval = 1.0;
   // How soon a process the walker met gets its tables (frame pointers until then).
   static constexpr int kTablePollMs = 10;
 
@@ -42,21 +43,19 @@ class OffCpuBackend final : public Backend {
     if (auto st = off_cpu_.start(); !st) return st;
     return on_cpu_ ? on_cpu_->start() : Status{};
   }
-  // A live view's refresh: the on-CPU counts now; off-CPU time comes at the end.
+  // A live view's refresh: the on-CPU counts and the off-CPU intervals that ended.
   Status drain_now() override {
-    session_.drain(tap_);
-    return on_cpu_ ? drain_on_cpu() : Status{};
+    if (auto st = drain(); !st) return st;
+    next_drain_ = monotonic_seconds() + kDrainInterval;
+    return {};
   }
   Result<bool> wait(int timeout_ms) override {
-    if (on_cpu_ && monotonic_seconds() >= next_drain_) {
-      if (auto st = drain_on_cpu(); !st) return st.error();
+    if (monotonic_seconds() >= next_drain_) {
+      if (auto st = drain(); !st) return st.error();
       next_drain_ = monotonic_seconds() + kDrainInterval;
     }
-    int timeout = timeout_ms;
-    if (on_cpu_) {
-      const double left_ms = (next_drain_ - monotonic_seconds()) * 1000;
-      timeout = std::max(0, std::min(timeout_ms, static_cast<int>(left_ms) + 1));
-    }
+    const double left_ms = (next_drain_ - monotonic_seconds()) * 1000;
+    int timeout = std::max(0, std::min(timeout_ms, static_cast<int>(left_ms) + 1));
     if (tables_ != nullptr) timeout = std::min(timeout, kTablePollMs);
     auto woken = session_.poll(timeout, tap_);
     if (tables_ != nullptr) tables_->poll();
@@ -70,7 +69,7 @@ class OffCpuBackend final : public Backend {
     if (on_cpu_) {
       if (auto st = drain_on_cpu(); !st) return st;
     }
-    if (auto st = off_cpu_.drain(*collector_); !st) return st;
+    if (auto st = off_cpu_.drain_all(*collector_); !st) return st;
     collector_->finish();
     return {};
   }
@@ -134,6 +133,15 @@ class OffCpuBackend final : public Backend {
   }
 
  private:
+  // The side band first (every exec or mmap a drained stack depends on), then both programs.
+  Status drain() {
+    if (on_cpu_) {
+      if (auto st = drain_on_cpu(); !st) return st;
+    } else {
+      session_.drain(tap_);
+    }
+    return off_cpu_.drain(*collector_);
+  }
   Status drain_on_cpu() {
     return on_cpu_->drain(*collector_, [this] { session_.drain(tap_); });
   }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -258,8 +259,7 @@ TEST(OffCpu, CfiStacksKeepTheCallerOfTheLibcWrapper) {
       if (s.pid != s.tid || s.state == "on-cpu" || !has_frame(s, "join")) continue;
       main_wait += static_cast<double>(s.ns);
       const auto main_at = std::find(s.frames.begin(), s.frames.end(), "main");
-      if (main_at != s.frames.end() &&
-          frame_index(s, "join") < main_at - s.frames.begin()) {
+      if (main_at != s.frames.end() && frame_index(s, "join") < main_at - s.frames.begin()) {
         main_reached += static_cast<double>(s.ns);
       }
     }
@@ -274,6 +274,32 @@ TEST(OffCpu, CfiStacksKeepTheCallerOfTheLibcWrapper) {
   EXPECT_LT(
       known_chain_share(worker_samples(time_samples(load(fp))), "nap", "sleep_for", "nanosleep"),
       0.1);
+}
+
+// More distinct off-CPU stacks than --bpf-count-entries holds, over a few seconds: the counts are
+// drained once a second (two generations), so nothing is lost and every stack is there.
+TEST(OffCpu, CountsAreDrainedWhileRecordingSoASmallMapLosesNothing) {
+  PS_REQUIRE(bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("stacks.pb.gz");
+  const auto r = run({perfscope_binary(), "record", "--off-cpu", "--bpf-count-entries", "100", "-o",
+                      out, "--", target("ps-offcpu"), "stacks", "150"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_NE(r.out.find("stacks 150"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("lost: 0 (counts map full) + 0 (pending-switch map full) + "),
+            std::string::npos)
+      << r.err;
+  std::set<std::vector<std::string>> distinct;
+  std::int64_t sleeps = 0;
+  for (const auto& s : time_samples(load(out))) {
+    if (s.state != "sleeping" || !has_frame(s, "perfscope_targets::descend_")) continue;
+    distinct.insert(s.frames);
+    sleeps += s.count;
+  }
+  // 150 sleeps, each from a stack of its own (75 depths of two functions): more than the map
+  // holds at once.
+  EXPECT_GE(distinct.size(), 150U) << r.err;
+  EXPECT_GE(sleeps, 150) << r.err;
 }
 
 TEST(OffCpu, ContextSwitchStormLosesNothingAndCountsEverySwitch) {

@@ -12,6 +12,10 @@
 // ps-offcpu storm N: threads "ps-ping" and "ps-pong" pass a byte back and forth over two pipes N
 // times; each prints its context switches (getrusage RUSAGE_THREAD, voluntary + involuntary):
 //   switches ps-ping=N ps-pong=N
+//
+// ps-offcpu stacks N: the main thread sleeps 30 ms N times, each time from a stack of its own
+// (recursion depth 1 to 100 of descend_a or descend_b): N distinct off-CPU stacks at about 33 a
+// second, for the periodic drain of the off-CPU counts. Prints "stacks N" at the end.
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -174,12 +178,30 @@ __attribute__((noinline)) void* pong_main(void*) {
   return nullptr;
 }
 
+// Recurses `depth` times, then sleeps 30 ms: one distinct stack per (depth, function).
+__attribute__((noinline)) void descend_a(int depth) {
+  if (depth > 0) {
+    descend_a(depth - 1);
+  } else {
+    sleep_for(30'000'000);
+  }
+  sink(static_cast<unsigned long>(depth));
+}
+__attribute__((noinline)) void descend_b(int depth) {
+  if (depth > 0) {
+    descend_b(depth - 1);
+  } else {
+    sleep_for(30'000'000);
+  }
+  sink(static_cast<unsigned long>(depth));
+}
+
 }  // namespace perfscope_targets
 
 int main(int argc, char** argv) {
   using namespace perfscope_targets;
   if (argc != 3) {
-    std::fprintf(stderr, "usage: ps-offcpu mix ROUNDS | storm PASSES\n");
+    std::fprintf(stderr, "usage: ps-offcpu mix ROUNDS | storm PASSES | stacks N\n");
     return 2;
   }
   pthread_t a, b;
@@ -203,6 +225,19 @@ int main(int argc, char** argv) {
     pthread_join(b, nullptr);
     std::printf("switches ps-ping=%ld ps-pong=%ld wall_ns=%lld\n", g_switches[0], g_switches[1],
                 now_ns() - start);
+    return 0;
+  }
+  if (std::strcmp(argv[1], "stacks") == 0) {
+    const long n = std::atol(argv[2]);
+    for (long i = 0; i < n; ++i) {
+      const int depth = 1 + static_cast<int>((i / 2) % 100);
+      if (i % 2 == 0) {
+        descend_a(depth);
+      } else {
+        descend_b(depth);
+      }
+    }
+    std::printf("stacks %ld\n", n);
     return 0;
   }
   return 2;
