@@ -230,14 +230,13 @@ Screen screen(const Status& status, const UiState& ui, const std::vector<Row>& r
   Screen s;
   const auto w = static_cast<std::size_t>(std::max(width, 20));
   const Query& q = ui.query;
-  s.lines.push_back(fit(ui.message.empty() ? status_text(status, ui.paused)
-                                           : status_text(status, ui.paused) + "  " + ui.message,
-                        w));
-  s.lines.push_back(
-      fit(fmt::format("view {} sorted by {}{} (average: half-life {:g} s)", view_name(q.view),
-                      sort_name(q.sort), status.zoom.empty() ? "" : ", zoomed into " + status.zoom,
-                      status.half_life_s),
-          w));
+  s.lines.push_back(fit(status_text(status, ui.paused), w));
+  // A message ("saved ...") opens the second line, where the long status line cannot push it off.
+  s.lines.push_back(fit(
+      fmt::format("{}view {} sorted by {}{} (average: half-life {:g} s)",
+                  ui.message.empty() ? "" : ui.message + "  ", view_name(q.view), sort_name(q.sort),
+                  status.zoom.empty() ? "" : ", zoomed into " + status.zoom, status.half_life_s),
+      w));
   // Columns: numbers, name, then the tail; the name gets what the tail leaves.
   const std::size_t numbers_w = 20, module_w = q.view == View::functions ? 18 : 0;
   const std::size_t tail_w = q.view == View::processes ? 0 : module_w + 24;

@@ -357,5 +357,77 @@ TEST(TopCli, InteractiveViewShowsHelpSortsAndQuits) {
   EXPECT_EQ(code, "0") << tmux.pane();
 }
 
+// The keys that change what is shown: c lists the selected function's callers, z zooms into its
+// process, p pauses (the status line says so) and resumes, s saves the window to --save's file.
+TEST(TopCli, InteractiveCallersZoomPauseAndSave) {
+  PS_REQUIRE(paranoid(1), program("tmux"));
+  TempDir dir;
+  const std::string status = dir.file("status");
+  const std::string saved = dir.file("window.pb.gz");
+  Tmux tmux(perfscope_binary() + " top -F 499 -d 0.5 --save " + saved + " -- " + target("ps-burn") +
+                " 600000",
+            status);
+  std::string text;
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) { return first_row(t).find("burn_a") != std::string::npos; }, &text))
+      << text;
+
+  // c: burn_a's callers, under its row: work() calls it.
+  tmux.keys("c");
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) {
+        const auto arrow = t.find("<- ");
+        return arrow != std::string::npos && t.find("work", arrow) != std::string::npos;
+      },
+      &text))
+      << text;
+  tmux.keys("c");  // folded again
+
+  // z: zoomed into ps-burn's process (status and view lines say which).
+  tmux.keys("z");
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) {
+        return t.find("zoomed into ps-burn[") != std::string::npos &&
+               t.find(", zoom ps-burn[") != std::string::npos &&
+               first_row(t).find("burn_a") != std::string::npos;
+      },
+      &text))
+      << text;
+  tmux.keys("z");
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) { return t.find("zoomed into") == std::string::npos; }, &text))
+      << text;
+
+  // p: paused, then going again.
+  tmux.keys("p");
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) { return t.find("[PAUSED]") != std::string::npos; }, &text))
+      << text;
+  tmux.keys("p");
+  ASSERT_TRUE(tmux.wait_for(
+      [](const std::string& t) { return t.find("[PAUSED]") == std::string::npos; }, &text))
+      << text;
+
+  // s: the window saved where --save says, a profile report reads.
+  tmux.keys("s");
+  ASSERT_TRUE(tmux.wait_for(
+      [&](const std::string& t) { return t.find("saved the window to") != std::string::npos; },
+      &text))
+      << text;
+  const auto report = run({perfscope_binary(), "report", "-i", saved});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_NE(report.out.find("burn_a"), std::string::npos) << report.out;
+
+  tmux.keys("q");
+  std::string code;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < end) {
+    std::ifstream in(status);
+    if (std::getline(in, code) && !code.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a poll interval only
+  }
+  EXPECT_EQ(code, "0") << tmux.pane();
+}
+
 }  // namespace
 }  // namespace perfscope
