@@ -43,6 +43,7 @@ struct TopFlags {
   std::string sort = "self";
   std::size_t rows = 20;
   top::Limits limits;
+  std::uint64_t memory_mb = 512;
   std::vector<std::string> command;
 };
 
@@ -214,6 +215,7 @@ int run_top(TopFlags& f) {
     if (auto st = check_writable(f.save); !st) return report_error(kCmd, st.error());
   }
 
+  f.limits.memory_bytes = f.memory_mb << 20;
   auto signals = process::SignalWatch::create();
   if (!signals) return report_error(kCmd, signals.error());
   auto recorder = recording::Recorder::open(o, system::Capabilities::current());
@@ -294,6 +296,10 @@ void add_top_command(CLI::App& app, int& exit_code) {
   c->add_option("--max-stacks", f->limits.max_stacks,
                 "Distinct stacks kept in memory at most (the least sampled are forgotten first)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
+  c->add_option("--memory-limit", f->memory_mb,
+                "Resident MB past which symbol caches, then stacks outside the window, are dropped")
+      ->check(CLI::Range(16, 1 << 20))
       ->capture_default_str();
   c->add_flag("--no-idle", o->no_idle, "Leave out samples of idle CPUs");
   c->add_option("command", f->command, "Command to run and watch (after --)");

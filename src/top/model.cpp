@@ -4,10 +4,12 @@
 
 #include <linux/perf_event.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "recording/location_table.hpp"
@@ -44,6 +46,15 @@ double percent(double part, double whole) {
 }
 
 }  // namespace
+
+std::uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+}
 
 const char* view_name(View v) {
   switch (v) {
@@ -531,13 +542,23 @@ void Model::sweep() {
   // The symbolizer's caches only grow: past a fixed size, a fresh one (what the view holds is
   // already named; only new frames go to it).
   const auto st = symbolizer_->stats();
-  if (st.addresses_resolved + st.addresses_unknown > limits_.symbolizer_addresses ||
+  const std::size_t cached = st.addresses_resolved + st.addresses_unknown;
+  const bool over = resident_bytes() > limits_.memory_bytes;
+  if (over) ++over_budget_;
+  if (cached > limits_.symbolizer_addresses ||
       st.modules_loaded + st.modules_failed > limits_.symbolizer_files ||
-      jit_pids_.size() > limits_.symbolizer_files) {
+      jit_pids_.size() > limits_.symbolizer_files || (over && cached > 0)) {
     symbolizer_ = std::make_unique<symbols::Symbolizer>();
     jit_pids_.clear();
     ++symbolizer_restarts_;
     ::malloc_trim(0);  // the freed caches back to the system, not only to malloc's free lists
+  } else if (over) {
+    // Still too big with a fresh symbolizer: the stacks outside the window go (their locations
+    // and names at the next collection).
+    for (std::uint32_t i = 0; i < stacks_.size(); ++i) {
+      if (stacks_[i].live && stacks_[i].window_refresh != refreshes_) free_stack(i);
+    }
+    ::malloc_trim(0);
   }
 }
 
@@ -558,6 +579,7 @@ Footprint Model::footprint() const {
   f.symbolizer_restarts = symbolizer_restarts_;
   f.stacks_evicted = stacks_evicted_;
   f.processes_forgotten = processes_forgotten_;
+  f.over_budget = over_budget_;
   return f;
 }
 

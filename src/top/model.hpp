@@ -55,7 +55,13 @@ struct Limits {
   // this many files (its caches are never trimmed otherwise).
   std::size_t symbolizer_addresses = 50000;
   std::size_t symbolizer_files = 2000;
+  // Resident memory past which the symbolizer is replaced (a program with full debug info can
+  // cost hundreds of MB of parsed DWARF), and then the stacks outside the window forgotten.
+  std::uint64_t memory_bytes = std::uint64_t{512} << 20;
 };
+
+// This process's resident memory in bytes (/proc/self/statm), or 0.
+std::uint64_t resident_bytes();
 
 // What the model holds, for --json's "memory" (and a test that it stays bounded).
 struct Footprint {
@@ -67,6 +73,7 @@ struct Footprint {
   std::size_t symbolizer_addresses = 0;                       // cached by the current symbolizer
   std::uint64_t symbolizer_restarts = 0;                      // fresh symbolizers so far
   std::uint64_t stacks_evicted = 0, processes_forgotten = 0;  // in the whole run
+  std::uint64_t over_budget = 0;  // collections that found the resident size past the limit
 };
 
 struct Caller {
@@ -240,7 +247,7 @@ class Model {
   double collect_s_ = 0;  // window time since the last mark and sweep
   std::uint64_t refreshes_ = 0;
   double interval_s_ = 0;
-  std::uint64_t stacks_evicted_ = 0, processes_forgotten_ = 0;
+  std::uint64_t stacks_evicted_ = 0, processes_forgotten_ = 0, over_budget_ = 0;
 };
 
 }  // namespace perfscope::top

@@ -1,26 +1,9 @@
 #include "top/session.hpp"
 
-#include <unistd.h>
-
-#include <cstdio>
-
 #include "core/clock.hpp"
 #include "events/event_spec.hpp"
 
 namespace perfscope::top {
-namespace {
-
-// This process's resident memory (/proc/self/statm's second field, in pages), or 0.
-std::uint64_t resident_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  unsigned long long size = 0, resident = 0;
-  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
-}
-
-}  // namespace
 
 Live::Live(LiveInfo info)
     : info_(std::move(info)), last_wall_(monotonic_seconds()), last_cpu_(process_cpu_seconds()) {}

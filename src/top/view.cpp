@@ -195,7 +195,8 @@ std::string json_line(const Status& status, const Query& q, const std::vector<Ro
                  {"symbolizer_addresses", m.symbolizer_addresses},
                  {"symbolizer_restarts", m.symbolizer_restarts},
                  {"stacks_evicted", m.stacks_evicted},
-                 {"processes_forgotten", m.processes_forgotten}};
+                 {"processes_forgotten", m.processes_forgotten},
+                 {"over_budget", m.over_budget}};
   j["view"] = view_name(q.view);
   j["sort"] = sort_name(q.sort);
   j["zoom_pid"] = q.zoom_pid >= 0 ? nlohmann::json(q.zoom_pid) : nlohmann::json(nullptr);
