@@ -33,8 +33,6 @@ namespace {
 // without FINISHED_ROUND (a file of one huge round): memory stays bounded.
 constexpr std::size_t kMaxPendingBytes = std::size_t{256} << 20;
 
-// sample_type bits laid out after PERF_SAMPLE_STACK_USER: the Decoder stops before them.
-constexpr std::uint64_t kTrailingSampleBits = ~((std::uint64_t{PERF_SAMPLE_STACK_USER} << 1) - 1);
 // Bits in the middle of a sample that the Decoder does not read: cut out before decoding.
 constexpr std::uint64_t kCutSampleBits = PERF_SAMPLE_READ | PERF_SAMPLE_BRANCH_STACK;
 
