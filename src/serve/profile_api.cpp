@@ -249,6 +249,72 @@ std::string disassemble(profile::Annotation& a) {
   return {};
 }
 
+// Everything of `p` but its samples, with the same ids: its strings and functions are unique (every
+// reader adds them through intern() and add_function(), which deduplicate), so adding them again
+// in order numbers them alike. Checked; a full copy, emptied, when it would not hold.
+profile::Profile without_samples(const profile::Profile& p) {
+  profile::Profile out;
+  for (std::size_t i = 1; i < p.strings().size(); ++i) out.intern(p.strings()[i]);
+  for (const auto& f : p.functions()) {
+    out.add_function(p.string(f.name), p.string(f.system_name), p.string(f.filename), f.start_line);
+  }
+  if (out.strings().size() != p.strings().size() ||
+      out.functions().size() != p.functions().size()) {
+    out = p;
+    out.retain_samples([](const profile::Sample&) { return false; });
+    return out;
+  }
+  for (const auto& m : p.mappings()) out.add_mapping(m);
+  for (const auto& l : p.locations()) out.add_location(l);
+  out.sample_types = p.sample_types;
+  out.period_type = p.period_type;
+  out.period = p.period;
+  out.time_nanos = p.time_nanos;
+  out.duration_nanos = p.duration_nanos;
+  out.comments = p.comments;
+  out.default_sample_type = p.default_sample_type;
+  return out;
+}
+
+// The samples of `p` with the same stack, pid and comm merged into one, their values summed; the
+// other labels (tid, cpu, time, ...) are dropped. A flame graph of it is the flame graph of `p`
+// under any pid/comm filter, and a profile of a million samples holds a few thousand stacks:
+// tree_from_profile() looks each frame of each sample up, so it is built from this instead.
+profile::Profile merged_by_stack(const profile::Profile& p) {
+  const profile::LabelKeys keys(p);
+  std::vector<profile::Sample> merged;
+  std::unordered_map<std::string, std::size_t> index;
+  std::string key;
+  for (const auto& s : p.samples()) {
+    const auto pid = profile::num_label(s, keys.pid);
+    const profile::StringId comm = profile::str_label(s, keys.comm);
+    key.assign(reinterpret_cast<const char*>(s.location_ids.data()),
+               s.location_ids.size() * sizeof(std::uint64_t));
+    key.append(reinterpret_cast<const char*>(&comm), sizeof comm);
+    if (pid) key.append(reinterpret_cast<const char*>(&*pid), sizeof *pid);
+    auto [it, added] = index.try_emplace(key, merged.size());
+    if (!added) {
+      auto& values = merged[it->second].values;
+      for (std::size_t i = 0; i < values.size() && i < s.values.size(); ++i) {
+        values[i] += s.values[i];
+      }
+      continue;
+    }
+    profile::Sample m{.location_ids = s.location_ids, .values = s.values};
+    for (const auto& l : s.labels) {
+      if (static_cast<std::int64_t>(l.key) == keys.pid ||
+          static_cast<std::int64_t>(l.key) == keys.comm) {
+        m.labels.push_back(l);
+      }
+    }
+    merged.push_back(std::move(m));
+  }
+  profile::Profile out = without_samples(p);
+  out.reserve_samples(merged.size());
+  for (auto& m : merged) out.add_sample(std::move(m));
+  return out;
+}
+
 }  // namespace
 
 struct ProfileApi::State {
@@ -257,6 +323,12 @@ struct ProfileApi::State {
   std::optional<profile::Profile> base;
   std::string base_name;
   json meta;  // /api/meta, computed once
+  // merged_by_stack() of the profile (flame graphs without a cut), made at the first need, and of
+  // the last cut copy (by its copy_key).
+  std::optional<profile::Profile> stacks;
+  std::string stacks_key;
+  std::optional<profile::Profile> cut_stacks;
+  std::optional<profile::Profile> base_stacks;  // merged_by_stack() of the baseline
 
   // The last copy a cut needed, by its copy_key.
   std::string copy_key;
@@ -291,6 +363,19 @@ struct ProfileApi::State {
     return c;
   }
 
+  // The cut's samples merged by stack, for flame graphs (the same tree, built far faster).
+  const profile::Profile& stacks_of(const Cut& c) {
+    if (c.p == &profile) {
+      if (!stacks) stacks = merged_by_stack(profile);
+      return *stacks;
+    }
+    if (!cut_stacks || stacks_key != copy_key) {
+      cut_stacks = merged_by_stack(copy);
+      stacks_key = copy_key;
+    }
+    return *cut_stacks;
+  }
+
   ApiReply top(const QueryString& q) {
     auto c = cut(q);
     if (!c) return bad_request(c.error());
@@ -313,7 +398,8 @@ struct ProfileApi::State {
   ApiReply flame(const QueryString& q) {
     auto c = cut(q);
     if (!c) return bad_request(c.error());
-    auto tree = output::tree_from_profile(*c->p, {.value_index = c->value, .filter = c->filter});
+    auto tree =
+        output::tree_from_profile(stacks_of(*c), {.value_index = c->value, .filter = c->filter});
     if (!tree) return bad_request(tree.error());
     return {200, dump(flat_tree(*tree, min_total(q, tree->total())))};
   }
@@ -333,10 +419,12 @@ struct ProfileApi::State {
     auto base_value = profile::sample_type_index(*base, type, "the baseline");
     if (!base_value) return bad_request(base_value.error());
     const profile::SampleFilter base_filter{.comm = c->filter.comm};
-    auto tree = output::tree_from_profile(*c->p, {.value_index = c->value, .filter = c->filter});
+    if (!base_stacks) base_stacks = merged_by_stack(*base);
+    auto tree =
+        output::tree_from_profile(stacks_of(*c), {.value_index = c->value, .filter = c->filter});
     if (!tree) return bad_request(tree.error());
-    auto base_tree =
-        output::tree_from_profile(*base, {.value_index = *base_value, .filter = base_filter});
+    auto base_tree = output::tree_from_profile(*base_stacks,
+                                               {.value_index = *base_value, .filter = base_filter});
     if (!base_tree) return bad_request(base_tree.error());
     json out = flat_tree(*tree, min_total(q, tree->total()), &*base_tree);
     out["base_total"] = base_tree->total();
