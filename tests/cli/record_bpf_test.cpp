@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <set>
@@ -125,24 +126,34 @@ TEST(RecordBpf, ShortLivedProcessesAreSymbolized) {
   EXPECT_GT(a, total(samples, "ps-shortlived") / 2) << "exited processes still resolve to burn_a";
 }
 
+// /proc/PID/comm without its newline ("" once the process is gone).
+std::string comm_of(pid_t pid) {
+  std::string comm;
+  std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm);
+  return comm;
+}
+
 TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
   PS_REQUIRE(testing::bpf_backend());
   TempDir dir;
-  // Two busy processes; only the first is asked for.
-  const pid_t wanted = ::fork();
-  if (wanted == 0) {
-    ::execl(target("ps-burn").c_str(), "ps-burn", "4000", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const pid_t other = ::fork();
-  if (other == 0) {
-    ::execl(target("ps-burn").c_str(), "ps-burn", "4000", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::usleep(200'000);
+  // Two busy processes; only the first is asked for. The recording lasts until it exits, after
+  // 3 s of its own CPU time (not a wall-clock duration, which a loaded machine would shrink to a
+  // few samples of a process that hardly runs).
+  auto start_burn = [](const char* cpu_ms) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl(target("ps-burn").c_str(), "ps-burn", cpu_ms, static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    return pid;
+  };
+  const pid_t wanted = start_burn("3000");
+  const pid_t other = start_burn("600000");
+  // Attach once the exec is done, so the profile holds ps-burn and not the test's fork of itself.
+  for (int i = 0; i < 100000 && comm_of(wanted) != "ps-burn"; ++i) ::sched_yield();
   const auto out = dir.file("pid.pb.gz");
-  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "-F", "499", "-d", "1",
-                      "-p", std::to_string(wanted), "-o", out});
+  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "-F", "499", "-p",
+                      std::to_string(wanted), "-o", out});
   ::kill(wanted, SIGKILL);
   ::kill(other, SIGKILL);
   ::waitpid(wanted, nullptr, 0);
