@@ -476,14 +476,14 @@ void Model::sweep() {
   if (collect_s_ < 1.0) return;
   collect_s_ = 0;
   prune();
-  std::unordered_set<std::uint32_t> pids, tids;
+  std::vector<std::uint32_t> pids, tids;  // referred to (sorted below)
   for (const Stack& s : stacks_) {
     if (!s.live) continue;
     for (const auto loc : s.locs()) locs_[loc].mark = true;
     for (const auto fn : s.seq()) fns_.mark[fn] = 1;
     for (const auto mod : s.mods()) mods_.mark[mod] = 1;
-    pids.insert(s.pid);
-    tids.insert(s.tid);
+    pids.push_back(s.pid);
+    tids.push_back(s.tid);
   }
   for (auto& loc : locs_) {
     if (!loc.live) continue;
@@ -501,7 +501,7 @@ void Model::sweep() {
   const auto mark_keys = [&](const std::unordered_map<std::uint64_t, double>& m, Interned& names) {
     for (const auto& [k, v] : m) {
       names.mark[static_cast<std::uint32_t>(k >> 32)] = 1;
-      pids.insert(static_cast<std::uint32_t>(k));
+      pids.push_back(static_cast<std::uint32_t>(k));
     }
   };
   mark_keys(avg_fn_self_, fns_);
@@ -509,10 +509,17 @@ void Model::sweep() {
   mark_keys(avg_mod_self_, mods_);
   mark_keys(avg_mod_total_, mods_);
   for (const auto& [k, v] : avg_thread_) {
-    tids.insert(static_cast<std::uint32_t>(k >> 32));
-    pids.insert(static_cast<std::uint32_t>(k));
+    tids.push_back(static_cast<std::uint32_t>(k >> 32));
+    pids.push_back(static_cast<std::uint32_t>(k));
   }
-  for (const auto& [pid, v] : avg_pid_) pids.insert(pid);
+  for (const auto& [pid, v] : avg_pid_) pids.push_back(pid);
+  for (auto* ids : {&pids, &tids}) {
+    std::sort(ids->begin(), ids->end());
+    ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+  }
+  const auto referred = [](const std::vector<std::uint32_t>& ids, std::uint32_t id) {
+    return std::binary_search(ids.begin(), ids.end(), id);
+  };
   fns_.mark[no_stack_fn_] = 1;
   mods_.mark[unknown_mod_] = 1;
   // A function's module is a module key too (its name is in the function's key).
@@ -520,16 +527,16 @@ void Model::sweep() {
   mods_.sweep();
   files_.sweep();
 
-  std::erase_if(process_names_, [&](const auto& kv) { return !pids.contains(kv.first); });
-  std::erase_if(name_space_, [&](const auto& kv) { return !pids.contains(kv.first); });
-  std::erase_if(thread_names_, [&](const auto& kv) { return !tids.contains(kv.first); });
-  std::erase_if(thread_pid_, [&](const auto& kv) { return !tids.contains(kv.first); });
+  std::erase_if(process_names_, [&](const auto& kv) { return !referred(pids, kv.first); });
+  std::erase_if(name_space_, [&](const auto& kv) { return !referred(pids, kv.first); });
+  std::erase_if(thread_names_, [&](const auto& kv) { return !referred(tids, kv.first); });
+  std::erase_if(thread_pid_, [&](const auto& kv) { return !referred(tids, kv.first); });
   // Exited processes nothing refers to leave the process table one refresh later (a sample
   // counted just before the exit may still come with the next drain).
   std::unordered_set<std::uint32_t> doomed;
   for (const pid_t pid : collector_.processes().exited_processes()) {
     const auto p = static_cast<std::uint32_t>(pid);
-    if (pids.contains(p)) continue;
+    if (referred(pids, p)) continue;
     if (doomed_.contains(p)) {
       collector_.processes().forget(pid);
       ++processes_forgotten_;
@@ -558,7 +565,6 @@ void Model::sweep() {
     for (std::uint32_t i = 0; i < stacks_.size(); ++i) {
       if (stacks_[i].live && stacks_[i].window_refresh != refreshes_) free_stack(i);
     }
-    ::malloc_trim(0);
   }
 }
 
@@ -617,7 +623,9 @@ std::vector<Row> Model::rows(const Query& q) const {
     double top = -1;
   };
   std::unordered_map<std::uint32_t, Acc> acc;
-  std::unordered_map<std::uint64_t, double> window_pid, decayed_pid;  // (key, pid) -> samples
+  std::unordered_map<std::uint64_t, double> window_pid;  // (key, pid) -> window samples
+  const std::unordered_map<std::uint64_t, double>* decayed_pid = nullptr;  // -> decayed ones
+  acc.reserve(window_.size() + (functions ? avg_fn_self_.size() : 0));
   for (const Delta& d : window_) {
     const Stack& e = stacks_[d.stack];
     if (!wanted(e.pid)) continue;
@@ -645,19 +653,19 @@ std::vector<Row> Model::rows(const Query& q) const {
       if (wanted(pid)) acc[pid].average += v;
     }
   } else {
-    const auto& decayed = functions ? avg_fn_self_ : modules ? avg_mod_self_ : avg_thread_;
-    for (const auto& [k, v] : decayed) {
+    decayed_pid = functions ? &avg_fn_self_ : modules ? &avg_mod_self_ : &avg_thread_;
+    for (const auto& [k, v] : *decayed_pid) {
       if (!wanted(static_cast<std::uint32_t>(k))) continue;
       acc[static_cast<std::uint32_t>(k >> 32)].average += v;
-      decayed_pid[k] += v;
     }
   }
   const auto take_top = [&](const std::unordered_map<std::uint64_t, double>& counts,
                             bool windowed) {
     for (const auto& [k, n] : counts) {
+      const auto pid = static_cast<std::uint32_t>(k);
+      if (!wanted(pid)) continue;
       Acc& a = acc[static_cast<std::uint32_t>(k >> 32)];
       if (a.windowed != windowed) continue;
-      const auto pid = static_cast<std::uint32_t>(k);
       if (n > a.top || (n == a.top && pid < a.top_pid)) {
         a.top = n;
         a.top_pid = pid;
@@ -665,7 +673,7 @@ std::vector<Row> Model::rows(const Query& q) const {
     }
   };
   take_top(window_pid, true);
-  take_top(decayed_pid, false);
+  if (decayed_pid != nullptr) take_top(*decayed_pid, false);
 
   // The order first on plain numbers; Rows (with their strings) for the rows shown only.
   struct Ranked {

@@ -53,7 +53,7 @@ struct Limits {
   std::size_t max_stacks = 200000;        // stacks kept at most (the window's are always kept)
   // The symbolizer is replaced by a fresh one once it has cached this many addresses or opened
   // this many files (its caches are never trimmed otherwise).
-  std::size_t symbolizer_addresses = 50000;
+  std::size_t symbolizer_addresses = 250000;
   std::size_t symbolizer_files = 2000;
   // Resident memory past which the symbolizer is replaced (a program with full debug info can
   // cost hundreds of MB of parsed DWARF), and then the stacks outside the window forgotten.
