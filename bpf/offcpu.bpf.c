@@ -169,6 +169,8 @@ static __always_inline void leave(void* ctx, struct task_struct* prev, __u32 sta
     if (id < 0) count_stat(PS_OFF_USTACK_ERROR);
     start.user_stack = (__s32)id;
   }
+  /* A start still stored: the thread ran again without a switch the program saw. */
+  if (bpf_map_lookup_elem(&offcpu_starts, &pid)) count_stat(PS_OFF_UNMATCHED);
   if (bpf_map_update_elem(&offcpu_starts, &pid, &start, BPF_ANY) != 0) {
     count_stat(PS_OFF_STARTS_FULL);
     return;

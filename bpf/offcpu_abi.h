@@ -57,6 +57,8 @@ enum ps_offcpu_stat {
   PS_OFF_USTACKS_FULL, /* a walked stack found `offcpu_ustacks` full: its frames are lost */
   PS_OFF_FP_FRAMES,    /* frames the walker took by frame pointer (no CFI there) */
   PS_OFF_CFI_FRAMES,   /* frames the walker took by CFI */
+  PS_OFF_UNMATCHED,    /* a thread left a CPU with its previous start not consumed: the interval
+                        * before was lost (its return to a CPU was not seen) */
   PS_OFF_STAT_COUNT
 };
 

@@ -261,6 +261,17 @@ OffCpuStats OffCpuProfiler::stats() const {
   s.kernel_stack_errors = stat_sum(PS_OFF_KSTACK_ERROR);
   s.user_stack_errors = stat_sum(PS_OFF_USTACK_ERROR);
   s.new_targets = stat_sum(PS_OFF_NEW_TARGETS);
+  s.unmatched = stat_sum(PS_OFF_UNMATCHED);
+  {
+    const int starts_fd = bpf_map__fd(skel_->maps.offcpu_starts);
+    std::uint32_t key = 0, next = 0;
+    const std::uint32_t* prev = nullptr;
+    while (bpf_map_get_next_key(starts_fd, prev, &next) == 0) {
+      ++s.open_at_end;
+      key = next;
+      prev = &key;
+    }
+  }
   if (options_.cfi_unwind) {
     s.cfi_stacks = stat_sum(PS_OFF_CFI_STACKS);
     s.cfi_pending = stat_sum(PS_OFF_CFI_PENDING);

@@ -53,6 +53,11 @@ struct OffCpuStats {
   // Switches the program missed: the kernel does not run a tracing program on a CPU where it is
   // already running (a switch while the program itself was preempted); each may cost an interval.
   std::uint64_t recursion_misses = 0;
+  // Switches away whose previous interval never ended in the program's view (the thread ran again
+  // without a switch to it being seen): that interval is lost.
+  std::uint64_t unmatched = 0;
+  // Starts still stored at the end (threads off the CPU when the recording stopped).
+  std::uint64_t open_at_end = 0;
   // The in-kernel CFI walker (cfi_unwind), as in ProfilerStats.
   std::uint64_t cfi_stacks = 0;    // user stacks walked
   std::uint64_t cfi_pending = 0;   // switches before the process's tables were loaded
@@ -61,7 +66,7 @@ struct OffCpuStats {
   std::uint64_t fp_frames = 0;
   std::vector<std::uint64_t> stops;  // walks ended, by enum ps_stop_reason
   std::uint64_t complete_walks() const;
-  std::uint64_t lost() const { return counts_full + starts_full + recursion_misses; }
+  std::uint64_t lost() const { return counts_full + starts_full + recursion_misses + unmatched; }
 };
 
 // The name of a state (enum ps_offcpu_state): "sleeping", "blocked", "runnable"; "on-cpu" for 0.

@@ -104,12 +104,13 @@ class OffCpuBackend final : public Backend {
     r.notes = session_.notes();
     if (on_cpu_) r.notes.insert(r.notes.end(), on_cpu_->notes().begin(), on_cpu_->notes().end());
     r.lost = s.lost();
-    r.loss_lines.push_back(
-        fmt::format("Off-CPU: {} switches of target threads, {} intervals counted, {} shorter than "
-                    "--min-block {} ns; lost: {} (counts map full) + {} (pending-switch map full) "
-                    "+ {} (switches the program missed: run while it ran)",
-                    s.switches, s.counted, s.short_blocks, off_cpu_.options().min_block_ns,
-                    s.counts_full, s.starts_full, s.recursion_misses));
+    r.loss_lines.push_back(fmt::format(
+        "Off-CPU: {} switches of target threads, {} intervals counted, {} shorter than "
+        "--min-block {} ns; lost: {} (counts map full) + {} (pending-switch map full) "
+        "+ {} (switches the program missed: run while it ran) + {} (returns to a CPU it did "
+        "not see); {} threads off the CPU at the end",
+        s.switches, s.counted, s.short_blocks, off_cpu_.options().min_block_ns, s.counts_full,
+        s.starts_full, s.recursion_misses, s.unmatched, s.open_at_end));
     if (on_cpu_) {
       const bpf::ProfilerStats p = on_cpu_->stats();
       r.lost += p.counts_full;
