@@ -14,6 +14,7 @@
 
 #include "bpf/libbpf_log.hpp"
 #include "bpf/per_cpu.hpp"
+#include "core/clock.hpp"
 #include "core/files.hpp"
 #include "core/perf_syscall.hpp"
 #include "profile_abi.h"
@@ -227,6 +228,7 @@ Status Profiler::start() {
     }
     sampling_links_.emplace_back(link);
   }
+  generation_start_ns_ = monotonic_ns();
   return {};
 }
 
@@ -239,15 +241,22 @@ Status Profiler::drain(sampling::Collector& collector, const std::function<void(
   generation_ ^= 1U;
   skel_->bss->generation = generation_;
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  // The old generation's counts were taken between its start and now: they are placed in time at
+  // the middle of that interval (time buckets as wide as the drain interval; see the backend).
+  const std::uint64_t now = monotonic_ns();
+  const std::uint64_t counted_at =
+      generation_start_ns_ == 0 ? 0 : generation_start_ns_ + (now - generation_start_ns_) / 2;
+  generation_start_ns_ = now;
   // A program that read the old generation just before the switch is still running for a few
   // microseconds (perf_event programs run in interrupt context and cannot sleep); give it far
   // more than that before the old maps are read and cleared.
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
   if (after_switch) after_switch();
-  return drain_generation(old, collector);
+  return drain_generation(old, collector, counted_at);
 }
 
-Status Profiler::drain_generation(unsigned generation, sampling::Collector& collector) {
+Status Profiler::drain_generation(unsigned generation, sampling::Collector& collector,
+                                  std::uint64_t counted_at) {
   auto& skel = *skel_;
   bpf_map* counts = generation & 1U ? skel.maps.counts1 : skel.maps.counts0;
   bpf_map* stacks = generation & 1U ? skel.maps.stacks1 : skel.maps.stacks0;
@@ -362,7 +371,7 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
       add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
     }
     collector.add_aggregated(k.tgid, k.pid, k.cpu, k.exec_time, comm, chain, values[i].count,
-                             values[i].period);
+                             values[i].period, 0, counted_at);
   }
 
   // Stored stacks make new ones collide (a stack's bucket is its hash modulo the map size), so

@@ -116,7 +116,8 @@ class Profiler {
 
  private:
   Profiler() = default;
-  Status drain_generation(unsigned generation, sampling::Collector& collector);
+  Status drain_generation(unsigned generation, sampling::Collector& collector,
+                          std::uint64_t counted_at);
   std::uint64_t stat_sum(std::uint32_t slot) const;  // one `stats` slot summed over CPUs
   ProfilerOptions options_;
   struct SkeletonDeleter {
@@ -130,6 +131,9 @@ class Profiler {
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> tracepoint_links_;
   std::vector<std::string> notes_;
   unsigned generation_ = 0;
+  // When the generation being written started taking counts (CLOCK_MONOTONIC, the side-band
+  // events' clock): start(), then each switch.
+  std::uint64_t generation_start_ns_ = 0;
   std::vector<std::uint64_t> stack_buffer_;
   std::vector<ps_count_key> keys_;  // batch buffers, kept between drains
   std::vector<ps_count_value> values_;

@@ -211,7 +211,11 @@ class BpfBackend final : public Backend {
   BpfBackend(sampling::Session side_band, bpf::Profiler profiler)
       : Backend(std::move(side_band), new_collector(profiler.options().skip_idle)),
         profiler_(std::move(profiler)),
-        tap_(*collector_, profiler_.unwind_tables()) {}
+        tap_(*collector_, profiler_.unwind_tables()) {
+    // Counts carry no time of their own: each drain's are placed at the middle of the interval
+    // they were counted in, so the time labels are as fine as the drains are frequent.
+    collector_->set_bucket_ns(static_cast<std::uint64_t>(kDrainInterval * 1e9));
+  }
   const char* name() const override { return "bpf (in-kernel aggregation)"; }
   bool in_kernel() const override { return true; }
 
@@ -219,6 +223,7 @@ class BpfBackend final : public Backend {
     // Side-band first, so no exec or mmap of a sampled process is missed.
     if (auto st = session_.enable(); !st) return st;
     next_drain_ = monotonic_seconds() + kDrainInterval;
+    collector_->set_time_origin(monotonic_ns());  // time buckets count from the start
     return profiler_.start();
   }
   Result<bool> wait(int timeout_ms) override {

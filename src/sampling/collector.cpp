@@ -103,10 +103,12 @@ void Collector::flush(std::uint64_t before) {
 void Collector::add_aggregated(std::uint32_t pid, std::uint32_t tid, std::uint32_t cpu,
                                std::uint64_t time, std::string_view comm,
                                std::span<const std::uint64_t> stack, std::uint64_t count,
-                               std::uint64_t period, std::uint32_t state) {
+                               std::uint64_t period, std::uint32_t state,
+                               std::uint64_t counted_at) {
   if (state == 0) per_cpu_[cpu] += count;
   processes_.learn_thread_comm(static_cast<pid_t>(tid), comm);
-  const StackKey key{pid, tid, cpu, processes_.space_of(static_cast<pid_t>(pid), time), state};
+  StackKey key{pid, tid, cpu, processes_.space_of(static_cast<pid_t>(pid), time), state};
+  key.bucket = bucket_of(counted_at);
   stacks_.add(key, stack, count, period);
 }
 

@@ -39,10 +39,12 @@ class Collector : public RecordHandler {
   // process's first known image). `stack` is leaf first with PERF_CONTEXT_* markers; `comm` is
   // the thread's name when the side-band records did not give one. A `state` other than 0 makes
   // them off-CPU intervals (StackKey::state; `period` their nanoseconds), kept out of the per-CPU
-  // sample counts.
+  // sample counts. `counted_at` (the events' clock, 0: unknown) places them in a time bucket: the
+  // middle of the interval they were counted in.
   void add_aggregated(std::uint32_t pid, std::uint32_t tid, std::uint32_t cpu, std::uint64_t time,
                       std::string_view comm, std::span<const std::uint64_t> stack,
-                      std::uint64_t count, std::uint64_t period, std::uint32_t state = 0);
+                      std::uint64_t count, std::uint64_t period, std::uint32_t state = 0,
+                      std::uint64_t counted_at = 0);
 
   // DWARF mode: samples that carry user registers and a stack copy get their user call stack from
   // `unwinder` when they are aggregated (after the side-band records they depend on), appended to
@@ -53,8 +55,11 @@ class Collector : public RecordHandler {
   }
 
   // Samples are keyed by their period of this many ns after the first sample (StackKey::bucket);
-  // 0: not at all. In-kernel counts (add_aggregated) have no time and no period.
+  // 0: not at all. In-kernel counts (add_aggregated) are keyed by their `counted_at`, when given:
+  // their backend sets a bucket as wide as the interval between its drains.
   void set_bucket_ns(std::uint64_t ns) { bucket_ns_ = ns; }
+  // Bucket 0 starts here instead of at the first sample's time (the events' clock).
+  void set_time_origin(std::uint64_t ns) { time_origin_ = ns; }
   std::uint64_t bucket_ns() const { return bucket_ns_; }
 
   // Leave out samples of the idle task (pid 0), counting them in idle_skipped().

@@ -11,6 +11,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "bpf/profiler.hpp"
@@ -170,6 +171,48 @@ TEST(RecordBpf, PidFilterOnlyReportsThatProcessAndFollowsItsChildren) {
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_GT(leaf_count(flatten(load(out2)), "ps-burn", "perfscope_targets::burn_a("), 100)
       << r2.err;
+}
+
+// In-kernel counts carry no time of their own: each drain's are labelled with the middle of the
+// second they were counted in, so --time and --by time work on eBPF recordings too.
+TEST(RecordBpf, CountsCarryTheSecondTheyWereCountedIn) {
+  PS_REQUIRE(testing::bpf_backend());
+  TempDir dir;
+  const auto out = dir.file("time.pb.gz");
+  // 2.5 s of ps-burn's own CPU: at least three drains, however loaded the machine.
+  const auto r = run({perfscope_binary(), "record", "--backend", "bpf", "-F", "499", "-o", out,
+                      "--", target("ps-burn"), "2500"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto p = load(out);
+  std::map<std::int64_t, std::int64_t> by_second;  // time label (ms) -> samples
+  std::int64_t unlabelled = 0;
+  for (const auto& sample : p.samples()) {
+    bool labelled = false;
+    for (const auto& label : sample.labels) {
+      if (p.string(label.key) != "time") continue;
+      EXPECT_EQ(p.string(label.num_unit), "milliseconds");
+      EXPECT_EQ(label.num % 1000, 0) << "a drain interval is 1 s wide";
+      by_second[label.num] += sample.values[0];
+      labelled = true;
+    }
+    if (!labelled) unlabelled += sample.values[0];
+  }
+  EXPECT_EQ(unlabelled, 0);
+  ASSERT_GE(by_second.size(), 3U) << r.err;
+  EXPECT_EQ(by_second.begin()->first, 0);
+  // A cut in time keeps that second's samples only.
+  const auto cut = run({perfscope_binary(), "report", "-i", out, "--time", "1-2", "--folded"});
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  std::int64_t cut_total = 0;
+  std::istringstream lines(cut.out);
+  for (std::string line; std::getline(lines, line);) {
+    cut_total += std::stoll(line.substr(line.rfind(' ') + 1));
+  }
+  EXPECT_EQ(cut_total, by_second[1000]) << cut.out;
+  const auto periods = run({perfscope_binary(), "report", "-i", out, "--by", "time"});
+  ASSERT_EQ(periods.exit_code, 0) << periods.err;
+  EXPECT_NE(periods.out.find("1000 ms each"), std::string::npos) << periods.out;
+  EXPECT_NE(periods.out.find("1.0-2.0 s"), std::string::npos) << periods.out;
 }
 
 TEST(RecordBpf, TinyStackMapCountsCollisionsAndShowsThem) {
