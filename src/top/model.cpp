@@ -277,16 +277,21 @@ std::uint32_t Model::location(std::uint64_t address, bool kernel, bool leaf,
 }
 
 void Model::name_process(const Stack& s) {
-  const auto& space = collector_.processes().space(s.space);
-  // A process that exec()ed is named by its newest address space (generations only grow): a
-  // late sample from before the exec (the forking program's name) must not rename it back.
-  auto [newest, first] = name_space_.try_emplace(s.pid, space.generation);
-  if (first || space.generation >= newest->second) {
-    newest->second = space.generation;
-    if (!space.comm.empty() || !process_names_.contains(s.pid)) process_names_[s.pid] = space.comm;
-    thread_names_[s.tid] =
-        std::string(collector_.processes().thread_comm(static_cast<pid_t>(s.tid), s.space));
+  // A process that exec()ed is named by its newest address space, whatever space a sample was
+  // counted in (in-kernel counts carry only a coarse time, which can place a sample taken after
+  // the exec in the forking program's space).
+  auto& table = collector_.processes();
+  const auto& newest = table.space(table.space_of(static_cast<pid_t>(s.pid), ~std::uint64_t{0}));
+  const auto& space = table.space(s.space);
+  auto [named, first] = name_space_.try_emplace(s.pid, newest.generation);
+  if (first || newest.generation >= named->second) {
+    named->second = newest.generation;
+    const std::string& comm = !newest.comm.empty() ? newest.comm : space.comm;
+    if (!comm.empty() || !process_names_.contains(s.pid)) process_names_[s.pid] = comm;
   }
+  thread_names_[s.tid] = std::string(table.thread_comm(
+      static_cast<pid_t>(s.tid),
+      s.tid == s.pid ? table.space_of(static_cast<pid_t>(s.pid), ~std::uint64_t{0}) : s.space));
   thread_pid_[s.tid] = s.pid;
 }
 
