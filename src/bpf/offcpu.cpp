@@ -129,14 +129,8 @@ Result<OffCpuProfiler> OffCpuProfiler::open(OffCpuOptions options, const system:
             bpf_map__fd(skel.maps.unwind_tables), bpf_map__fd(skel.maps.unwind_procs),
             bpf_map__fd(skel.maps.unwind_wanted), bpf_map__fd(skel.maps.table_last_use)},
         o.unwind_table_limit, UnwindTables::default_cache_dir());
-    if (o.load_targets_now) {
-      for (pid_t pid : o.targets) p.tables_->load_process(pid);
-    }
-    if (!o.prepare_files.empty()) {
-      p.tables_->prepare_common_libraries();
-      for (const auto& path : o.prepare_files) p.tables_->prepare(path);
-    }
-    p.tables_->settle(kSettleSeconds);
+    p.tables_->prepare_start(o.load_targets_now ? o.targets : std::vector<pid_t>{}, o.prepare_files,
+                             kSettleSeconds);
   }
   return p;
 }

@@ -179,17 +179,9 @@ Result<Profiler> Profiler::open(ProfilerOptions options, const system::Capabilit
             bpf_map__fd(skel.maps.unwind_tables), bpf_map__fd(skel.maps.unwind_procs),
             bpf_map__fd(skel.maps.unwind_wanted), bpf_map__fd(skel.maps.table_last_use)},
         o.unwind_table_limit, UnwindTables::default_cache_dir());
-    // The processes named up front are loaded now, so their first samples are walked too.
-    if (o.load_targets_now) {
-      for (pid_t pid : o.targets) p.tables_->load_process(pid);
-    }
-    if (!o.prepare_files.empty()) {
-      p.tables_->prepare_common_libraries();
-      for (const auto& path : o.prepare_files) p.tables_->prepare(path);
-    }
-    // Their first samples walked too: the tables (tens of milliseconds each) before sampling
-    // starts; a huge binary past the bound is walked once its table is done.
-    p.tables_->settle(kSettleSeconds);
+    // The tables (tens of milliseconds each) before sampling starts.
+    p.tables_->prepare_start(o.load_targets_now ? o.targets : std::vector<pid_t>{}, o.prepare_files,
+                             kSettleSeconds);
   }
   return p;
 }

@@ -547,6 +547,16 @@ void UnwindTables::prepare_common_libraries() {
   }
 }
 
+void UnwindTables::prepare_start(const std::vector<pid_t>& targets,
+                                 const std::vector<std::string>& files, double max_seconds) {
+  for (pid_t pid : targets) load_process(pid);
+  if (!files.empty()) {
+    prepare_common_libraries();
+    for (const auto& path : files) prepare(path);
+  }
+  settle(max_seconds);
+}
+
 void UnwindTables::settle(double max_seconds) {
   {
     std::unique_lock lock(mutex_);

@@ -89,6 +89,11 @@ class UnwindTables {
   // before a recording starts, so the processes named up front are walked from their first
   // sample.
   void settle(double max_seconds);
+  // Before a recording starts: loads the processes named up front (`targets`), prepares `files`
+  // (a command's program) with the common libraries, then settle()s, so the first samples of
+  // all of them are walked too; a huge binary past the bound is walked once its table is done.
+  void prepare_start(const std::vector<pid_t>& targets, const std::vector<std::string>& files,
+                     double max_seconds);
 
   // The file behind a table id, for per-module stop counts ("" when unknown).
   std::string file_of(std::uint32_t table) const;
