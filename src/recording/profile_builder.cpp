@@ -17,15 +17,6 @@
 namespace perfscope::recording {
 namespace {
 
-bool is_file_mapping(const std::string& path) {
-  return !path.empty() && path.front() == '/' && path.rfind("//anon", 0) != 0 &&
-         path.rfind("/memfd:", 0) != 0;
-}
-
-bool is_jit_region(const std::string& path) {
-  return path == "//anon" || path.rfind("[anon", 0) == 0 || path.rfind("/memfd:", 0) == 0;
-}
-
 // (address space, address) -> a value, 0 until set: an open-addressing table, as every frame
 // of every stack entry passes through it.
 class FrameLocations {
@@ -119,17 +110,9 @@ class Builder {
     if (auto id = table_.find(0, address, tag)) return *id;
     const auto& jit = symbolizer_.resolve_jit(space.pid, lookup);
     if (!jit.empty() && jit.front().resolved) return table_.add(0, address, jit, tag);
-    std::string reason;
-    if (m != nullptr) {
-      reason = fmt::format("anonymous memory, no /tmp/perf-{}.map", space.pid);
-    } else if (collector_.processes().exited(space.pid)) {
-      reason = "process gone";
-    } else if (space.mappings.empty()) {
-      reason = "no mappings known for this process";
-    } else {
-      reason = "address outside every mapping";
-    }
-    return table_.add(0, address, {symbols::Symbolizer::unknown(reason)}, tag);
+    return table_.add(
+        0, address,
+        {symbols::Symbolizer::unknown(unresolved_reason(collector_.processes(), space, m))}, tag);
   }
 
   // The mapping of a kernel module ("[kernel.kallsyms]", "[nf_tables]"), over its text. The
@@ -415,6 +398,23 @@ profile::Profile build_profile(const sampling::Collector& collector,
     stats->unknown = b.unknown();
   }
   return p;
+}
+
+bool is_file_mapping(const std::string& path) {
+  return !path.empty() && path.front() == '/' && path.rfind("//anon", 0) != 0 &&
+         path.rfind("/memfd:", 0) != 0;
+}
+
+bool is_jit_region(const std::string& path) {
+  return path == "//anon" || path.rfind("[anon", 0) == 0 || path.rfind("/memfd:", 0) == 0;
+}
+
+std::string unresolved_reason(const sampling::ProcessTable& processes,
+                              const sampling::AddressSpace& space, const sampling::Mapping* m) {
+  if (m != nullptr) return fmt::format("anonymous memory, no /tmp/perf-{}.map", space.pid);
+  if (processes.exited(space.pid)) return "process gone";
+  if (space.mappings.empty()) return "no mappings known for this process";
+  return "address outside every mapping";
 }
 
 }  // namespace perfscope::recording

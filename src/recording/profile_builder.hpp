@@ -65,4 +65,13 @@ class IncrementalProfileBuilder {
   std::unique_ptr<State> state_;
 };
 
+// A mapping backed by a file symbols can be read from ("/usr/lib/...", not "//anon" or memfd).
+bool is_file_mapping(const std::string& path);
+// Anonymous or memfd memory, where a JIT's /tmp/perf-PID.map may name the code.
+bool is_jit_region(const std::string& path);
+// Why a user address of `space` stays unnamed once no JIT map names it: `m` is its mapping, or
+// null.
+std::string unresolved_reason(const sampling::ProcessTable& processes,
+                              const sampling::AddressSpace& space, const sampling::Mapping* m);
+
 }  // namespace perfscope::recording

@@ -13,23 +13,18 @@
 #include <cstring>
 
 #include "recording/location_table.hpp"
+#include "recording/profile_builder.hpp"
 #include "symbols/vdso.hpp"
 
 namespace perfscope::top {
 namespace {
 
+using recording::is_file_mapping;
+using recording::is_jit_region;
+
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   return h * 0xff51afd7ed558ccdULL;
-}
-
-bool is_file_mapping(const std::string& path) {
-  return !path.empty() && path.front() == '/' && path.rfind("//anon", 0) != 0 &&
-         path.rfind("/memfd:", 0) != 0;
-}
-
-bool is_jit_region(const std::string& path) {
-  return path == "//anon" || path.rfind("[anon", 0) == 0 || path.rfind("/memfd:", 0) == 0;
 }
 
 std::uint64_t pair_key(std::uint32_t key, std::uint32_t pid) {
@@ -218,17 +213,8 @@ void Model::resolve(std::uint64_t address, bool kernel, bool leaf,
     frames = jit;
     return;
   }
-  std::string reason;
-  if (m != nullptr) {
-    reason = fmt::format("anonymous memory, no /tmp/perf-{}.map", space.pid);
-  } else if (collector_.processes().exited(space.pid)) {
-    reason = "process gone";
-  } else if (space.mappings.empty()) {
-    reason = "no mappings known for this process";
-  } else {
-    reason = "address outside every mapping";
-  }
-  frames = {symbols::Symbolizer::unknown(reason)};
+  frames = {
+      symbols::Symbolizer::unknown(recording::unresolved_reason(collector_.processes(), space, m))};
 }
 
 std::uint32_t Model::location(std::uint64_t address, bool kernel, bool leaf,
