@@ -208,6 +208,12 @@ FramePointerJudgement judge_frame_pointers(const std::string& program, const std
   }
   j.inspected = true;
   j.keeps_frame_pointers = report->frame_pointers();
+  if (report->functions_sampled == 0) {
+    // A stripped program (Debian's own): no symbol says where a function starts, so no prologue
+    // can be checked, and a build that kept frame pointers cannot be assumed.
+    j.why = fmt::format("{} has no function symbols to check for frame pointers (stripped)", shown);
+    return j;
+  }
   j.why = fmt::format("{} {} frame pointers ({} of {} sampled functions set them up)", shown,
                       j.keeps_frame_pointers ? "keeps" : "lacks", report->with_frame_pointer,
                       report->functions_sampled);
