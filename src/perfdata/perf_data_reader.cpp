@@ -23,6 +23,7 @@
 #include "sampling/collector.hpp"
 #include "sampling/decoder.hpp"
 #include "symbols/kallsyms_cache.hpp"
+#include "symbols/symbol_cache.hpp"
 #include "symbols/symbolizer.hpp"
 #include "unwind/dwarf_unwinder.hpp"
 
@@ -568,9 +569,11 @@ class Reader : public sampling::RecordHandler {
   std::vector<std::unique_ptr<sampling::Collector>> collectors_;  // by event; null: side-band
   std::size_t current_ = 0;  // the event of the sample being decoded
   std::optional<unwind::DwarfUnwinder> unwinder_;
-  symbols::Symbolizer symbolizer_{{.kallsyms_path = options_.kallsyms_path,
-                                   .kallsyms_cache_dir = kallsyms_cache_dir(options_),
-                                   .debug_dirs = options_.debug_dirs}};
+  symbols::Symbolizer symbolizer_{
+      {.kallsyms_path = options_.kallsyms_path,
+       .kallsyms_cache_dir = kallsyms_cache_dir(options_),
+       .symbol_cache_dir = options_.symbol_cache_dir.value_or(symbols::default_symbol_cache_dir()),
+       .debug_dirs = options_.debug_dirs}};
   std::unordered_map<std::string, std::string> build_ids_;           // path -> hex
   std::unordered_map<std::string, std::optional<KnownFile>> files_;  // path -> what to read
   std::string buildid_dir_;

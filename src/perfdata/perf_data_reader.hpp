@@ -15,7 +15,8 @@
 // build-id cache (~/.debug/.build-id/xx/rest/elf), else the debug file /usr/lib/debug/.build-id/
 // holds; addresses of a file found nowhere are named "module+0xADDRESS". Kernel addresses are
 // resolved with this machine's /proc/kallsyms, through the kallsyms cache of the user's cache
-// directory (symbols/kallsyms_cache.hpp) once it has been read.
+// directory (symbols/kallsyms_cache.hpp) once it has been read; user addresses through the symbol
+// cache (symbols/symbol_cache.hpp).
 #pragma once
 
 #include <cstddef>
@@ -39,6 +40,10 @@ struct PerfDataOptions {
   // same running kernel skips /proc/kallsyms. Nothing: symbols::default_kallsyms_cache_dir() when
   // kallsyms_path is /proc/kallsyms; empty: no cache.
   std::optional<std::string> kallsyms_cache_dir = {};
+  // The symbol cache's directory (symbols/symbol_cache.hpp): the frames of the files' addresses
+  // by build-id, so a second read names them without opening their DWARF. Nothing:
+  // symbols::default_symbol_cache_dir(); empty: no cache.
+  std::optional<std::string> symbol_cache_dir = {};
   // false: decode every record and keep the process table and stacks, but open no file (no DWARF
   // unwinding, no symbols) and return a profile without samples: the fuzz target's mode.
   bool resolve = true;

@@ -1,6 +1,5 @@
 #include "symbols/kallsyms_cache.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -9,11 +8,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <string_view>
 
 #include "core/files.hpp"
 #include "core/unique_fd.hpp"
+#include "symbols/cache_file.hpp"
 
 namespace perfscope::symbols {
 namespace {
@@ -26,56 +25,11 @@ constexpr std::uint64_t kMaxFileBytes = std::uint64_t{256} << 20;
 constexpr std::size_t kHeadBytes = 4096;
 constexpr std::string_view kFilePrefix = "kallsyms-";
 
-std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 0xcbf29ce484222325ULL) {
-  for (const unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
-// The file's checksum: FNV-1a's step over 8-byte words (a byte at a time costs 20 ms on a 5 MB
-// table), the tail bytes one by one, then the length.
-std::uint64_t checksum(std::string_view bytes) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  std::size_t i = 0;
-  for (; i + 8 <= bytes.size(); i += 8) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, bytes.data() + i, 8);
-    h = (h ^ w) * 0x100000001b3ULL;
-    h ^= h >> 29;
-  }
-  return fnv1a(bytes.substr(i), h) ^ bytes.size();
-}
-
-template <typename T>
-void put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-
-void put_string(std::string& out, std::string_view s) {
-  put(out, static_cast<std::uint32_t>(s.size()));
-  out.append(s);
-}
-
-bool get_u32(std::string_view& in, std::uint32_t& v) {
-  if (in.size() < sizeof v) return false;
-  std::memcpy(&v, in.data(), sizeof v);
-  in.remove_prefix(sizeof v);
-  return true;
-}
-
-bool get_u64(std::string_view& in, std::uint64_t& v) {
-  if (in.size() < sizeof v) return false;
-  std::memcpy(&v, in.data(), sizeof v);
-  in.remove_prefix(sizeof v);
-  return true;
-}
-
-bool get_string(std::string_view& in, std::string& s) {
-  std::uint32_t n = 0;
-  if (!get_u32(in, n) || n > in.size()) return false;
-  s = std::string(in.substr(0, n));
-  in.remove_prefix(n);
-  return true;
-}
+using cache_file::fnv1a;
+using cache_file::get;
+using cache_file::get_string;
+using cache_file::put;
+using cache_file::put_string;
 
 std::string identity_bytes(const KernelIdentity& id) {
   std::string out;
@@ -156,16 +110,7 @@ std::optional<KernelIdentity> kernel_identity(const KallsymsCacheOptions& option
 }
 
 std::string default_kallsyms_cache_dir() {
-  if (const char* dir = std::getenv("PERFSCOPE_KALLSYMS_CACHE"); dir != nullptr && dir[0] != '\0') {
-    return std::string_view(dir) == "off" ? std::string() : std::string(dir);
-  }
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && xdg[0] == '/') {
-    return std::string(xdg) + "/perfscope/kallsyms";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
-    return std::string(home) + "/.cache/perfscope/kallsyms";
-  }
-  return {};
+  return cache_file::default_dir("PERFSCOPE_KALLSYMS_CACHE", "kallsyms");
 }
 
 std::string kallsyms_cache_file(const std::string& dir, const KernelIdentity& id) {
@@ -175,40 +120,23 @@ std::string kallsyms_cache_file(const std::string& dir, const KernelIdentity& id
 std::optional<KernelSymbols> read_kallsyms_cache(const std::string& file,
                                                  const KernelIdentity& id) {
   if (id.addresses_hidden) return std::nullopt;
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd.valid()) return std::nullopt;
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
-      (st.st_mode & 077) != 0 || st.st_size < static_cast<off_t>(kHeaderBytes) ||
-      static_cast<std::uint64_t>(st.st_size) > kMaxFileBytes) {
-    return std::nullopt;
-  }
-  // Not zero-filled first: every byte is read over (page faults are most of the cost here).
-  const auto length = static_cast<std::size_t>(st.st_size);
-  const auto buffer = std::make_unique_for_overwrite<char[]>(length);
-  std::size_t have = 0;
-  while (have < length) {
-    const ssize_t n = ::read(fd.get(), buffer.get() + have, length - have);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return std::nullopt;  // shorter than fstat said: being replaced
-    have += static_cast<std::size_t>(n);
-  }
-  const std::string_view bytes(buffer.get(), length);
+  const auto read = cache_file::read_private(file, kHeaderBytes, kMaxFileBytes);
+  if (!read) return std::nullopt;
+  const std::string_view bytes = read->view();
   std::string_view in = bytes;
   std::uint32_t version = 0;
   std::uint64_t size = 0, checksum = 0;
   if (std::memcmp(in.data(), kMagic, 4) != 0) return std::nullopt;
   in.remove_prefix(4);
-  if (!get_u32(in, version) || version != kVersion || !get_u64(in, size) || size != bytes.size() ||
-      !get_u64(in, checksum) || checksum != perfscope::symbols::checksum(in)) {
+  if (!get(in, version) || version != kVersion || !get(in, size) || size != bytes.size() ||
+      !get(in, checksum) || checksum != cache_file::checksum(in)) {
     return std::nullopt;
   }
   KernelIdentity stored;
   if (!get_string(in, stored.build_id) || !get_string(in, stored.boot_id) ||
-      !get_u64(in, stored.modules_hash) || in.size() < 4) {
+      !get(in, stored.modules_hash) || !get(in, stored.uid)) {
     return std::nullopt;
   }
-  get_u32(in, stored.uid);
   if (!get_string(in, stored.first_line)) return std::nullopt;
   stored.addresses_hidden = false;
   if (!(stored == id)) return std::nullopt;
@@ -221,56 +149,18 @@ std::optional<KernelSymbols> read_kallsyms_cache(const std::string& file,
 bool write_kallsyms_cache(const std::string& file, const KernelIdentity& id,
                           const KernelSymbols& symbols) {
   if (id.addresses_hidden || symbols.addresses_hidden()) return false;
-  const auto slash = file.rfind('/');
-  if (slash == std::string::npos || slash == 0) return false;
-  const std::string dir = file.substr(0, slash);
-  // Each missing directory is made private to this user: the table is this boot's kernel layout.
-  for (std::size_t at = dir.find('/', 1);; at = dir.find('/', at + 1)) {
-    const std::string part = at == std::string::npos ? dir : dir.substr(0, at);
-    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
-    if (at == std::string::npos) break;
-  }
   std::string body = identity_bytes(id);
   body += symbols.to_bytes();
   std::string bytes(kMagic, 4);
   put(bytes, kVersion);
   put(bytes, static_cast<std::uint64_t>(kHeaderBytes + body.size()));
-  put(bytes, checksum(body));
+  put(bytes, cache_file::checksum(body));
   bytes += body;
 
-  const std::string tmp = fmt::format("{}.tmp.{}", file, ::getpid());
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd.valid()) return false;
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ::unlink(tmp.c_str());
-        return false;
-      }
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  if (::rename(tmp.c_str(), file.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return false;
-  }
+  if (!cache_file::write_private(file, bytes)) return false;
   // The tables of other boots and module sets will not be read again: keep the newest only.
-  const std::string keep = file.substr(slash + 1);
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      const std::string_view name = e->d_name;
-      if (!name.starts_with(kFilePrefix) || !name.ends_with(".bin") || name == keep) continue;
-      const std::string path = dir + "/" + std::string(name);
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid()) {
-        ::unlink(path.c_str());
-      }
-    }
-    ::closedir(d);
-  }
+  const auto slash = file.rfind('/');
+  cache_file::remove_others(file.substr(0, slash), kFilePrefix, ".bin", file.substr(slash + 1));
   return true;
 }
 

@@ -1,6 +1,7 @@
 #include "symbols/symbolizer.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <future>
@@ -11,6 +12,7 @@
 #include "symbols/kallsyms.hpp"
 #include "symbols/kallsyms_cache.hpp"
 #include "symbols/perf_map.hpp"
+#include "symbols/symbol_cache.hpp"
 
 namespace perfscope::symbols {
 namespace {
@@ -53,6 +55,11 @@ struct Symbolizer::Impl {
     std::string path;                // the path it was first loaded under
     std::string failure;             // why elf is null
     FrameCache frames;               // by ELF vaddr; by file offset when elf is null
+    // The symbol cache (symbol_cache.hpp): its file (empty: none), what it held, and this run's
+    // lookups it did not hold, written back at the end.
+    std::string cache_file;
+    SymbolCacheKey cache_key;
+    CachedFrames cached, looked_up;
   };
   std::vector<std::unique_ptr<Module>> modules;
   // "build-id:HEX" and "path:OPEN_PATH" keys; several may name one module.
@@ -74,6 +81,49 @@ struct Symbolizer::Impl {
       ++stats.addresses_unknown;
     }
     return cache.emplace(key, std::move(frames)).first->second;
+  }
+
+  ~Impl() { save_symbol_caches(); }
+
+  // Reads the module's symbol cache file, when there is a cache directory and the module has a
+  // build-id.
+  void open_symbol_cache(Module& m, const std::string& open_path) const {
+    if (options.symbol_cache_dir.empty() || m.elf->build_id().empty() ||
+        program_build_id().empty()) {
+      return;
+    }
+    SymbolCacheKey key{.build_id = m.elf->build_id(),
+                       .file = {},
+                       .debug_file = m.elf->debug_file(),
+                       .debug = {},
+                       .inline_frames = options.inline_frames,
+                       .line_numbers = options.line_numbers,
+                       .program_id = program_build_id(),
+                       .uid = static_cast<std::uint32_t>(::geteuid())};
+    if (m.elf->file() != nullptr) {
+      const auto stamp = file_stamp(open_path);
+      if (!stamp) return;
+      key.file = *stamp;
+    }
+    if (!key.debug_file.empty()) {
+      const auto stamp = file_stamp(key.debug_file);
+      if (!stamp) return;
+      key.debug = *stamp;
+    }
+    m.cache_file = symbol_cache_file(options.symbol_cache_dir, key);
+    if (auto cached = read_symbol_cache(m.cache_file, key)) m.cached = std::move(*cached);
+    m.cache_key = std::move(key);
+  }
+
+  void save_symbol_caches() {
+    for (auto& m : modules) {
+      if (m->cache_file.empty() || m->looked_up.empty()) continue;
+      // A module's cache grows with the addresses seen; past this many it is not extended.
+      constexpr std::size_t kMaxAddresses = 1'000'000;
+      if (m->cached.size() + m->looked_up.size() > kMaxAddresses) continue;
+      m->cached.merge(m->looked_up);
+      write_symbol_cache(m->cache_file, m->cache_key, m->cached);
+    }
   }
 
   Module* module_for(const MappedFile& mapping) {
@@ -108,6 +158,7 @@ struct Symbolizer::Impl {
         }
       }
       module->elf = std::move(*elf);
+      open_symbol_cache(*module, open_path);
       ++stats.modules_loaded;
       if (!module->elf->has_symbols()) ++stats.modules_without_symbols;
       if (!id_key.empty()) modules_by_key[id_key] = module.get();
@@ -214,7 +265,12 @@ const std::vector<Frame>& Symbolizer::resolve_user(const MappedFile& mapping,
   const std::uint64_t vaddr = m->elf->vaddr_for_file_offset(file_offset);
   if (auto it = m->frames.find(vaddr); it != m->frames.end()) return it->second;
   std::vector<Frame> frames;
-  m->elf->symbolize(vaddr, d.options.inline_frames, d.options.line_numbers, frames);
+  if (auto hit = m->cached.find(vaddr); hit != m->cached.end()) {
+    frames = hit->second;
+  } else {
+    m->elf->symbolize(vaddr, d.options.inline_frames, d.options.line_numbers, frames);
+    if (!m->cache_file.empty()) m->looked_up.emplace(vaddr, frames);
+  }
   if (frames.empty()) {
     const std::string name = basename_of(m->path);
     frames.push_back(unknown(

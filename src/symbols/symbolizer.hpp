@@ -24,6 +24,10 @@ struct SymbolizerOptions {
   std::string modules_path = "/proc/modules";
   // The kallsyms cache's directory (kallsyms_cache.hpp); empty: kallsyms is read every time.
   std::string kallsyms_cache_dir = {};
+  // The symbol cache's directory (symbol_cache.hpp): the frames of each module's addresses, by
+  // build-id, read when the module is opened and written back, with this run's new addresses,
+  // when the Symbolizer is destroyed. Empty: every address is looked up in the module's files.
+  std::string symbol_cache_dir = {};
   // Separate debug info: DIR/.build-id/xx/rest.debug and DIR/<module dir>/<debuglink>.
   std::vector<std::string> debug_dirs = {"/usr/lib/debug"};
   // Where JIT maps live: DIR/perf-PID.map.
@@ -35,6 +39,7 @@ struct SymbolizerOptions {
 class Symbolizer {
  public:
   explicit Symbolizer(SymbolizerOptions options = {});
+  // Writes the symbol cache files of the modules that gained addresses (symbol_cache_dir).
   ~Symbolizer();
   // A moved-from Symbolizer may only be destroyed or assigned to.
   Symbolizer(Symbolizer&&) noexcept;
