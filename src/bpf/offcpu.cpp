@@ -17,13 +17,10 @@
 #include "offcpu_abi.h"
 #include "unwind_abi.h"
 
-// As in profiler.cpp: the skeleton's bool globals are C `_Bool` fields, which clang++ refuses.
-#define _Bool bool
 // bpftool writes the skeleton in C, where a bool global is a `_Bool` field, which clang++ (the
 // libFuzzer build) refuses: it is C++'s bool.
 #define _Bool bool
 #include "offcpu.skel.h"
-#undef _Bool
 #undef _Bool
 
 namespace perfscope::bpf {
@@ -160,7 +157,49 @@ Status OffCpuProfiler::drain(sampling::Collector& collector) {
   // A program that read the old generation just before the flip is still running for a few
   // microseconds (sched_switch runs with interrupts off and cannot sleep); give it far more.
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  return drain_generation(old, collector);
+  if (auto st = drain_generation(old, collector); !st) return st;
+  empty_stack_maps();
+  return {};
+}
+
+void OffCpuProfiler::empty_stack_maps() {
+  auto& skel = *skel_;
+  std::vector<std::uint64_t> keys;
+  ps_offcpu_frames frames{};
+  ps_user_stack walk{};
+  for (bpf_map* map : {skel.maps.offcpu_stacks, skel.maps.offcpu_ustacks}) {
+    if (map == skel.maps.offcpu_ustacks && !options_.cfi_unwind) continue;
+    const int fd = bpf_map__fd(map);
+    auto& cache = map == skel.maps.offcpu_stacks ? stack_cache_ : walked_cache_;
+    // The program only adds to these maps: the keys are listed first, then read and deleted.
+    keys.clear();
+    std::uint64_t key = 0, next = 0;
+    const std::uint64_t* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    for (std::uint64_t hash : keys) {
+      // A hash names the same frames for good: one already read need not be read again. One read
+      // is kept before it is deleted, so a start that names it (stored before the delete, or
+      // finding it there) is resolved from here.
+      auto [it, inserted] = cache.try_emplace(hash);
+      if (inserted) {
+        if (map == skel.maps.offcpu_stacks) {
+          if (bpf_map_lookup_elem(fd, &hash, &frames) == 0) {
+            it->second.assign(
+                frames.pcs, frames.pcs + std::min<std::uint32_t>(frames.depth, PS_MAX_STACK_DEPTH));
+          }
+        } else if (bpf_map_lookup_elem(fd, &hash, &walk) == 0) {
+          it->second.assign(walk.pcs,
+                            walk.pcs + std::min<std::uint32_t>(walk.depth, PS_MAX_WALK_DEPTH));
+        }
+        ++stacks_read_;
+      }
+      (void)bpf_map_delete_elem(fd, &hash);
+    }
+  }
 }
 
 Status OffCpuProfiler::drain_all(sampling::Collector& collector) {
@@ -182,17 +221,14 @@ Status OffCpuProfiler::drain_generation(unsigned generation, sampling::Collector
     key = next;
     prev = &key;
   }
-  std::vector<std::uint64_t> buffer(PS_MAX_STACK_DEPTH);
-  const auto stack_of = [&](std::int32_t id) -> const std::vector<std::uint64_t>& {
-    auto [it, inserted] = stack_cache_.try_emplace(id);
+  ps_offcpu_frames frames{};
+  const auto stack_of = [&](std::uint64_t hash) -> const std::vector<std::uint64_t>& {
+    auto [it, inserted] = stack_cache_.try_emplace(hash);
     if (inserted) {
-      const auto sid = static_cast<std::uint32_t>(id);
-      std::fill(buffer.begin(), buffer.end(), 0);
-      if (bpf_map_lookup_elem(stacks_fd, &sid, buffer.data()) == 0) {
-        for (std::uint64_t ip : buffer) {
-          if (ip == 0) break;
-          it->second.push_back(ip);
-        }
+      ++stacks_read_;
+      if (bpf_map_lookup_elem(stacks_fd, &hash, &frames) == 0) {
+        it->second.assign(frames.pcs,
+                          frames.pcs + std::min<std::uint32_t>(frames.depth, PS_MAX_STACK_DEPTH));
       }
     }
     return it->second;
@@ -200,9 +236,12 @@ Status OffCpuProfiler::drain_generation(unsigned generation, sampling::Collector
   ps_user_stack walk{};
   const auto walked_of = [&](std::uint64_t hash) -> const std::vector<std::uint64_t>& {
     auto [it, inserted] = walked_cache_.try_emplace(hash);
-    if (inserted && bpf_map_lookup_elem(ustacks_fd, &hash, &walk) == 0) {
-      it->second.assign(walk.pcs,
-                        walk.pcs + std::min<std::uint32_t>(walk.depth, PS_MAX_WALK_DEPTH));
+    if (inserted) {
+      ++stacks_read_;
+      if (bpf_map_lookup_elem(ustacks_fd, &hash, &walk) == 0) {
+        it->second.assign(walk.pcs,
+                          walk.pcs + std::min<std::uint32_t>(walk.depth, PS_MAX_WALK_DEPTH));
+      }
     }
     return it->second;
   };
@@ -213,28 +252,23 @@ Status OffCpuProfiler::drain_generation(unsigned generation, sampling::Collector
     (void)bpf_map_delete_elem(counts_fd, &k);
     chain.clear();
     // Leaf first, kernel part then user part, each opened by its context marker.
-    const auto add_part = [&](std::int32_t id, std::uint64_t context) {
-      if (id == PS_NO_STACK) return;
-      if (id >= 0) {
-        const auto& frames = stack_of(id);
-        if (frames.empty()) return;
-        chain.push_back(context);
-        chain.insert(chain.end(), frames.begin(), frames.end());
-      } else if (id == -EEXIST || id == -ENOMEM) {
+    const auto add_part = [&](std::int32_t status, std::uint64_t hash, std::uint64_t context) {
+      const std::vector<std::uint64_t>* part = nullptr;
+      if (status == PS_HASHED_STACK) {
+        part = &stack_of(hash);
+      } else if (status == PS_CFI_STACK) {
+        part = &walked_of(hash);
+      } else if (status == -EEXIST || status == -ENOMEM) {
         chain.push_back(context);
         chain.push_back(sampling::kStackLost);
+        return;
       }
+      if (part == nullptr || part->empty()) return;
+      chain.push_back(context);
+      chain.insert(chain.end(), part->begin(), part->end());
     };
-    add_part(k.kernel_stack, static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
-    if (k.user_stack == PS_CFI_STACK) {
-      const auto& frames = walked_of(k.user_hash);
-      if (!frames.empty()) {
-        chain.push_back(static_cast<std::uint64_t>(PERF_CONTEXT_USER));
-        chain.insert(chain.end(), frames.begin(), frames.end());
-      }
-    } else {
-      add_part(k.user_stack, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
-    }
+    add_part(k.kernel_stack, k.kernel_hash, static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
+    add_part(k.user_stack, k.user_hash, static_cast<std::uint64_t>(PERF_CONTEXT_USER));
     const std::string_view comm(k.comm, strnlen(k.comm, sizeof(k.comm)));
     collector.add_aggregated(k.tgid, k.pid, 0, k.exec_time, comm, chain, v.count, v.ns, k.state);
   }
@@ -255,7 +289,10 @@ OffCpuStats OffCpuProfiler::stats() const {
   s.kernel_stack_errors = stat_sum(PS_OFF_KSTACK_ERROR);
   s.user_stack_errors = stat_sum(PS_OFF_USTACK_ERROR);
   s.new_targets = stat_sum(PS_OFF_NEW_TARGETS);
-  s.unmatched = stat_sum(PS_OFF_UNMATCHED);
+  s.unseen_returns = stat_sum(PS_OFF_UNSEEN);
+  s.stale_starts = stat_sum(PS_OFF_STALE);
+  s.stacks_full = stat_sum(PS_OFF_STACKS_FULL);
+  s.stacks_read = stacks_read_;
   {
     const int starts_fd = bpf_map__fd(skel_->maps.offcpu_starts);
     std::uint32_t key = 0, next = 0;

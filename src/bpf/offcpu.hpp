@@ -53,11 +53,19 @@ struct OffCpuStats {
   // Switches the program missed: the kernel does not run a tracing program on a CPU where it is
   // already running (a switch while the program itself was preempted); each may cost an interval.
   std::uint64_t recursion_misses = 0;
-  // Switches away whose previous interval never ended in the program's view (the thread ran again
-  // without a switch to it being seen): that interval is lost.
-  std::uint64_t unmatched = 0;
+  // Returns to a CPU the program did not see (the thread's start still stored at its next switch
+  // away or exit): measured as the time away less the thread's CPU time meanwhile, and counted
+  // (in `counted` or `short_blocks`) like the others.
+  std::uint64_t unseen_returns = 0;
+  // Of those, starts an earlier thread of the same id left (its exit unseen): lost.
+  std::uint64_t stale_starts = 0;
+  // Kernel or frame-pointer user stacks lost: the stack map was full (--bpf-stack-entries distinct
+  // stacks between two drains).
+  std::uint64_t stacks_full = 0;
   // Starts still stored at the end (threads off the CPU when the recording stopped).
   std::uint64_t open_at_end = 0;
+  // Distinct stacks read from the kernel's stack maps (each once: the maps are emptied each drain).
+  std::uint64_t stacks_read = 0;
   // The in-kernel CFI walker (cfi_unwind), as in ProfilerStats.
   std::uint64_t cfi_stacks = 0;    // user stacks walked
   std::uint64_t cfi_pending = 0;   // switches before the process's tables were loaded
@@ -66,7 +74,7 @@ struct OffCpuStats {
   std::uint64_t fp_frames = 0;
   std::vector<std::uint64_t> stops;  // walks ended, by enum ps_stop_reason
   std::uint64_t complete_walks() const;
-  std::uint64_t lost() const { return counts_full + starts_full + recursion_misses + unmatched; }
+  std::uint64_t lost() const { return counts_full + starts_full + recursion_misses + stale_starts; }
 };
 
 // The name of a state (enum ps_offcpu_state): "sleeping", "blocked", "runnable"; "on-cpu" for 0.
@@ -86,8 +94,9 @@ class OffCpuProfiler {
   Status start();  // attaches sched_switch, fork and exec
   void stop();     // detaches: no interval is counted after this returns
   // Moves the stored intervals into `collector`: flips the counts generation the program writes,
-  // lets the runs in flight end (2 ms), then reads and empties the other one. While recording,
-  // once a second; after stop(), drain_all().
+  // lets the runs in flight end (2 ms), then reads and empties the other one; then empties the
+  // stack maps into this profiler's own copy. While recording, once a second; after stop(),
+  // drain_all().
   Status drain(sampling::Collector& collector);
   // After stop(): every interval of both generations.
   Status drain_all(sampling::Collector& collector);
@@ -101,11 +110,15 @@ class OffCpuProfiler {
   OffCpuProfiler() = default;
   std::uint64_t stat_sum(std::uint32_t slot) const;
   Status drain_generation(unsigned generation, sampling::Collector& collector);
+  // Reads every stack the maps hold that is not yet known, then deletes them all.
+  void empty_stack_maps();
   OffCpuOptions options_;
   unsigned generation_ = 0;
-  // Stacks read so far, by id and by walked-stack hash: the stack maps are never emptied while
-  // recording (a stored start may name a stack across a flip), so an id keeps its stack.
-  std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stack_cache_;
+  std::uint64_t stacks_read_ = 0;
+  // Every stack read so far, by the hash of its frames (offcpu_stacks, offcpu_ustacks): a hash
+  // names the same frames for the whole run, so the maps can be emptied while a stored start or
+  // an undrained count still names a stack of theirs.
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> stack_cache_;
   std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> walked_cache_;
   struct SkeletonDeleter {
     void operator()(perfscope_offcpu* skel) const;

@@ -106,11 +106,12 @@ class OffCpuBackend final : public Backend {
     r.lost = s.lost();
     r.loss_lines.push_back(fmt::format(
         "Off-CPU: {} switches of target threads, {} intervals counted, {} shorter than "
-        "--min-block {} ns; lost: {} (counts map full) + {} (pending-switch map full) "
-        "+ {} (switches the program missed: run while it ran) + {} (returns to a CPU it did "
-        "not see); {} threads off the CPU at the end",
-        s.switches, s.counted, s.short_blocks, off_cpu_.options().min_block_ns, s.counts_full,
-        s.starts_full, s.recursion_misses, s.unmatched, s.open_at_end));
+        "--min-block {} ns ({} of all these returned to a CPU without a switch the program saw: "
+        "measured as the time away less the thread's CPU time); lost: {} (counts map full) + {} "
+        "(pending-switch map full) + {} (switches the program missed: run while it ran) + {} "
+        "(stale start of an earlier thread); {} threads off the CPU at the end",
+        s.switches, s.counted, s.short_blocks, off_cpu_.options().min_block_ns, s.unseen_returns,
+        s.counts_full, s.starts_full, s.recursion_misses, s.stale_starts, s.open_at_end));
     if (on_cpu_) {
       const bpf::ProfilerStats p = on_cpu_->stats();
       r.lost += p.counts_full;
@@ -119,8 +120,11 @@ class OffCpuBackend final : public Backend {
                                          p.samples, p.counts_full));
     }
     r.loss_lines.push_back(fmt::format(
-        "Stacks not captured (off-CPU): kernel {}, user {} (stack map collision or error)",
-        s.kernel_stack_errors, s.user_stack_errors));
+        "Stacks not captured (off-CPU): kernel {}, user {} ({} of them: stack map full, "
+        "--bpf-stack-entries {} distinct stacks a second); {} distinct stacks read, the maps "
+        "emptied once a second",
+        s.kernel_stack_errors, s.user_stack_errors + s.ustacks_full, s.stacks_full + s.ustacks_full,
+        off_cpu_.options().stack_entries, s.stacks_read));
     if (s.program_runs > 0) {
       r.loss_lines.push_back(fmt::format(
           "sched_switch program: {:.3f} s in {} runs ({:.2f} us each; kernel.bpf_stats_enabled)",
