@@ -9,6 +9,10 @@
 #   perfscope record --off-cpu                 the default --min-block 1us
 #   offcputime-bpfcc -f -p PID                 bcc's tool, when it can run (it compiles its program
 #                                              against the kernel headers and uses kprobes)
+#   bpftrace off-CPU one-liner                 tracepoint:sched:sched_switch: each storm thread's
+#                                              kstack and ustack (frame pointers) as it leaves, the
+#                                              nanoseconds away summed per (kstack, ustack) when it
+#                                              returns: what bcc's offcputime does, on a tracepoint
 # Each: the median wall seconds of the storm itself (its own CLOCK_MONOTONIC, printed as wall_ns,
 # so start-up and symbolization are left out) over REPEATS interleaved runs, the slowdown against
 # the bare storm, and for perfscope its own CPU per million switches: user space (the summary's
@@ -39,12 +43,54 @@ elif [ ! -e "/lib/modules/$(uname -r)/build" ] && [ ! -e /sys/kernel/kheaders.ta
   bcc_why="offcputime-bpfcc needs the kernel headers of $(uname -r) (none installed, no CONFIG_IKHEADERS)"
 fi
 
+# Whether bpftrace can run here, and if not why.
+bt_why=""
+if ! command -v bpftrace >/dev/null; then
+  bt_why="bpftrace is not installed (apt-get install bpftrace)"
+fi
+oneliner='BEGIN { printf("ready\n"); }
+tracepoint:sched:sched_switch {
+  if (strncmp(args->prev_comm, "ps-p", 4) == 0) {
+    @start[args->prev_pid] = nsecs; @k[args->prev_pid] = kstack; @u[args->prev_pid] = ustack;
+  }
+  $t = @start[args->next_pid];
+  if ($t) {
+    @off[@k[args->next_pid], @u[args->next_pid]] = sum(nsecs - $t);
+    delete(@start[args->next_pid]); delete(@k[args->next_pid]); delete(@u[args->next_pid]);
+  }
+}
+END { clear(@start); clear(@k); clear(@u); }'
+
+# bpftrace_run LOG I: the storm under the one-liner (attached first: it prints "ready" from BEGIN,
+# which runs once its probes are attached); its programs' run time from bpf_stats, then SIGINT.
+bpftrace_run() {
+  local fifo="$out/bt.fifo" line=""
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  bpftrace -B line -e "$oneliner" >"$fifo" 2>"$out/bt.$2.err" &
+  local bt=$!
+  exec 3<"$fifo"
+  while read -r line <&3; do [ "$line" = ready ] && break; done
+  cat <&3 >"$out/bt.$2.out" &
+  local reader=$!
+  "$storm" storm "$passes" >"$1" 2>&1
+  # The one-liner's sched_switch program (bpftrace names a tracepoint's program after it; this
+  # bpftool lists no owner pids): run time and count.
+  bpftool prog show -j | jq -r '[.[] | select(.type == "tracepoint" and .name == "sched_switch")] |
+    "bpftrace programs: \(map(.run_time_ns // 0) | add) ns in \(map(.run_cnt // 0) | add) runs"' >>"$1"
+  kill -INT "$bt"
+  wait "$bt" || true
+  wait "$reader"
+  exec 3<&-
+}
+
 # wall LOG: the storm's own wall seconds from its "wall_ns=" line.
 wall() { sed -n 's/.*wall_ns=\([0-9]*\).*/\1/p' "$1" | awk '{ printf "%.4f\n", $1 / 1e9 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 labels=(bare perfscope-min0 perfscope-fp-min0 perfscope)
 [ -z "$bcc_why" ] && labels+=(bcc)
+[ -z "$bt_why" ] && labels+=(bpftrace)
 for ((i = 0; i < repeats; i++)); do
   for label in "${labels[@]}"; do
     log="$out/$label.$i.log"
@@ -64,6 +110,7 @@ for ((i = 0; i < repeats; i++)); do
         kill -INT "$bpid" 2>/dev/null || true
         wait "$bpid" || true
         ;;
+      bpftrace) bpftrace_run "$log" "$i" ;;
     esac
     wall "$log" >>"$out/$label.times"
   done
@@ -74,6 +121,13 @@ printf '%-18s %10s %9s %28s\n' tool "storm s" slowdown "perfscope CPU per 1M swi
 for label in "${labels[@]}"; do
   m=$(median <"$out/$label.times")
   extra=""
+  if [[ $label == bpftrace ]]; then
+    log="$out/$label.0.log"
+    kern=$(sed -n 's/^bpftrace programs: \([0-9]*\) ns in \([0-9]*\) runs.*/\1 \2/p' "$log")
+    switches=$(sed -n 's/.*ps-ping=\([0-9]*\) ps-pong=\([0-9]*\).*/\1 \2/p' "$log" | awk '{ print $1 + $2 }')
+    extra=$(awk -v k="${kern% *}" -v runs="${kern#* }" -v n="$switches" \
+      'BEGIN { if (runs > 0) printf "%.3f s BPF (%d switches, %.0f ns per program run)", k / 1e9 * 1e6 / n, n, k / runs }')
+  fi
   if [[ $label == perfscope* ]]; then
     log="$out/$label.0.log"
     user=$(sed -n 's/.*perfscope CPU time: \([0-9.]*\) s while recording.*/\1/p' "$log")
@@ -85,4 +139,5 @@ for label in "${labels[@]}"; do
   awk -v l="$label" -v m="$m" -v b="$bare" -v e="$extra" 'BEGIN { printf "%-18s %10.3f %8.2fx   %s\n", l, m, m / b, e }'
 done
 [ -n "$bcc_why" ] && echo "bcc: not run: $bcc_why"
+[ -n "$bt_why" ] && echo "bpftrace: not run: $bt_why"
 echo "(median of $repeats runs, $passes passes; kernel $(uname -r), $(nproc) CPUs)"

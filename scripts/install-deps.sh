@@ -24,6 +24,8 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests and benchmarks compare against, and setpriv for the unprivileged tests
   linux-perf hyperfine util-linux bpfcc-tools libcap2-bin python3
+  # bpftrace: its off-CPU one-liner (tracepoint:sched:sched_switch) is compared with record --off-cpu
+  bpftrace
   # the heap profilers `perfscope mem` is compared with (gdb: heaptrack -p injects through it),
   # and GNU time for their peak RSS
   heaptrack gdb valgrind time strace

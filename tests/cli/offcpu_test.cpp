@@ -252,8 +252,8 @@ TEST(OffCpu, CfiStacksKeepTheCallerOfTheLibcWrapper) {
     ASSERT_FALSE(worker.empty()) << r.err;
     EXPECT_GT(known_chain_share(worker, "nap", "sleep_for", "nanosleep"), 0.9) << r.err;
     EXPECT_GT(known_chain_share(worker, "wait_reply", "read_byte", "read"), 0.9) << r.err;
-    // The main thread waits in pthread_join (which tail-calls __pthread_clockjoin_ex): its stack
-    // reaches main.
+    // The main thread waits in pthread_timedjoin_np, 50 ms at a time (__pthread_clockjoin_ex): its
+    // stack reaches main.
     double main_wait = 0, main_reached = 0;
     for (const auto& s : all) {
       if (s.pid != s.tid || s.state == "on-cpu" || !has_frame(s, "join")) continue;
