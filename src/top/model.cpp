@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "recording/location_table.hpp"
 #include "recording/profile_builder.hpp"
@@ -94,15 +95,19 @@ std::optional<SortKey> parse_sort(const std::string& text) {
 }
 
 Model::Model(sampling::Collector& collector, const recording::ProfileInfo& info, Limits limits)
-    : collector_(collector),
-      info_(info),
-      limits_(limits),
-      symbolizer_(std::make_unique<symbols::Symbolizer>()) {
+    : collector_(collector), info_(info), limits_(limits), symbolizer_(make_symbolizer()) {
   unknown_mod_ = mods_.put("[unknown]");
   no_stack_fn_ = function_key("[no stack]", "[unknown]");
 }
 
 Model::~Model() = default;
+
+std::unique_ptr<symbols::Symbolizer> Model::make_symbolizer() const {
+  symbols::SymbolizerOptions o;
+  o.inline_frames = limits_.inline_frames;
+  o.line_numbers = false;  // (a DWARF line table walk per new address, for nothing shown)
+  return std::make_unique<symbols::Symbolizer>(std::move(o));
+}
 
 std::uint32_t Model::Interned::put(std::string_view s) {
   if (auto it = index.find(s); it != index.end()) return it->second;
@@ -217,8 +222,77 @@ void Model::resolve(std::uint64_t address, bool kernel, bool leaf,
       symbols::Symbolizer::unknown(recording::unresolved_reason(collector_.processes(), space, m))};
 }
 
+Model::FrameSlot* Model::frame_find(std::uint64_t address, std::uint64_t tag) {
+  if (frame_slots_.empty()) return nullptr;
+  const std::size_t mask = frame_slots_.size() - 1;
+  for (std::size_t i = static_cast<std::size_t>(mix(tag, address)) & mask;; i = (i + 1) & mask) {
+    FrameSlot& slot = frame_slots_[i];
+    if (slot.loc == UINT32_MAX) return nullptr;
+    if (slot.address == address && slot.tag == tag) return &slot;
+  }
+}
+
+void Model::frame_insert(const FrameSlot& entry) {
+  if ((frame_used_ + 1) * 2 > frame_slots_.size()) frame_rebuild(2 * (frame_used_ + 1));
+  const std::size_t mask = frame_slots_.size() - 1;
+  std::size_t i = static_cast<std::size_t>(mix(entry.tag, entry.address)) & mask;
+  while (frame_slots_[i].loc != UINT32_MAX) i = (i + 1) & mask;
+  frame_slots_[i] = entry;
+  ++frame_used_;
+}
+
+// Keeps the entries that are not stale, in a table with room for `wanted` entries (or more) at
+// half load: a stale entry costs memory only until the table next grows.
+void Model::frame_rebuild(std::size_t wanted) {
+  const auto& table = collector_.processes();
+  std::vector<FrameSlot> kept;
+  kept.reserve(frame_used_);
+  for (const FrameSlot& slot : frame_slots_) {
+    if (slot.loc == UINT32_MAX || !locs_[slot.loc].live || locs_[slot.loc].epoch != slot.epoch) {
+      continue;
+    }
+    const std::uint64_t generation = slot.tag >> 2;
+    if (slot.space != UINT32_MAX &&
+        (generation == 0 || table.space(slot.space).generation != generation)) {
+      continue;
+    }
+    kept.push_back(slot);
+  }
+  std::size_t capacity = 1024;
+  while (capacity < 2 * std::max(wanted, 2 * kept.size()) + 2) capacity *= 2;
+  frame_slots_.assign(capacity, FrameSlot{});
+  frame_used_ = 0;
+  const std::size_t mask = capacity - 1;
+  for (const FrameSlot& slot : kept) {
+    std::size_t i = static_cast<std::size_t>(mix(slot.tag, slot.address)) & mask;
+    while (frame_slots_[i].loc != UINT32_MAX) i = (i + 1) & mask;
+    frame_slots_[i] = slot;
+    ++frame_used_;
+  }
+}
+
 std::uint32_t Model::location(std::uint64_t address, bool kernel, bool leaf,
                               sampling::AddressSpaceId space_id) {
+  const auto& space = collector_.processes().space(space_id);
+  // The fast path: this address of this address space (or of the kernel) seen before.
+  const std::uint64_t tag =
+      (kernel ? 0 : space.generation << 2) | (kernel ? 2U : 0U) | (leaf ? 1U : 0U);
+  FrameSlot* slot = frame_find(address, tag);
+  if (slot != nullptr && locs_[slot->loc].live && locs_[slot->loc].epoch == slot->epoch) {
+    return slot->loc;
+  }
+  const std::uint32_t index = new_location(address, kernel, leaf, space_id);
+  if (slot != nullptr) {  // a stale entry of the same frame: made current
+    slot->loc = index;
+    slot->epoch = locs_[index].epoch;
+  } else {
+    frame_insert({address, tag, kernel ? UINT32_MAX : space_id, index, locs_[index].epoch});
+  }
+  return index;
+}
+
+std::uint32_t Model::new_location(std::uint64_t address, bool kernel, bool leaf,
+                                  sampling::AddressSpaceId space_id) {
   // The key: what names the frame, so that every process running a program shares its frames.
   const std::uint64_t lookup = leaf ? address : address - 1;
   const std::uint64_t leaf_bit = leaf ? std::uint64_t{1} << 48 : 0;
@@ -252,6 +326,7 @@ std::uint32_t Model::location(std::uint64_t address, bool kernel, bool leaf,
     locs_.emplace_back();
   }
   Loc& loc = locs_[index];
+  ++loc.epoch;
   loc.key = key;
   loc.file = file;
   loc.module = mods_.put(module.empty() ? std::string_view("[unknown]") : module);
@@ -320,11 +395,20 @@ std::uint32_t Model::learn_stack(const StackRef& ref) {
   }
   if (t.keys.size() == t.n_locs) t.keys.push_back(no_stack_fn_);  // one frame that says so
   t.n_seq = static_cast<std::uint32_t>(t.keys.size() - t.n_locs);
+  // Distinct functions and modules in one pass: a key is taken when its stamp is not this stack's.
+  if (++stamp_ == 0) {
+    std::fill(fn_stamp_.begin(), fn_stamp_.end(), 0);
+    std::fill(mod_stamp_.begin(), mod_stamp_.end(), 0);
+    stamp_ = 1;
+  }
+  if (fn_stamp_.size() < fns_.text.size()) fn_stamp_.resize(fns_.text.size() * 2);
+  if (mod_stamp_.size() < mods_.text.size()) mod_stamp_.resize(mods_.text.size() * 2);
+  t.keys.reserve(t.keys.size() + t.n_seq + t.n_locs);
   const std::size_t fn_start = t.keys.size();
   for (std::uint32_t i = 0; i < t.n_seq; ++i) {
     const std::uint32_t fn = t.keys[t.n_locs + i];
-    if (std::find(t.keys.begin() + static_cast<std::ptrdiff_t>(fn_start), t.keys.end(), fn) ==
-        t.keys.end()) {
+    if (fn_stamp_[fn] != stamp_) {
+      fn_stamp_[fn] = stamp_;
       t.keys.push_back(fn);
     }
   }
@@ -332,8 +416,8 @@ std::uint32_t Model::learn_stack(const StackRef& ref) {
   const std::size_t mod_start = t.keys.size();
   for (std::uint32_t i = 0; i < t.n_locs; ++i) {
     const std::uint32_t mod = locs_[t.keys[i]].module;
-    if (std::find(t.keys.begin() + static_cast<std::ptrdiff_t>(mod_start), t.keys.end(), mod) ==
-        t.keys.end()) {
+    if (mod_stamp_[mod] != stamp_) {
+      mod_stamp_[mod] = stamp_;
       t.keys.push_back(mod);
     }
   }
@@ -363,9 +447,7 @@ void Model::decay(double factor) {
     for (auto& kv : map) kv.second *= scale_;
   };
   rescale(avg_fn_self_);
-  rescale(avg_fn_total_);
   rescale(avg_mod_self_);
-  rescale(avg_mod_total_);
   rescale(avg_thread_);
   rescale(avg_pid_);
   for (Stack& st : stacks_) st.weight *= scale_;
@@ -378,9 +460,7 @@ void Model::prune() {
     std::erase_if(map, [below](const auto& kv) { return kv.second < below; });
   };
   shrink(avg_fn_self_);
-  shrink(avg_fn_total_);
   shrink(avg_mod_self_);
-  shrink(avg_mod_total_);
   shrink(avg_thread_);
   shrink(avg_pid_);
 }
@@ -413,8 +493,6 @@ void Model::refresh(double interval_s) {
     avg_thread_[pair_key(s.tid, s.pid)] += c;
     avg_fn_self_[pair_key(s.leaf(), s.pid)] += c;
     avg_mod_self_[pair_key(s.leaf_module(), s.pid)] += c;
-    for (const auto fn : s.fns()) avg_fn_total_[pair_key(fn, s.pid)] += c;
-    for (const auto mod : s.mods()) avg_mod_total_[pair_key(mod, s.pid)] += c;
   }
   sweep();
 }
@@ -496,9 +574,7 @@ void Model::sweep() {
     }
   };
   mark_keys(avg_fn_self_, fns_);
-  mark_keys(avg_fn_total_, fns_);
   mark_keys(avg_mod_self_, mods_);
-  mark_keys(avg_mod_total_, mods_);
   for (const auto& [k, v] : avg_thread_) {
     tids.push_back(static_cast<std::uint32_t>(k >> 32));
     pids.push_back(static_cast<std::uint32_t>(k));
@@ -546,7 +622,7 @@ void Model::sweep() {
   if (cached > limits_.symbolizer_addresses ||
       st.modules_loaded + st.modules_failed > limits_.symbolizer_files ||
       jit_pids_.size() > limits_.symbolizer_files || (over && cached > 0)) {
-    symbolizer_ = std::make_unique<symbols::Symbolizer>();
+    symbolizer_ = make_symbolizer();
     jit_pids_.clear();
     ++symbolizer_restarts_;
     ::malloc_trim(0);  // the freed caches back to the system, not only to malloc's free lists
@@ -596,6 +672,7 @@ std::string Model::process_name(std::int64_t pid) const {
 std::vector<Row> Model::rows(const Query& q) const {
   const bool functions = q.view == View::functions;
   const bool modules = q.view == View::modules;
+  const bool dense = functions || modules;  // keys are interned ids: arrays, not hash maps
   const auto wanted = [&](std::uint32_t pid) { return q.zoom_pid < 0 || pid == q.zoom_pid; };
 
   double avg_total = 0;
@@ -606,78 +683,82 @@ std::vector<Row> Model::rows(const Query& q) const {
 
   // Per row key: window self and total, the decayed self, and the process with the most of its
   // window samples (or of its decayed ones, for a key absent from the window).
-  struct Acc {
-    std::uint64_t self = 0, total = 0;
-    double average = 0;
-    bool windowed = false;
-    std::uint32_t top_pid = 0;
-    double top = -1;
+  std::unordered_map<std::uint32_t, Acc> sparse;  // processes and threads
+  std::vector<std::uint32_t> touched;             // the dense keys met
+  if (dense) {
+    const std::size_t n = functions ? fns_.text.size() : mods_.text.size();
+    if (acc_scratch_.size() < n) acc_scratch_.resize(n);
+  }
+  const auto acc_of = [&](std::uint32_t key) -> Acc& {
+    if (!dense) return sparse[key];
+    Acc& a = acc_scratch_[key];
+    if (!a.touched) {
+      a.touched = true;
+      touched.push_back(key);
+    }
+    return a;
   };
-  std::unordered_map<std::uint32_t, Acc> acc;
-  std::unordered_map<std::uint64_t, double> window_pid;  // (key, pid) -> window samples
-  const std::unordered_map<std::uint64_t, double>* decayed_pid = nullptr;  // -> decayed ones
-  acc.reserve(window_.size() + (functions ? avg_fn_self_.size() : 0));
+  // The keys whose TOTAL% a window stack adds to in this view.
+  const auto for_total_keys = [&](const Stack& e, auto&& add) {
+    if (functions) {
+      for (const auto fn : e.fns()) add(fn);
+    } else if (modules) {
+      for (const auto mod : e.mods()) add(mod);
+    } else {
+      add(q.view == View::processes ? e.pid : e.tid);
+    }
+  };
   for (const Delta& d : window_) {
     const Stack& e = stacks_[d.stack];
     if (!wanted(e.pid)) continue;
-    const auto add_total = [&](std::uint32_t key) {
-      Acc& a = acc[key];
+    acc_of(functions                   ? e.leaf()
+           : modules                   ? e.leaf_module()
+           : q.view == View::processes ? e.pid
+                                       : e.tid)
+        .self += d.count;
+    for_total_keys(e, [&](std::uint32_t key) {
+      Acc& a = acc_of(key);
       a.total += d.count;
       a.windowed = true;
-      window_pid[pair_key(key, e.pid)] += static_cast<double>(d.count);
-    };
-    if (functions) {
-      acc[e.leaf()].self += d.count;
-      for (const auto fn : e.fns()) add_total(fn);
-    } else if (modules) {
-      acc[e.leaf_module()].self += d.count;
-      for (const auto mod : e.mods()) add_total(mod);
-    } else {
-      const std::uint32_t key = q.view == View::processes ? e.pid : e.tid;
-      acc[key].self += d.count;
-      add_total(key);
-    }
+    });
   }
-  // Keys seen in the average but not in this window still have a row (sorting by average).
+  // Keys seen in the average but not in this window still have a row (sorting by average); their
+  // process is the one with most of the decayed samples.
   if (q.view == View::processes) {
     for (const auto& [pid, v] : avg_pid_) {
-      if (wanted(pid)) acc[pid].average += v;
+      if (wanted(pid)) acc_of(pid).average += v;
     }
   } else {
-    decayed_pid = functions ? &avg_fn_self_ : modules ? &avg_mod_self_ : &avg_thread_;
-    for (const auto& [k, v] : *decayed_pid) {
-      if (!wanted(static_cast<std::uint32_t>(k))) continue;
-      acc[static_cast<std::uint32_t>(k >> 32)].average += v;
-    }
-  }
-  const auto take_top = [&](const std::unordered_map<std::uint64_t, double>& counts,
-                            bool windowed) {
-    for (const auto& [k, n] : counts) {
+    const auto& decayed = functions ? avg_fn_self_ : modules ? avg_mod_self_ : avg_thread_;
+    for (const auto& [k, v] : decayed) {
       const auto pid = static_cast<std::uint32_t>(k);
       if (!wanted(pid)) continue;
-      Acc& a = acc[static_cast<std::uint32_t>(k >> 32)];
-      if (a.windowed != windowed) continue;
-      if (n > a.top || (n == a.top && pid < a.top_pid)) {
-        a.top = n;
+      Acc& a = acc_of(static_cast<std::uint32_t>(k >> 32));
+      a.average += v;
+      if (!a.windowed && (v > a.top || (v == a.top && pid < a.top_pid))) {
+        a.top = v;
         a.top_pid = pid;
       }
     }
-  };
-  take_top(window_pid, true);
-  if (decayed_pid != nullptr) take_top(*decayed_pid, false);
+  }
+  std::vector<std::pair<std::uint32_t, Acc>> ranked;
+  if (dense) {
+    ranked.reserve(touched.size());
+    for (const auto key : touched) {
+      ranked.emplace_back(key, acc_scratch_[key]);
+      acc_scratch_[key] = Acc{};
+    }
+  } else {
+    ranked.reserve(sparse.size());
+    for (const auto& kv : sparse) ranked.emplace_back(kv);
+  }
 
   // The order first on plain numbers; Rows (with their strings) for the rows shown only.
-  struct Ranked {
-    std::uint32_t key;
-    const Acc* a;
-  };
-  std::vector<Ranked> ranked;
-  ranked.reserve(acc.size());
-  for (const auto& [key, a] : acc) ranked.push_back({key, &a});
   if (q.sort != SortKey::name) {
-    const auto before = [&](const Ranked& x, const Ranked& y) {
-      const Acc& a = *x.a;
-      const Acc& b = *y.a;
+    const auto before = [&](const std::pair<std::uint32_t, Acc>& x,
+                            const std::pair<std::uint32_t, Acc>& y) {
+      const Acc& a = x.second;
+      const Acc& b = y.second;
       switch (q.sort) {
         case SortKey::self:
           if (a.self != b.self) return a.self > b.self;
@@ -693,7 +774,7 @@ std::vector<Row> Model::rows(const Query& q) const {
         case SortKey::name:
           break;
       }
-      return x.key < y.key;
+      return x.first < y.first;
     };
     if (q.limit > 0 && ranked.size() > q.limit) {
       std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(q.limit),
@@ -703,10 +784,59 @@ std::vector<Row> Model::rows(const Query& q) const {
       std::sort(ranked.begin(), ranked.end(), before);
     }
   }
+
+  // The process with most of a windowed row's window samples (the lowest pid on a tie): one
+  // pass over the window for the rows kept.
+  if (q.view != View::processes) {
+    std::unordered_map<std::uint32_t, std::int32_t> sparse_row;
+    if (dense && shown_scratch_.size() < acc_scratch_.size()) {
+      shown_scratch_.resize(acc_scratch_.size(), -1);
+    }
+    const auto row_of = [&](std::uint32_t key) -> std::int32_t {
+      if (dense) return shown_scratch_[key];
+      auto it = sparse_row.find(key);
+      return it == sparse_row.end() ? -1 : it->second;
+    };
+    bool any = false;
+    for (std::size_t i = 0; i < ranked.size(); ++i) {
+      if (!ranked[i].second.windowed) continue;
+      any = true;
+      if (dense) {
+        shown_scratch_[ranked[i].first] = static_cast<std::int32_t>(i);
+      } else {
+        sparse_row[ranked[i].first] = static_cast<std::int32_t>(i);
+      }
+    }
+    if (any) {
+      std::unordered_map<std::uint64_t, double> by_pid;  // (row, pid) -> window samples
+      for (const Delta& d : window_) {
+        const Stack& e = stacks_[d.stack];
+        if (!wanted(e.pid)) continue;
+        for_total_keys(e, [&](std::uint32_t key) {
+          const std::int32_t row = row_of(key);
+          if (row >= 0) {
+            by_pid[pair_key(static_cast<std::uint32_t>(row), e.pid)] +=
+                static_cast<double>(d.count);
+          }
+        });
+      }
+      for (const auto& [k, n] : by_pid) {
+        Acc& a = ranked[k >> 32].second;
+        const auto pid = static_cast<std::uint32_t>(k);
+        if (n > a.top || (n == a.top && pid < a.top_pid)) {
+          a.top = n;
+          a.top_pid = pid;
+        }
+      }
+      if (dense) {
+        for (const auto& [key, a] : ranked) shown_scratch_[key] = -1;
+      }
+    }
+  }
+
   std::vector<Row> rows;
   rows.reserve(ranked.size());
-  for (const auto& [key, ap] : ranked) {
-    const Acc& a = *ap;
+  for (const auto& [key, a] : ranked) {
     Row r;
     r.id = static_cast<std::uint64_t>(key) + 1;
     r.self_samples = a.self;
@@ -813,8 +943,9 @@ profile::Profile Model::window_profile(std::int64_t zoom_pid) {
   for (const auto& c : info_.comments) p.add_comment(c);
   const auto k_pid = p.intern("pid"), k_tid = p.intern("tid"), k_comm = p.intern("comm");
 
-  // Every frame of the window's stacks, symbolized in full (the symbolizer's caches make this
-  // cheap for what the view already named).
+  // Every frame of the window's stacks, symbolized in full: inline frames and line numbers, as a
+  // recording has them, by a symbolizer of this call's own (the view's has neither).
+  auto view_symbolizer = std::exchange(symbolizer_, std::make_unique<symbols::Symbolizer>());
   recording::LocationTable table(p);
   std::vector<symbols::Frame> frames;
   std::string module;
@@ -852,6 +983,7 @@ profile::Profile Model::window_profile(std::int64_t zoom_pid) {
     };
     p.add_sample(std::move(sample));
   }
+  symbolizer_ = std::move(view_symbolizer);
   p.time_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count() -

@@ -58,6 +58,9 @@ struct Limits {
   // Resident memory past which the symbolizer is replaced (a program with full debug info can
   // cost hundreds of MB of parsed DWARF), and then the stacks outside the window forgotten.
   std::uint64_t memory_bytes = std::uint64_t{512} << 20;
+  // Inline frames (DWARF) in the view; off: one frame per symbol, as perf top shows them. The
+  // view never needs line numbers; a saved window has them (and inline frames) either way.
+  bool inline_frames = false;
 };
 
 // This process's resident memory in bytes (/proc/self/statm), or 0.
@@ -157,6 +160,7 @@ class Model {
     std::uint32_t module = 0;
     std::uint32_t file = UINT32_MAX;  // files_ id of a user frame's file
     std::vector<std::uint32_t> fns;   // function keys, innermost inline frame first
+    std::uint32_t epoch = 0;          // grows each time the slot is reused
     bool live = false, mark = false;
   };
   // A stack as the view needs it. keys: its locations, then its function keys leaf first
@@ -198,6 +202,8 @@ class Model {
   std::uint32_t learn_stack(const StackRef& ref);
   std::uint32_t location(std::uint64_t address, bool kernel, bool leaf,
                          sampling::AddressSpaceId space);
+  std::uint32_t new_location(std::uint64_t address, bool kernel, bool leaf,
+                             sampling::AddressSpaceId space);
   // The frames of one address and the module the view names them by (a file's base name,
   // "[kernel.kallsyms]", "[unknown]"); for a user file mapping also its mapping.
   void resolve(std::uint64_t address, bool kernel, bool leaf, sampling::AddressSpaceId space,
@@ -205,6 +211,8 @@ class Model {
                const sampling::Mapping** mapping);
   std::uint32_t function_key(std::string_view function, std::string_view module);
   void name_process(const Stack& s);
+  // The view's symbolizer: no line numbers, inline frames as Limits says.
+  std::unique_ptr<symbols::Symbolizer> make_symbolizer() const;
   void decay(double factor);
   void prune();  // drops averages below kPrune
   void sweep();
@@ -225,6 +233,36 @@ class Model {
   std::vector<Loc> locs_;
   std::vector<std::uint32_t> free_locs_;
   std::unordered_map<LocKey, std::uint32_t, LocKeyHash> loc_index_;
+  // The fast path to a frame's location: (address space generation, address, kernel, leaf) ->
+  // location, open addressing without allocation per entry. Kernel frames have generation 0 (one
+  // entry for every process). An entry whose location was freed (its epoch is not the
+  // location's) or whose address space was forgotten (generations are never reused) is stale: a
+  // miss, dropped when the table grows.
+  struct FrameSlot {
+    std::uint64_t address = 0;
+    std::uint64_t tag = 0;  // generation << 2 | kernel << 1 | leaf
+    std::uint32_t space = 0;
+    std::uint32_t loc = UINT32_MAX;  // UINT32_MAX: empty
+    std::uint32_t epoch = 0;         // the location's epoch when the entry was made
+  };
+  std::vector<FrameSlot> frame_slots_;
+  std::size_t frame_used_ = 0;
+  FrameSlot* frame_find(std::uint64_t address, std::uint64_t tag);
+  void frame_insert(const FrameSlot& slot);
+  void frame_rebuild(std::size_t wanted);
+  // Per-key stamps that find a stack's distinct functions and modules in one pass.
+  std::vector<std::uint32_t> fn_stamp_, mod_stamp_;
+  std::uint32_t stamp_ = 0;
+  // rows()'s scratch for the functions and modules views (dense by key), kept between calls.
+  struct Acc {
+    std::uint64_t self = 0, total = 0;
+    double average = 0;
+    bool windowed = false, touched = false;
+    std::uint32_t top_pid = 0;
+    double top = -1;
+  };
+  mutable std::vector<Acc> acc_scratch_;
+  mutable std::vector<std::int32_t> shown_scratch_;
   // Function keys are "name\x1fmodule"; module keys are module names; files are "b:BUILD-ID" or
   // "p:PATH" (what the symbolizer opens a file by).
   Interned fns_, mods_, files_;
@@ -240,8 +278,8 @@ class Model {
   std::unordered_map<std::uint32_t, std::uint32_t> thread_pid_;
   std::unordered_set<std::uint32_t> doomed_;  // exited, unreferenced: forgotten next refresh
   // Decayed sample counts by (key << 32 | pid); totals by pid.
-  std::unordered_map<std::uint64_t, double> avg_fn_self_, avg_fn_total_, avg_mod_self_,
-      avg_mod_total_, avg_thread_;
+  // (Totals are not averaged: AVG% is the decayed self share.)
+  std::unordered_map<std::uint64_t, double> avg_fn_self_, avg_mod_self_, avg_thread_;
   std::unordered_map<std::uint32_t, double> avg_pid_;
   double scale_ = 1;      // every decayed value is stored / scale_
   double collect_s_ = 0;  // window time since the last mark and sweep
