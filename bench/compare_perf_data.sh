@@ -6,7 +6,7 @@
 #                                                      ~50,000 samples on 2 CPUs at 25 s)
 #   dwarf  perf record -F 999 -e cpu-clock --call-graph dwarf -- ps-chain (DWARF_SECONDS of CPU)
 # Each report is timed RUNS times, perf's and perfscope's runs interleaved (medians; page cache
-# warm and perfscope's kallsyms cache filled: one untimed run of each first); the ratios perf /
+# warm and perfscope's kallsyms and symbol caches filled: one untimed run of each first); the ratios perf /
 # perfscope (wall and CPU time) are printed, and perf's top 10 functions by total share (perf
 # report --children --sort symbol against perfscope report's Total%, both by period) side by
 # side, with the largest difference. On a machine shared with other work, compare CPU times.
@@ -19,6 +19,8 @@
 #   BEFORE=PATH     another perfscope binary (an older build) timed too, in the same interleaved
 #                   rounds, and its CPU time printed beside the current one
 #   PERFSCOPE_KALLSYMS_CACHE=off  time perfscope without its kallsyms cache (docs/benchmarks.md)
+#   PERFSCOPE_SYMBOL_CACHE=off    time perfscope without its symbol cache: every address looked up
+#                                 in the files' symbols and DWARF, as on a first read
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}

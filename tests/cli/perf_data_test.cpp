@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -390,6 +391,42 @@ TEST_F(PerfData, FlamegraphReadsPerfData) {
   std::stringstream text;
   text << svg.rdbuf();
   EXPECT_NE(text.str().find("burn_a"), std::string::npos);
+}
+
+// The symbol cache (docs/formats.md): a report read with it, on the run that writes it and on the
+// runs that read it, is byte for byte the report read without it (PERFSCOPE_SYMBOL_CACHE=off), in
+// every output that carries frames: report text, folded stacks and pprof.
+TEST_F(PerfData, SymbolCacheGivesTheSameOutputs) {
+  PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
+  const auto file = dir_.file("cached.data");
+  const auto rec = perf({"record", "-q", "-N", "-e", "cpu-clock", "-F", "999", "--call-graph",
+                         "dwarf", "-o", file, "--", target("ps-chain"), "300"});
+  PERF_RECORDED_OR_SKIP(rec);
+  const std::string cache = dir_.file("symbols");
+  const auto outputs = [&](const std::string& setting, const std::string& tag) {
+    std::string all;
+    const std::string env = "PERFSCOPE_SYMBOL_CACHE=" + setting;
+    const auto r =
+        run({find_on_path("env"), env, perfscope_binary(), "report", "-i", file, "--top", "0"},
+            {.cwd = dir_.path()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    all += r.out + r.err;
+    for (const std::string& out : {tag + ".folded", tag + ".pb.gz"}) {
+      const auto c =
+          run({find_on_path("env"), env, perfscope_binary(), "convert", "-i", file, "-o", out},
+              {.cwd = dir_.path()});
+      EXPECT_EQ(c.exit_code, 0) << c.err;
+      std::ifstream in(dir_.file(out), std::ios::binary);
+      all += std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return all;
+  };
+  const std::string fresh = outputs("off", "off");
+  EXPECT_FALSE(std::filesystem::exists(cache));
+  EXPECT_EQ(outputs(cache, "writing"), fresh);
+  ASSERT_TRUE(std::filesystem::exists(cache));
+  EXPECT_FALSE(std::filesystem::is_empty(cache)) << "no module's frames were cached";
+  EXPECT_EQ(outputs(cache, "reading"), fresh);
 }
 
 // A file cut short anywhere is one clear error, never a crash.
