@@ -258,6 +258,38 @@ TEST(SymbolCacheDir, TheEnvironmentChoosesOrTurnsItOff) {
   restore("XDG_CACHE_HOME", xdg);
 }
 
+// The fuzz target's seed (fuzz/corpus/symbol_cache/) is a file it accepts: a change of the layout
+// must write it again (fuzz/targets/symbol_cache.cpp names its identity), or the fuzzer starts
+// from nothing.
+TEST(SymbolCacheSeeds, AreAccepted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "cache_root.bin was written for uid 0";
+  const std::string seed =
+      std::string(PERFSCOPE_TEST_DATA) + "/../../fuzz/corpus/symbol_cache/cache_root.bin";
+  char pattern[] = "/tmp/perfscope-symbol-seed-XXXXXX";
+  const int fd = ::mkstemp(pattern);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  spit(pattern, slurp(seed));
+  SymbolCacheKey key{.build_id = "0123456789abcdef",
+                     .file = {1, 2, 3, 4},
+                     .debug_file = "/usr/lib/debug/.build-id/01/23456789abcdef.debug",
+                     .debug = {5, 6, 7, 8},
+                     .inline_frames = true,
+                     .line_numbers = true,
+                     .program_id = "fedcba9876543210",
+                     .uid = 0};
+  const auto cached = read_symbol_cache(pattern, key);
+  ::unlink(pattern);
+  ASSERT_TRUE(cached.has_value());
+  ASSERT_EQ(cached->size(), 3u);
+  const auto& chain = cached->at(0x1234);
+  ASSERT_EQ(chain.size(), 2u);
+  EXPECT_EQ(chain[0].function, "inlined_helper()");
+  EXPECT_TRUE(chain[0].inlined);
+  EXPECT_EQ(chain[1].line, 40u);
+  EXPECT_TRUE(cached->at(0x9999).empty());
+}
+
 // As user nobody: root's cache file is not read, whether it stays root's (owner) or is handed to
 // nobody with root's uid in it (identity); a file nobody wrote is.
 TEST(SymbolCacheAsNobody, RootsFilesAreNotRead) {
