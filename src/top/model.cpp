@@ -171,23 +171,26 @@ std::string_view Model::function_module(std::uint32_t key) const {
   return sep == std::string::npos ? std::string_view() : std::string_view(t).substr(sep + 1);
 }
 
-void Model::resolve(std::uint64_t address, bool kernel, bool leaf,
-                    sampling::AddressSpaceId space_id, std::vector<symbols::Frame>& frames,
-                    std::string& module, const sampling::Mapping** mapping) {
+const std::vector<symbols::Frame>& Model::resolve(std::uint64_t address, bool kernel, bool leaf,
+                                                  sampling::AddressSpaceId space_id,
+                                                  std::string& module,
+                                                  const sampling::Mapping** mapping) {
+  // The frames are the symbolizer's own (not copied); a frame made here is in unknown_frames_.
+  std::vector<symbols::Frame>& made = unknown_frames_;
   // A return address points after the call; look up the call itself.
   const std::uint64_t lookup = leaf ? address : address - 1;
   *mapping = nullptr;
   if (address == sampling::kStackLost) {
-    frames = {
-        symbols::Symbolizer::unknown(kernel ? "kernel stack lost: BPF stack map full or colliding"
-                                            : "user stack lost: BPF stack map full or colliding")};
+    made = {symbols::Symbolizer::unknown(kernel
+                                             ? "kernel stack lost: BPF stack map full or colliding"
+                                             : "user stack lost: BPF stack map full or colliding")};
     module = "[unknown]";
-    return;
+    return made;
   }
   if (kernel) {
-    frames = symbolizer_->resolve_kernel(lookup);
+    const auto& frames = symbolizer_->resolve_kernel(lookup);
     module = frames.empty() ? "[kernel.kallsyms]" : frames.back().module;
-    return;
+    return frames;
   }
   const auto& space = collector_.processes().space(space_id);
   const sampling::Mapping* m = space.find(address);
@@ -198,28 +201,27 @@ void Model::resolve(std::uint64_t address, bool kernel, bool leaf,
     symbols::MappedFile file{m->path,     vdso ? symbols::vdso_image_path() : std::string(),
                              m->build_id, m->start,
                              m->end,      m->pgoff};
-    frames = symbolizer_->resolve_user(file, lookup);
+    const auto& frames = symbolizer_->resolve_user(file, lookup);
     if (frames.size() == 1 && !frames.front().resolved && !frames.front().module.empty()) {
-      frames.front() = symbols::Symbolizer::by_address(frames.front(), address - lookup);
+      made = {symbols::Symbolizer::by_address(frames.front(), address - lookup)};
+      return made;
     }
-    return;
+    return frames;
   }
   if (m != nullptr && !is_jit_region(m->path)) {  // [vsyscall], ...
     *mapping = m;
     module = base_name(m->path);
-    frames = {symbols::Symbolizer::unknown(m->path.substr(0, 40), m->path)};
-    return;
+    made = {symbols::Symbolizer::unknown(m->path.substr(0, 40), m->path)};
+    return made;
   }
   // Anonymous memory or no mapping known: a JIT map is the only hope.
   module = "[unknown]";
   jit_pids_.insert(space.pid);
   const auto& jit = symbolizer_->resolve_jit(space.pid, lookup);
-  if (!jit.empty() && jit.front().resolved) {
-    frames = jit;
-    return;
-  }
-  frames = {
+  if (!jit.empty() && jit.front().resolved) return jit;
+  made = {
       symbols::Symbolizer::unknown(recording::unresolved_reason(collector_.processes(), space, m))};
+  return made;
 }
 
 Model::FrameSlot* Model::frame_find(std::uint64_t address, std::uint64_t tag) {
@@ -233,7 +235,7 @@ Model::FrameSlot* Model::frame_find(std::uint64_t address, std::uint64_t tag) {
 }
 
 void Model::frame_insert(const FrameSlot& entry) {
-  if ((frame_used_ + 1) * 2 > frame_slots_.size()) frame_rebuild(2 * (frame_used_ + 1));
+  if ((frame_used_ + 1) * 2 > frame_slots_.size()) frame_rebuild();
   const std::size_t mask = frame_slots_.size() - 1;
   std::size_t i = static_cast<std::size_t>(mix(entry.tag, entry.address)) & mask;
   while (frame_slots_[i].loc != UINT32_MAX) i = (i + 1) & mask;
@@ -241,9 +243,9 @@ void Model::frame_insert(const FrameSlot& entry) {
   ++frame_used_;
 }
 
-// Keeps the entries that are not stale, in a table with room for `wanted` entries (or more) at
-// half load: a stale entry costs memory only until the table next grows.
-void Model::frame_rebuild(std::size_t wanted) {
+// Keeps the entries that are not stale, in a table a quarter full at most (it is rebuilt at half):
+// a stale entry costs memory only until the table next fills.
+void Model::frame_rebuild() {
   const auto& table = collector_.processes();
   std::vector<FrameSlot> kept;
   kept.reserve(frame_used_);
@@ -259,7 +261,7 @@ void Model::frame_rebuild(std::size_t wanted) {
     kept.push_back(slot);
   }
   std::size_t capacity = 1024;
-  while (capacity < 2 * std::max(wanted, 2 * kept.size()) + 2) capacity *= 2;
+  while (capacity < 4 * (kept.size() + 1)) capacity *= 2;
   frame_slots_.assign(capacity, FrameSlot{});
   frame_used_ = 0;
   const std::size_t mask = capacity - 1;
@@ -316,7 +318,7 @@ std::uint32_t Model::new_location(std::uint64_t address, bool kernel, bool leaf,
 
   std::string module;
   const sampling::Mapping* mapping = nullptr;
-  resolve(address, kernel, leaf, space_id, frames_, module, &mapping);
+  const auto& frames = resolve(address, kernel, leaf, space_id, module, &mapping);
   std::uint32_t index;
   if (!free_locs_.empty()) {
     index = free_locs_.back();
@@ -331,7 +333,8 @@ std::uint32_t Model::new_location(std::uint64_t address, bool kernel, bool leaf,
   loc.file = file;
   loc.module = mods_.put(module.empty() ? std::string_view("[unknown]") : module);
   loc.fns.clear();
-  for (const auto& f : frames_) loc.fns.push_back(function_key(f.function, mods_.text[loc.module]));
+  loc.fns.reserve(frames.size());
+  for (const auto& f : frames) loc.fns.push_back(function_key(f.function, mods_.text[loc.module]));
   loc.live = true;
   loc_index_.emplace(key, index);
   return index;
@@ -545,15 +548,24 @@ void Model::sweep() {
   if (collect_s_ < 1.0) return;
   collect_s_ = 0;
   prune();
-  std::vector<std::uint32_t> pids, tids;  // referred to (sorted below)
+  // The pids and tids referred to, as bitmaps (ids are below the kernel's pid_max).
+  struct Ids {
+    std::vector<std::uint64_t> bits;
+    void set(std::uint32_t id) {
+      if (id / 64 >= bits.size()) bits.resize(id / 64 + 1024);
+      bits[id / 64] |= std::uint64_t{1} << (id % 64);
+    }
+    bool has(std::uint32_t id) const {
+      return id / 64 < bits.size() && (bits[id / 64] >> (id % 64) & 1) != 0;
+    }
+  } pids, tids;
   for (const Stack& s : stacks_) {
     if (!s.live) continue;
     for (const auto loc : s.locs()) locs_[loc].mark = true;
-    for (const auto fn : s.seq()) fns_.mark[fn] = 1;
-    for (const auto mod : s.mods()) mods_.mark[mod] = 1;
-    pids.push_back(s.pid);
-    tids.push_back(s.tid);
+    pids.set(s.pid);
+    tids.set(s.tid);
   }
+  // A kept location keeps its functions, module and file.
   for (auto& loc : locs_) {
     if (!loc.live) continue;
     if (!loc.mark) {
@@ -564,29 +576,24 @@ void Model::sweep() {
       continue;
     }
     loc.mark = false;
+    for (const auto fn : loc.fns) fns_.mark[fn] = 1;
     mods_.mark[loc.module] = 1;
     if (loc.file != UINT32_MAX) files_.mark[loc.file] = 1;
   }
   const auto mark_keys = [&](const std::unordered_map<std::uint64_t, double>& m, Interned& names) {
     for (const auto& [k, v] : m) {
       names.mark[static_cast<std::uint32_t>(k >> 32)] = 1;
-      pids.push_back(static_cast<std::uint32_t>(k));
+      pids.set(static_cast<std::uint32_t>(k));
     }
   };
   mark_keys(avg_fn_self_, fns_);
   mark_keys(avg_mod_self_, mods_);
   for (const auto& [k, v] : avg_thread_) {
-    tids.push_back(static_cast<std::uint32_t>(k >> 32));
-    pids.push_back(static_cast<std::uint32_t>(k));
+    tids.set(static_cast<std::uint32_t>(k >> 32));
+    pids.set(static_cast<std::uint32_t>(k));
   }
-  for (const auto& [pid, v] : avg_pid_) pids.push_back(pid);
-  for (auto* ids : {&pids, &tids}) {
-    std::sort(ids->begin(), ids->end());
-    ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
-  }
-  const auto referred = [](const std::vector<std::uint32_t>& ids, std::uint32_t id) {
-    return std::binary_search(ids.begin(), ids.end(), id);
-  };
+  for (const auto& [pid, v] : avg_pid_) pids.set(pid);
+  const auto referred = [](const Ids& ids, std::uint32_t id) { return ids.has(id); };
   fns_.mark[no_stack_fn_] = 1;
   mods_.mark[unknown_mod_] = 1;
   // A function's module is a module key too (its name is in the function's key).
@@ -947,7 +954,6 @@ profile::Profile Model::window_profile(std::int64_t zoom_pid) {
   // recording has them, by a symbolizer of this call's own (the view's has neither).
   auto view_symbolizer = std::exchange(symbolizer_, std::make_unique<symbols::Symbolizer>());
   recording::LocationTable table(p);
-  std::vector<symbols::Frame> frames;
   std::string module;
   for (const Delta& d : window_) {
     const Stack& s = stacks_[d.stack];
@@ -961,7 +967,7 @@ profile::Profile Model::window_profile(std::int64_t zoom_pid) {
         continue;
       }
       const sampling::Mapping* m = nullptr;
-      resolve(address, kernel, leaf, s.space, frames, module, &m);
+      const auto& frames = resolve(address, kernel, leaf, s.space, module, &m);
       std::uint64_t mapping = 0;
       std::uint32_t tag = 0;
       if (kernel && address != sampling::kStackLost) {

@@ -206,9 +206,10 @@ class Model {
                              sampling::AddressSpaceId space);
   // The frames of one address and the module the view names them by (a file's base name,
   // "[kernel.kallsyms]", "[unknown]"); for a user file mapping also its mapping.
-  void resolve(std::uint64_t address, bool kernel, bool leaf, sampling::AddressSpaceId space,
-               std::vector<symbols::Frame>& frames, std::string& module,
-               const sampling::Mapping** mapping);
+  // The frames stay valid until the next call or the symbolizer's replacement.
+  const std::vector<symbols::Frame>& resolve(std::uint64_t address, bool kernel, bool leaf,
+                                             sampling::AddressSpaceId space, std::string& module,
+                                             const sampling::Mapping** mapping);
   std::uint32_t function_key(std::string_view function, std::string_view module);
   void name_process(const Stack& s);
   // The view's symbolizer: no line numbers, inline frames as Limits says.
@@ -249,7 +250,7 @@ class Model {
   std::size_t frame_used_ = 0;
   FrameSlot* frame_find(std::uint64_t address, std::uint64_t tag);
   void frame_insert(const FrameSlot& slot);
-  void frame_rebuild(std::size_t wanted);
+  void frame_rebuild();
   // Per-key stamps that find a stack's distinct functions and modules in one pass.
   std::vector<std::uint32_t> fn_stamp_, mod_stamp_;
   std::uint32_t stamp_ = 0;
@@ -268,7 +269,7 @@ class Model {
   Interned fns_, mods_, files_;
   std::uint32_t no_stack_fn_ = 0, unknown_mod_ = 0;
   std::string scratch_;
-  std::vector<symbols::Frame> frames_;
+  std::vector<symbols::Frame> unknown_frames_;  // resolve()'s frames made here
   std::vector<std::uint32_t> seq_scratch_;
 
   std::vector<Delta> window_;
