@@ -175,7 +175,8 @@ void add_record_command(CLI::App& app, int& exit_code) {
                 "kernel BTF), else perf ring buffers; bpf or perf to choose")
       ->capture_default_str();
   c->add_option("--bpf-stack-entries", o->bpf_stack_entries,
-                "eBPF backend: stack map size per generation (collisions are counted)")
+                "eBPF backend: stack map size per generation (collisions are counted); with "
+                "--off-cpu/--wall, distinct off-CPU stacks per second (maps emptied each second)")
       ->capture_default_str();
   c->add_option("--bpf-count-entries", o->bpf_count_entries,
                 "eBPF backend: distinct stacks per drain interval (1 s) before samples are lost")
