@@ -116,8 +116,9 @@ bool better_alias(const Symbol& a, const Symbol& b) {
   return an < bn;
 }
 
-// Appends the function symbols of the first section of `type`; false when there is none.
-bool read_symbols(Elf* elf, Elf64_Word type, std::vector<Symbol>& out) {
+// Appends the function symbols of the first section of `type` (only the first one with
+// `first_only`); false when there is none.
+bool read_symbols(Elf* elf, Elf64_Word type, std::vector<Symbol>& out, bool first_only = false) {
   for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn != nullptr; scn = elf_nextscn(elf, scn)) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != type || shdr.sh_entsize == 0) {
@@ -126,7 +127,7 @@ bool read_symbols(Elf* elf, Elf64_Word type, std::vector<Symbol>& out) {
     Elf_Data* data = elf_getdata(scn, nullptr);
     if (data == nullptr) return false;
     const std::size_t count = shdr.sh_size / shdr.sh_entsize;
-    out.reserve(out.size() + count);
+    if (!first_only) out.reserve(out.size() + count);
     for (std::size_t i = 1; i < count; ++i) {
       GElf_Sym sym;
       if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
@@ -144,6 +145,7 @@ bool read_symbols(Elf* elf, Elf64_Word type, std::vector<Symbol>& out) {
       if (name.empty()) continue;
       out.push_back(Symbol{sym.st_value, sym.st_size, name,
                            static_cast<unsigned char>(GELF_ST_BIND(sym.st_info))});
+      if (first_only) break;
     }
     return true;
   }
@@ -324,9 +326,55 @@ struct ElfModule::State {
   std::string debug_path;
   ElfPtr mini_debuginfo;  // the inflated .gnu_debugdata, may be null; symbols point into it
   std::vector<Segment> segments;
-  std::vector<Symbol> symbols;  // sorted by start, one per address
+  // The symbol table is read on first use (symbols()): a Symbolizer whose addresses all come
+  // from its cache never needs it. Which sections it comes from is decided at open.
+  Sections main_sections, debug_sections;
+  bool symbols_read = false;
+  std::vector<Symbol> symbol_table;  // sorted by start, one per address
   // A stripped executable's entry function [start, end) from its FDE, named _start.
   std::optional<std::pair<std::uint64_t, std::uint64_t>> entry;
+
+  // Symbols: the full table of the file, else that of its debug file, else the dynamic one
+  // joined by MiniDebugInfo's table of the functions it lacks.
+  const std::vector<Symbol>& symbols() {
+    if (symbols_read) return symbol_table;
+    symbols_read = true;
+    if (!(main_sections.symtab && read_symbols(elf.get(), SHT_SYMTAB, symbol_table)) &&
+        !(debug_sections.symtab && read_symbols(debug_elf.get(), SHT_SYMTAB, symbol_table))) {
+      if (main_sections.dynsym) read_symbols(elf.get(), SHT_DYNSYM, symbol_table);
+      if ((mini_debuginfo = open_mini_debuginfo(elf.get()))) {
+        read_symbols(mini_debuginfo.get(), SHT_SYMTAB, symbol_table);
+      }
+    }
+    std::sort(symbol_table.begin(), symbol_table.end(), [](const Symbol& a, const Symbol& b) {
+      return a.start != b.start ? a.start < b.start : better_alias(a, b);
+    });
+    symbol_table.erase(
+        std::unique(symbol_table.begin(), symbol_table.end(),
+                    [](const Symbol& a, const Symbol& b) { return a.start == b.start; }),
+        symbol_table.end());
+    if (dwarf_source == nullptr) {
+      auto e = entry_function(elf ? elf.get() : debug_elf.get());
+      if (e && symbol_covering(symbol_table, e->first) == nullptr) entry = e;
+    }
+    return symbol_table;
+  }
+
+  // Whether symbols() is non-empty, without building it when the answer is plain: the first
+  // function symbol of the section it would read says yes.
+  bool has_function_symbols() {
+    if (symbols_read) return !symbol_table.empty();
+    std::vector<Symbol> one;
+    if (main_sections.symtab) {
+      if (read_symbols(elf.get(), SHT_SYMTAB, one, true)) return !one.empty();
+    } else if (debug_sections.symtab) {
+      if (read_symbols(debug_elf.get(), SHT_SYMTAB, one, true)) return !one.empty();
+    } else if (main_sections.dynsym && read_symbols(elf.get(), SHT_DYNSYM, one, true) &&
+               !one.empty()) {
+      return true;  // MiniDebugInfo's symbols would only join these
+    }
+    return !symbols().empty();
+  }
 
   Elf* dwarf_source = nullptr;  // the Elf with .debug_info, or null
   bool dwarf_tried = false;
@@ -479,33 +527,12 @@ Result<std::unique_ptr<ElfModule>> ElfModule::open(const std::string& display_pa
 
   Elf* main = s->elf ? s->elf.get() : s->debug_elf.get();
   s->segments = load_segments(main);
-  const Sections main_sections = s->elf ? scan_sections(s->elf.get()) : Sections{};
-  const Sections debug_sections = s->debug_elf ? scan_sections(s->debug_elf.get()) : Sections{};
-
-  // Symbols: the full table of the file, else that of its debug file, else the dynamic one
-  // joined by MiniDebugInfo's table of the functions it lacks.
-  if (!(main_sections.symtab && read_symbols(s->elf.get(), SHT_SYMTAB, s->symbols)) &&
-      !(debug_sections.symtab && read_symbols(s->debug_elf.get(), SHT_SYMTAB, s->symbols))) {
-    if (main_sections.dynsym) read_symbols(s->elf.get(), SHT_DYNSYM, s->symbols);
-    if ((s->mini_debuginfo = open_mini_debuginfo(s->elf.get()))) {
-      read_symbols(s->mini_debuginfo.get(), SHT_SYMTAB, s->symbols);
-    }
-  }
-  std::sort(s->symbols.begin(), s->symbols.end(), [](const Symbol& a, const Symbol& b) {
-    return a.start != b.start ? a.start < b.start : better_alias(a, b);
-  });
-  s->symbols.erase(std::unique(s->symbols.begin(), s->symbols.end(),
-                               [](const Symbol& a, const Symbol& b) { return a.start == b.start; }),
-                   s->symbols.end());
-
-  if (debug_sections.debug_info) {
+  s->main_sections = s->elf ? scan_sections(s->elf.get()) : Sections{};
+  s->debug_sections = s->debug_elf ? scan_sections(s->debug_elf.get()) : Sections{};
+  if (s->debug_sections.debug_info) {
     s->dwarf_source = s->debug_elf.get();
-  } else if (main_sections.debug_info) {
+  } else if (s->main_sections.debug_info) {
     s->dwarf_source = s->elf.get();
-  }
-  if (s->dwarf_source == nullptr) {
-    auto entry = entry_function(main);
-    if (entry && symbol_covering(s->symbols, entry->first) == nullptr) s->entry = entry;
   }
   return std::unique_ptr<ElfModule>(new ElfModule(std::move(s)));
 }
@@ -517,7 +544,7 @@ const std::string& ElfModule::debug_file() const {
   return s_->debug_path;
 }
 bool ElfModule::has_symbols() const {
-  return !s_->symbols.empty() || s_->dwarf_source != nullptr;
+  return s_->dwarf_source != nullptr || s_->has_function_symbols();
 }
 Elf* ElfModule::file() const {
   return s_->elf.get();
@@ -526,7 +553,7 @@ Elf* ElfModule::debug_file_elf() const {
   return s_->debug_elf.get();
 }
 std::size_t ElfModule::symbol_count() const {
-  return s_->symbols.size();
+  return s_->symbols().size();
 }
 
 std::uint64_t ElfModule::vaddr_for_file_offset(std::uint64_t offset) const {
@@ -544,7 +571,7 @@ std::uint64_t ElfModule::vaddr_for_file_offset(std::uint64_t offset) const {
 }
 
 std::optional<ElfSymbol> ElfModule::symbol_at(std::uint64_t vaddr) const {
-  const Symbol* sym = symbol_covering(s_->symbols, vaddr);
+  const Symbol* sym = symbol_covering(s_->symbols(), vaddr);
   if (sym == nullptr) return std::nullopt;
   return ElfSymbol{sym->name, sym->start, sym->size};
 }

@@ -50,7 +50,9 @@ class ElfModule {
   // The separate debug file in use, or empty.
   const std::string& debug_file() const;
   // Function symbols (.symtab of the file or its debug file, else .dynsym and MiniDebugInfo's
-  // .symtab) or DWARF exist.
+  // .symtab) or DWARF exist. The symbol table itself is read on first use (symbol_at,
+  // symbolize, symbol_count): a module whose addresses all come from the symbol cache never
+  // reads it; this answers from the first function symbol when it can.
   bool has_symbols() const;
   std::size_t symbol_count() const;
 

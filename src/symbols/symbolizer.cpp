@@ -55,8 +55,8 @@ struct Symbolizer::Impl {
     std::string path;                // the path it was first loaded under
     std::string failure;             // why elf is null
     FrameCache frames;               // by ELF vaddr; by file offset when elf is null
-    // The symbol cache (symbol_cache.hpp): its file (empty: none), what it held, and this run's
-    // lookups it did not hold, written back at the end.
+    // The symbol cache (symbol_cache.hpp): its file (empty: none), what it held and was not yet
+    // served, and this run's lookups it did not hold, written back at the end.
     std::string cache_file;
     SymbolCacheKey cache_key;
     CachedFrames cached, looked_up;
@@ -88,8 +88,10 @@ struct Symbolizer::Impl {
   // Reads the module's symbol cache file, when there is a cache directory and the module has a
   // build-id.
   void open_symbol_cache(Module& m, const std::string& open_path) const {
+    // [vdso] is read from a copy made anew by every process: its file stamp never repeats, and
+    // its few symbols need no cache.
     if (options.symbol_cache_dir.empty() || m.elf->build_id().empty() ||
-        program_build_id().empty()) {
+        program_build_id().empty() || m.path.starts_with('[')) {
       return;
     }
     SymbolCacheKey key{.build_id = m.elf->build_id(),
@@ -115,14 +117,18 @@ struct Symbolizer::Impl {
     m.cache_key = std::move(key);
   }
 
+  // Only when a module gained addresses: its file is read again (the addresses served from it
+  // were moved out of `cached`), joined by what was not served and this run's new lookups.
   void save_symbol_caches() {
     for (auto& m : modules) {
       if (m->cache_file.empty() || m->looked_up.empty()) continue;
+      CachedFrames all = read_symbol_cache(m->cache_file, m->cache_key).value_or(CachedFrames{});
+      all.merge(m->cached);
+      all.merge(m->looked_up);
       // A module's cache grows with the addresses seen; past this many it is not extended.
       constexpr std::size_t kMaxAddresses = 1'000'000;
-      if (m->cached.size() + m->looked_up.size() > kMaxAddresses) continue;
-      m->cached.merge(m->looked_up);
-      write_symbol_cache(m->cache_file, m->cache_key, m->cached);
+      if (all.size() > kMaxAddresses) continue;
+      write_symbol_cache(m->cache_file, m->cache_key, all);
     }
   }
 
@@ -266,7 +272,7 @@ const std::vector<Frame>& Symbolizer::resolve_user(const MappedFile& mapping,
   if (auto it = m->frames.find(vaddr); it != m->frames.end()) return it->second;
   std::vector<Frame> frames;
   if (auto hit = m->cached.find(vaddr); hit != m->cached.end()) {
-    frames = hit->second;
+    frames = std::move(m->cached.extract(hit).mapped());  // each address is served once
   } else {
     m->elf->symbolize(vaddr, d.options.inline_frames, d.options.line_numbers, frames);
     if (!m->cache_file.empty()) m->looked_up.emplace(vaddr, frames);
