@@ -81,22 +81,24 @@ TEST(Scenario, DiffOfTwoVariantsShowsTheChangedFunction) {
   TempDir dir;
   for (const char* variant : {"parse", "render"}) {
     auto r = run({perfscope_binary(), "scenario", variant, "--type", "cpu", "--results", dir.path(),
-                  "-F", "499", "--", target("ps-scenario-app"), variant, "0.5"});
+                  "-F", "499", "--", target("ps-scenario-app"), variant, "1"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   auto d =
       run({perfscope_binary(), "scenario", "diff", "parse", "render", "--results", dir.path()});
   ASSERT_EQ(d.exit_code, 0) << d.err;
-  // The two hot functions trade places: each moves by most of the profile.
+  // The two hot functions trade places: each moves by most of the profile. Each holds about 85%
+  // of its variant's CPU on a quiet machine (1 s against the writes, the 8 MiB memset and the
+  // start); under load the system calls take longer, and CI saw 70.x% with 0.5 s.
   std::smatch m;
   ASSERT_TRUE(
       std::regex_search(d.out, m, std::regex(R"(\| `parse_records` \|[^\n]*\| -(\d+)\.\d \|)")))
       << d.out;
-  EXPECT_GT(std::stoi(m[1]), 70);
+  EXPECT_GT(std::stoi(m[1]), 60) << d.out;
   ASSERT_TRUE(
       std::regex_search(d.out, m, std::regex(R"(\| `render_frames` \|[^\n]*\| \+(\d+)\.\d \|)")))
       << d.out;
-  EXPECT_GT(std::stoi(m[1]), 70);
+  EXPECT_GT(std::stoi(m[1]), 60) << d.out;
   const std::string out = dir.file("diff-parse-render");
   EXPECT_EQ(read(out + "/diff.md"), d.out);
   EXPECT_NE(read(out + "/diff.svg").find("render_frames"), std::string::npos);
