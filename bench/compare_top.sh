@@ -11,7 +11,8 @@
 # SECONDS, measured after a WARMUP (start-up: perf top reads kallsyms and every process's maps,
 # perfscope seeds /proc). Printed: CPU ms per second of each, and perfscope's share of perf top's.
 # Usage: bench/compare_top.sh [BUILD_DIR] [SECONDS] [HZ...]   (defaults: build 20 999 4000;
-# 4000 Hz is perf top's default). Needs root, perf and tmux.
+# 4000 Hz is perf top's default). Needs root, perf and tmux. A perf top that could not be measured
+# (it aborted RETRIES times) shows as "-".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -58,21 +59,28 @@ measure() {
   c1=$(cpu_ns "$pid")
   awk -v d=$((c1 - c0)) -v s="$seconds" 'BEGIN { printf "%.1f\n", d / 1e6 / s }'
 }
-# perf_top_cpu HZ ARGS...: perf top's TUI in a tmux pane (a real terminal), measured.
+# perf_top_cpu HZ ARGS...: perf top's TUI in a tmux pane (a real terminal), measured. perf top
+# aborts when another eBPF profiler loads a program meanwhile (util/build-id.c:1010): it is
+# started again, up to RETRIES times (default 5), each abort noted on stderr.
 perf_top_cpu() {
-  local hz=$1 pid ms
+  local hz=$1 pid ms try
   shift
-  tmux -L "$sock" start-server \; set-option -g remain-on-exit on \; \
-    new-session -d -x 200 -y 50 "exec perf top -a --no-bpf-event -F $hz $*"
-  pid=$(tmux -L "$sock" list-panes -a -F '#{pane_pid}' | head -1)
-  ms=$(measure "$pid")
-  if tmux -L "$sock" list-panes -a -F '#{pane_dead}' | grep -q 1; then
-    echo "perf top ended early:" >&2
-    tmux -L "$sock" capture-pane -p | grep -v '^$' | tail -5 >&2
-    exit 1
-  fi
-  tmux -L "$sock" kill-server
-  echo "$ms"
+  for ((try = 1; try <= ${RETRIES:-5}; try++)); do
+    tmux -L "$sock" start-server \; set-option -g remain-on-exit on \; \
+      new-session -d -x 200 -y 50 "exec perf top -a --no-bpf-event -F $hz $*"
+    pid=$(tmux -L "$sock" list-panes -a -F '#{pane_pid}' | head -1)
+    ms=$(measure "$pid")
+    if ! tmux -L "$sock" list-panes -a -F '#{pane_dead}' | grep -q 1; then
+      tmux -L "$sock" kill-server
+      echo "$ms"
+      return
+    fi
+    echo "perf top $* ended early (try $try):" \
+      "$(tmux -L "$sock" capture-pane -p | grep -v '^$' | grep -m1 -E 'assert|smash|rror' || true)" >&2
+    tmux -L "$sock" kill-server
+  done
+  echo "perf top $* ended early ${RETRIES:-5} times: not measured" >&2
+  echo "nan"
 }
 
 printf '%-6s %18s %18s %18s %10s %10s\n' "Hz" "perfscope top" "perf top" "perf top -g" \
@@ -85,8 +93,9 @@ for hz in "${hzs[@]}"; do
   kill -TERM "$ps_pid"; wait "$ps_pid" 2>/dev/null || true  # (a background job ignores SIGINT)
   b=$(perf_top_cpu "$hz")
   c=$(perf_top_cpu "$hz" -g)
-  awk -v hz="$hz" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {
-    printf "%-6s %13.1f ms/s %13.1f ms/s %13.1f ms/s %9.1f%% %9.1f%%\n", hz, a, b, c,
-      (b > 0 ? 100 * a / b : 0), (c > 0 ? 100 * a / c : 0) }'
+  awk -v hz="$hz" -v a="$a" -v b="$b" -v c="$c" '
+    function ms(x) { return x == "nan" ? sprintf("%18s", "-") : sprintf("%13.1f ms/s", x) }
+    function pc(x) { return x == "nan" || x <= 0 ? sprintf("%10s", "-") : sprintf("%9.1f%%", 100 * a / x) }
+    BEGIN { printf "%-6s %s %s %s %s %s\n", hz, ms(a), ms(b), ms(c), pc(b), pc(c) }'
 done
 echo "target: perfscope top at most 25% of perf top's CPU"

@@ -247,8 +247,8 @@ void Model::frame_insert(const FrameSlot& entry) {
 // a stale entry costs memory only until the table next fills.
 void Model::frame_rebuild() {
   const auto& table = collector_.processes();
-  std::vector<FrameSlot> kept;
-  kept.reserve(frame_used_);
+  std::vector<FrameSlot>& kept = frame_kept_;  // (its memory kept: no page faults next time)
+  kept.clear();
   for (const FrameSlot& slot : frame_slots_) {
     if (slot.loc == UINT32_MAX || !locs_[slot.loc].live || locs_[slot.loc].epoch != slot.epoch) {
       continue;
@@ -260,9 +260,13 @@ void Model::frame_rebuild() {
     }
     kept.push_back(slot);
   }
-  std::size_t capacity = 1024;
+  std::size_t capacity = 16384;
   while (capacity < 4 * (kept.size() + 1)) capacity *= 2;
-  frame_slots_.assign(capacity, FrameSlot{});
+  if (capacity == frame_slots_.size()) {
+    std::fill(frame_slots_.begin(), frame_slots_.end(), FrameSlot{});
+  } else {
+    frame_slots_.assign(capacity, FrameSlot{});
+  }
   frame_used_ = 0;
   const std::size_t mask = capacity - 1;
   for (const FrameSlot& slot : kept) {

@@ -246,7 +246,7 @@ class Model {
     std::uint32_t loc = UINT32_MAX;  // UINT32_MAX: empty
     std::uint32_t epoch = 0;         // the location's epoch when the entry was made
   };
-  std::vector<FrameSlot> frame_slots_;
+  std::vector<FrameSlot> frame_slots_, frame_kept_;
   std::size_t frame_used_ = 0;
   FrameSlot* frame_find(std::uint64_t address, std::uint64_t tag);
   void frame_insert(const FrameSlot& slot);
