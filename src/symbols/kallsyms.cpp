@@ -1,7 +1,11 @@
 #include "symbols/kallsyms.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -230,6 +234,17 @@ namespace {
 // u16 name length, u16 module, u8 global; u32 names length, names.
 constexpr std::uint32_t kBytesVersion = 1;
 
+// Maps the whole pages of [p, p + n) in one call (MADV_POPULATE_WRITE, Linux 5.14) rather than
+// with one page fault each as they are first written: the table read from the kallsyms cache is
+// 5 MB of fresh memory, and on a VM every fault is an exit to the hypervisor. A kernel that does
+// not know the advice refuses it, and the pages fault in as before.
+void prefault(void* p, std::size_t n) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t begin = (at + page - 1) & ~(page - 1), end = (at + n) & ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+}
+
 template <typename T>
 void put(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -319,6 +334,7 @@ std::optional<KernelSymbols> KernelSymbols::from_bytes(std::string_view bytes) {
     return std::nullopt;
   }
   ks.symbols_.reserve(nsymbols);
+  prefault(ks.symbols_.data(), std::size_t{nsymbols} * sizeof(Symbol));
   for (std::size_t at = 0; at < packed.size(); at += 17) {
     Symbol s{};
     const char* p = packed.data() + at;
@@ -332,7 +348,9 @@ std::optional<KernelSymbols> KernelSymbols::from_bytes(std::string_view bytes) {
   }
   std::string_view names;
   if (!in.get(nnames) || !in.get_bytes(nnames, names) || in.left() != 0) return std::nullopt;
-  ks.names_ = std::string(names);
+  ks.names_.reserve(names.size());
+  prefault(ks.names_.data(), names.size());
+  ks.names_.assign(names);
   for (std::size_t i = 0; i < ks.symbols_.size(); ++i) {
     const Symbol& s = ks.symbols_[i];
     if (s.module >= ks.modules_.size() ||
