@@ -15,13 +15,24 @@ using namespace perfscope;
 
 namespace {
 
-// One scratch directory per process; the input is rewritten into it for every run.
-const std::string& scratch_dir() {
-  static const std::string path = [] {
+// One scratch directory per process; the input is rewritten into it for every run, and it is
+// removed when the process exits.
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
     char pattern[] = "/tmp/perfscope-fuzz-symbols-XXXXXX";
-    return std::string(::mkdtemp(pattern) != nullptr ? pattern : "");
-  }();
-  return path;
+    if (::mkdtemp(pattern) != nullptr) path = pattern;
+  }
+  ~ScratchDir() {
+    if (path.empty()) return;
+    for (const char* name : {"/input.bin", "/again.bin"}) ::unlink((path + name).c_str());
+    ::rmdir(path.c_str());
+  }
+};
+
+const std::string& scratch_dir() {
+  static const ScratchDir dir;
+  return dir.path;
 }
 
 bool same(const symbols::CachedFrames& a, const symbols::CachedFrames& b) {
