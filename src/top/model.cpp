@@ -629,7 +629,12 @@ void Model::sweep() {
   const auto st = symbolizer_->stats();
   const std::size_t cached = st.addresses_resolved + st.addresses_unknown;
   const bool over = resident_bytes() > limits_.memory_bytes;
-  if (over) ++over_budget_;
+  if (over) {
+    ++over_budget_;
+    // The frame table at the size of what is kept now (it otherwise keeps its largest size).
+    frame_rebuild();
+    std::vector<FrameSlot>().swap(frame_kept_);
+  }
   if (cached > limits_.symbolizer_addresses ||
       st.modules_loaded + st.modules_failed > limits_.symbolizer_files ||
       jit_pids_.size() > limits_.symbolizer_files || (over && cached > 0)) {
