@@ -32,6 +32,28 @@ std::uint64_t checksum(std::string_view bytes) {
   return fnv1a(bytes.substr(i), h) ^ bytes.size();
 }
 
+std::string framed(const char (&magic)[4], std::uint32_t version, std::string_view body) {
+  std::string bytes(magic, 4);
+  put(bytes, version);
+  put(bytes, static_cast<std::uint64_t>(kHeaderBytes + body.size()));
+  put(bytes, checksum(body));
+  bytes += body;
+  return bytes;
+}
+
+std::optional<std::string_view> checked_body(std::string_view bytes, const char (&magic)[4],
+                                             std::uint32_t version) {
+  if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), magic, 4) != 0) return std::nullopt;
+  std::string_view in = bytes.substr(4);
+  std::uint32_t stored_version = 0;
+  std::uint64_t size = 0, sum = 0;
+  if (!get(in, stored_version) || stored_version != version || !get(in, size) ||
+      size != bytes.size() || !get(in, sum) || sum != checksum(in)) {
+    return std::nullopt;
+  }
+  return in;
+}
+
 void put_string(std::string& out, std::string_view s) {
   put(out, static_cast<std::uint32_t>(s.size()));
   out.append(s);

@@ -4,8 +4,8 @@
 // A cache file is read only when it is a regular file (no symbolic link is followed), owned by
 // the reader's effective uid and private (no group or other permission bits); it is written
 // under a temporary name in a directory created mode 0700, then renamed over, so a reader sees
-// the old file or the new one, never a part. The callers check the contents (magic, version,
-// size, checksum, identity) themselves.
+// the old file or the new one, never a part. The common header (magic, version, size, checksum)
+// is checked here (checked_body); each cache checks the identity and layout of what follows.
 #pragma once
 
 #include <cstddef>
@@ -41,6 +41,15 @@ bool get(std::string_view& in, T& v) {
   return true;
 }
 bool get_string(std::string_view& in, std::string& s);
+
+// Every cache file begins with the same 24-byte header: a 4-byte magic naming the cache, a u32
+// layout version, the u64 size of the whole file and the u64 checksum of everything after the
+// header. `framed` puts it before `body`; `checked_body` gives what follows it when all four
+// match, nothing otherwise.
+constexpr std::size_t kHeaderBytes = 4 + 4 + 8 + 8;
+std::string framed(const char (&magic)[4], std::uint32_t version, std::string_view body);
+std::optional<std::string_view> checked_body(std::string_view bytes, const char (&magic)[4],
+                                             std::uint32_t version);
 
 // A file's bytes, mapped whole (read-only, private). Only its owner can cut the file short under
 // the mapping (writers replace a cache file by rename, never in place).

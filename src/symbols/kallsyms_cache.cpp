@@ -19,7 +19,6 @@ namespace {
 
 constexpr char kMagic[4] = {'P', 'S', 'K', 'S'};
 constexpr std::uint32_t kVersion = 1;
-constexpr std::size_t kHeaderBytes = 4 + 4 + 8 + 8;
 // A real table is a few MB (121,000 symbols: about 5 MB); anything far past that is not ours.
 constexpr std::uint64_t kMaxFileBytes = std::uint64_t{256} << 20;
 constexpr std::size_t kHeadBytes = 4096;
@@ -120,18 +119,11 @@ std::string kallsyms_cache_file(const std::string& dir, const KernelIdentity& id
 std::optional<KernelSymbols> read_kallsyms_cache(const std::string& file,
                                                  const KernelIdentity& id) {
   if (id.addresses_hidden) return std::nullopt;
-  const auto read = cache_file::read_private(file, kHeaderBytes, kMaxFileBytes);
+  const auto read = cache_file::read_private(file, cache_file::kHeaderBytes, kMaxFileBytes);
   if (!read) return std::nullopt;
-  const std::string_view bytes = read->view();
-  std::string_view in = bytes;
-  std::uint32_t version = 0;
-  std::uint64_t size = 0, checksum = 0;
-  if (std::memcmp(in.data(), kMagic, 4) != 0) return std::nullopt;
-  in.remove_prefix(4);
-  if (!get(in, version) || version != kVersion || !get(in, size) || size != bytes.size() ||
-      !get(in, checksum) || checksum != cache_file::checksum(in)) {
-    return std::nullopt;
-  }
+  const auto body = cache_file::checked_body(read->view(), kMagic, kVersion);
+  if (!body) return std::nullopt;
+  std::string_view in = *body;
   KernelIdentity stored;
   if (!get_string(in, stored.build_id) || !get_string(in, stored.boot_id) ||
       !get(in, stored.modules_hash) || !get(in, stored.uid)) {
@@ -151,11 +143,7 @@ bool write_kallsyms_cache(const std::string& file, const KernelIdentity& id,
   if (id.addresses_hidden || symbols.addresses_hidden()) return false;
   std::string body = identity_bytes(id);
   body += symbols.to_bytes();
-  std::string bytes(kMagic, 4);
-  put(bytes, kVersion);
-  put(bytes, static_cast<std::uint64_t>(kHeaderBytes + body.size()));
-  put(bytes, cache_file::checksum(body));
-  bytes += body;
+  const std::string bytes = cache_file::framed(kMagic, kVersion, body);
 
   if (!cache_file::write_private(file, bytes)) return false;
   // The tables of other boots and module sets will not be read again: keep the newest only.

@@ -21,7 +21,6 @@ using cache_file::put_string;
 
 constexpr char kMagic[4] = {'P', 'S', 'S', 'Y'};
 constexpr std::uint32_t kVersion = 1;
-constexpr std::size_t kHeaderBytes = 4 + 4 + 8 + 8;
 constexpr std::uint64_t kMaxFileBytes = std::uint64_t{256} << 20;
 // More frames than any inline chain has: a count past it is not one this code wrote.
 constexpr std::uint32_t kMaxFramesPerAddress = 4096;
@@ -122,18 +121,11 @@ std::string symbol_cache_file(const std::string& dir, const SymbolCacheKey& key)
 
 std::optional<CachedFrames> read_symbol_cache(const std::string& file, const SymbolCacheKey& key) {
   if (key.build_id.empty() || key.program_id.empty()) return std::nullopt;
-  const auto read = cache_file::read_private(file, kHeaderBytes, kMaxFileBytes);
+  const auto read = cache_file::read_private(file, cache_file::kHeaderBytes, kMaxFileBytes);
   if (!read) return std::nullopt;
-  const std::string_view bytes = read->view();
-  std::string_view in = bytes;
-  std::uint32_t version = 0;
-  std::uint64_t size = 0, checksum = 0;
-  if (std::memcmp(in.data(), kMagic, 4) != 0) return std::nullopt;
-  in.remove_prefix(4);
-  if (!get(in, version) || version != kVersion || !get(in, size) || size != bytes.size() ||
-      !get(in, checksum) || checksum != cache_file::checksum(in)) {
-    return std::nullopt;
-  }
+  const auto body = cache_file::checked_body(read->view(), kMagic, kVersion);
+  if (!body) return std::nullopt;
+  std::string_view in = *body;
   SymbolCacheKey stored;
   if (!get_key(in, stored) || !(stored == key)) return std::nullopt;
   std::uint64_t count = 0;
@@ -185,11 +177,7 @@ bool write_symbol_cache(const std::string& file, const SymbolCacheKey& key,
       put_string(body, f.file);
     }
   }
-  std::string bytes(kMagic, 4);
-  put(bytes, kVersion);
-  put(bytes, static_cast<std::uint64_t>(kHeaderBytes + body.size()));
-  put(bytes, cache_file::checksum(body));
-  bytes += body;
+  const std::string bytes = cache_file::framed(kMagic, kVersion, body);
   if (bytes.size() > kMaxFileBytes) return false;
   if (!cache_file::write_private(file, bytes)) return false;
   const auto slash = file.rfind('/');
