@@ -269,8 +269,15 @@ TEST(TopCli, MemoryStaysBoundedWhileProcessesComeAndGo) {
   const auto at = [&](std::size_t i, const char* key) {
     return refreshes[i]["memory"][key].get<std::uint64_t>();
   };
-  for (const char* key : {"stacks", "locations", "functions", "processes", "threads",
-                          "table_processes", "table_spaces", "table_threads"}) {
+  // Stacks, the most numerous, are judged against all the stacks the run learned: how many a
+  // window holds moves with the machine's load (CI saw 45 early and 114 late), but what is held
+  // at the end must be a small part of what came and went. Without eviction it would be all of it.
+  const auto& end = refreshes.back()["memory"];
+  const std::uint64_t held = end["stacks"].get<std::uint64_t>();
+  const std::uint64_t learned = held + end["stacks_evicted"].get<std::uint64_t>();
+  EXPECT_LE(held * 3, learned) << end << ", " << burners.size() << " processes seen";
+  for (const char* key : {"locations", "functions", "processes", "threads", "table_processes",
+                          "table_spaces", "table_threads"}) {
     std::uint64_t early = 0, late = 0;
     // What a process leaves is dropped within about 3 s (its average fades in ~1 s, collections
     // run once per second of windows, the process table keeps it one collection more): early is
