@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -22,11 +23,27 @@
 namespace perfscope::testing {
 namespace {
 
+// The copy nobody_dir() made, removed when the process that made it exits: each test runs in a
+// process of its own, and one copy holds the perfscope binary (over 100 MB, near 300 MB under
+// ASan), so copies left behind filled the disk. A forked child that exits leaves it alone.
+char copied_dir[64] = {};
+pid_t copied_by = 0;
+
+void remove_copied_dir() {
+  if (copied_dir[0] == '\0' || ::getpid() != copied_by) return;
+  std::error_code ec;
+  std::filesystem::remove_all(copied_dir, ec);
+}
+
 std::string nobody_dir() {
   static const std::string dir = [] {
     if (::geteuid() != 0) return std::string{};
     char tmpl[] = "/tmp/perfscope-nobody-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return std::string{};
+    static_assert(sizeof(tmpl) <= sizeof(copied_dir));
+    std::memcpy(copied_dir, tmpl, sizeof(tmpl));
+    copied_by = ::getpid();
+    std::atexit(remove_copied_dir);
     ::chmod(tmpl, 0755);
     namespace fs = std::filesystem;
     fs::copy_file(PERFSCOPE_BINARY, std::string(tmpl) + "/perfscope");
