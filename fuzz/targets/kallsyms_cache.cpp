@@ -2,8 +2,6 @@
 // read twice: as the table part alone (KernelSymbols::from_bytes), and as a whole cache file
 // through read_kallsyms_cache() for a fixed identity (owner, mode, size, version, checksum,
 // identity, then the table). Whatever is accepted must answer every lookup from inside itself.
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -33,15 +31,11 @@ void check(const symbols::KernelSymbols& table) {
                 "an accepted table is written back to bytes it accepts");
 }
 
-// One file per process, rewritten for every input (read_kallsyms_cache reads a path).
-const std::string& scratch_file() {
-  static const std::string path = [] {
-    char pattern[] = "/tmp/perfscope-fuzz-kallsyms-XXXXXX";
-    const int fd = ::mkstemp(pattern);
-    if (fd >= 0) ::close(fd);
-    return std::string(pattern);
-  }();
-  return path;
+// One scratch directory per process; the input is rewritten into it for every run
+// (read_kallsyms_cache reads a path).
+const std::string& scratch_dir() {
+  static const fuzz::ScratchDir dir("kallsyms");
+  return dir.path;
 }
 
 }  // namespace
@@ -57,16 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   id.modules_hash = 0;
   id.uid = static_cast<std::uint32_t>(::geteuid());
   id.first_line = "ffffffff81000000 T _stext";
-  const std::string& file = scratch_file();
-  const int fd = ::open(file.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ::fchmod(fd, 0600);
-  for (std::size_t done = 0; done < size;) {
-    const ssize_t n = ::write(fd, data + done, size - done);
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
+  if (scratch_dir().empty()) return 0;
+  const std::string file = scratch_dir() + "/input.bin";
+  if (!fuzz::write_private_input(file, data, size)) return 0;
   if (auto table = symbols::read_kallsyms_cache(file, id)) {
     fuzz::require(!table->addresses_hidden(), "a cache never serves a hidden table");
     check(*table);

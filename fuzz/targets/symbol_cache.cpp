@@ -2,8 +2,6 @@
 // read_symbol_cache() for a fixed identity (owner, mode, size, version, checksum, identity, then
 // every entry's counts and strings). Whatever is accepted is written back to a file that reads
 // back the same.
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -15,23 +13,9 @@ using namespace perfscope;
 
 namespace {
 
-// One scratch directory per process; the input is rewritten into it for every run, and it is
-// removed when the process exits.
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    char pattern[] = "/tmp/perfscope-fuzz-symbols-XXXXXX";
-    if (::mkdtemp(pattern) != nullptr) path = pattern;
-  }
-  ~ScratchDir() {
-    if (path.empty()) return;
-    for (const char* name : {"/input.bin", "/again.bin"}) ::unlink((path + name).c_str());
-    ::rmdir(path.c_str());
-  }
-};
-
+// One scratch directory per process; the input is rewritten into it for every run.
 const std::string& scratch_dir() {
-  static const ScratchDir dir;
+  static const fuzz::ScratchDir dir("symbols");
   return dir.path;
 }
 
@@ -65,15 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   key.program_id = "fedcba9876543210";
   key.uid = static_cast<std::uint32_t>(::geteuid());
   const std::string file = scratch_dir() + "/input.bin";
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return 0;
-  ::fchmod(fd, 0600);
-  for (std::size_t done = 0; done < size;) {
-    const ssize_t n = ::write(fd, data + done, size - done);
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
+  if (!fuzz::write_private_input(file, data, size)) return 0;
   const auto cached = symbols::read_symbol_cache(file, key);
   if (!cached) return 0;
   const std::string again = scratch_dir() + "/again.bin";
