@@ -148,19 +148,26 @@ TEST(RecordCfi, ALibraryLoadedDuringTheRecordingIsWalked) {
     }
   }
   ASSERT_GT(plugin, 200) << r.err;
-  // The library's table is built once the library is first sampled; the walks that reach it
-  // before then stop there, and the summary counts them ("the module's table was still being
-  // built (most in LIB: N)"). How many depends on how busy the machine is (a sanitized perfscope
-  // on a loaded machine takes several times longer); every other walk must be complete.
-  std::int64_t pending = 0;
+  // A module's table is built once the module is first sampled; the walks that reach it before
+  // then stop there, and the summary counts them ("stopped early: N the module's table was still
+  // being built (most in LIB: M)"). Most are in the library, but a walk from the library can also
+  // stop in the program or libc when their tables are still being built (CI's sanitized run: 717
+  // in the library, 21 elsewhere). How many depends on how busy the machine is (a sanitized
+  // perfscope on a loaded machine takes several times longer); every other walk must be complete.
+  std::int64_t in_library = 0, pending = 0;
   const std::string marker = "libps-unwind-plugin.so: ";
   if (const auto at = r.err.find(marker); at != std::string::npos) {
-    pending = std::stoll(r.err.substr(at + marker.size()));
+    in_library = std::stoll(r.err.substr(at + marker.size()));
   }
-  EXPECT_LE(pending, plugin - full) << r.err;
+  static const std::regex all(R"((\d+) the module's table was still being built)");
+  if (std::smatch m; std::regex_search(r.err, m, all)) pending = std::stoll(m[1]);
+  EXPECT_LE(in_library, plugin - full) << r.err;
+  EXPECT_LE(in_library, pending) << r.err;
   EXPECT_GE(full, 100) << r.err;
-  EXPECT_GE(full * 100, (plugin - pending) * 95)
-      << full << " of " << plugin << " (" << pending << " before the table)\n"
+  const std::int64_t excused = std::min(pending, plugin - full);
+  EXPECT_GE(full * 100, (plugin - excused) * 95)
+      << full << " of " << plugin << " (" << pending << " stopped before a table, " << in_library
+      << " of them in the library)\n"
       << r.err;
 }
 
