@@ -3,6 +3,7 @@
 // that read it; a valid file is served; truncated, damaged, foreign-owned, non-private and
 // other-identity files are ignored (also as user nobody); the environment variable chooses the
 // directory or turns the cache off.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -56,18 +57,23 @@ struct LibcAddresses {
   std::vector<std::uint64_t> addresses;
 };
 
+// The functions are looked up in libc itself: under AddressSanitizer `&::malloc` and `&::qsort`
+// are the sanitizer's interceptors, in another module.
 std::optional<LibcAddresses> libc_addresses() {
-  const auto getpid_address = reinterpret_cast<std::uintptr_t>(&::getpid);
+  void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  if (libc == nullptr) return std::nullopt;
+  std::vector<std::uintptr_t> functions;
+  for (const char* name : {"getpid", "qsort", "strtol", "malloc", "fopen"}) {
+    if (void* f = ::dlsym(libc, name)) functions.push_back(reinterpret_cast<std::uintptr_t>(f));
+  }
+  ::dlclose(libc);
+  if (functions.empty()) return std::nullopt;
   auto maps = read_proc_maps(::getpid());
   if (!maps) return std::nullopt;
   for (const auto& m : *maps) {
-    if (getpid_address < m.start || getpid_address >= m.end) continue;
+    if (functions.front() < m.start || functions.front() >= m.end) continue;
     LibcAddresses out{m, {}};
-    for (const void* f :
-         {reinterpret_cast<const void*>(&::getpid), reinterpret_cast<const void*>(&::qsort),
-          reinterpret_cast<const void*>(&::strtol), reinterpret_cast<const void*>(&::malloc),
-          reinterpret_cast<const void*>(&::fopen)}) {
-      const auto a = reinterpret_cast<std::uintptr_t>(f);
+    for (const auto a : functions) {
       if (a < m.start || a + 64 >= m.end) continue;
       for (const std::uint64_t offset : {0, 9, 33, 60}) out.addresses.push_back(a + offset);
     }
@@ -84,7 +90,8 @@ class SymbolCache : public testing::TempDirTest {
     TempDirTest::SetUp();
     if (program_build_id().empty()) GTEST_SKIP() << "this test binary has no build-id";
     auto libc = libc_addresses();
-    if (!libc || libc->addresses.size() < 8) GTEST_SKIP() << "libc's mapping not found";
+    if (!libc) GTEST_SKIP() << "libc's mapping not found";
+    ASSERT_GE(libc->addresses.size(), 8U) << "libc's functions are outside its mapping";
     libc_ = std::move(*libc);
     dir_ = path("cache/perfscope/symbols");
   }
