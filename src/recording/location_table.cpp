@@ -1,5 +1,7 @@
 #include "recording/location_table.hpp"
 
+#include <algorithm>
+
 namespace perfscope::recording {
 
 std::uint64_t LocationTable::file_mapping(const std::string& path, const std::string& build_id,
@@ -33,21 +35,61 @@ std::uint64_t LocationTable::kernel_mapping(const std::string& module, std::uint
   return it->second;
 }
 
+namespace {
+
+std::size_t slot_hash(std::uint64_t mapping_id, std::uint64_t address, std::uint32_t tag) {
+  std::uint64_t h = (address ^ (mapping_id * 0x9e3779b97f4a7c15ULL) ^
+                     (std::uint64_t{tag} * 0xc2b2ae3d27d4eb4fULL)) *
+                    0xff51afd7ed558ccdULL;
+  return static_cast<std::size_t>(h ^ (h >> 29));
+}
+
+}  // namespace
+
+const LocationTable::Slot* LocationTable::find_slot(std::uint64_t mapping_id, std::uint64_t address,
+                                                    std::uint32_t tag) const {
+  if (slots_.empty()) return nullptr;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = slot_hash(mapping_id, address, tag) & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.id == 0) return nullptr;
+    if (s.address == address && s.mapping_id == mapping_id && s.tag == tag) return &s;
+  }
+}
+
+LocationTable::Slot& LocationTable::slot(std::uint64_t mapping_id, std::uint64_t address,
+                                         std::uint32_t tag) {
+  if ((used_ + 1) * 4 > slots_.size() * 3) grow();
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = slot_hash(mapping_id, address, tag) & mask;; i = (i + 1) & mask) {
+    Slot& s = slots_[i];
+    if (s.id == 0 || (s.address == address && s.mapping_id == mapping_id && s.tag == tag)) {
+      return s;
+    }
+  }
+}
+
+void LocationTable::grow() {
+  std::vector<Slot> old(std::max<std::size_t>(1024, slots_.size() * 2));
+  old.swap(slots_);
+  for (const Slot& s : old) {
+    if (s.id != 0) slot(s.mapping_id, s.address, s.tag) = s;
+  }
+}
+
 std::optional<std::uint64_t> LocationTable::find(std::uint64_t mapping_id, std::uint64_t address,
                                                  std::uint32_t tag) const {
-  if (auto it = locations_.find({mapping_id, address, tag}); it != locations_.end()) {
-    return it->second;
-  }
+  if (const Slot* s = find_slot(mapping_id, address, tag)) return s->id;
   return std::nullopt;
 }
 
 std::uint64_t LocationTable::add(std::uint64_t mapping_id, std::uint64_t address,
                                  const std::vector<symbols::Frame>& frames, std::uint32_t tag) {
-  const Key key{mapping_id, address, tag};
-  if (auto it = locations_.find(key); it != locations_.end()) return it->second;
+  if (const Slot* s = find_slot(mapping_id, address, tag)) return s->id;
   profile::Location loc;
   loc.mapping_id = mapping_id;
   loc.address = address;
+  loc.lines.reserve(frames.size());
   bool unknown = false;
   for (const auto& f : frames) {
     const auto fn = p_.add_function(f.function, f.function, f.file, f.start_line);
@@ -56,7 +98,9 @@ std::uint64_t LocationTable::add(std::uint64_t mapping_id, std::uint64_t address
   }
   if (unknown) ++unresolved_;
   const auto id = p_.add_location(std::move(loc));
-  locations_.emplace(key, id);
+  Slot& s = slot(mapping_id, address, tag);
+  s = Slot{mapping_id, address, id, tag};
+  ++used_;
   return id;
 }
 

@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
 #include "profile/profile.hpp"
@@ -37,22 +36,24 @@ class LocationTable {
   std::uint64_t add(std::uint64_t mapping_id, std::uint64_t address,
                     const std::vector<symbols::Frame>& frames, std::uint32_t tag = 0);
 
-  std::size_t size() const { return locations_.size(); }
+  std::size_t size() const { return used_; }
   std::size_t unresolved() const { return unresolved_; }  // locations with an unknown frame
 
  private:
-  struct Key {
-    std::uint64_t mapping_id, address;
-    std::uint32_t tag;
-    bool operator==(const Key&) const = default;
+  // (mapping, address, tag) -> location id, open addressing: every new frame of every stack
+  // passes through it (a std::unordered_map's prime modulo and node per entry were a sixth of a
+  // system-wide perf.data read).
+  struct Slot {
+    std::uint64_t mapping_id = 0, address = 0, id = 0;  // id 0: empty
+    std::uint32_t tag = 0;
   };
-  struct KeyHash {
-    std::size_t operator()(const Key& k) const {
-      return std::hash<std::uint64_t>()(k.address * 31 + k.mapping_id) ^ k.tag;
-    }
-  };
+  Slot& slot(std::uint64_t mapping_id, std::uint64_t address, std::uint32_t tag);
+  const Slot* find_slot(std::uint64_t mapping_id, std::uint64_t address, std::uint32_t tag) const;
+  void grow();
+
   profile::Profile& p_;
-  std::unordered_map<Key, std::uint64_t, KeyHash> locations_;
+  std::vector<Slot> slots_;  // a power of two long, at most 3/4 used
+  std::size_t used_ = 0;
   std::map<std::tuple<std::string, std::uint64_t, std::uint64_t, std::uint64_t>, std::uint64_t>
       file_mappings_;
   std::map<std::string, std::uint64_t> kernel_mappings_;

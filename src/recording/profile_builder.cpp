@@ -167,19 +167,21 @@ class Builder {
     ++unnamed_[it->second].addresses;
     const auto id =
         table_.add(mapping_id, address, {symbols::Symbolizer::by_address(unknown, looked_back)});
-    unnamed_locations_.emplace(id, it->second);
+    if (unnamed_of_.size() <= id) unnamed_of_.resize(id + 1, 0);
+    unnamed_of_[id] = it->second + 1;
     return id;
   }
 
   // Counts a sample for each module some of its locations left unnamed.
   void count_unnamed(const std::vector<std::uint64_t>& location_ids, std::uint64_t samples) {
     seen_.clear();
+    if (unnamed_.empty()) return;
     for (const auto id : location_ids) {
-      auto it = unnamed_locations_.find(id);
-      if (it == unnamed_locations_.end()) continue;
-      if (std::find(seen_.begin(), seen_.end(), it->second) != seen_.end()) continue;
-      seen_.push_back(it->second);
-      unnamed_[it->second].samples += samples;
+      if (id >= unnamed_of_.size() || unnamed_of_[id] == 0) continue;
+      const std::size_t module = unnamed_of_[id] - 1;
+      if (std::find(seen_.begin(), seen_.end(), module) != seen_.end()) continue;
+      seen_.push_back(module);
+      unnamed_[module].samples += samples;
     }
   }
 
@@ -219,8 +221,8 @@ class Builder {
   symbols::Symbolizer& symbolizer_;
   LocationTable table_;
   std::vector<UnnamedModule> unnamed_;
-  std::unordered_map<std::string, std::size_t> unnamed_modules_;      // path -> unnamed_ index
-  std::unordered_map<std::uint64_t, std::size_t> unnamed_locations_;  // location -> unnamed_
+  std::unordered_map<std::string, std::size_t> unnamed_modules_;  // path -> unnamed_ index
+  std::vector<std::size_t> unnamed_of_;  // location id -> unnamed_ index + 1; 0: named
   std::vector<std::size_t> seen_;
   std::unordered_map<std::string, std::uint64_t> kernel_mappings_;  // module -> mapping id
   std::unordered_map<pid_t, bool> other_root_;  // pid -> its /proc/PID/root is not "/"
@@ -270,7 +272,9 @@ profile::Sample entry_sample(Builder& b, const sampling::Collector& collector,
   profile::Sample s;
   bool kernel = false;  // call chains open with a context marker; until then, user space
   bool leaf = true;
-  for (const std::uint64_t address : stacks.stack(e)) {
+  const auto stack = stacks.stack(e);
+  s.location_ids.reserve(stack.size());
+  for (const std::uint64_t address : stack) {
     if (address == sampling::kStackLost) {
       s.location_ids.push_back(b.lost_stack(kernel));
       leaf = false;
