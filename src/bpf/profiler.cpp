@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -297,23 +298,56 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
     return Error{"read the eBPF sample counts", e, ""};
   }
 
-  // Each stack id is read once, and kept while the generation's stack map keeps it: the kernel
-  // never replaces a stored stack (no BPF_F_REUSE_STACKID), so an id means the same stack until
-  // perfscope deletes it. A steady workload's stacks are then read once per recording.
+  // A stack id means the same stack until perfscope deletes it: the kernel never replaces a
+  // stored stack (no BPF_F_REUSE_STACKID). An id met for the first time in this generation is
+  // read and deleted in one call (a stack seen in one drain only, most of them on a machine that
+  // starts new processes all the time, then costs one system call instead of a read now and a
+  // delete when the cache is cleared); an id met again in a later drain is read and kept, so a
+  // steady workload's stacks are read twice per clearing of the cache. The generation's map is
+  // not written during its drain, so a deleted id is read once per drain at most.
   auto& stack_cache = stack_cache_[generation & 1U];
-  const auto stack_of = [&](std::int32_t id) -> const std::vector<std::uint64_t>& {
-    auto [it, inserted] = stack_cache.try_emplace(id);
-    if (inserted) {
-      const auto sid = static_cast<std::uint32_t>(id);
-      std::fill(stack_buffer_.begin(), stack_buffer_.end(), 0);
-      if (bpf_map_lookup_elem(stacks_fd, &sid, stack_buffer_.data()) == 0) {
-        for (std::uint64_t ip : stack_buffer_) {
-          if (ip == 0) break;
-          it->second.push_back(ip);
-        }
+  auto& seen = stack_seen_[generation & 1U];
+  if (seen.size() != options_.stack_entries) seen.assign(options_.stack_entries, 0);
+  stack_once_.clear();
+  once_frames_.clear();
+  const auto read_stack = [&](std::uint32_t sid, bool remove) {
+    std::fill(stack_buffer_.begin(), stack_buffer_.end(), 0);
+    if (remove) {
+      if (bpf_map_lookup_and_delete_elem(stacks_fd, &sid, stack_buffer_.data()) == 0) return true;
+      if (errno == ENOENT) return false;
+      stack_lookup_and_delete_ = false;  // not on this kernel: read and keep from now on
+    }
+    return bpf_map_lookup_elem(stacks_fd, &sid, stack_buffer_.data()) == 0;
+  };
+  const auto stored_depth = [&] {
+    return static_cast<std::size_t>(std::find(stack_buffer_.begin(), stack_buffer_.end(), 0) -
+                                    stack_buffer_.begin());
+  };
+  const auto stack_of = [&](std::int32_t id, bool kernel) -> std::span<const std::uint64_t> {
+    if (auto it = stack_cache.find(id); it != stack_cache.end()) return it->second;
+    if (auto it = stack_once_.find(id); it != stack_once_.end()) {
+      return {once_frames_.data() + it->second.first, it->second.second};
+    }
+    const auto sid = static_cast<std::uint32_t>(id);
+    const bool once = !kernel && stack_lookup_and_delete_ && sid < seen.size() && seen[sid] == 0;
+    if (once) {
+      seen[sid] = 1;
+      const bool read = read_stack(sid, true);
+      if (stack_lookup_and_delete_) {  // (else read and kept: below)
+        const std::size_t n = read ? stored_depth() : 0;
+        const auto at = static_cast<std::uint32_t>(once_frames_.size());
+        once_frames_.insert(once_frames_.end(), stack_buffer_.begin(),
+                            stack_buffer_.begin() + static_cast<std::ptrdiff_t>(n));
+        stack_once_.emplace(id, std::pair{at, static_cast<std::uint32_t>(n)});
+        return {once_frames_.data() + at, n};
       }
     }
-    return it->second;
+    auto& frames = stack_cache[id];
+    if (read_stack(sid, false)) {
+      frames.assign(stack_buffer_.begin(),
+                    stack_buffer_.begin() + static_cast<std::ptrdiff_t>(stored_depth()));
+    }
+    return frames;
   };
 
   // Walked user stacks, by hash: read once per generation and kept like the stack ids.
@@ -338,7 +372,8 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
     const auto add_part = [&](std::int32_t id, std::uint64_t context) {
       if (id == PS_NO_STACK) return;
       if (id >= 0) {
-        const auto& frames = stack_of(id);
+        const auto frames =
+            stack_of(id, context == static_cast<std::uint64_t>(PERF_CONTEXT_KERNEL));
         if (frames.empty()) return;
         chain.push_back(context);
         chain.insert(chain.end(), frames.begin(), frames.end());
@@ -381,11 +416,13 @@ Status Profiler::drain_generation(unsigned generation, sampling::Collector& coll
       (void)bpf_map_delete_elem(stacks_fd, &sid);
     }
     stack_cache.clear();
+    std::fill(seen.begin(), seen.end(), 0);
   }
   const auto full = stat_sum(PS_STAT_COUNTS_FULL);
   if (full != counts_full_seen_) {
     counts_full_seen_ = full;
     stack_cache.clear();
+    std::fill(seen.begin(), seen.end(), 0);
     delete_every_key<std::uint32_t>(stacks_fd);
     ustack_cache.clear();  // the same for the walked stacks
     delete_every_key<std::uint64_t>(ustacks_fd);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -138,8 +139,17 @@ class Profiler {
   std::vector<ps_count_key> keys_;  // batch buffers, kept between drains
   std::vector<ps_count_value> values_;
   std::uint64_t counts_full_seen_ = 0;
-  // Per generation: the stacks read from its stack map so far, by id.
+  // Per generation: the stacks read from its stack map and kept there, by id (an id is kept from
+  // its second drain on: see drain_generation).
   std::unordered_map<std::int32_t, std::vector<std::uint64_t>> stack_cache_[2];
+  // Per generation, by id: read and deleted in an earlier drain (cleared with the cache).
+  std::vector<std::uint8_t> stack_seen_[2];
+  // This drain's stacks read and deleted: id -> (offset, length) in once_frames_.
+  std::unordered_map<std::int32_t, std::pair<std::uint32_t, std::uint32_t>> stack_once_;
+  std::vector<std::uint64_t> once_frames_;
+  // The kernel reads and deletes a stack map entry in one call (BPF_MAP_LOOKUP_AND_DELETE_ELEM on a
+  // BPF_MAP_TYPE_STACK_TRACE map; older kernels refuse it): false once it refused.
+  bool stack_lookup_and_delete_ = true;
   // Per generation: the walked user stacks read from its `ustacks` map, by hash.
   struct Walked {
     std::vector<std::uint64_t> frames;
