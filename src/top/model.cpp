@@ -153,6 +153,43 @@ bool Model::StackRef::operator==(const StackRef& o) const {
          (raw.empty() || std::memcmp(raw.data(), o.raw.data(), raw.size_bytes()) == 0);
 }
 
+void Model::FlatIndex::insert(std::uint64_t hash, std::uint32_t index) {
+  if ((used_ + 1) * 2 > slots_.size()) {  // at most half full
+    std::vector<Slot> old(std::max<std::size_t>(1024, slots_.size() * 2));
+    old.swap(slots_);
+    used_ = 0;
+    for (const Slot& slot : old) {
+      if (slot.index != UINT32_MAX) insert(slot.hash, slot.index);
+    }
+  }
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = static_cast<std::size_t>(hash) & mask;
+  while (slots_[i].index != UINT32_MAX) i = (i + 1) & mask;
+  slots_[i] = {hash, index};
+  ++used_;
+}
+
+void Model::FlatIndex::erase(std::uint64_t hash, std::uint32_t index) {
+  if (slots_.empty()) return;
+  const std::size_t mask = slots_.size() - 1;
+  std::size_t i = static_cast<std::size_t>(hash) & mask;
+  for (;; i = (i + 1) & mask) {
+    if (slots_[i].index == UINT32_MAX) return;  // not there
+    if (slots_[i].index == index) break;
+  }
+  // Backward shift: each later entry of the run that may move to the hole does.
+  for (std::size_t j = (i + 1) & mask; slots_[j].index != UINT32_MAX; j = (j + 1) & mask) {
+    const std::size_t home = static_cast<std::size_t>(slots_[j].hash) & mask;
+    // The entry stays when its home lies cyclically in (i, j].
+    const bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    i = j;
+  }
+  slots_[i] = Slot{};
+  --used_;
+}
+
 std::uint32_t Model::function_key(std::string_view function, std::string_view module) {
   scratch_.assign(function);
   scratch_ += '\x1f';
@@ -311,14 +348,23 @@ std::uint32_t Model::new_location(std::uint64_t address, bool kernel, bool leaf,
     key = {std::uint64_t{1} << 56 | leaf_bit, lookup};
   } else if (const sampling::Mapping* m = space.find(address);
              m != nullptr && (is_file_mapping(m->path) || !is_jit_region(m->path))) {
-    scratch_.assign(m->build_id.empty() || !is_file_mapping(m->path) ? "p:" : "b:");
-    scratch_ += m->build_id.empty() || !is_file_mapping(m->path) ? m->path : m->build_id;
-    file = files_.put(scratch_);
+    if (m != file_mapping_) {
+      scratch_.assign(m->build_id.empty() || !is_file_mapping(m->path) ? "p:" : "b:");
+      scratch_ += m->build_id.empty() || !is_file_mapping(m->path) ? m->path : m->build_id;
+      file_of_mapping_ = files_.put(scratch_);
+      file_mapping_ = m;
+    }
+    file = file_of_mapping_;
     key = {std::uint64_t{2} << 56 | leaf_bit | file, lookup - m->start + m->pgoff};
   } else {
     key = {std::uint64_t{3} << 56 | leaf_bit | static_cast<std::uint32_t>(space.pid), lookup};
   }
-  if (auto it = loc_index_.find(key); it != loc_index_.end()) return it->second;
+  const std::uint64_t key_hash = LocKeyHash()(key);
+  if (const auto found =
+          loc_index_.find(key_hash, [&](std::uint32_t i) { return locs_[i].key == key; });
+      found != UINT32_MAX) {
+    return found;
+  }
 
   std::string module;
   const sampling::Mapping* mapping = nullptr;
@@ -340,7 +386,7 @@ std::uint32_t Model::new_location(std::uint64_t address, bool kernel, bool leaf,
   loc.fns.reserve(frames.size());
   for (const auto& f : frames) loc.fns.push_back(function_key(f.function, mods_.text[loc.module]));
   loc.live = true;
-  loc_index_.emplace(key, index);
+  loc_index_.insert(key_hash, index);
   return index;
 }
 
@@ -364,6 +410,7 @@ void Model::name_process(const Stack& s) {
 }
 
 std::uint32_t Model::learn_stack(const StackRef& ref) {
+  file_mapping_ = nullptr;
   std::uint32_t index;
   if (!free_stacks_.empty()) {
     index = free_stacks_.back();
@@ -432,7 +479,7 @@ std::uint32_t Model::learn_stack(const StackRef& ref) {
   t.n_mods = static_cast<std::uint32_t>(t.keys.size() - mod_start);
   t.keys.shrink_to_fit();
   name_process(t);
-  stack_index_.emplace(StackRef{t.hash, t.pid, t.tid, t.space, t.raw}, index);
+  stack_index_.insert(t.hash, index);
   return index;
 }
 
@@ -441,7 +488,15 @@ std::uint32_t Model::stack_of(const sampling::StackKey& key, std::span<const std
   h = mix(h, key.space);
   for (const auto a : raw) h = mix(h, a);
   const StackRef ref{h ^ (h >> 29), key.pid, key.tid, key.space, raw};
-  if (auto it = stack_index_.find(ref); it != stack_index_.end()) return it->second;
+  if (const auto found =
+          stack_index_.find(ref.hash,
+                            [&](std::uint32_t i) {
+                              const Stack& s = stacks_[i];
+                              return ref == StackRef{s.hash, s.pid, s.tid, s.space, s.raw};
+                            });
+      found != UINT32_MAX) {
+    return found;
+  }
   return learn_stack(ref);
 }
 
@@ -506,7 +561,7 @@ void Model::refresh(double interval_s) {
 
 void Model::free_stack(std::uint32_t index) {
   Stack& s = stacks_[index];
-  stack_index_.erase(StackRef{s.hash, s.pid, s.tid, s.space, s.raw});
+  stack_index_.erase(s.hash, index);
   std::vector<std::uint64_t>().swap(s.raw);
   std::vector<std::uint32_t>().swap(s.keys);
   s.live = false;
@@ -573,7 +628,7 @@ void Model::sweep() {
   for (auto& loc : locs_) {
     if (!loc.live) continue;
     if (!loc.mark) {
-      loc_index_.erase(loc.key);
+      loc_index_.erase(LocKeyHash()(loc.key), static_cast<std::uint32_t>(&loc - locs_.data()));
       loc.live = false;
       std::vector<std::uint32_t>().swap(loc.fns);
       free_locs_.push_back(static_cast<std::uint32_t>(&loc - locs_.data()));

@@ -228,12 +228,45 @@ class Model {
   std::unordered_set<int> jit_pids_;  // pids whose JIT map the current symbolizer read
   std::uint64_t symbolizer_restarts_ = 0;
 
+  // An index from a 64-bit hash to an entry of stacks_ or locs_: open addressing with linear
+  // probing, no allocation per entry (a lookup is one probe where a node-based map chased two or
+  // three pointers), erase by backward shift (no tombstones).
+  class FlatIndex {
+   public:
+    // The index of the entry with this hash for which same(index) holds, or UINT32_MAX.
+    template <typename Same>
+    std::uint32_t find(std::uint64_t hash, Same&& same) const {
+      if (slots_.empty()) return UINT32_MAX;
+      const std::size_t mask = slots_.size() - 1;
+      for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
+        const Slot& slot = slots_[i];
+        if (slot.index == UINT32_MAX) return UINT32_MAX;
+        if (slot.hash == hash && same(slot.index)) return slot.index;
+      }
+    }
+    void insert(std::uint64_t hash, std::uint32_t index);
+    void erase(std::uint64_t hash, std::uint32_t index);
+    std::size_t size() const { return used_; }
+
+   private:
+    struct Slot {
+      std::uint64_t hash = 0;
+      std::uint32_t index = UINT32_MAX;  // UINT32_MAX: empty
+    };
+    std::vector<Slot> slots_;
+    std::size_t used_ = 0;
+  };
+
   std::vector<Stack> stacks_;
   std::vector<std::uint32_t> free_stacks_;
-  std::unordered_map<StackRef, std::uint32_t, StackRefHash> stack_index_;
+  FlatIndex stack_index_;  // by StackRef::hash
   std::vector<Loc> locs_;
   std::vector<std::uint32_t> free_locs_;
-  std::unordered_map<LocKey, std::uint32_t, LocKeyHash> loc_index_;
+  FlatIndex loc_index_;  // by LocKeyHash
+  // new_location()'s file key of the last mapping it met, within one learn_stack() (the frames
+  // of a stack mostly share a few mappings; the table does not change while a stack is learned).
+  const sampling::Mapping* file_mapping_ = nullptr;
+  std::uint32_t file_of_mapping_ = UINT32_MAX;
   // The fast path to a frame's location: (address space generation, address, kernel, leaf) ->
   // location, open addressing without allocation per entry. Kernel frames have generation 0 (one
   // entry for every process). An entry whose location was freed (its epoch is not the
