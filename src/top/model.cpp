@@ -755,7 +755,8 @@ std::vector<Row> Model::rows(const Query& q) const {
   // Per row key: window self and total, the decayed self, and the process with the most of its
   // window samples (or of its decayed ones, for a key absent from the window).
   std::unordered_map<std::uint32_t, Acc> sparse;  // processes and threads
-  std::vector<std::uint32_t> touched;             // the dense keys met
+  auto& touched = touched_scratch_;               // the dense keys met
+  touched.clear();
   if (dense) {
     const std::size_t n = functions ? fns_.text.size() : mods_.text.size();
     if (acc_scratch_.size() < n) acc_scratch_.resize(n);
@@ -812,7 +813,8 @@ std::vector<Row> Model::rows(const Query& q) const {
       }
     }
   }
-  std::vector<std::pair<std::uint32_t, Acc>> ranked;
+  auto& ranked = ranked_scratch_;  // (its memory kept between calls: no page faults)
+  ranked.clear();
   if (dense) {
     ranked.reserve(touched.size());
     for (const auto key : touched) {

@@ -297,6 +297,8 @@ class Model {
   };
   mutable std::vector<Acc> acc_scratch_;
   mutable std::vector<std::int32_t> shown_scratch_;
+  mutable std::vector<std::pair<std::uint32_t, Acc>> ranked_scratch_;
+  mutable std::vector<std::uint32_t> touched_scratch_;
   // Function keys are "name\x1fmodule"; module keys are module names; files are "b:BUILD-ID" or
   // "p:PATH" (what the symbolizer opens a file by).
   Interned fns_, mods_, files_;
