@@ -24,6 +24,7 @@ void BM_AddressMapChurn(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(1));
   std::mt19937_64 rng(7);
   AddressMap map;
+  LiveBlockInfo replaced;
   std::vector<std::uint64_t> blocks;
   blocks.reserve(live);
   // Two arenas (the workload's two threads), blocks of 32-64 bytes laid out back to back.
@@ -32,7 +33,7 @@ void BM_AddressMapChurn(benchmark::State& state) {
   for (std::size_t i = 0; i < live; ++i) {
     auto& top = next[i & 1];
     blocks.push_back(top);
-    map.insert(top, LiveBlockInfo{32, ++seq, static_cast<std::uint32_t>(i % 500)});
+    map.insert(top, LiveBlockInfo{32, ++seq, static_cast<std::uint32_t>(i % 500)}, replaced);
     top += 32 + 16 * (rng() % 3);
   }
   std::uniform_int_distribution<std::size_t> pick(0, live - 1);
@@ -44,8 +45,8 @@ void BM_AddressMapChurn(benchmark::State& state) {
     }
     for (const std::size_t i : picks) {
       const std::uint64_t address = blocks[i];
-      LiveBlockInfo* info = map.find(address);
-      benchmark::DoNotOptimize(info);
+      LiveBlockInfo info;
+      benchmark::DoNotOptimize(map.find(address, info));
       map.erase(address);
       // The allocator usually hands the freed chunk straight back (tcache); sometimes a new one.
       std::uint64_t fresh = address;
@@ -54,7 +55,7 @@ void BM_AddressMapChurn(benchmark::State& state) {
         next[seq & 1] += 48;
       }
       blocks[i] = fresh;
-      map.insert(fresh, LiveBlockInfo{48, ++seq, static_cast<std::uint32_t>(seq % 500)});
+      map.insert(fresh, LiveBlockInfo{48, ++seq, static_cast<std::uint32_t>(seq % 500)}, replaced);
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch) * 2);
@@ -67,9 +68,10 @@ void BM_AddressMapFill(benchmark::State& state) {
   const auto n = static_cast<std::uint64_t>(state.range(0));
   for (auto _ : state) {
     AddressMap map;
+    LiveBlockInfo replaced;
     std::uint64_t address = 0x55d0'0000'0000ULL;
     for (std::uint64_t i = 0; i < n; ++i) {
-      map.insert(address, LiveBlockInfo{32, i, 1});
+      map.insert(address, LiveBlockInfo{32, i, 1}, replaced);
       address += 48;
     }
     benchmark::DoNotOptimize(map.size());

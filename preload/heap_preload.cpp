@@ -170,13 +170,14 @@ void write_packet(const void* data, std::size_t bytes) {
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 }
 
-void fill_header(wire::PacketHeader& h, wire::PacketKind kind, std::uint32_t bytes) {
+// `tid`: the sending thread's, when the caller knows it (gettid is a system call per packet).
+void fill_header(wire::PacketHeader& h, wire::PacketKind kind, std::uint32_t bytes, pid_t tid = 0) {
   h.magic = wire::kMagic;
   h.kind = static_cast<std::uint16_t>(kind);
   h.flags = 0;
   h.bytes = bytes;
   h.pid = my_pid;
-  h.tid = current_tid();
+  h.tid = tid != 0 ? tid : current_tid();
   h.reserved = 0;
   h.time_ns = now_ns(CLOCK_MONOTONIC);
 }
@@ -219,8 +220,7 @@ PS_TLS int hook_depth = 0;  // > 0 while inside one of our hooks
 void flush(ThreadState* t) {
   if (t->used <= sizeof(wire::PacketHeader)) return;
   auto* h = reinterpret_cast<wire::PacketHeader*>(t->batch);
-  fill_header(*h, wire::PacketKind::events, t->used);
-  h->tid = t->tid;
+  fill_header(*h, wire::PacketKind::events, t->used, t->tid);
   write_packet(t->batch, t->used);
   // Clear what was sent: the reachability scan must not see stale pointers here.
   std::memset(t->batch, 0, t->used);

@@ -158,16 +158,15 @@ void snapshot_peak(ImageState& s) {
 
 void add_live(ImageState& s, std::uint64_t address, std::uint64_t size, std::uint32_t site,
               std::uint64_t seq) {
-  auto [info, inserted] = s.live.insert(address, Live{size, seq, site});
-  if (!inserted) {
+  Live replaced;
+  if (s.live.insert(address, Live{size, seq, site}, replaced)) {
     // The old block's free never reached us (freed untracked, e.g. from a signal handler while
     // inside a hook): it is gone now that the allocator handed the address out again.
-    SiteStats& old = s.out.sites[info->site];
+    SiteStats& old = s.out.sites[replaced.site];
     old.live_count -= 1;
-    old.live_bytes -= info->size;
-    s.out.current_bytes -= info->size;
+    old.live_bytes -= replaced.size;
+    s.out.current_bytes -= replaced.size;
     s.out.current_blocks -= 1;
-    *info = Live{size, seq, site};
   }
   SiteStats& st = s.out.sites[site];
   st.live_count += 1;
@@ -204,13 +203,12 @@ void apply_alloc(ImageState& s, ThreadCursor& cursor, std::uint64_t address, std
 void apply_free(ImageState& s, ThreadCursor& cursor, std::uint64_t address, std::uint64_t seq) {
   const bool right_after = cursor.last_alloc == address;
   cursor.last_alloc = 0;
-  Live* found = s.live.find(address);
-  if (found == nullptr || found->seq > seq) {
+  Live block;
+  if (!s.live.find(address, block) || block.seq > seq) {
     s.early_frees[address].push_back(seq);
     return;
   }
   if (s.peak_pending) snapshot_peak(s);
-  const Live block = *found;
   s.live.erase(address);
   SiteStats& st = s.out.sites[block.site];
   st.live_count -= 1;
@@ -266,6 +264,7 @@ void apply_ready(ImageState& s) {
 
 // Gives up on the missing seq at next_seq (and any after it) up to the first held event.
 void skip_gap(ImageState& s) {
+  if (s.held > 0 && slot_of(s, s.next_seq).cursor == nullptr) s.live.keep_seqs();
   while (s.held > 0 && slot_of(s, s.next_seq).cursor == nullptr) {
     ++s.next_seq;
     ++s.forced_gaps;
@@ -291,6 +290,7 @@ void grow_ring(ImageState& s) {
 // numbered before it has been, so the heap, its peak and the timeline follow the program's order.
 void deliver(ImageState& s, const HeldEvent& e) {
   if (e.seq < s.next_seq) {  // after a gap given up on
+    s.live.keep_seqs();
     apply(s, e);
     return;
   }
@@ -300,6 +300,7 @@ void deliver(ImageState& s, const HeldEvent& e) {
     return;
   }
   if (e.seq - s.next_seq >= kMaxHeld) {  // further ahead than any batch in flight can be
+    s.live.keep_seqs();
     apply_all(s);
     s.forced_gaps += e.seq - s.next_seq;
     s.next_seq = e.seq + 1;
@@ -309,6 +310,7 @@ void deliver(ImageState& s, const HeldEvent& e) {
   while (e.seq - s.next_seq >= s.ring.size()) grow_ring(s);
   HeldEvent& slot = slot_of(s, e.seq);
   if (slot.cursor != nullptr) {  // a seq sent twice: not the preload's doing; keep both events
+    s.live.keep_seqs();
     apply(s, e);
     return;
   }
@@ -505,15 +507,15 @@ struct HeapAnalysis::Impl {
     std::vector<LiveBlock> blocks;
     std::vector<std::uint32_t> sites;
     blocks.reserve(s.live.size());
-    std::vector<std::pair<std::uint64_t, const Live*>> sorted;
+    std::vector<std::pair<std::uint64_t, Live>> sorted;
     sorted.reserve(s.live.size());
     s.live.for_each(
-        [&](std::uint64_t address, const Live& block) { sorted.emplace_back(address, &block); });
+        [&](std::uint64_t address, const Live& block) { sorted.emplace_back(address, block); });
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b2) { return a.first < b2.first; });
     for (const auto& [address, block] : sorted) {
-      blocks.push_back({address, std::max<std::uint64_t>(block->size, 1)});
-      sites.push_back(block->site);
+      blocks.push_back({address, std::max<std::uint64_t>(block.size, 1)});
+      sites.push_back(block.site);
     }
     std::vector<AddressRange> exclude{{b.exclude_begin, b.exclude_end}};
     if (b.dead_stack_end > b.dead_stack_begin)
@@ -524,7 +526,7 @@ struct HeapAnalysis::Impl {
         SiteStats& st = s.out.sites[sites[i]];
         const auto kind = static_cast<std::size_t>(result->kind[i]);
         st.leak_count[kind] += 1;
-        st.leak_bytes[kind] += sorted[i].second->size;
+        st.leak_bytes[kind] += sorted[i].second.size;
       }
       s.out.reachability = Reachability::classified;
       s.out.reachability_note = fmt::format("scanned {} bytes of memory", result->bytes_scanned);

@@ -345,21 +345,52 @@ TEST(AddressMap, AgreesWithAnUnorderedMapUnderRandomInsertsAndErases) {
       m.erase(address);
       ref.erase(address);
     } else {
-      auto [info, inserted] = m.insert(address, {static_cast<std::uint64_t>(i), 0, 0});
-      EXPECT_EQ(inserted, ref.find(address) == ref.end());
-      info->size = static_cast<std::uint64_t>(i);
-      ref[address] = static_cast<std::uint64_t>(i);
+      // Every 7th block is larger than a slot's 32-bit size holds.
+      const std::uint64_t size = i % 7 == 0 ? (std::uint64_t{5} << 32) + i : i;
+      LiveBlockInfo replaced;
+      const bool existed = m.insert(address, {size, 0, static_cast<std::uint32_t>(i)}, replaced);
+      EXPECT_EQ(existed, ref.find(address) != ref.end());
+      if (existed) {
+        EXPECT_EQ(replaced.size, ref[address]);
+      }
+      ref[address] = size;
     }
   }
   EXPECT_EQ(m.size(), ref.size());
   for (const auto& [address, size] : ref) {
-    const auto* found = m.find(address);
-    ASSERT_NE(found, nullptr);
-    EXPECT_EQ(found->size, size);
+    LiveBlockInfo found;
+    ASSERT_TRUE(m.find(address, found));
+    EXPECT_EQ(found.size, size);
   }
   std::size_t visited = 0;
-  m.for_each([&](std::uint64_t, const LiveBlockInfo&) { ++visited; });
+  m.for_each([&](std::uint64_t address, const LiveBlockInfo& info) {
+    ++visited;
+    EXPECT_EQ(info.size, ref.at(address));
+  });
   EXPECT_EQ(visited, ref.size());
+}
+
+TEST(AddressMap, SequenceNumbersAreKeptOnlyFromKeepSeqsOn) {
+  AddressMap m;
+  LiveBlockInfo replaced, found;
+  EXPECT_FALSE(m.insert(0x1000, {16, 5, 1}, replaced));
+  ASSERT_TRUE(m.find(0x1000, found));
+  EXPECT_EQ(found.seq, 0u);  // in order: older than any event to come
+  m.keep_seqs();
+  EXPECT_FALSE(m.insert(0x2000, {32, 9, 2}, replaced));
+  ASSERT_TRUE(m.find(0x2000, found));
+  EXPECT_EQ(found.seq, 9u);
+  EXPECT_EQ(found.size, 32u);
+  EXPECT_EQ(found.site, 2u);
+  EXPECT_TRUE(m.insert(0x1000, {48, 12, 3}, replaced));  // overwritten: now with its seq
+  EXPECT_EQ(replaced.size, 16u);
+  ASSERT_TRUE(m.find(0x1000, found));
+  EXPECT_EQ(found.seq, 12u);
+  m.erase(0x2000);
+  EXPECT_FALSE(m.find(0x2000, found));
+  EXPECT_FALSE(m.insert(0x2000, {8, 20, 4}, replaced));
+  ASSERT_TRUE(m.find(0x2000, found));
+  EXPECT_EQ(found.seq, 20u);
 }
 
 }  // namespace
