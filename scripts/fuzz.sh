@@ -14,7 +14,7 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(pprof gzip input detect folded perf_script speedscope perf_data kallsyms_cache symbol_cache
-           config duration http_request query_string event_spec heap_wire)
+           unwind_cache config duration http_request query_string event_spec heap_wire)
 fi
 build="${FUZZ_BUILD:-build-fuzz}"
 

@@ -123,104 +123,7 @@ struct UnwindTables::Compiled {
   bool from_cache = false;
 };
 
-namespace {
-
-// ---- The on-disk cache of compiled tables ------------------------------------------------------
-// One file per ELF file version (path, size, mtime, device, inode), so a second recording loads
-// its tables without compiling them: "PSUT", version, the segments, then the kernel rows as they
-// go into the map. Bounded to kCacheBytes (the oldest files go first). What is read back is checked
-// (sizes, sorted rows); a bad file is ignored and rewritten.
-constexpr char kCacheMagic[4] = {'P', 'S', 'U', 'T'};
-constexpr std::uint32_t kCacheVersion = 1;
-constexpr std::uint64_t kCacheBytes = std::uint64_t{512} << 20;
-constexpr std::uint64_t kMaxCachedRows = std::uint64_t{64} << 20;
-
-std::string cache_file(const std::string& dir, const std::string& path) {
-  struct stat st {};
-  if (dir.empty() || ::stat(path.c_str(), &st) != 0) return {};
-  const std::string id =
-      fmt::format("{}|{}|{}.{}|{}|{}", path, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                  static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino));
-  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
-  for (unsigned char c : id) h = (h ^ c) * 0x100000001b3ULL;
-  return fmt::format("{}/{:016x}.rows", dir, h);
-}
-
-bool read_cached(const std::string& file, UnwindTables::CachedTable& out) {
-  std::ifstream in(file, std::ios::binary);
-  char magic[4] = {};
-  std::uint32_t version = 0;
-  std::uint64_t nseg = 0, nrows = 0;
-  if (!in.read(magic, 4) || std::memcmp(magic, kCacheMagic, 4) != 0) return false;
-  if (!in.read(reinterpret_cast<char*>(&version), sizeof(version)) || version != kCacheVersion) {
-    return false;
-  }
-  if (!in.read(reinterpret_cast<char*>(&nseg), sizeof(nseg)) || nseg > 1024) return false;
-  out.segments.resize(nseg);
-  for (auto& seg : out.segments) {
-    std::uint64_t f[5];
-    if (!in.read(reinterpret_cast<char*>(f), sizeof(f))) return false;
-    seg = unwind::LoadSegment{f[0], f[1], f[2], f[3], f[4] != 0};
-  }
-  if (!in.read(reinterpret_cast<char*>(&nrows), sizeof(nrows)) || nrows == 0 ||
-      nrows > kMaxCachedRows) {
-    return false;
-  }
-  out.rows.resize(nrows);
-  if (!in.read(reinterpret_cast<char*>(out.rows.data()),
-               static_cast<std::streamsize>(nrows * sizeof(ps_kernel_row)))) {
-    return false;
-  }
-  for (std::size_t i = 1; i < out.rows.size(); ++i) {
-    if (out.rows[i].pc <= out.rows[i - 1].pc) return false;
-  }
-  return true;
-}
-
-void write_cached(const std::string& dir, const std::string& file,
-                  const UnwindTables::CachedTable& t) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  const std::string tmp = fmt::format("{}.tmp.{}", file, ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    const std::uint64_t nseg = t.segments.size(), nrows = t.rows.size();
-    out.write(kCacheMagic, 4);
-    out.write(reinterpret_cast<const char*>(&kCacheVersion), sizeof(kCacheVersion));
-    out.write(reinterpret_cast<const char*>(&nseg), sizeof(nseg));
-    for (const auto& seg : t.segments) {
-      const std::uint64_t f[5] = {seg.offset, seg.vaddr, seg.filesz, seg.memsz,
-                                  seg.executable ? 1U : 0U};
-      out.write(reinterpret_cast<const char*>(f), sizeof(f));
-    }
-    out.write(reinterpret_cast<const char*>(&nrows), sizeof(nrows));
-    out.write(reinterpret_cast<const char*>(t.rows.data()),
-              static_cast<std::streamsize>(nrows * sizeof(ps_kernel_row)));
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      return;
-    }
-  }
-  std::filesystem::rename(tmp, file, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
-  // Keep the directory under its bound: the least recently written files go.
-  std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> files;
-  std::uint64_t total = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (!e.is_regular_file(ec)) continue;
-    total += e.file_size(ec);
-    files.emplace_back(e.last_write_time(ec), e.path());
-  }
-  if (total <= kCacheBytes) return;
-  std::sort(files.begin(), files.end());
-  for (const auto& [when, path] : files) {
-    if (total <= kCacheBytes) break;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (std::filesystem::remove(path, ec)) total -= std::min<std::uint64_t>(total, size);
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string UnwindTables::default_cache_dir() {
   if (const char* dir = std::getenv("PERFSCOPE_UNWIND_CACHE"); dir != nullptr && dir[0] != '\0') {
@@ -241,11 +144,9 @@ UnwindTables::Compiled UnwindTables::build(const std::string& key, const std::st
                                            const std::string& cache_dir) {
   Compiled done;
   done.key = key;
-  const std::string cached = cache_file(cache_dir, path);
-  CachedTable t;
-  if (!cached.empty() && read_cached(cached, t)) {
-    done.rows = std::move(t.rows);
-    done.segments = std::move(t.segments);
+  if (auto t = unwind_cache::read(cache_dir, path)) {
+    done.rows = std::move(t->rows);
+    done.segments = std::move(t->segments);
     done.from_cache = true;
     return done;
   }
@@ -261,7 +162,7 @@ UnwindTables::Compiled UnwindTables::build(const std::string& key, const std::st
     done.error = "its CFI has no rows";
     return done;
   }
-  if (!cached.empty()) write_cached(cache_dir, cached, CachedTable{done.rows, done.segments});
+  (void)unwind_cache::write(cache_dir, path, unwind_cache::Table{done.rows, done.segments});
   return done;
 }
 
@@ -530,10 +431,8 @@ void UnwindTables::prepare(const std::string& path) {
   if (file == nullptr || file->compiled || file->queued) return;
   // From the cache at once when it holds the file (a read: milliseconds), so the command's first
   // samples are walked; else on the compiling thread.
-  CachedTable cached;
-  const std::string cache_path = cache_file(cache_dir_, path);
-  if (!cache_path.empty() && read_cached(cache_path, cached)) {
-    take_compiled(Compiled{key, "", std::move(cached.rows), std::move(cached.segments), true});
+  if (auto cached = unwind_cache::read(cache_dir_, path)) {
+    take_compiled(Compiled{key, "", std::move(cached->rows), std::move(cached->segments), true});
     return;
   }
   queue(*file);

@@ -26,6 +26,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bpf/unwind_cache.hpp"
 #include "unwind/cfi_table.hpp"
 #include "unwind_abi.h"
 
@@ -65,11 +66,6 @@ class UnwindTables {
   static std::string default_cache_dir();
   const std::string& cache_dir() const { return cache_dir_; }
 
-  // A compiled table as the cache file holds it.
-  struct CachedTable {
-    std::vector<ps_kernel_row> rows;
-    std::vector<unwind::LoadSegment> segments;
-  };
   ~UnwindTables();
   UnwindTables(const UnwindTables&) = delete;
   UnwindTables& operator=(const UnwindTables&) = delete;
