@@ -161,7 +161,8 @@ TEST(RecordCfi, ALibraryLoadedDuringTheRecordingIsWalked) {
   }
   static const std::regex all(R"((\d+) the module's table was still being built)");
   if (std::smatch m; std::regex_search(r.err, m, all)) pending = std::stoll(m[1]);
-  EXPECT_LE(in_library, plugin - full) << r.err;
+  // (Not every walk stopped in the library is counted in `plugin`: a sample in uc_plugin_outer
+  // or the library's PLT has another leaf.)
   EXPECT_LE(in_library, pending) << r.err;
   EXPECT_GE(full, 100) << r.err;
   const std::int64_t excused = std::min(pending, plugin - full);
