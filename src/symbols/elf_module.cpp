@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -384,6 +385,8 @@ struct ElfModule::State {
     bool functions_indexed = false;
     std::vector<AddressRange> function_ranges;  // index into functions
     std::vector<Dwarf_Die> functions;
+    bool comp_dir_read = false;
+    std::string comp_dir = {};  // DW_AT_comp_dir, when absolute
   };
   std::vector<Unit> units;
   std::vector<AddressRange> unit_ranges;  // index into units
@@ -446,10 +449,26 @@ struct ElfModule::State {
     return r == nullptr ? nullptr : &unit.functions[r->index];
   }
 
+  // A source file's name, absolute. libdw gives a line table's name as the table spells it, and
+  // one whose directory is relative stays relative (gcc -g ../src/x.c run in /a/build gives
+  // "../src/x.c"), which a reader would then look for from wherever perfscope runs. Like
+  // addr2line, join it to the unit's compilation directory (DW_AT_comp_dir): "/a/src/x.c".
+  static std::string source_name(Unit& unit, const char* name) {
+    if (name[0] == '/' || name[0] == '\0') return name;
+    if (!unit.comp_dir_read) {
+      unit.comp_dir_read = true;
+      Dwarf_Attribute attr;
+      const char* dir = dwarf_formstring(dwarf_attr(&unit.die, DW_AT_comp_dir, &attr));
+      if (dir != nullptr && dir[0] == '/') unit.comp_dir = dir;
+    }
+    if (unit.comp_dir.empty()) return name;
+    return (std::filesystem::path(unit.comp_dir) / name).lexically_normal().string();
+  }
+
   static void line_at(Unit& unit, std::uint64_t pc, Frame& f) {
     Dwarf_Line* line = dwarf_getsrc_die(&unit.die, pc);
     if (line == nullptr) return;
-    if (const char* file = dwarf_linesrc(line, nullptr, nullptr)) f.file = file;
+    if (const char* file = dwarf_linesrc(line, nullptr, nullptr)) f.file = source_name(unit, file);
     int number = 0;
     if (dwarf_lineno(line, &number) == 0 && number > 0) f.line = static_cast<std::uint32_t>(number);
   }
@@ -465,7 +484,9 @@ struct ElfModule::State {
     std::size_t count = 0;
     if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &file) == 0 &&
         dwarf_getsrcfiles(&unit.die, &files, &count) == 0 && file < count) {
-      if (const char* name = dwarf_filesrc(files, file, nullptr, nullptr)) f.file = name;
+      if (const char* name = dwarf_filesrc(files, file, nullptr, nullptr)) {
+        f.file = source_name(unit, name);
+      }
     }
   }
 };

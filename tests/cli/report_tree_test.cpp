@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -450,6 +451,42 @@ TEST_F(RecordedTree, AnnotateShowsTheHotLine) {
   }
   EXPECT_TRUE(has(best_line, "HOT-LINE")) << r.out;
   EXPECT_TRUE(has(r.out, "tree.cpp:\n")) << r.out;
+}
+
+// A program compiled from a relative path (gcc -g ../src/hot.c, run in build/): its DWARF names
+// "../src/hot.c" relative to the compilation directory, so the source is found from any working
+// directory, as addr2line finds it, not looked up from where perfscope runs.
+TEST(ReportAnnotate, ARelativeSourcePathIsFoundFromAnyDirectory) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
+  PS_REQUIRE(program("gcc"));
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("src"));
+  std::filesystem::create_directories(dir.file("build"));
+  {
+    std::ofstream src(dir.file("src/hot.c"));
+    src << "#include <stdlib.h>\n"
+           "static volatile unsigned long sink;\n"
+           "__attribute__((noinline)) static void spin(unsigned long n) {\n"
+           "  unsigned long x = 1;\n"
+           "  for (unsigned long i = 0; i < n; ++i) x = x * 6364136223846793005UL + (x >> 17);"
+           "  /* RELATIVE-HOT */\n"
+           "  sink = x;\n"
+           "}\n"
+           "int main(int argc, char** argv) { spin(strtoul(argv[1], 0, 10)); return 0; }\n";
+  }
+  const auto cc = run(
+      {find_on_path("gcc"), "-g", "-O1", "-fno-omit-frame-pointer", "../src/hot.c", "-o", "hot"},
+      {.cwd = dir.file("build")});
+  ASSERT_EQ(cc.exit_code, 0) << cc.err;
+  const auto rec = run({perfscope_binary(), "record", "--backend", "perf", "-F", "999", "-o",
+                        dir.file("hot.pb.gz"), "--", dir.file("build/hot"), "300000000"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  const auto r =
+      run({perfscope_binary(), "report", "-i", dir.file("hot.pb.gz"), "--annotate", "spin"},
+          {.cwd = "/"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "RELATIVE-HOT")) << r.out;
+  EXPECT_TRUE(has(r.out, dir.file("src/hot.c"))) << r.out;
 }
 
 TEST(ReportDisassembly, FunctionWithoutReadableSourceIsDisassembled) {
