@@ -21,15 +21,8 @@
 namespace perfscope::bpf {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using testing::slurp;
+using testing::spit;
 
 bool same_table(const unwind_cache::Table& a, const unwind_cache::Table& b) {
   if (a.rows.size() != b.rows.size() || a.segments.size() != b.segments.size()) return false;

@@ -33,15 +33,8 @@ constexpr const char* kModules = "nf_tables 8192 0 - Live 0xffffffffc0001000\n";
 // /sys/kernel/notes: one GNU build-id note (namesz 4, descsz 4, type 3).
 const std::string kNotes("\x04\0\0\0\x04\0\0\0\x03\0\0\0GNU\0\xde\xad\xbe\xef", 20);
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using testing::slurp;
+using testing::spit;
 
 class KallsymsCache : public testing::TempDirTest {
  protected:

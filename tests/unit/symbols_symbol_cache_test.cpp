@@ -29,15 +29,8 @@
 namespace perfscope::symbols {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using testing::slurp;
+using testing::spit;
 
 // Every field of a lookup's frames, one line each.
 std::string describe(const std::vector<Frame>& frames) {

@@ -8,9 +8,22 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace perfscope::testing {
+
+// A whole file's bytes ("" when it cannot be read), and a file made of exactly `bytes`: for the
+// tests that damage files byte by byte.
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+inline void spit(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
 
 class TempDirTest : public ::testing::Test {
  protected:
