@@ -190,9 +190,6 @@ class Model {
     std::span<const std::uint64_t> raw;
     bool operator==(const StackRef& o) const;
   };
-  struct StackRefHash {
-    std::size_t operator()(const StackRef& r) const { return static_cast<std::size_t>(r.hash); }
-  };
   struct Delta {
     std::uint32_t stack = 0;
     std::uint64_t count = 0, period = 0;
