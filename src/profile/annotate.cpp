@@ -21,6 +21,31 @@ std::string leaf_function(const Profile& p, const Location& l) {
                          : function_name(p, p.function(l.lines.back().function_id));
 }
 
+// A demangled name without its scope, template arguments and parameters: "spin" for
+// "ns::spin(unsigned long)", "push_back" for "std::vector<int>::push_back(int const&)".
+std::string_view bare_name(std::string_view name) {
+  int angle = 0, paren = 0;
+  std::size_t start = 0, end = name.size();
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '<') ++angle;
+    if (c == '>' && angle > 0) --angle;
+    if (angle > 0) continue;
+    if (c == '(') {
+      if (paren++ == 0 && end == name.size()) end = i;
+    } else if (c == ')' && paren > 0) {
+      --paren;
+    } else if (paren == 0 && end == name.size() && c == ':' && i + 1 < name.size() &&
+               name[i + 1] == ':') {
+      start = i + 2;
+    }
+  }
+  std::string_view out = name.substr(start, end > start ? end - start : 0);
+  if (const auto lt = out.find('<'); lt != std::string_view::npos && lt > 0)
+    out = out.substr(0, lt);
+  return out;
+}
+
 std::vector<std::string> split_lines(const std::string& text) {
   std::vector<std::string> out;
   std::size_t at = 0;
@@ -97,6 +122,15 @@ Result<Annotation> annotate(const Profile& p, const std::string& name, std::size
     if (found.empty()) {
       return Error{fmt::format("no samples ran in a function matching '{}'", printable(name)), 0,
                    "  the functions that ran are the Self rows of `perfscope report`"};
+    }
+    if (found.size() > 1) {
+      // "spin" names ns::spin(unsigned long) rather than _raw_spin_lock when only one function
+      // that ran is called exactly that.
+      std::vector<std::string> exact;
+      for (const auto& f : found) {
+        if (bare_name(f) == name) exact.push_back(f);
+      }
+      if (exact.size() == 1) found = std::move(exact);
     }
     if (found.size() > 1) {
       if (found.size() > 10) found.resize(10);

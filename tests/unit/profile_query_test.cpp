@@ -1,6 +1,7 @@
 // Queries behind `perfscope report`: self and total, grouping, filters, ordering, totals.
 #include <gtest/gtest.h>
 
+#include "profile/annotate.hpp"
 #include "profile/names.hpp"
 #include "profile/query.hpp"
 #include "unit/profile_builder.hpp"
@@ -285,6 +286,28 @@ TEST(Names, KernelMappingsAndPrintableNames) {
   EXPECT_EQ(printable("a\nb\tc"), "a b c");
   EXPECT_EQ(basename("/usr/lib/libc.so.6"), "libc.so.6");
   EXPECT_EQ(basename("[kernel.kallsyms]"), "[kernel.kallsyms]");
+}
+
+// `report --annotate spin` picks the one function called exactly spin (whatever its scope and
+// parameters) over others whose names only contain it, such as the kernel's spinlocks.
+TEST(Annotate, AnExactNameWinsOverNamesContainingIt) {
+  TestProfile t;
+  t.add({"main", "ns::spin(unsigned long, unsigned long)"}, 5);
+  t.add({"main", "_raw_spin_rq_lock_irqsave"}, 1);
+  t.add({"main", "std::vector<int>::push_back(int const&)"}, 2);
+  t.add({"main", "spinner<spin>::run() const"}, 1);
+  auto a = annotate(t.p, "spin", 0);
+  ASSERT_TRUE(a) << a.error().describe();
+  EXPECT_EQ(a->function, "ns::spin(unsigned long, unsigned long)");
+  EXPECT_EQ(a->total, 5);
+  auto b = annotate(t.p, "push_back", 0);
+  ASSERT_TRUE(b) << b.error().describe();
+  EXPECT_EQ(b->function, "std::vector<int>::push_back(int const&)");
+  // Two functions containing "_spin" and none called that: still ambiguous.
+  t.add({"main", "_raw_spin_lock"}, 1);
+  auto c = annotate(t.p, "_spin", 0);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().describe().find("matches several functions"), std::string::npos);
 }
 
 }  // namespace
