@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -119,7 +120,10 @@ void* bootstrap_alloc(std::size_t size, std::size_t align = 16) {
 enum class State : int { uninitialized, initializing, tracking, passthrough, finished };
 std::atomic<State> state{State::uninitialized};
 
-int out_fd = -1;  // the pipe's write end; -1 when not tracking
+int out_fd = -1;             // the stream's write end; -1 when not tracking
+bool out_is_socket = false;  // a unix stream socket (a started command), not a pipe (attached)
+// The largest events packet: PIPE_BUF on a pipe (atomic writes), larger on the socket.
+std::uint32_t batch_limit = wire::kPacketBytes;
 wire::Unwind unwind_mode = wire::Unwind::frame_pointers;
 std::atomic<std::uint64_t> next_seq{1};
 std::atomic<std::uint32_t> next_stack_id{1};
@@ -141,17 +145,36 @@ pid_t current_tid() {
   return static_cast<pid_t>(syscall(SYS_gettid));
 }
 
-// Writes one whole packet. A full pipe blocks (perfscope is behind); EINTR retries. Any other
-// failure (perfscope gone) stops tracking: the program goes on untraced. SIGPIPE is blocked
-// around the write, and one it raised is taken back, so a program that outlives perfscope is
-// never killed by it.
+// Writes one whole packet. A full pipe or socket blocks (perfscope is behind); EINTR retries.
+// Any other failure (perfscope gone) stops tracking: the program goes on untraced, and is never
+// killed by SIGPIPE for it. A command perfscope started writes to a unix stream socket, where
+// send(MSG_NOSIGNAL) raises no SIGPIPE. A process perfscope attached to writes to a named pipe:
+// there SIGPIPE is blocked around the write (two more system calls per packet), and one it raised
+// is taken back.
 void write_packet(const void* data, std::size_t bytes) {
   if (out_fd < 0) return;
+  const char* p = static_cast<const char*>(data);
+  if (out_is_socket) {
+    // A send of at most kMaxPacketBytes is queued whole (one buffer of the socket: the kernel
+    // splits a stream send only past half the send buffer, or past 32 KiB and a page), so packets
+    // never interleave, as on a pipe.
+    while (bytes > 0) {
+      const ssize_t n = ::send(out_fd, p, bytes, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        out_fd = -1;
+        state.store(State::passthrough);
+        return;
+      }
+      p += n;
+      bytes -= static_cast<std::size_t>(n);
+    }
+    return;
+  }
   sigset_t pipe_signal, old_mask;
   sigemptyset(&pipe_signal);
   sigaddset(&pipe_signal, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_signal, &old_mask);
-  const char* p = static_cast<const char*>(data);
   while (bytes > 0) {
     const ssize_t n = ::write(out_fd, p, bytes);
     if (n < 0 && errno == EINTR) continue;
@@ -206,7 +229,7 @@ struct ThreadState {
   std::uint64_t last_coarse_ns;
   std::uint32_t events_since_clock;   // the clock is read every kClockEvery events
   std::uintptr_t stack_lo, stack_hi;  // for frame-pointer walks
-  alignas(64) unsigned char batch[wire::kPacketBytes];
+  alignas(64) unsigned char batch[wire::kMaxPacketBytes];
   CacheSlot cache[kCacheSlots];
 };
 
@@ -327,7 +350,7 @@ ThreadState* thread_state() {
 }
 
 void* append(ThreadState* t, std::size_t bytes) {
-  if (t->used + bytes > wire::kPacketBytes) {
+  if (t->used + bytes > batch_limit) {
     flush(t);
     steal_stale_batches(t);
   }
@@ -765,7 +788,12 @@ void initialize() {
     fd = static_cast<int>(strtol(spec, &end, 10));
     if (end != nullptr && *end == ':') inode = strtoull(end + 1, nullptr, 10);
     struct stat st {};
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode) || st.st_ino != inode) fd = -1;
+    if (fd < 0 || fstat(fd, &st) != 0 || !(S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) ||
+        st.st_ino != inode) {
+      fd = -1;
+    }
+    out_is_socket = fd >= 0 && S_ISSOCK(st.st_mode);
+    if (out_is_socket) batch_limit = wire::kMaxPacketBytes;
   }
   const char* mode = getenv(wire::kEnvUnwind);
   if (mode != nullptr && std::strcmp(mode, "dwarf") == 0) unwind_mode = wire::Unwind::dwarf;

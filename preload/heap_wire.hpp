@@ -1,9 +1,12 @@
 // The byte stream perfscope's heap preload (libperfscope-heap.so) writes to `perfscope mem`: what
 // a traced process allocated and freed, the stacks that did it, and its memory map.
 //
-// Transport: one pipe shared by every traced process (fork children and exec'd programs inherit
-// it). Each write(2) is one packet of at most kPacketBytes = PIPE_BUF bytes, so packets of
-// different threads and processes never interleave; within a packet, records are 8-byte aligned.
+// Transport: one unix stream socket (a command perfscope started) or named pipe (a process it
+// attached to) shared by every traced process (fork children and exec'd programs inherit it). Each
+// send/write is one packet, so packets of different threads and processes never interleave: on a
+// pipe at most kPacketBytes = PIPE_BUF bytes (atomic by POSIX), on the socket at most
+// kMaxPacketBytes (Linux queues a unix stream send of up to half the send buffer as one buffer,
+// whole). Within a packet, records are 8-byte aligned.
 // A thread's packets arrive in the order it wrote them; across threads, `seq` (one counter per
 // process, incremented per event) says which event happened first. Every seq a process takes is
 // sent exactly once (an alloc, a free or a skip record), from HelloBody::first_seq on, so the
@@ -21,7 +24,10 @@ namespace perfscope::heap_wire {
 
 constexpr std::uint32_t kMagic = 0x31485350;  // "PSH1"
 constexpr std::uint32_t kPacketBytes = 4096;  // PIPE_BUF on Linux: one write() is atomic
-constexpr std::uint32_t kMaxFrames = 64;      // stack frames kept per allocation
+// An events packet sent over the unix stream socket of a started command may be this large (one
+// send() of it is queued whole; fewer, larger sends cost the program fewer system calls).
+constexpr std::uint32_t kMaxPacketBytes = 16384;
+constexpr std::uint32_t kMaxFrames = 64;  // stack frames kept per allocation
 
 // Environment the preload reads (set by `perfscope mem`).
 constexpr const char* kEnvFd = "PERFSCOPE_HEAP_FD";          // "FD:INODE" of the pipe's write end

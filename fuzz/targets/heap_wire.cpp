@@ -26,7 +26,7 @@ void disarm_scan_replies(std::string& bytes) {
   while (bytes.size() - at >= sizeof(wire::PacketHeader)) {
     wire::PacketHeader h;
     std::memcpy(&h, bytes.data() + at, sizeof h);
-    if (h.magic != wire::kMagic || h.bytes < sizeof h || h.bytes > wire::kPacketBytes ||
+    if (h.magic != wire::kMagic || h.bytes < sizeof h || h.bytes > wire::kMaxPacketBytes ||
         h.bytes % 8 != 0 || bytes.size() - at < h.bytes) {
       return;
     }
@@ -56,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::memcpy(&first_pid, bytes.data() + offsetof(wire::PacketHeader, pid), sizeof first_pid);
   }
   analysis.set_command_pid(first_pid);
-  // Pieces of a size taken from the input's length: 1 to 4 KiB + 7 bytes, never packet-aligned.
-  const std::size_t piece = 1 + size % (wire::kPacketBytes + 7);
+  // Pieces of a size taken from the input's length: 1 to 16 KiB + 7 bytes, never packet-aligned.
+  const std::size_t piece = 1 + size % (wire::kMaxPacketBytes + 7);
   std::string_view rest = bytes;
   while (!rest.empty()) {
     const std::size_t n = std::min(piece, rest.size());

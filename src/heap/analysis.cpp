@@ -664,7 +664,7 @@ Status HeapAnalysis::feed(std::string_view bytes) {
     const auto* p = reinterpret_cast<const unsigned char*>(m.pending.data() + at);
     wire::PacketHeader h;
     std::memcpy(&h, p, sizeof h);
-    if (h.magic != wire::kMagic || h.bytes < sizeof h || h.bytes > wire::kPacketBytes ||
+    if (h.magic != wire::kMagic || h.bytes < sizeof h || h.bytes > wire::kMaxPacketBytes ||
         h.bytes % 8 != 0) {
       return Error{fmt::format("reading the heap event stream: a packet with magic {:#x} and "
                                "size {} at byte {} is not from perfscope's heap preload",

@@ -1,9 +1,9 @@
 // Tracker: one heap-tracking run of a command, as a library (`perfscope mem` and scenario's memory
 // phase are its clients). It owns the preload session: it finds libperfscope-heap.so, decides how
-// the preload captures stacks, makes the pipe the preload writes to, starts the command held
-// (process::Workload) with LD_PRELOAD, the pipe's descriptor number and the unwind mode set in the
-// command's environment only, reads the event stream into HeapAnalysis until every traced process
-// is gone, and returns the process images with their symbolized profile.
+// the preload captures stacks, makes the socket the preload writes to, starts the command held
+// (process::Workload) with LD_PRELOAD, the socket's descriptor number and the unwind mode set in
+// the command's environment only, reads the event stream into HeapAnalysis until every traced
+// process is gone, and returns the process images with their symbolized profile.
 //
 // The caller's process is left as it was: its environment, signal dispositions and descriptors.
 // A stop request (a descriptor that becomes readable, such as a signalfd) is passed on to the
@@ -11,7 +11,7 @@
 // The library never prints: what a person should read comes back in TrackResult::notes.
 //
 // Threads: a Tracker is used from one thread. Another thread of the caller that forks while open()
-// runs hands its child the pipe's write end (the command's copy is not close-on-exec); after
+// runs hands its child the socket's write end (the command's copy is not close-on-exec); after
 // open() only the command holds it.
 #pragma once
 
@@ -74,13 +74,13 @@ struct TrackResult {
 
 class Tracker {
  public:
-  struct Session;  // the held command or the attached process, the pipe's read end, the options
+  struct Session;  // the held command or the attached process, the stream's read end, the options
 
   Tracker(Tracker&&) noexcept;
   Tracker& operator=(Tracker&&) noexcept;
   ~Tracker();  // kills a command that was prepared but never run
 
-  // Checks the request, finds the preload, chooses the unwind mode, makes the pipe and prepares
+  // Checks the request, finds the preload, chooses the unwind mode, makes the socket and prepares
   // the command held before exec. Nothing runs until run().
   static Result<Tracker> open(TrackOptions options);
 
@@ -92,7 +92,7 @@ class Tracker {
   // Attached (TrackOptions::attach_pid): loads the tracker into the process, reads its events
   // until it exits, a stop request comes (not passed on: perfscope detaches) or the duration
   // ends, and returns what was allocated since. Otherwise:
-  // Starts the command and reads its events until every traced process has closed the pipe, or
+  // Starts the command and reads its events until every traced process has closed the socket, or
   // the command has exited and the processes it left behind were quiet for a second (they are
   // cut short). A stop request is passed on to the command; a command still running
   // process::Workload::kEndGraceSeconds later is killed (SIGKILL); a second request kills it at
