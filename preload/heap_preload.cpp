@@ -768,6 +768,18 @@ void at_exit_destructor() {
   finish(wire::ByeReason::exit, 0);
 }
 
+// The largest packet one send() on the socket queues whole: Linux splits a unix stream send
+// into buffers of at most half the send buffer less 64 bytes (and 32 KiB and a page).
+std::uint32_t socket_packet_limit(int fd) {
+  int sndbuf = 0;
+  socklen_t len = sizeof(sndbuf);
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) != 0) return wire::kPacketBytes;
+  const long half = (static_cast<long>(sndbuf) / 2 - 64) & ~7L;
+  if (half >= static_cast<long>(wire::kMaxPacketBytes)) return wire::kMaxPacketBytes;
+  return half > static_cast<long>(wire::kPacketBytes) ? static_cast<std::uint32_t>(half)
+                                                      : wire::kPacketBytes;
+}
+
 // Called once, from the first hook. Returns with state tracking or passthrough.
 void initialize() {
   State expected = State::uninitialized;
@@ -793,7 +805,7 @@ void initialize() {
       fd = -1;
     }
     out_is_socket = fd >= 0 && S_ISSOCK(st.st_mode);
-    if (out_is_socket) batch_limit = wire::kMaxPacketBytes;
+    if (out_is_socket) batch_limit = socket_packet_limit(fd);
   }
   const char* mode = getenv(wire::kEnvUnwind);
   if (mode != nullptr && std::strcmp(mode, "dwarf") == 0) unwind_mode = wire::Unwind::dwarf;
