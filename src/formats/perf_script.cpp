@@ -299,18 +299,21 @@ std::optional<FrameKind> parse_frame(std::string_view text, std::string& name, b
 }
 
 // perf's -F +srcline line under a frame: "FILE:LINE", "??:0", "[kernel.kallsyms][ADDR]", maybe
-// with " (discriminator N)".
+// with " (discriminator N)". An address perf cannot place is "MODULE[ADDR]", and the module's
+// name may hold spaces ("my gzip[4ce8]", "memfd:sealed-91 (deleted)[c584f]").
 bool is_srcline(std::string_view text) {
   text = trim(text);
   if (const std::size_t d = text.find(" (discriminator "); d != std::string_view::npos) {
     text = text.substr(0, d);
   }
-  if (text.empty() || text.find_first_of(" \t") != std::string_view::npos) return false;
+  if (text.empty() || text.find('\t') != std::string_view::npos) return false;
   if (text.back() == ']') {  // "[kernel.kallsyms][ffffffff8177d51a]", "gzip[cc5c]"
     const std::size_t open = text.rfind('[');
-    return open != std::string_view::npos &&
-           (open == 0 || is_hex_token(text.substr(open + 1, text.size() - open - 2)));
+    if (open == std::string_view::npos) return false;
+    if (open == 0) return text.find(' ') == std::string_view::npos;
+    return text[open - 1] != ' ' && is_hex_token(text.substr(open + 1, text.size() - open - 2));
   }
+  if (text.find(' ') != std::string_view::npos) return false;
   const std::size_t colon = text.rfind(':');  // "dl-sysdep.c:143", "??:0", ":0"
   return colon != std::string_view::npos && all_digits(text.substr(colon + 1));
 }
