@@ -200,6 +200,17 @@ void ProcessTable::on_comm(const CommRecord& c) {
 void ProcessTable::on_fork(const TaskRecord& t) {
   const auto pid = static_cast<pid_t>(t.pid);
   const auto parent_tid = static_cast<pid_t>(t.ptid);
+  // A thread the main thread starts takes its name then: its program's at the FORK's time. The
+  // main thread's latest COMM may be a later one (a perf.data holds each CPU's records in turn, so
+  // an exec's COMM can come before an earlier exec's in the file).
+  if (t.pid == t.ppid && t.ptid == t.pid && t.tid != t.pid) {
+    const std::string& program = spaces_[space_of(pid, t.time)].comm;
+    if (!program.empty()) {
+      auto [named, first] = thread_comms_.insert_or_assign(static_cast<pid_t>(t.tid), program);
+      if (first) process(pid).threads.push_back(static_cast<pid_t>(t.tid));
+      return;  // a new thread shares its process's address space
+    }
+  }
   if (auto it = thread_comms_.find(parent_tid); it != thread_comms_.end()) {
     auto [named, first] = thread_comms_.insert_or_assign(static_cast<pid_t>(t.tid), it->second);
     if (first && t.pid == t.ppid && t.tid != t.pid) {

@@ -95,6 +95,50 @@ TEST(ProcessTable, ForkCopiesTheParentAndThreadsShareIt) {
       << "an exited process keeps its mappings";
 }
 
+// perf record -g of pyenv's python3 shim (a bash script that execs bash, pyenv, ... python3): the
+// perf.data held the last exec's COMM (python3) before two earlier ones (pyenv-exec, bash), in the
+// order its CPUs' buffers were written. The threads python3 then started were named "bash", the
+// main thread's last COMM read, where perf report names them python3.
+TEST(ProcessTable, AThreadIsNamedAfterItsProgramAtTheForkWhateverTheRecordOrder) {
+  ProcessTable t;
+  auto exec = [&](std::string_view comm, std::uint64_t time) {
+    CommRecord c;
+    c.pid = c.tid = 10;
+    c.comm = comm;
+    c.exec = true;
+    c.id.time = time;
+    t.on_comm(c);
+  };
+  exec("python3", 100);
+  exec("python3", 400);  // written before the two execs that came first
+  exec("pyenv-exec", 200);
+  exec("bash", 300);
+  TaskRecord thread;
+  thread.pid = thread.ppid = thread.ptid = 10;
+  thread.tid = 12;
+  thread.time = 500;
+  t.on_fork(thread);
+
+  const auto now = t.space_of(10, 600);
+  EXPECT_EQ(t.thread_comm(12, now), "python3");
+  EXPECT_EQ(t.thread_comm(10, now), "python3");
+  EXPECT_EQ(t.thread_comm(10, t.space_of(10, 350)), "bash");
+
+  // A thread another thread starts takes that thread's own name.
+  CommRecord named;
+  named.pid = 10;
+  named.tid = 12;
+  named.comm = "worker";
+  named.id.time = 510;
+  t.on_comm(named);
+  TaskRecord child = thread;
+  child.tid = 13;
+  child.ptid = 12;
+  child.time = 520;
+  t.on_fork(child);
+  EXPECT_EQ(t.thread_comm(13, now), "worker");
+}
+
 TEST(ProcessTable, DataMappingsAreIgnoredAndBuildIdsKept) {
   ProcessTable t;
   t.on_mmap(mmap_of(10, 0x600000, 0x1000, 0, "/tmp/data", 100, /*prot=*/3));
