@@ -35,7 +35,8 @@ constexpr int kChildFdFloor = 200;
 // After the command exited, how long processes it left behind may keep the socket silent before
 // the run ends without them.
 constexpr std::uint64_t kLingerNs = 1'000'000'000;
-// A read of less than this many bytes is followed by a pause of kGatherNs (see read_stream).
+// A read of at least a full packet and less than this many bytes is followed by a pause of
+// kGatherNs (see read_stream).
 constexpr std::size_t kGatherBelow = 256 * 1024;
 constexpr long kGatherNs = 1'000'000;
 
@@ -280,10 +281,13 @@ class StreamReader {
     }
     if (auto s = analysis_.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n))); !s)
       return s.error();
-    // Little was waiting: let packets gather before the next read. A reader that waits in poll
-    // is woken by every packet (4 KiB), a wakeup and a context switch each, paid by the program
-    // that sends and by us; at 100 MB/s, 1 ms is a tenth of the socket's buffer.
-    if (static_cast<std::size_t>(n) < kGatherBelow) {
+    // Busy, but little was waiting: let packets gather before the next read. A reader that waits
+    // in poll is woken by every packet (16 KiB), a wakeup and a context switch each, paid by the
+    // program that sends and by us; at 100 MB/s, 1 ms is a tenth of the socket's buffer. Less
+    // than a full packet means a quiet stream (or a process at exit, waiting for its scan): no
+    // pause then.
+    if (static_cast<std::size_t>(n) >= heap_wire::kMaxPacketBytes &&
+        static_cast<std::size_t>(n) < kGatherBelow) {
       const timespec gather{0, kGatherNs};
       ::nanosleep(&gather, nullptr);
     }
