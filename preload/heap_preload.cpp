@@ -1,8 +1,9 @@
 // libperfscope-heap.so: the allocation tracker `perfscope mem` injects with LD_PRELOAD.
 //
 // Every allocation and free of the traced program becomes a small record in a per-thread batch
-// (no shared lock, no allocation, no system call on the fast path); a full batch is one write(2)
-// of at most PIPE_BUF bytes to the pipe named by PERFSCOPE_HEAP_FD. Each event takes a number
+// (no shared lock, no allocation, no system call on the fast path); a full batch is one send(2)
+// to the unix socket named by PERFSCOPE_HEAP_FD (one write(2) of at most PIPE_BUF bytes to a named
+// pipe when perfscope attached to a running process). Each event takes a number
 // from one process-wide counter (seq), so perfscope can apply the events of all threads in the
 // order they happened. A thread that stops allocating (waiting on a lock, joining workers) would
 // keep its last events in its batch and make perfscope hold everything that came after them: the
@@ -790,7 +791,7 @@ void initialize() {
   ++hook_depth;
   resolve_real(RTLD_NEXT);
 
-  // PERFSCOPE_HEAP_FD=FD:INODE. The inode check makes sure FD is still our pipe: a program may
+  // PERFSCOPE_HEAP_FD=FD:INODE. The inode check makes sure FD is still our socket: a program may
   // have closed it and opened something else under the same number.
   const char* spec = getenv(wire::kEnvFd);
   int fd = -1;

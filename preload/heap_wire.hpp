@@ -30,7 +30,7 @@ constexpr std::uint32_t kMaxPacketBytes = 16384;
 constexpr std::uint32_t kMaxFrames = 64;  // stack frames kept per allocation
 
 // Environment the preload reads (set by `perfscope mem`).
-constexpr const char* kEnvFd = "PERFSCOPE_HEAP_FD";          // "FD:INODE" of the pipe's write end
+constexpr const char* kEnvFd = "PERFSCOPE_HEAP_FD";          // "FD:INODE" of the socket's write end
 constexpr const char* kEnvUnwind = "PERFSCOPE_HEAP_UNWIND";  // "fp" or "dwarf"
 // Attaching (mem -p): perfscope dlopen()s the library into the running process and calls
 //   int perfscope_heap_attach(const char* fifo_path, unsigned unwind)   (Unwind; 0 or an errno)
