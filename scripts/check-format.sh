@@ -11,14 +11,20 @@ if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"
   exit 0
 fi
-bad=()
-for f in "${files[@]}"; do
-  [ -f "$f" ] || continue
-  if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then bad+=("$f"); fi
-done
-if [ ${#bad[@]} -gt 0 ]; then
-  echo "not clang-formatted (fix: scripts/check-format.sh --fix):"
-  printf '  %s\n' "${bad[@]}"
+# One clang-format for every file (a process per file took 48 s of CI, mostly process start-up).
+existing=()
+for f in "${files[@]}"; do [ -f "$f" ] && existing+=("$f"); done
+if report=$(clang-format --dry-run --Werror "${existing[@]}" 2>&1); then
+  echo "${#existing[@]} files clang-formatted"
+  exit 0
+fi
+mapfile -t bad < <(printf '%s\n' "$report" |
+  sed -n 's/^\(.*\):[0-9]*:[0-9]*: error: code should be clang-formatted.*/\1/p' | sort -u)
+if [ ${#bad[@]} -eq 0 ]; then
+  printf '%s\n' "$report" | head -20
+  echo "clang-format failed (above) before checking the layout"
   exit 1
 fi
-echo "${#files[@]} files clang-formatted"
+echo "not clang-formatted (fix: scripts/check-format.sh --fix):"
+printf '  %s\n' "${bad[@]}"
+exit 1
