@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <optional>
 
 #include "core/files.hpp"
 
@@ -189,6 +190,7 @@ void ProcessTable::on_comm(const CommRecord& c) {
   const auto pid = static_cast<pid_t>(c.pid);
   auto [named, first] =
       thread_comms_.insert_or_assign(static_cast<pid_t>(c.tid), std::string(c.comm));
+  named_at_[static_cast<pid_t>(c.tid)] = c.id.time;
   if (first && c.pid != c.tid) process(pid).threads.push_back(static_cast<pid_t>(c.tid));
   if (c.exec) {
     add_image(process(pid), {c.id.time, new_space(pid, std::string(c.comm))});
@@ -199,22 +201,29 @@ void ProcessTable::on_comm(const CommRecord& c) {
 
 void ProcessTable::on_fork(const TaskRecord& t) {
   const auto pid = static_cast<pid_t>(t.pid);
-  const auto parent_tid = static_cast<pid_t>(t.ptid);
-  // A thread the main thread starts takes its name then: its program's at the FORK's time. The
-  // main thread's latest COMM may be a later one (a perf.data holds each CPU's records in turn, so
-  // an exec's COMM can come before an earlier exec's in the file).
-  if (t.pid == t.ppid && t.ptid == t.pid && t.tid != t.pid) {
-    const std::string& program = spaces_[space_of(pid, t.time)].comm;
-    if (!program.empty()) {
-      auto [named, first] = thread_comms_.insert_or_assign(static_cast<pid_t>(t.tid), program);
-      if (first) process(pid).threads.push_back(static_cast<pid_t>(t.tid));
-      return;  // a new thread shares its process's address space
+  const auto tid = static_cast<pid_t>(t.tid);
+  const bool new_thread = t.pid == t.ppid && t.tid != t.pid;
+  // Records come in the order each CPU's were read (a perf.data holds each CPU's in turn), not
+  // in time order. A COMM the new task sent after this FORK may have been read first: it keeps
+  // that name.
+  const auto at = named_at_.find(tid);
+  if (at == named_at_.end() || at->second <= t.time) {
+    // It starts with its creator's name at the FORK's time; for the main thread, its program's
+    // then (its latest COMM read may be a later exec's).
+    std::optional<std::string> name;
+    if (new_thread && t.ptid == t.pid) {
+      if (const std::string& program = spaces_[space_of(pid, t.time)].comm; !program.empty()) {
+        name = program;
+      }
     }
-  }
-  if (auto it = thread_comms_.find(parent_tid); it != thread_comms_.end()) {
-    auto [named, first] = thread_comms_.insert_or_assign(static_cast<pid_t>(t.tid), it->second);
-    if (first && t.pid == t.ppid && t.tid != t.pid) {
-      process(pid).threads.push_back(static_cast<pid_t>(t.tid));
+    if (auto it = thread_comms_.find(static_cast<pid_t>(t.ptid));
+        !name && it != thread_comms_.end()) {
+      name = it->second;
+    }
+    if (name) {
+      auto [named, first] = thread_comms_.insert_or_assign(tid, std::move(*name));
+      if (at != named_at_.end()) named_at_.erase(at);
+      if (first && new_thread) process(pid).threads.push_back(tid);
     }
   }
   if (t.pid == t.ppid) return;  // a new thread shares its process's address space
@@ -260,8 +269,12 @@ void ProcessTable::forget(pid_t pid) {
     spaces_[image.space] = AddressSpace{};  // frees its mappings
     free_spaces_.push_back(image.space);
   }
-  for (const pid_t tid : it->second.threads) thread_comms_.erase(tid);
+  for (const pid_t tid : it->second.threads) {
+    thread_comms_.erase(tid);
+    named_at_.erase(tid);
+  }
   thread_comms_.erase(pid);
+  named_at_.erase(pid);
   processes_.erase(it);
 }
 

@@ -93,6 +93,9 @@ class ProcessTable {
   std::vector<AddressSpaceId> free_spaces_;  // ids of forgotten spaces, reused first
   std::uint64_t generations_ = 0;
   std::unordered_map<pid_t, std::string> thread_comms_;
+  // tid -> time of the COMM record that named it: a FORK read after a later COMM of the thread it
+  // creates (another CPU's records, or a perf.data's) does not rename that thread back.
+  std::unordered_map<pid_t, std::uint64_t> named_at_;
 };
 
 std::string build_id_hex(std::span<const std::uint8_t> bytes);

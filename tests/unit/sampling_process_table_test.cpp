@@ -99,7 +99,7 @@ TEST(ProcessTable, ForkCopiesTheParentAndThreadsShareIt) {
 // perf.data held the last exec's COMM (python3) before two earlier ones (pyenv-exec, bash), in the
 // order its CPUs' buffers were written. The threads python3 then started were named "bash", the
 // main thread's last COMM read, where perf report names them python3.
-TEST(ProcessTable, AThreadIsNamedAfterItsProgramAtTheForkWhateverTheRecordOrder) {
+TEST(ProcessTable, ThreadNamesFollowTheRecordsTimesNotTheirOrder) {
   ProcessTable t;
   auto exec = [&](std::string_view comm, std::uint64_t time) {
     CommRecord c;
@@ -137,6 +137,28 @@ TEST(ProcessTable, AThreadIsNamedAfterItsProgramAtTheForkWhateverTheRecordOrder)
   child.time = 520;
   t.on_fork(child);
   EXPECT_EQ(t.thread_comm(13, now), "worker");
+
+  // perf record of python3 threads that name themselves (prctl PR_SET_NAME) as they start: each
+  // thread's COMM was in the perf.data before the FORK that created it. perf report names them
+  // worker-0; the FORK read after it named it python3 again.
+  CommRecord own;
+  own.pid = 10;
+  own.tid = 14;
+  own.comm = "worker-0";
+  own.id.time = 710;
+  t.on_comm(own);
+  TaskRecord late = thread;
+  late.tid = 14;
+  late.time = 700;
+  t.on_fork(late);
+  EXPECT_EQ(t.thread_comm(14, t.space_of(10, 800)), "worker-0");
+
+  // A tid used again: the old thread's name is older than the FORK, which names the new one.
+  TaskRecord again = thread;
+  again.tid = 13;
+  again.time = 900;
+  t.on_fork(again);
+  EXPECT_EQ(t.thread_comm(13, t.space_of(10, 1000)), "python3");
 }
 
 TEST(ProcessTable, DataMappingsAreIgnoredAndBuildIdsKept) {
