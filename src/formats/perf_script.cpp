@@ -318,6 +318,20 @@ bool is_srcline(std::string_view text) {
   return colon != std::string_view::npos && all_digits(text.substr(colon + 1));
 }
 
+// perf's -F +insn line after a sample's frames: " insn: e8 f8 0b 00 00" (the sampled instruction's
+// bytes; none when perf could not read them).
+bool is_insn_line(std::string_view text) {
+  text = trim(text);
+  if (!text.starts_with("insn:")) return false;
+  text.remove_prefix(5);
+  while (!(text = trim(text)).empty()) {
+    const std::size_t end = std::min(text.find(' '), text.size());
+    if (end != 2 || !is_hex_token(text.substr(0, 2))) return false;
+    text.remove_prefix(end);
+  }
+  return true;
+}
+
 // A bare COMM (`-F comm,ip,sym` with callchains): one token or more, no frame.
 bool is_bare_comm(std::string_view line) {
   return !line.empty() && !is_space(line.front()) && line.front() != '#' && !trim(line).empty();
@@ -553,6 +567,7 @@ Status PerfScriptReader::add_line(std::string_view line) {
     return error(fmt::format("'{}' is neither a frame nor a sample header", trimmed.substr(0, 80)));
   }
 
+  if (in_sample_ && is_insn_line(trimmed)) return {};
   if (auto h = parse_perf_script_header(line)) {
     if (h->side_band) {
       end_sample();  // PERF_RECORD_MMAP2 and the like: not samples
