@@ -8,6 +8,7 @@
 
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -93,11 +94,48 @@ std::vector<std::string> child_environment(
   return env;
 }
 
+// What to do about an errno of execvpe.
+std::string exec_hint(int e) {
+  return e == ENOENT   ? "  check the name and PATH (use ./name for a program in this directory)"
+         : e == EACCES ? "  the file is not executable by this user (chmod +x?)"
+                       : "";
+}
+
+// The error execvpe would give for a program that is missing or not executable, found before
+// anything else is opened: a command that cannot run must not cost an output file (monitor opens
+// its outputs before the command starts). 0 when the program may run; execvpe still decides.
+int program_error(const std::string& program) {
+  const auto check = [](const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return errno == ENOTDIR ? ENOENT : errno;
+    return S_ISDIR(st.st_mode) || ::access(path.c_str(), X_OK) != 0 ? EACCES : 0;
+  };
+  if (program.find('/') != std::string::npos) return check(program);
+  // execvpe searches the caller's PATH (not the child's environment), "/bin:/usr/bin" without one.
+  const char* env = std::getenv("PATH");
+  const std::string_view path = env != nullptr ? env : "/bin:/usr/bin";
+  int found = ENOENT;
+  std::size_t at = 0;
+  while (at <= path.size()) {
+    const auto colon = std::min(path.find(':', at), path.size());
+    const std::string_view dir = path.substr(at, colon - at);
+    const int e = check((dir.empty() ? std::string(".") : std::string(dir)) + "/" + program);
+    if (e == 0) return 0;
+    if (e == EACCES) found = EACCES;
+    at = colon + 1;
+  }
+  return found;
+}
+
 }  // namespace
 
 Result<Workload> Workload::prepare(const std::vector<std::string>& argv,
                                    const WorkloadOptions& options) {
   if (argv.empty()) return Error{"no command given", 0, {}};
+  if (argv.front().empty()) return Error{"cannot run ''", ENOENT, exec_hint(ENOENT)};
+  if (const int e = program_error(argv.front()); e != 0) {
+    return Error{"cannot run '" + argv.front() + "'", e, exec_hint(e)};
+  }
   const std::optional<Identity> who = options.as_invoking_user ? invoking_identity() : std::nullopt;
   auto settings = options.environment;
   if (who && !who->home.empty()) {
@@ -177,11 +215,7 @@ Status Workload::start() {
   exec_error_.reset();
   if (n == static_cast<ssize_t>(sizeof e)) {
     reap();
-    std::string hint =
-        e == ENOENT   ? "  check the name and PATH (use ./name for a program in this directory)"
-        : e == EACCES ? "  the file is not executable by this user (chmod +x?)"
-                      : "";
-    return Error{"cannot run '" + program_ + "'", e, hint};
+    return Error{"cannot run '" + program_ + "'", e, exec_hint(e)};
   }
   return {};
 }

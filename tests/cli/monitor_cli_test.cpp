@@ -444,6 +444,28 @@ TEST(MonitorCli, BadInputIsOneClearErrorAndNoFile) {
                  "another program listens on port " + port);
 }
 
+// The outputs are opened before the command starts: a command that cannot run is found first, so
+// the results of an earlier run in the same files are kept (each case: one message, exit 1).
+TEST(MonitorCli, ACommandThatCannotRunLeavesExistingOutputsAlone) {
+  TempDir dir;
+  const std::string csv = dir.file("kept.csv"), jsonl = dir.file("kept.jsonl");
+  const std::string plain = dir.file("plain.sh");
+  std::ofstream(plain) << "#!/bin/sh\n";
+  ::chmod(plain.c_str(), 0644);
+  for (const std::string& program :
+       {dir.file("nosuch"), std::string("no-such-program-perfscope"), dir.path(), plain}) {
+    SCOPED_TRACE(program);
+    std::ofstream(csv) << "earlier results\n";
+    std::ofstream(jsonl) << "{\"earlier\": 1}\n";
+    const auto r = run({perfscope_binary(), "monitor", "-e", "page-faults", "-o", "csv:" + csv,
+                        "-o", "jsonl:" + jsonl, "--", program});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("cannot run '" + program + "'"), std::string::npos) << r.err;
+    EXPECT_EQ(read_file(csv), "earlier results\n");
+    EXPECT_EQ(read_file(jsonl), "{\"earlier\": 1}\n");
+  }
+}
+
 TEST(MonitorCli, StrictRefusesEventsThisMachineLacks) {
   if (system::Capabilities::current().hardware_pmu) {
     GTEST_SKIP() << "needs a machine without a hardware PMU (cycles must be missing)";
