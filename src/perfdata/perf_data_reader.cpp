@@ -546,6 +546,7 @@ class Reader : public sampling::RecordHandler {
                                                           attr.config == PERF_COUNT_SW_TASK_CLOCK);
     info.frequency = attr.freq ? attr.sample_freq : 0;
     info.period = attr.freq ? 0 : attr.sample_period;
+    info.cpus = (attr.sample_type & PERF_SAMPLE_CPU) != 0;
     info.comments.push_back(fmt::format("perf.data: {} samples of {} read from {}{}",
                                         samples_[index], event.name, source_,
                                         file_.pipe ? " (pipe mode)" : ""));

@@ -390,6 +390,9 @@ profile::Profile build_profile(const sampling::Collector& collector,
     b.count_unnamed(s.location_ids, e.count);
     total_samples += e.count;
     if (!info.time_type.empty()) label_state(s, e.key.state, p);
+    if (!info.cpus) {
+      std::erase_if(s.labels, [&](const profile::Label& l) { return l.key == keys.cpu; });
+    }
     if (e.key.bucket != sampling::kNoBucket && bucket_ms > 0) {
       s.labels.push_back({key_time, 0, e.key.bucket * bucket_ms, unit_ms});
     }

@@ -26,6 +26,9 @@ struct ProfileInfo {
   // "off-cpu" or "wall": the second sample type is this, in nanoseconds, and the default; every
   // sample gets a `state` label (on-cpu, sleeping, blocked, runnable). Empty: a CPU profile.
   std::string time_type;
+  // The samples carry the CPU they ran on (a perf.data recorded without PERF_SAMPLE_CPU does
+  // not): false leaves out the cpu label, so reports say "[unknown]" rather than cpu 0.
+  bool cpus = true;
 };
 
 struct BuildStats {

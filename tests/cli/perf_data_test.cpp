@@ -379,6 +379,28 @@ TEST_F(PerfData, PipeModeFileAgreesWithPerfReport) {
   EXPECT_NE(text.str().find("perfscope_targets::burn_a"), std::string::npos) << text.str();
 }
 
+// perf record of a command leaves the CPU out of its samples (PERF_SAMPLE_CPU; perf report
+// --sort cpu says -001): report --by cpu says [unknown], not cpu 0. With --sample-cpu the CPUs
+// are read.
+TEST_F(PerfData, CpusAreUnknownWhenPerfRecordedNone) {
+  PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
+  const auto without = dir_.file("nocpu.data"), with = dir_.file("cpu.data");
+  const auto rec = perf({"record", "-q", "-N", "-e", "cpu-clock", "-g", "-o", without, "--",
+                         target("ps-burn"), "200"});
+  PERF_RECORDED_OR_SKIP(rec);
+  const auto rec_cpu = perf({"record", "-q", "-N", "-e", "cpu-clock", "--sample-cpu", "-g", "-o",
+                             with, "--", target("ps-burn"), "200"});
+  PERF_RECORDED_OR_SKIP(rec_cpu);
+  const auto r = perfscope({"report", "-i", without, "--by", "cpu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("[unknown]"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("cpu 0"), std::string::npos) << r.out;
+  const auto c = perfscope({"report", "-i", with, "--by", "cpu"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find("cpu "), std::string::npos) << c.out;
+  EXPECT_EQ(c.out.find("[unknown]"), std::string::npos) << c.out;
+}
+
 TEST_F(PerfData, FlamegraphReadsPerfData) {
   PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
   const auto file = dir_.file("f.data");
