@@ -28,7 +28,7 @@ if command -v ccache >/dev/null 2>&1; then
 fi
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang \
   -DPERFSCOPE_FUZZ=ON -DPERFSCOPE_SANITIZE=ON -DPERFSCOPE_TESTS=OFF -DPERFSCOPE_BENCH=OFF \
-  "${launcher[@]}" >/dev/null
+  -DPERFSCOPE_LINE_TABLES=ON "${launcher[@]}" >/dev/null
 cmake --build "$build" -j "${FUZZ_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz_}"
 
 mkdir -p fuzz/crashes
