@@ -144,7 +144,10 @@ UnwindTables::Compiled UnwindTables::build(const std::string& key, const std::st
                                            const std::string& cache_dir) {
   Compiled done;
   done.key = key;
-  if (auto t = unwind_cache::read(cache_dir, path)) {
+  // The vdso's image is a copy made per run (its identity changes every time, so a cached table
+  // would never be read again, and each write would make the cache trim itself): not cached.
+  const bool cacheable = key != "[vdso]";
+  if (auto t = cacheable ? unwind_cache::read(cache_dir, path) : std::nullopt) {
     done.rows = std::move(t->rows);
     done.segments = std::move(t->segments);
     done.from_cache = true;
@@ -162,7 +165,9 @@ UnwindTables::Compiled UnwindTables::build(const std::string& key, const std::st
     done.error = "its CFI has no rows";
     return done;
   }
-  (void)unwind_cache::write(cache_dir, path, unwind_cache::Table{done.rows, done.segments});
+  if (cacheable) {
+    (void)unwind_cache::write(cache_dir, path, unwind_cache::Table{done.rows, done.segments});
+  }
   return done;
 }
 
@@ -297,6 +302,19 @@ void UnwindTables::queue(File& file) {
 bool UnwindTables::ensure_loaded(File& file, pid_t waiting) {
   if (file.failed) return false;
   if (file.loaded) return true;
+  if (!file.compiled && !file.queued) {
+    // At once, not on the compiling thread, when it is quick: the vdso (a few KiB of CFI) and a
+    // file the cache holds (a read of milliseconds). A program a command starts during the
+    // recording is then walked from its first refresh; a short one (sort in a pipeline) would
+    // otherwise end before the compiling thread got to it, behind bigger files.
+    if (file.key == "[vdso]") {
+      take_compiled(build(file.key, file.open_path, cache_dir_));
+    } else if (auto cached = unwind_cache::read(cache_dir_, file.open_path)) {
+      take_compiled(
+          Compiled{file.key, "", std::move(cached->rows), std::move(cached->segments), true});
+    }
+    if (file.failed) return false;
+  }
   if (!file.compiled) {
     if (waiting != 0) file.waiting.insert(waiting);
     queue(file);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <regex>
 #include <set>
@@ -190,6 +191,44 @@ TEST(RecordCfi, SystemWideWalksAProcessThatStartsAndExitsDuringTheRecording) {
   }
   ASSERT_GT(leaf, 200) << r.err;
   EXPECT_GE(full * 100, leaf * 90) << full << " of " << leaf << "\n" << r.err;
+}
+
+// A program a command starts during the recording (not prepared before it, as the command's own
+// program is) whose table the cache holds is walked from its first refresh: the table is read at
+// once, not queued behind other files on the compiling thread, where a short program (sort in a
+// pipeline) ended before its turn. The vDSO's table is compiled at once too. So the second
+// recording, with every table cached by the first, has no walk stopped for a table being built.
+TEST(RecordCfi, AProgramACommandStartsIsWalkedFromItsCachedTable) {
+  PS_REQUIRE(bpf_backend(), program("sh"));
+  TempDir dir;
+  // A copy of its own: a file no other test's recording has compiled or cached.
+  const auto program = dir.file("ps-unwind-started");
+  std::filesystem::copy_file(target("ps-unwind-cases"), program);
+  std::filesystem::permissions(program, std::filesystem::perms::owner_all);
+  const std::string script = "\"$0\" recurse 30 0.3; \"$0\" recurse 30 0.3; true";
+  const auto record = [&](const std::string& out) {
+    return run({"/usr/bin/env", "PERFSCOPE_UNWIND_CACHE=" + dir.file("cache"), perfscope_binary(),
+                "record", "--backend", "bpf", "--call-graph", "cfi", "-F", "999", "-o", out, "--",
+                find_on_path("sh"), "-c", script, program});
+  };
+  const auto first = record(dir.file("1.pb.gz"));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const auto second = record(dir.file("2.pb.gz"));
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.err.find("the module's table was still being built"), std::string::npos)
+      << "first recording:\n"
+      << first.err << "\nsecond:\n"
+      << second.err;
+  std::int64_t leaf = 0, full = 0;
+  for (const auto& s : user_stacks(load(dir.file("2.pb.gz")))) {
+    if (s.comm != "ps-unwind-start" || s.frames.empty() || s.frames.front() != "uc_leaf") continue;
+    leaf += s.count;
+    if (s.frames.size() > 31 && s.frames[30] == "uc_recurse" && s.frames[31] == "main") {
+      full += s.count;
+    }
+  }
+  ASSERT_GT(leaf, 100) << second.err;
+  EXPECT_GE(full * 100, leaf * 90) << full << " of " << leaf << "\n" << second.err;
 }
 
 // -p: a process already running when the recording starts (its tables are loaded at open).
