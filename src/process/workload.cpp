@@ -133,10 +133,13 @@ Result<Workload> Workload::prepare(const std::vector<std::string>& argv,
                                    const WorkloadOptions& options) {
   if (argv.empty()) return Error{"no command given", 0, {}};
   if (argv.front().empty()) return Error{"cannot run ''", ENOENT, exec_hint(ENOENT)};
-  if (const int e = program_error(argv.front()); e != 0) {
+  const std::optional<Identity> who = options.as_invoking_user ? invoking_identity() : std::nullopt;
+  // Run as another user (sudo's), the program's permissions are that user's to judge, not
+  // perfscope's: root may be refused where the user is not (NFS with root_squash, FUSE mounts).
+  // Then only a program found nowhere is refused here.
+  if (const int e = program_error(argv.front()); e == ENOENT || (e != 0 && !who)) {
     return Error{"cannot run '" + argv.front() + "'", e, exec_hint(e)};
   }
-  const std::optional<Identity> who = options.as_invoking_user ? invoking_identity() : std::nullopt;
   auto settings = options.environment;
   if (who && !who->home.empty()) {
     settings.emplace_back("HOME", who->home);
