@@ -1448,6 +1448,10 @@ PS_EXPORT int perfscope_heap_attach(const char* fifo_path, unsigned unwind) {
   unwind_mode = unwind == static_cast<unsigned>(wire::Unwind::dwarf) ? wire::Unwind::dwarf
                                                                      : wire::Unwind::frame_pointers;
   out_fd = fd;
+  // A FIFO: PIPE_BUF packets written with SIGPIPE blocked, whatever an earlier run of `mem CMD`
+  // that started this process (and left it behind) had set up for its socket.
+  out_is_socket = false;
+  batch_limit = wire::kPacketBytes;
   my_pid = static_cast<std::int32_t>(getpid());
   image_start_ns = now_ns(CLOCK_MONOTONIC);
   attached = true;

@@ -88,6 +88,8 @@ struct Tracker::Session {
   // which keeps reads from seeing an end of file until the tracker has opened its own.
   std::string fifo_dir, fifo;
   UniqueFd hold_open;
+  // The reader pauses after a busy read that found less than this waiting (see read_stream).
+  std::size_t gather_below = 0;
 
   ~Session() {
     if (!fifo.empty()) ::unlink(fifo.c_str());
@@ -169,10 +171,16 @@ Result<Tracker> Tracker::open(TrackOptions options) {
   UniqueFd cloexec_write(fds[1]);
   ::shutdown(fds[0], SHUT_WR);
   ::shutdown(fds[1], SHUT_RD);
-  // A bigger buffer lets the program run ahead of us (the kernel doubles what is asked, for its
-  // bookkeeping; about 1 MiB of packets, as the pipe held).
+  // A bigger buffer lets the program run ahead of us: the kernel grants twice what is asked (for
+  // its bookkeeping) up to twice net.core.wmem_max (212,992 bytes by default: 416 KiB). A read
+  // pause is taken only while well under what it granted.
   const int sndbuf = 1 << 20;
   ::setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  int granted = 0;
+  socklen_t granted_len = sizeof(granted);
+  if (::getsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &granted, &granted_len) == 0 && granted > 0) {
+    session->gather_below = std::min(kGatherBelow, static_cast<std::size_t>(granted) / 4);
+  }
   // The command's copy: not close-on-exec, so the program (and what it execs) inherits it.
   UniqueFd write_end(::fcntl(fds[1], F_DUPFD, kChildFdFloor));
   if (!write_end) return errno_error("fcntl(F_DUPFD)");
@@ -229,8 +237,12 @@ namespace {
 class StreamReader {
  public:
   StreamReader(process::Workload& command, int read_end, const StopSource& stop,
-               HeapAnalysis& analysis)
-      : command_(command), read_end_(read_end), stop_(stop), analysis_(analysis) {
+               HeapAnalysis& analysis, std::size_t gather_below)
+      : command_(command),
+        read_end_(read_end),
+        stop_(stop),
+        analysis_(analysis),
+        gather_below_(gather_below) {
     // Readable once the command has exited (Linux 5.3+); without it the exit is polled.
     exit_fd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, command.pid(), 0)));
   }
@@ -283,11 +295,11 @@ class StreamReader {
       return s.error();
     // Busy, but little was waiting: let packets gather before the next read. A reader that waits
     // in poll is woken by every packet (16 KiB), a wakeup and a context switch each, paid by the
-    // program that sends and by us; at 100 MB/s, 1 ms is a tenth of the socket's buffer. Less
-    // than a full packet means a quiet stream (or a process at exit, waiting for its scan): no
-    // pause then.
+    // program that sends and by us; at 100 MB/s, 1 ms is 100 KB, under a quarter of the socket's
+    // usual 416 KiB (gather_below_ is at most a quarter of what it holds). Less than a full
+    // packet means a quiet stream (or a process at exit, waiting for its scan): no pause then.
     if (static_cast<std::size_t>(n) >= heap_wire::kMaxPacketBytes &&
-        static_cast<std::size_t>(n) < kGatherBelow) {
+        static_cast<std::size_t>(n) < gather_below_) {
       const timespec gather{0, kGatherNs};
       ::nanosleep(&gather, nullptr);
     }
@@ -320,6 +332,7 @@ class StreamReader {
   int read_end_;
   const StopSource& stop_;
   HeapAnalysis& analysis_;
+  std::size_t gather_below_;  // 0: never pause (attached: the FIFO's small packets)
   UniqueFd exit_fd_;
   std::string buffer_ = std::string(1 << 20, '\0');
   bool stream_open_ = true;
@@ -552,7 +565,7 @@ Result<TrackResult> Tracker::run(const StopSource& stop) {
   const std::uint64_t start_ns = monotonic_ns();
   if (auto started = command.start(); !started) return started.error();
 
-  StreamReader reader(command, s.read_end.get(), stop, analysis);
+  StreamReader reader(command, s.read_end.get(), stop, analysis, s.gather_below);
   for (;;) {
     auto more = reader.step();
     if (!more) {
