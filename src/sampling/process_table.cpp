@@ -188,13 +188,19 @@ void ProcessTable::on_mmap(const MmapRecord& m) {
 
 void ProcessTable::on_comm(const CommRecord& c) {
   const auto pid = static_cast<pid_t>(c.pid);
-  auto [named, first] =
-      thread_comms_.insert_or_assign(static_cast<pid_t>(c.tid), std::string(c.comm));
-  named_at_[static_cast<pid_t>(c.tid)] = c.id.time;
-  if (first && c.pid != c.tid) process(pid).threads.push_back(static_cast<pid_t>(c.tid));
+  const auto tid = static_cast<pid_t>(c.tid);
+  // A COMM older than the one that named the thread (read later: another CPU's records, a
+  // perf.data's order) does not rename it back; an exec still starts its image.
+  const auto at = named_at_.find(tid);
+  const bool newer = at == named_at_.end() || at->second <= c.id.time;
+  if (newer) {
+    auto [named, first] = thread_comms_.insert_or_assign(tid, std::string(c.comm));
+    named_at_[tid] = c.id.time;
+    if (first && c.pid != c.tid) process(pid).threads.push_back(tid);
+  }
   if (c.exec) {
     add_image(process(pid), {c.id.time, new_space(pid, std::string(c.comm))});
-  } else if (c.pid == c.tid) {
+  } else if (c.pid == c.tid && newer) {
     spaces_[space_of(pid, c.id.time)].comm = std::string(c.comm);
   }
 }

@@ -153,6 +153,17 @@ TEST(ProcessTable, ThreadNamesFollowTheRecordsTimesNotTheirOrder) {
   t.on_fork(late);
   EXPECT_EQ(t.thread_comm(14, t.space_of(10, 800)), "worker-0");
 
+  // A thread that renames itself twice, its records read newest first: the newer name stays.
+  CommRecord second_name = own;
+  second_name.comm = "stage-2";
+  second_name.id.time = 760;
+  t.on_comm(second_name);
+  CommRecord first_name = own;
+  first_name.comm = "stage-1";
+  first_name.id.time = 750;
+  t.on_comm(first_name);
+  EXPECT_EQ(t.thread_comm(14, t.space_of(10, 800)), "stage-2");
+
   // A tid used again: the old thread's name is older than the FORK, which names the new one.
   TaskRecord again = thread;
   again.tid = 13;
