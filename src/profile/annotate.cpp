@@ -21,26 +21,35 @@ std::string leaf_function(const Profile& p, const Location& l) {
                          : function_name(p, p.function(l.lines.back().function_id));
 }
 
-// A demangled name without its scope, template arguments and parameters: "spin" for
-// "ns::spin(unsigned long)", "push_back" for "std::vector<int>::push_back(int const&)".
+// A demangled name without its scope, template arguments, parameters and return type: "spin" for
+// "ns::spin(unsigned long)", "(anonymous namespace)::spin(int)" and "void spin<int>(int)";
+// "push_back" for "std::vector<int>::push_back(int const&)".
 std::string_view bare_name(std::string_view name) {
+  // The parameter list is the last top-level parenthesis; the scope ends at the last top-level
+  // "::" before it; a return type ends at the last top-level space.
   int angle = 0, paren = 0;
-  std::size_t start = 0, end = name.size();
+  std::size_t params = name.size();
   for (std::size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
     if (c == '<') ++angle;
     if (c == '>' && angle > 0) --angle;
     if (angle > 0) continue;
-    if (c == '(') {
-      if (paren++ == 0 && end == name.size()) end = i;
-    } else if (c == ')' && paren > 0) {
-      --paren;
-    } else if (paren == 0 && end == name.size() && c == ':' && i + 1 < name.size() &&
-               name[i + 1] == ':') {
-      start = i + 2;
-    }
+    if (c == '(' && paren++ == 0) params = i;
+    if (c == ')' && paren > 0) --paren;
   }
-  std::string_view out = name.substr(start, end > start ? end - start : 0);
+  std::size_t start = 0;
+  angle = paren = 0;
+  for (std::size_t i = 0; i < params; ++i) {
+    const char c = name[i];
+    if (c == '<') ++angle;
+    if (c == '>' && angle > 0) --angle;
+    if (c == '(') ++paren;
+    if (c == ')' && paren > 0) --paren;
+    if (angle > 0 || paren > 0) continue;
+    if (c == ':' && i + 1 < params && name[i + 1] == ':') start = i + 2;
+    if (c == ' ') start = i + 1;
+  }
+  std::string_view out = name.substr(start, params - start);
   if (const auto lt = out.find('<'); lt != std::string_view::npos && lt > 0)
     out = out.substr(0, lt);
   return out;

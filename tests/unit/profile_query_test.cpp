@@ -303,6 +303,16 @@ TEST(Annotate, AnExactNameWinsOverNamesContainingIt) {
   auto b = annotate(t.p, "push_back", 0);
   ASSERT_TRUE(b) << b.error().describe();
   EXPECT_EQ(b->function, "std::vector<int>::push_back(int const&)");
+  t.add({"main", "(anonymous namespace)::parse(char const*)"}, 3);
+  t.add({"main", "parser_state::reset()"}, 1);
+  auto d = annotate(t.p, "parse", 0);
+  ASSERT_TRUE(d) << d.error().describe();
+  EXPECT_EQ(d->function, "(anonymous namespace)::parse(char const*)");
+  t.add({"main", "void burn<int>(int)"}, 2);
+  t.add({"main", "burner::run()"}, 1);
+  auto e = annotate(t.p, "burn", 0);
+  ASSERT_TRUE(e) << e.error().describe();
+  EXPECT_EQ(e->function, "void burn<int>(int)");
   // Two functions containing "_spin" and none called that: still ambiguous.
   t.add({"main", "_raw_spin_lock"}, 1);
   auto c = annotate(t.p, "_spin", 0);
