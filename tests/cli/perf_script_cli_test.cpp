@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/requirements.hpp"
 #include "support/run.hpp"
 
 namespace perfscope {
@@ -102,6 +103,7 @@ TEST_F(PerfScriptCli, FlamegraphAndConvertWeighByPeriodToo) {
 // as "neither a frame nor a sample header"), so the stacks are those of the same recording printed
 // without srclines.
 TEST_F(PerfScriptCli, SrclineAndInsnLinesAreNotSamples) {
+  PS_REQUIRE(paranoid(2), pmu("software"));
   std::string perf;
   for (const char* p : {"/usr/bin/perf", "/usr/local/bin/perf"}) {
     if (::access(p, X_OK) == 0) perf = p;

@@ -205,7 +205,7 @@ TEST(RecordCfi, AProgramACommandStartsIsWalkedFromItsCachedTable) {
   const auto program = dir.file("ps-unwind-started");
   std::filesystem::copy_file(target("ps-unwind-cases"), program);
   std::filesystem::permissions(program, std::filesystem::perms::owner_all);
-  const std::string script = "\"$0\" recurse 30 0.3; \"$0\" recurse 30 0.3; true";
+  const std::string script = "\"$0\" recurse 30 1; \"$0\" recurse 30 1; true";
   const auto record = [&](const std::string& out) {
     return run({"/usr/bin/env", "PERFSCOPE_UNWIND_CACHE=" + dir.file("cache"), perfscope_binary(),
                 "record", "--backend", "bpf", "--call-graph", "cfi", "-F", "999", "-o", out, "--",
@@ -227,8 +227,10 @@ TEST(RecordCfi, AProgramACommandStartsIsWalkedFromItsCachedTable) {
       full += s.count;
     }
   }
+  // Each process's first samples, before its tables are loaded (a 10 ms poll, more for a
+  // sanitized perfscope on a busy machine), use frame pointers, which this program lacks.
   ASSERT_GT(leaf, 100) << second.err;
-  EXPECT_GE(full * 100, leaf * 90) << full << " of " << leaf << "\n" << second.err;
+  EXPECT_GE(full * 100, leaf * 75) << full << " of " << leaf << "\n" << second.err;
 }
 
 // -p: a process already running when the recording starts (its tables are loaded at open).
