@@ -179,7 +179,7 @@ Result<Tracker> Tracker::open(TrackOptions options) {
   int granted = 0;
   socklen_t granted_len = sizeof(granted);
   if (::getsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &granted, &granted_len) == 0 && granted > 0) {
-    session->gather_below = std::min(kGatherBelow, static_cast<std::size_t>(granted) / 4);
+    session->gather_below = std::min(kGatherBelow, static_cast<std::size_t>(granted) / 8 * 5);
   }
   // The command's copy: not close-on-exec, so the program (and what it execs) inherits it.
   UniqueFd write_end(::fcntl(fds[1], F_DUPFD, kChildFdFloor));
@@ -295,9 +295,10 @@ class StreamReader {
       return s.error();
     // Busy, but little was waiting: let packets gather before the next read. A reader that waits
     // in poll is woken by every packet (16 KiB), a wakeup and a context switch each, paid by the
-    // program that sends and by us; at 100 MB/s, 1 ms is 100 KB, under a quarter of the socket's
-    // usual 416 KiB (gather_below_ is at most a quarter of what it holds). Less than a full
-    // packet means a quiet stream (or a process at exit, waiting for its scan): no pause then.
+    // program that sends and by us. gather_below_ (256 KiB, at most 5/8 of the socket's buffer)
+    // leaves 3/8 of it, 160 KiB of the usual 416 KiB, for the pause's 1 ms: 100 KB at 100 MB/s,
+    // so the program rarely blocks on a full socket. Less than a full packet means a quiet
+    // stream (or a process at exit, waiting for its scan): no pause then.
     if (static_cast<std::size_t>(n) >= heap_wire::kMaxPacketBytes &&
         static_cast<std::size_t>(n) < gather_below_) {
       const timespec gather{0, kGatherNs};
