@@ -302,19 +302,6 @@ void UnwindTables::queue(File& file) {
 bool UnwindTables::ensure_loaded(File& file, pid_t waiting) {
   if (file.failed) return false;
   if (file.loaded) return true;
-  if (!file.compiled && !file.queued) {
-    // At once, not on the compiling thread, when it is quick: the vdso (a few KiB of CFI) and a
-    // file the cache holds (a read of milliseconds). A program a command starts during the
-    // recording is then walked from its first refresh; a short one (sort in a pipeline) would
-    // otherwise end before the compiling thread got to it, behind bigger files.
-    if (file.key == "[vdso]") {
-      take_compiled(build(file.key, file.open_path, cache_dir_));
-    } else if (auto cached = unwind_cache::read(cache_dir_, file.open_path)) {
-      take_compiled(
-          Compiled{file.key, "", std::move(cached->rows), std::move(cached->segments), true});
-    }
-    if (file.failed) return false;
-  }
   if (!file.compiled) {
     if (waiting != 0) file.waiting.insert(waiting);
     queue(file);
