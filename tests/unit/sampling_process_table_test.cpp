@@ -113,11 +113,24 @@ TEST(ProcessTable, ThreadNamesFollowTheRecordsTimesNotTheirOrder) {
   exec("python3", 400);  // written before the two execs that came first
   exec("pyenv-exec", 200);
   exec("bash", 300);
-  TaskRecord thread;
-  thread.pid = thread.ppid = thread.ptid = 10;
-  thread.tid = 12;
-  thread.time = 500;
-  t.on_fork(thread);
+  // A thread of process 10 naming itself, and process 10's thread `parent` starting thread `tid`.
+  auto rename = [&](std::uint32_t tid, std::string_view comm, std::uint64_t time) {
+    CommRecord c;
+    c.pid = 10;
+    c.tid = tid;
+    c.comm = comm;
+    c.id.time = time;
+    t.on_comm(c);
+  };
+  auto start = [&](std::uint32_t tid, std::uint32_t parent, std::uint64_t time) {
+    TaskRecord f;
+    f.pid = f.ppid = 10;
+    f.ptid = parent;
+    f.tid = tid;
+    f.time = time;
+    t.on_fork(f);
+  };
+  start(12, 10, 500);
 
   const auto now = t.space_of(10, 600);
   EXPECT_EQ(t.thread_comm(12, now), "python3");
@@ -125,50 +138,24 @@ TEST(ProcessTable, ThreadNamesFollowTheRecordsTimesNotTheirOrder) {
   EXPECT_EQ(t.thread_comm(10, t.space_of(10, 350)), "bash");
 
   // A thread another thread starts takes that thread's own name.
-  CommRecord named;
-  named.pid = 10;
-  named.tid = 12;
-  named.comm = "worker";
-  named.id.time = 510;
-  t.on_comm(named);
-  TaskRecord child = thread;
-  child.tid = 13;
-  child.ptid = 12;
-  child.time = 520;
-  t.on_fork(child);
+  rename(12, "worker", 510);
+  start(13, 12, 520);
   EXPECT_EQ(t.thread_comm(13, now), "worker");
 
   // perf record of python3 threads that name themselves (prctl PR_SET_NAME) as they start: each
   // thread's COMM was in the perf.data before the FORK that created it. perf report names them
   // worker-0; the FORK read after it named it python3 again.
-  CommRecord own;
-  own.pid = 10;
-  own.tid = 14;
-  own.comm = "worker-0";
-  own.id.time = 710;
-  t.on_comm(own);
-  TaskRecord late = thread;
-  late.tid = 14;
-  late.time = 700;
-  t.on_fork(late);
+  rename(14, "worker-0", 710);
+  start(14, 10, 700);
   EXPECT_EQ(t.thread_comm(14, t.space_of(10, 800)), "worker-0");
 
   // A thread that renames itself twice, its records read newest first: the newer name stays.
-  CommRecord second_name = own;
-  second_name.comm = "stage-2";
-  second_name.id.time = 760;
-  t.on_comm(second_name);
-  CommRecord first_name = own;
-  first_name.comm = "stage-1";
-  first_name.id.time = 750;
-  t.on_comm(first_name);
+  rename(14, "stage-2", 760);
+  rename(14, "stage-1", 750);
   EXPECT_EQ(t.thread_comm(14, t.space_of(10, 800)), "stage-2");
 
   // A tid used again: the old thread's name is older than the FORK, which names the new one.
-  TaskRecord again = thread;
-  again.tid = 13;
-  again.time = 900;
-  t.on_fork(again);
+  start(13, 10, 900);
   EXPECT_EQ(t.thread_comm(13, t.space_of(10, 1000)), "python3");
 }
 
