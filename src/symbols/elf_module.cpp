@@ -598,12 +598,12 @@ std::optional<ElfSymbol> ElfModule::symbol_at(std::uint64_t vaddr) const {
 }
 
 void ElfModule::symbolize(std::uint64_t vaddr, bool inline_frames, bool line_numbers,
-                          std::vector<Frame>& out) {
+                          std::vector<Frame>& out, bool dwarf_names) {
   const auto symbol = symbol_at(vaddr);
   // chain[0] is the out-of-line function, then the inlined subroutines, outermost first.
   std::vector<Dwarf_Die> chain;
   State::Unit* unit = nullptr;
-  if (inline_frames || line_numbers || !symbol) unit = s_->unit_for(vaddr);
+  if (inline_frames || line_numbers || (!symbol && dwarf_names)) unit = s_->unit_for(vaddr);
   if (unit != nullptr) {
     if (Dwarf_Die* function = s_->function_for(*unit, vaddr)) {
       chain.push_back(*function);

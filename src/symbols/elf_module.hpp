@@ -74,8 +74,10 @@ class ElfModule {
   // symbols nor DWARF know the address; but in an executable whose symbols do not cover its
   // entry point (stripped), the function the .eh_frame FDE at e_entry spans is "_start", so that
   // complete stacks of stripped programs still end in a known entry.
+  // dwarf_names false: an address no symbol covers is not looked up in DWARF (which is then
+  // opened only for inline frames or line numbers).
   void symbolize(std::uint64_t vaddr, bool inline_frames, bool line_numbers,
-                 std::vector<Frame>& out);
+                 std::vector<Frame>& out, bool dwarf_names = true);
 
  private:
   struct State;

@@ -129,6 +129,7 @@ struct Symbolizer::Impl {
       constexpr std::size_t kMaxAddresses = 1'000'000;
       if (all.size() > kMaxAddresses) continue;
       write_symbol_cache(m->cache_file, m->cache_key, all);
+      m->looked_up.clear();  // written: not again
     }
   }
 
@@ -180,6 +181,7 @@ Symbolizer::Symbolizer(SymbolizerOptions options) : impl_(std::make_unique<Impl>
   impl_->options = std::move(options);
 }
 Symbolizer::~Symbolizer() = default;
+void Symbolizer::save_symbol_caches() { impl_->save_symbol_caches(); }
 Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
 Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
 
@@ -274,7 +276,8 @@ const std::vector<Frame>& Symbolizer::resolve_user(const MappedFile& mapping,
   if (auto hit = m->cached.find(vaddr); hit != m->cached.end()) {
     frames = std::move(m->cached.extract(hit).mapped());  // each address is served once
   } else {
-    m->elf->symbolize(vaddr, d.options.inline_frames, d.options.line_numbers, frames);
+    m->elf->symbolize(vaddr, d.options.inline_frames, d.options.line_numbers, frames,
+                      d.options.dwarf_names);
     if (!m->cache_file.empty()) m->looked_up.emplace(vaddr, frames);
   }
   if (frames.empty()) {

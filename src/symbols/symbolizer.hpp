@@ -34,6 +34,11 @@ struct SymbolizerOptions {
   std::string perf_map_dir = "/tmp";
   bool inline_frames = true;
   bool line_numbers = true;
+  // Name an address no ELF symbol covers from its DWARF (the unit's DW_TAG_subprogram). Off, such
+  // an address stays unknown ("module+0xoffset") and, without inline frames or line numbers,
+  // DWARF is never opened: opening it decompresses every compressed .debug_* section of the file
+  // (tens of MB for libc6-dbg's), which a live view pays in the middle of a refresh.
+  bool dwarf_names = true;
 };
 
 class Symbolizer {
@@ -44,6 +49,10 @@ class Symbolizer {
   // A moved-from Symbolizer may only be destroyed or assigned to.
   Symbolizer(Symbolizer&&) noexcept;
   Symbolizer& operator=(Symbolizer&&) noexcept;
+  // Writes the symbol cache files now, as the destructor would, for a caller that never destroys
+  // the Symbolizer (a command about to exit). Lookups should be over: each module's cached
+  // frames not yet served move into its file, and are looked up again if asked for after.
+  void save_symbol_caches();
 
   // The returned references point into caches and stay valid for the Symbolizer's lifetime.
 
