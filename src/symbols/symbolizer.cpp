@@ -129,7 +129,6 @@ struct Symbolizer::Impl {
       constexpr std::size_t kMaxAddresses = 1'000'000;
       if (all.size() > kMaxAddresses) continue;
       write_symbol_cache(m->cache_file, m->cache_key, all);
-      m->looked_up.clear();  // written: not again
     }
   }
 
@@ -181,7 +180,6 @@ Symbolizer::Symbolizer(SymbolizerOptions options) : impl_(std::make_unique<Impl>
   impl_->options = std::move(options);
 }
 Symbolizer::~Symbolizer() = default;
-void Symbolizer::save_symbol_caches() { impl_->save_symbol_caches(); }
 Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
 Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
 
