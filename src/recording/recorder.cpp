@@ -384,8 +384,11 @@ Result<RecordResult> Recorder::run(const process::StopSource& stop, const LiveCl
 
   bool duration_ended = false;
   double next_refresh = start + live.refresh_s;
+  // A live view sleeps until its next refresh (or an event: a signal, input, a pidfd, a full
+  // ring); polling a command without a pidfd, or a recording, wakes at least every 250 ms.
+  const bool poll_workload = held.workload && held.pidfds.empty();
   for (;;) {
-    int timeout_ms = 250;
+    int timeout_ms = is_live && !poll_workload ? 60000 : 250;
     if (options_.duration_s > 0) {
       const double left = start + options_.duration_s - monotonic_seconds();
       if (left <= 0) {
