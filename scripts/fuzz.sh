@@ -5,7 +5,8 @@
 # code are kept in build-fuzz/corpus/TARGET/ (merge the ones worth keeping: docs/fuzzing.md). A
 # crash, sanitizer report, leak or hang is kept in fuzz/crashes/ as TARGET-crash-HASH (or
 # -leak-, -timeout-, -oom-) and makes the script exit 1 after every target has run.
-# Environment: FUZZ_BUILD (build directory, default build-fuzz), FUZZ_JOBS (build parallelism).
+# Environment: FUZZ_BUILD (build directory, default build-fuzz), FUZZ_JOBS (build parallelism),
+# FUZZ_PARALLEL (targets run at once, default one per CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,20 +35,39 @@ cmake --build "$build" -j "${FUZZ_JOBS:-$(nproc)}" --target "${targets[@]/#/fuzz
 mkdir -p fuzz/crashes
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-failed=()
-printf '%-14s %10s %8s %8s  %s\n' target runs exec/s cov result >&2
-for t in "${targets[@]}"; do
+# The targets run side by side, one per CPU (FUZZ_PARALLEL): each has its own corpus directory and
+# log, and a bounded run is a fixed time, so running them in turn would only add up their times.
+parallel="${FUZZ_PARALLEL:-$(nproc)}"
+run_target() {
+  local t=$1
   mkdir -p "$build/corpus/$t"
-  log="$build/fuzz-$t.log"
   # -timeout: one input taking this long is a hang; -rss_limit_mb: libFuzzer's default, stated.
   if "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="fuzz/crashes/$t-" \
-      "$build/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1; then
-    result=ok
+      "$build/corpus/$t" "fuzz/corpus/$t" >"$build/fuzz-$t.log" 2>&1; then
+    echo ok >"$build/fuzz-$t.result"
   else
-    result="CRASH (log: $log)"
-    failed+=("$t")
+    echo "CRASH (log: $build/fuzz-$t.log)" >"$build/fuzz-$t.result"
   fi
+}
+running=0
+for t in "${targets[@]}"; do
+  rm -f "$build/fuzz-$t.result"
+  if [ "$running" -ge "$parallel" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  run_target "$t" &
+  running=$((running + 1))
+done
+wait
+
+failed=()
+printf '%-14s %10s %8s %8s  %s\n' target runs exec/s cov result >&2
+for t in "${targets[@]}"; do
+  log="$build/fuzz-$t.log"
+  result=$(cat "$build/fuzz-$t.result" 2>/dev/null || echo "did not run (log: $log)")
+  [ "$result" = ok ] || failed+=("$t")
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
