@@ -187,8 +187,7 @@ std::optional<KernelSymbols::Hit> KernelSymbols::find(std::uint64_t address) con
   }
   if (end == 0) end = sym.start + kPage;
   if (address >= end) return std::nullopt;
-  return Hit{std::string_view(names_).substr(sym.name_offset, sym.name_length), module.name,
-             sym.start};
+  return Hit{names().substr(sym.name_offset, sym.name_length), module.name, sym.start};
 }
 
 std::optional<KernelSymbols::Range> KernelSymbols::text_range(std::string_view module) const {
@@ -278,7 +277,7 @@ class ByteReader {
 
 std::string KernelSymbols::to_bytes() const {
   std::string out;
-  out.reserve(32 + modules_.size() * 32 + symbols_.size() * 17 + names_.size());
+  out.reserve(32 + modules_.size() * 32 + symbols_.size() * 17 + names().size());
   put(out, kBytesVersion);
   put(out, etext_);
   put(out, stext_);
@@ -299,12 +298,13 @@ std::string KernelSymbols::to_bytes() const {
     put(out, s.module);
     put(out, static_cast<std::uint8_t>(s.global));
   }
-  put(out, static_cast<std::uint32_t>(names_.size()));
-  out.append(names_);
+  put(out, static_cast<std::uint32_t>(names().size()));
+  out.append(names());
   return out;
 }
 
-std::optional<KernelSymbols> KernelSymbols::from_bytes(std::string_view bytes) {
+std::optional<KernelSymbols> KernelSymbols::from_bytes(std::string_view bytes,
+                                                       std::shared_ptr<const void> owner) {
   ByteReader in(bytes);
   KernelSymbols ks;
   std::uint32_t version = 0, nmodules = 0, nsymbols = 0, nnames = 0;
@@ -348,13 +348,18 @@ std::optional<KernelSymbols> KernelSymbols::from_bytes(std::string_view bytes) {
   }
   std::string_view names;
   if (!in.get(nnames) || !in.get_bytes(nnames, names) || in.left() != 0) return std::nullopt;
-  ks.names_.reserve(names.size());
-  prefault(ks.names_.data(), names.size());
-  ks.names_.assign(names);
+  if (owner) {
+    ks.names_owner_ = std::move(owner);
+    ks.names_in_place_ = names;
+  } else {
+    ks.names_.reserve(names.size());
+    prefault(ks.names_.data(), names.size());
+    ks.names_.assign(names);
+  }
   for (std::size_t i = 0; i < ks.symbols_.size(); ++i) {
     const Symbol& s = ks.symbols_[i];
     if (s.module >= ks.modules_.size() ||
-        std::uint64_t{s.name_offset} + s.name_length > ks.names_.size() ||
+        std::uint64_t{s.name_offset} + s.name_length > names.size() ||
         (i > 0 && s.start <= ks.symbols_[i - 1].start)) {
       return std::nullopt;
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,8 +55,15 @@ class KernelSymbols {
   // module indexes in bounds, the kernel image first) and gives nothing for any input that fails,
   // whatever its bytes. Both use this machine's byte order.
   std::string to_bytes() const;
-  static std::optional<KernelSymbols> from_bytes(std::string_view bytes);
-  bool operator==(const KernelSymbols&) const = default;
+  // With `owner` (what keeps `bytes` alive: the mapped cache file), the names are read where
+  // they lie instead of copied: the table keeps `owner`.
+  static std::optional<KernelSymbols> from_bytes(std::string_view bytes,
+                                                 std::shared_ptr<const void> owner = {});
+  bool operator==(const KernelSymbols& o) const {
+    return names() == o.names() && symbols_ == o.symbols_ && modules_ == o.modules_ &&
+           etext_ == o.etext_ && stext_ == o.stext_ && einittext_ == o.einittext_ &&
+           hidden_ == o.hidden_;
+  }
 
  private:
   struct Symbol {
@@ -73,6 +81,10 @@ class KernelSymbols {
   };
 
   std::string names_;  // every kept name, back to back (one allocation instead of one per line)
+  // from_bytes() with an owner: the names where they lie, kept alive by names_owner_.
+  std::shared_ptr<const void> names_owner_;
+  std::string_view names_in_place_;
+  std::string_view names() const { return names_owner_ ? names_in_place_ : names_; }
   std::vector<Symbol> symbols_;
   std::vector<Module> modules_;
   std::uint64_t etext_ = 0;      // end of the kernel image's text; 0 when kallsyms lacks _etext

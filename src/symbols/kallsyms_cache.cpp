@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 #include "core/files.hpp"
@@ -119,9 +120,11 @@ std::string kallsyms_cache_file(const std::string& dir, const KernelIdentity& id
 std::optional<KernelSymbols> read_kallsyms_cache(const std::string& file,
                                                  const KernelIdentity& id) {
   if (id.addresses_hidden) return std::nullopt;
-  const auto read = cache_file::read_private(file, cache_file::kHeaderBytes, kMaxFileBytes);
+  auto read = cache_file::read_private(file, cache_file::kHeaderBytes, kMaxFileBytes);
   if (!read) return std::nullopt;
-  const auto body = cache_file::checked_body(read->view(), kMagic, kVersion);
+  // The mapping outlives this call: the table reads its names in place.
+  const auto mapped = std::make_shared<cache_file::Bytes>(std::move(*read));
+  const auto body = cache_file::checked_body(mapped->view(), kMagic, kVersion);
   if (!body) return std::nullopt;
   std::string_view in = *body;
   KernelIdentity stored;
@@ -132,7 +135,7 @@ std::optional<KernelSymbols> read_kallsyms_cache(const std::string& file,
   if (!get_string(in, stored.first_line)) return std::nullopt;
   stored.addresses_hidden = false;
   if (!(stored == id)) return std::nullopt;
-  auto table = KernelSymbols::from_bytes(in);
+  auto table = KernelSymbols::from_bytes(in, mapped);
   // A cache holds a visible table only: one that says hidden is not one this code wrote.
   if (!table || table->addresses_hidden()) return std::nullopt;
   return table;
