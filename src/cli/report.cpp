@@ -21,6 +21,7 @@
 #include "core/output_file.hpp"
 #include "formats/input.hpp"
 #include "output/folded.hpp"
+#include "perfdata/perf_data_reader.hpp"
 #include "process/targets.hpp"
 #include "profile/names.hpp"
 #include "profile/profile.hpp"
@@ -279,6 +280,7 @@ int run_report(const ReportOptions& o) {
   }
 
   // Read whole: the tables show the filter's share of every sample.
+  perfdata::keep_readers_until_exit();  // the command exits after this one file
   auto in = formats::load_input(o.input, {.max_bytes = o.max_input_mib << 20});
   if (!in) return report_error(kCmd, in.error());
   for (const auto& note : in->notes) fmt::print(stderr, "perfscope report: {}\n", note);
@@ -305,6 +307,7 @@ int run_report(const ReportOptions& o) {
                                    .filter = filter});
     if (!text) return report_error(kCmd, text.error());
     if (auto st = write_output_file(o.output, *text); !st) return report_error(kCmd, st.error());
+    perfdata::keep_until_exit(std::make_shared<formats::LoadedInput>(std::move(*in)));
     return 0;
   }
   std::string out;
@@ -319,6 +322,7 @@ int run_report(const ReportOptions& o) {
     out += *t;
   }
   if (auto st = write_output_file(o.output, out); !st) return report_error(kCmd, st.error());
+  perfdata::keep_until_exit(std::make_shared<formats::LoadedInput>(std::move(*in)));
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <set>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include "core/unique_fd.hpp"
 #include "perfdata/perf_file.hpp"
@@ -40,10 +41,65 @@ constexpr std::size_t kMaxPendingBytes = std::size_t{256} << 20;
 // Bits in the middle of a sample that the Decoder does not read: cut out before decoding.
 constexpr std::uint64_t kCutSampleBits = PERF_SAMPLE_READ | PERF_SAMPLE_BRANCH_STACK;
 
+std::string hex_of(const unsigned char* p, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+// The GNU build-id note among a 64-bit ELF file's PT_NOTE segments, read with pread (the
+// program headers and the notes: a few hundred bytes, where mapping the file for libelf and
+// unmapping it again costs more than the read); empty when not found that way.
+std::string build_id_from_segments(int fd) {
+  Elf64_Ehdr eh;
+  if (::pread(fd, &eh, sizeof eh, 0) != static_cast<ssize_t>(sizeof eh) ||
+      std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+      eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+      eh.e_phnum == 0 || eh.e_phnum >= PN_XNUM) {
+    return {};
+  }
+  std::vector<Elf64_Phdr> ph(eh.e_phnum);
+  const auto ph_bytes = static_cast<ssize_t>(ph.size() * sizeof(Elf64_Phdr));
+  if (::pread(fd, ph.data(), static_cast<std::size_t>(ph_bytes), static_cast<off_t>(eh.e_phoff)) !=
+      ph_bytes) {
+    return {};
+  }
+  std::vector<unsigned char> notes;
+  for (const auto& p : ph) {
+    if (p.p_type != PT_NOTE || p.p_filesz < sizeof(Elf64_Nhdr) || p.p_filesz > (1 << 16)) continue;
+    notes.resize(p.p_filesz);
+    if (::pread(fd, notes.data(), notes.size(), static_cast<off_t>(p.p_offset)) !=
+        static_cast<ssize_t>(notes.size())) {
+      continue;
+    }
+    const std::size_t align = p.p_align == 8 ? 8 : 4;
+    const auto up = [align](std::size_t n) { return (n + align - 1) & ~(align - 1); };
+    for (std::size_t off = 0; notes.size() - off >= sizeof(Elf64_Nhdr);) {
+      Elf64_Nhdr nh;
+      std::memcpy(&nh, notes.data() + off, sizeof nh);
+      const std::size_t name_at = off + sizeof nh;
+      if (nh.n_namesz > notes.size() - name_at) break;
+      const std::size_t desc_at = name_at + up(nh.n_namesz);
+      if (desc_at > notes.size() || nh.n_descsz > notes.size() - desc_at) break;
+      if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+          std::memcmp(notes.data() + name_at, "GNU", 4) == 0) {
+        return hex_of(notes.data() + desc_at, nh.n_descsz);
+      }
+      off = desc_at + up(nh.n_descsz);
+    }
+  }
+  return {};
+}
+
 // The build-id note of an ELF file, lowercase hex; empty when there is none or it cannot be read.
 std::string file_build_id(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return {};
+  if (auto id = build_id_from_segments(fd.get()); !id.empty()) return id;
   elf_version(EV_CURRENT);
   Elf* elf = elf_begin(fd.get(), ELF_C_READ_MMAP, nullptr);
   if (elf == nullptr) return {};
@@ -62,12 +118,7 @@ std::string file_build_id(const std::string& path) {
           std::memcmp(static_cast<const char*>(data->d_buf) + name_off, "GNU", 4) != 0) {
         continue;
       }
-      static constexpr char digits[] = "0123456789abcdef";
-      const auto* p = static_cast<const unsigned char*>(data->d_buf) + desc_off;
-      for (std::size_t i = 0; i < nhdr.n_descsz; ++i) {
-        out += digits[p[i] >> 4];
-        out += digits[p[i] & 15];
-      }
+      out = hex_of(static_cast<const unsigned char*>(data->d_buf) + desc_off, nhdr.n_descsz);
     }
   }
   elf_end(elf);
@@ -289,6 +340,9 @@ class Reader : public sampling::RecordHandler {
     }
     return finish();
   }
+
+  // Writes the symbol cache files now, as destroying the reader would.
+  void save_symbol_caches() { symbolizer_.save_symbol_caches(); }
 
   void on_sample(const sampling::Sample& s) override {
     if (s.id.time > max_time_) max_time_ = s.id.time;
@@ -637,9 +691,53 @@ Result<PerfDataProfile> read_perf_data(std::span<const std::byte> bytes, const s
   return reader.run();
 }
 
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+bool keep_readers = false;
+
+}  // namespace
+
+void keep_readers_until_exit() {
+  keep_readers = true;
+}
+
+void keep_until_exit(std::shared_ptr<void> object) {
+  if (kSanitized) return;
+  // Never destroyed, and reachable from this list: a leak checker would see nothing lost.
+  static auto* kept = new std::vector<std::shared_ptr<void>>;
+  kept->push_back(std::move(object));
+}
+
 Result<profile::Profile> read_perf_data_input(std::string_view bytes, const std::string& source,
                                               std::vector<std::string>& notes) {
-  auto r = read_perf_data(std::as_bytes(std::span(bytes.data(), bytes.size())), source);
+  const auto data = std::as_bytes(std::span(bytes.data(), bytes.size()));
+  Result<PerfDataProfile> r = Error{};
+  if (keep_readers && !kSanitized) {
+    static const PerfDataOptions options;
+    auto file = parse_perf_file(data, source);
+    if (!file) return file.error();
+    prepare_heap();
+    auto kept_file = std::make_shared<PerfFile>(std::move(*file));
+    auto reader = std::make_shared<Reader>(*kept_file, source, options);
+    r = reader->run();
+    reader->save_symbol_caches();
+    keep_until_exit(kept_file);
+    keep_until_exit(reader);
+  } else {
+    r = read_perf_data(data, source);
+  }
   if (!r) return r.error();
   for (auto& n : r->notes) notes.push_back(std::move(n));
   return std::move(r->profile);

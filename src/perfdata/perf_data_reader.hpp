@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -61,5 +62,15 @@ Result<PerfDataProfile> read_perf_data(std::span<const std::byte> bytes, const s
 // read_perf_data() as formats::PerfDataReader: the profile, its notes appended to `notes`.
 Result<profile::Profile> read_perf_data_input(std::string_view bytes, const std::string& source,
                                               std::vector<std::string>& notes);
+
+// For a command that reads one file and exits (report): from now on read_perf_data_input()
+// writes the symbol caches, then leaves its reader's tables (symbols, processes, stacks: a tenth
+// of a system-wide file's read) for the exit to drop instead of freeing them one by one. Built
+// with AddressSanitizer, every reader is still destroyed, so its teardown stays checked.
+void keep_readers_until_exit();
+
+// Holds `object` until the process exits, never destroying it (a command's last big structures:
+// freeing them is work the exit does at once); built with AddressSanitizer, drops it now.
+void keep_until_exit(std::shared_ptr<void> object);
 
 }  // namespace perfscope::perfdata

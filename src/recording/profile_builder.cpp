@@ -85,12 +85,10 @@ class Builder {
     const auto& space = collector_.processes().space(space_id);
     const sampling::Mapping* m = space.find(address);
     if (m != nullptr && is_file_mapping(m->path)) {
-      const auto mapping_id = file_mapping(*m);
-      if (auto id = table_.find(mapping_id, address)) return *id;
-      symbols::MappedFile file{
-          m->path, open_path(space.pid, m->path), m->build_id, m->start, m->end, m->pgoff};
-      return user_location(mapping_id, address, address - lookup,
-                           symbolizer_.resolve_user(file, lookup));
+      const FileMapping& fm = mapped_file(*m, space.pid);
+      if (auto id = table_.find(fm.id, address)) return *id;
+      return user_location(fm.id, address, address - lookup,
+                           symbolizer_.resolve_user(fm.file, lookup));
     }
     if (m != nullptr && m->path == "[vdso]" && !symbols::vdso_image_path().empty()) {
       const auto mapping_id = file_mapping(*m);
@@ -198,6 +196,22 @@ class Builder {
     return table_.file_mapping(m.path, m.build_id, m.start, m.end, m.pgoff);
   }
 
+  // A file mapping's id and what the symbolizer is told of it: made once per mapping of each
+  // process, not once per address (the collector's mappings do not move while the profile is
+  // built).
+  struct FileMapping {
+    std::uint64_t id = 0;
+    symbols::MappedFile file;
+  };
+  const FileMapping& mapped_file(const sampling::Mapping& m, pid_t pid) {
+    auto [it, inserted] = mapped_files_.try_emplace(&m);
+    if (inserted) {
+      it->second.id = file_mapping(m);
+      it->second.file = {m.path, open_path(pid, m.path), m.build_id, m.start, m.end, m.pgoff};
+    }
+    return it->second;
+  }
+
   // Files of a process that runs in another mount namespace (a container) are reached through
   // its /proc/PID/root while it lives; everyone else's through the path itself, which also works
   // after the process has exited.
@@ -226,6 +240,7 @@ class Builder {
   std::vector<std::size_t> seen_;
   std::unordered_map<std::string, std::uint64_t> kernel_mappings_;  // module -> mapping id
   std::unordered_map<pid_t, bool> other_root_;  // pid -> its /proc/PID/root is not "/"
+  std::unordered_map<const sampling::Mapping*, FileMapping> mapped_files_;
   // Address spaces of kernel frames in known_: past every AddressSpaceId.
   static constexpr std::uint64_t kKernelSpace = std::uint64_t{1} << 32;
   static constexpr std::uint64_t kKernelLeafSpace = kKernelSpace + 1;

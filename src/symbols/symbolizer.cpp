@@ -129,10 +129,28 @@ struct Symbolizer::Impl {
       constexpr std::size_t kMaxAddresses = 1'000'000;
       if (all.size() > kMaxAddresses) continue;
       write_symbol_cache(m->cache_file, m->cache_key, all);
+      m->looked_up.clear();  // written: not again
     }
   }
 
+  // The last mapping's module: a stack's frames come in runs of one file, and module_for's keys
+  // are strings built and hashed on every call.
+  std::string last_path, last_open_path, last_build_id;
+  Module* last_module = nullptr;
+
   Module* module_for(const MappedFile& mapping) {
+    if (last_module != nullptr && mapping.path == last_path &&
+        mapping.open_path == last_open_path && mapping.build_id == last_build_id) {
+      return last_module;
+    }
+    last_module = find_module(mapping);
+    last_path = mapping.path;
+    last_open_path = mapping.open_path;
+    last_build_id = mapping.build_id;
+    return last_module;
+  }
+
+  Module* find_module(const MappedFile& mapping) {
     const std::string& open_path = mapping.open_path.empty() ? mapping.path : mapping.open_path;
     const std::string path_key = "path:" + open_path;
     if (!mapping.build_id.empty()) {
@@ -180,6 +198,9 @@ Symbolizer::Symbolizer(SymbolizerOptions options) : impl_(std::make_unique<Impl>
   impl_->options = std::move(options);
 }
 Symbolizer::~Symbolizer() = default;
+void Symbolizer::save_symbol_caches() {
+  impl_->save_symbol_caches();
+}
 Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
 Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
 

@@ -49,6 +49,10 @@ class Symbolizer {
   // A moved-from Symbolizer may only be destroyed or assigned to.
   Symbolizer(Symbolizer&&) noexcept;
   Symbolizer& operator=(Symbolizer&&) noexcept;
+  // Writes the symbol cache files now, as the destructor would, for a caller that never destroys
+  // the Symbolizer (a command about to exit). Lookups should be over: each module's cached
+  // frames not yet served move into its file, and are looked up again if asked for after.
+  void save_symbol_caches();
 
   // The returned references point into caches and stay valid for the Symbolizer's lifetime.
 
