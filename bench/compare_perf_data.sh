@@ -61,9 +61,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # function on their stack, weighed by period), perf's and perfscope's (Total%, its names without
 # parameter lists, as perf prints them). Total shares compare like for like: perf gives an inlined
 # leaf's self samples to the function it is inlined into, perfscope to the inlined function.
-perf_top() {
+perf_top() {  # FILE [--no-inline]
   perf --buildid-dir "$cache" report -i "$1" --stdio --children --sort symbol -g none \
-      --percent-limit 0 2>/dev/null |
+      --percent-limit 0 ${2:-} 2>/dev/null |
     awk '!/^#/ && /%/ {p=$1; sub("%","",p); i=index($0,"] "); if (i>0) {n=substr($0,i+2); sub(/  .*/,"",n); print p, n}}' |
     awk '{n=substr($0, index($0, " ") + 1); c[n]++; l[NR]=$0; k[NR]=n}
          END {for (i=1; i<=NR; i++) if (c[k[i]]==1) print l[i]}'  # names perf splits (one per
@@ -109,11 +109,25 @@ compare() {
   perf_top "$file" >"$out/$name.perf.all"
   grep -v -E '^[0-9.]+ [0-9a-fx]+$' "$out/$name.perf.all" | sed -n 1,10p >"$out/$name.perf"
   ps_top "$file" >"$out/$name.ps"
-  awk 'NR==FNR {ps[substr($0, index($0," ")+1)]=$1; next}
-       {name=substr($0, index($0," ")+1); mine=(name in ps) ? ps[name] : 0; d=mine-$1; if (d<0) d=-d;
-        if (d>worst) worst=d; printf "    %6.2f%% %6.2f%%  %s\n", $1, mine, name}
+  # perf marks a frame "NAME (inlined)" whenever the DWARF name of the function at the address
+  # differs from the ELF symbol perf picked for it, inlined or not: glibc's __libc_start_main
+  # (the symbol) is __libc_start_main_impl in its DWARF, so perf shows the caller of
+  # __libc_start_call_main as "__libc_start_main_impl (inlined)" (addr2line -i at that return
+  # address gives that one frame, no inline chain) and no longer lists __libc_start_main. Such
+  # a row is matched to the symbol perf report --no-inline lists in its place: the one with the
+  # same share that the inline list lacks (version suffix @... dropped), shown as "= SYMBOL".
+  perf_top "$file" --no-inline | sed -E 's/^([0-9.]+ [^@ ]+)@[^ ]*$/\1/' >"$out/$name.perf.noinline"
+  awk 'FILENAME==ARGV[1] {ps[substr($0, index($0," ")+1)]=$1; next}
+       FILENAME==ARGV[2] {n=substr($0, index($0," ")+1); sub(/@[^ ]*$/, "", n); inl[n]=1; next}
+       FILENAME==ARGV[3] {n=substr($0, index($0," ")+1); if (!(n in inl)) {a=($1 in alias) ? "" : n; alias[$1]=a}; next}
+       {name=substr($0, index($0," ")+1); shown=name
+        if (!(name in ps) && name ~ / \(inlined\)$/ && alias[$1] != "" && (alias[$1] in ps)) {
+          shown=name " = " alias[$1]; name=alias[$1]
+        }
+        mine=(name in ps) ? ps[name] : 0; d=mine-$1; if (d<0) d=-d;
+        if (d>worst) worst=d; printf "    %6.2f%% %6.2f%%  %s\n", $1, mine, shown}
        END {printf "    largest difference among perf'"'"'s top 10: %.2f points\n", worst}' \
-    "$out/$name.ps" "$out/$name.perf"
+    "$out/$name.ps" "$out/$name.perf.all" "$out/$name.perf.noinline" "$out/$name.perf"
 }
 
 if [ "$record" = 1 ]; then
