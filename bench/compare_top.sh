@@ -13,6 +13,10 @@
 # Usage: bench/compare_top.sh [BUILD_DIR] [SECONDS] [HZ...]   (defaults: build 20 999 4000;
 # 4000 Hz is perf top's default). Needs root, perf and tmux. A perf top that could not be measured
 # (it aborted RETRIES times) shows as "-".
+# ROUNDS (default 3) measures each tool that many times per frequency, interleaved, and prints
+# each round and the medians (the ratio of the medians): one window of a few seconds on a shared
+# machine is decided by whatever else ran then (one program starting, a compiler, a spike of
+# either tool), and a single round moved by several times from one run to the next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -83,19 +87,35 @@ perf_top_cpu() {
   echo "nan"
 }
 
-printf '%-6s %18s %18s %18s %10s %10s\n' "Hz" "perfscope top" "perf top" "perf top -g" \
+rounds=${ROUNDS:-3}
+printf '%-12s %18s %18s %18s %10s %10s\n' "Hz" "perfscope top" "perf top" "perf top -g" \
   "ps/perf" "ps/perf-g"
-for hz in "${hzs[@]}"; do
-  "$ps" top -a --batch -F "$hz" -d 1 >/dev/null 2>&1 &
-  ps_pid=$!
-  pids+=("$ps_pid")
-  a=$(measure "$ps_pid")
-  kill -TERM "$ps_pid"; wait "$ps_pid" 2>/dev/null || true  # (a background job ignores SIGINT)
-  b=$(perf_top_cpu "$hz")
-  c=$(perf_top_cpu "$hz" -g)
-  awk -v hz="$hz" -v a="$a" -v b="$b" -v c="$c" '
+# row LABEL A B C: one line of the table.
+row() {
+  awk -v l="$1" -v a="$2" -v b="$3" -v c="$4" '
     function ms(x) { return x == "nan" ? sprintf("%18s", "-") : sprintf("%13.1f ms/s", x) }
     function pc(x) { return x == "nan" || x <= 0 ? sprintf("%10s", "-") : sprintf("%9.1f%%", 100 * a / x) }
-    BEGIN { printf "%-6s %s %s %s %s %s\n", hz, ms(a), ms(b), ms(c), pc(b), pc(c) }'
+    BEGIN { printf "%-12s %s %s %s %s %s\n", l, ms(a), ms(b), ms(c), pc(b), pc(c) }'
+}
+# median X...: of the measured values ("nan" left out), or nan.
+median() {
+  printf '%s\n' "$@" | grep -v nan | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
+                              else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+for hz in "${hzs[@]}"; do
+  as=() bs=() cs=()
+  for ((r = 1; r <= rounds; r++)); do
+    "$ps" top -a --batch -F "$hz" -d 1 >/dev/null 2>&1 &
+    ps_pid=$!
+    pids+=("$ps_pid")
+    a=$(measure "$ps_pid")
+    kill -TERM "$ps_pid"; wait "$ps_pid" 2>/dev/null || true  # (a background job ignores SIGINT)
+    b=$(perf_top_cpu "$hz")
+    c=$(perf_top_cpu "$hz" -g)
+    as+=("$a") bs+=("$b") cs+=("$c")
+    [ "$rounds" -gt 1 ] && row "$hz #$r" "$a" "$b" "$c"
+  done
+  row "$hz median" "$(median "${as[@]}")" "$(median "${bs[@]}")" "$(median "${cs[@]}")"
 done
 echo "target: perfscope top at most 25% of perf top's CPU"
