@@ -164,15 +164,25 @@ Status Decoder::decode(std::span<const std::byte> record, RecordHandler& handler
       if (!(r.read(m.pid) && r.read(m.tid) && r.read(m.addr) && r.read(m.len) && r.read(m.pgoff)))
         return fail("truncated mmap");
       if (h.type == PERF_RECORD_MMAP2) {
-        if (h.misc & PERF_RECORD_MISC_MMAP_BUILD_ID) {
+        // The build-id and the device/inode fields share 24 bytes, so the file name is at the same
+        // place either way. perf 6.1 with -B on kernel 6.18 writes device/inode under the build-id
+        // bit (perf itself then aborts reading its file): a size past 20 is read as that layout.
+        const Reader ids = r;
+        bool device_inode = (h.misc & PERF_RECORD_MISC_MMAP_BUILD_ID) == 0;
+        if (!device_inode) {
           std::uint8_t size = 0, res1 = 0;
           std::uint16_t res2 = 0;
           std::span<const std::byte> build_id;
           if (!(r.read(size) && r.read(res1) && r.read(res2) && r.bytes(20, build_id)))
             return fail("truncated mmap2 build-id");
-          if (size > 20) return fail("mmap2 build-id longer than 20 bytes");
-          m.build_id = {reinterpret_cast<const std::uint8_t*>(build_id.data()), size};
-        } else {
+          if (size <= 20) {
+            m.build_id = {reinterpret_cast<const std::uint8_t*>(build_id.data()), size};
+          } else {
+            device_inode = true;
+            r = ids;
+          }
+        }
+        if (device_inode) {
           std::uint64_t generation = 0;
           if (!(r.read(m.maj) && r.read(m.min) && r.read(m.ino) && r.read(generation)))
             return fail("truncated mmap2");

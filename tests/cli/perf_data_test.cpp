@@ -415,6 +415,21 @@ TEST_F(PerfData, FlamegraphReadsPerfData) {
   EXPECT_NE(text.str().find("burn_a"), std::string::npos);
 }
 
+// `perf record -B` (no build-ids: what users pass to skip perf's slow build-id pass) on this
+// kernel writes MMAP2 records whose build-id bit is set over device and inode fields; perf 6.1
+// then aborts reading its own file. perfscope reads them, and the program's functions are named.
+TEST_F(PerfData, RecordingWithoutBuildIdsIsRead) {
+  PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
+  const auto file = dir_.file("b.data");
+  const auto rec = perf({"record", "-q", "-B", "-N", "-e", "cpu-clock", "-g", "-o", file, "--",
+                         target("ps-burn"), "300"});
+  PERF_RECORDED_OR_SKIP(rec);
+  const auto r = perfscope({"report", "-i", file, "--top", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("perfscope_targets::burn_a"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  main\n"), std::string::npos) << r.out;
+}
+
 // The symbol cache (docs/formats.md): a report read with it, on the run that writes it and on the
 // runs that read it, is byte for byte the report read without it (PERFSCOPE_SYMBOL_CACHE=off), in
 // every output that carries frames: report text, folded stacks and pprof.

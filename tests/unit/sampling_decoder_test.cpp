@@ -224,6 +224,37 @@ TEST(Decoder, RawRegsAndUserStackAreWalkedInOrder) {
   EXPECT_EQ(s.stack_dyn_size, 8u);
 }
 
+// perf 6.1 run with -B on kernel 6.18 sets the build-id bit on MMAP2 records that hold device and
+// inode (the first byte, the "size", is the major number: 254). The file name is at the same place
+// in both layouts, so such a record is read as device and inode rather than refused.
+TEST(Decoder, Mmap2WithTheBuildIdBitButDeviceAndInodeIsReadAsDeviceAndInode) {
+  const Decoder d(attr_with(kRecordType));
+  Capture c;
+  RecordBuilder b(PERF_RECORD_MMAP2, PERF_RECORD_MISC_USER | PERF_RECORD_MISC_MMAP_BUILD_ID);
+  b.put(std::uint32_t{10})
+      .put(std::uint32_t{11})
+      .put(std::uint64_t{0x7f0000001000})
+      .put(std::uint64_t{0x2000})
+      .put(std::uint64_t{0x1000})
+      .put(std::uint32_t{254})
+      .put(std::uint32_t{1})
+      .put(std::uint64_t{0x3c5be})
+      .put(std::uint64_t{0})
+      .put(std::uint32_t{5})
+      .put(std::uint32_t{2})
+      .str("/usr/bin/gzip");
+  trailer(b, 10, 11, 500, 1, 77);
+  const auto rec = b.build();
+  ASSERT_TRUE(d.decode(bytes_of(rec), c));
+  ASSERT_EQ(c.mmaps.size(), 1u);
+  EXPECT_EQ(c.names.at(0), "/usr/bin/gzip");
+  EXPECT_TRUE(c.build_ids.at(0).empty());
+  EXPECT_EQ(c.mmaps[0].maj, 254u);
+  EXPECT_EQ(c.mmaps[0].min, 1u);
+  EXPECT_EQ(c.mmaps[0].ino, 0x3c5beu);
+  EXPECT_TRUE(c.mmaps[0].executable);
+}
+
 TEST(Decoder, SideBandRecordsWithTrailer) {
   const Decoder d(attr_with(kRecordType));
   EXPECT_EQ(d.trailer_size(), 32u);
