@@ -89,8 +89,9 @@ struct Symbolizer::Impl {
   // build-id.
   void open_symbol_cache(Module& m, const std::string& open_path) const {
     // [vdso] is read from a copy made anew by every process: its file stamp never repeats, and
-    // its few symbols need no cache.
-    if (options.symbol_cache_dir.empty() || m.elf->build_id().empty() ||
+    // its few symbols need no cache. Without DWARF names the frames differ from the full ones the
+    // key stands for: no cache then.
+    if (options.symbol_cache_dir.empty() || !options.dwarf_names || m.elf->build_id().empty() ||
         program_build_id().empty() || m.path.starts_with('[')) {
       return;
     }
