@@ -78,7 +78,7 @@ std::string build_id_from_segments(int fd) {
     }
     const std::size_t align = p.p_align == 8 ? 8 : 4;
     const auto up = [align](std::size_t n) { return (n + align - 1) & ~(align - 1); };
-    for (std::size_t off = 0; notes.size() - off >= sizeof(Elf64_Nhdr);) {
+    for (std::size_t off = 0; off <= notes.size() && notes.size() - off >= sizeof(Elf64_Nhdr);) {
       Elf64_Nhdr nh;
       std::memcpy(&nh, notes.data() + off, sizeof nh);
       const std::size_t name_at = off + sizeof nh;
