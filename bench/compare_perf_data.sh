@@ -47,6 +47,13 @@ if [ "$record" = 1 ] && [ "$(id -u)" -ne 0 ]; then
   echo "run as root: system-wide sampling" >&2; exit 1
 fi
 cache="$files/buildid"  # perf's build-id cache of its own: perf 6.1 may abort on a shared one
+# BEFORE gets a symbol cache of its own: the cache's key holds perfscope's build-id, so two builds
+# sharing one directory rewrite each other's files and every read of both is a first read.
+before_env=()
+if [ -n "$before" ] && [ "${PERFSCOPE_SYMBOL_CACHE:-}" != off ]; then
+  mkdir -m 700 "$out/before-symbols"
+  before_env=(env PERFSCOPE_SYMBOL_CACHE="$out/before-symbols")
+fi
 ncpu=$(nproc)
 
 # "WALL CPU" seconds of a command (CPU = user + system), its output thrown away. On a machine
@@ -82,12 +89,12 @@ compare() {
   samples=$(perf --buildid-dir "$cache" script -i "$file" -F period 2>/dev/null | wc -l)
   perf --buildid-dir "$cache" report -i "$file" --stdio >/dev/null 2>&1 || true
   "$ps" report -i "$file" >/dev/null 2>&1
-  [ -z "$before" ] || "$before" report -i "$file" >/dev/null 2>&1
+  [ -z "$before" ] || "${before_env[@]}" "$before" report -i "$file" >/dev/null 2>&1
   local pt=() st=() bt=()
   for _ in $(seq "$runs"); do
     pt+=("$(seconds perf --buildid-dir "$cache" report -i "$file" --stdio)")
     st+=("$(seconds "$ps" report -i "$file")")
-    [ -z "$before" ] || bt+=("$(seconds "$before" report -i "$file")")
+    [ -z "$before" ] || bt+=("$(seconds "${before_env[@]}" "$before" report -i "$file")")
   done
   local pw pc sw sc
   pw=$(printf '%s\n' "${pt[@]}" | cut -d' ' -f1 | median)
