@@ -291,7 +291,11 @@ TEST(TopCli, MemoryStaysBoundedWhileProcessesComeAndGo) {
          {"processes", "threads", "table_processes", "table_spaces", "table_threads"}) {
       // Each ps-burn has two address spaces: sh's copy it was forked as, and its own after exec.
       const std::size_t per_process = std::string_view(key) == "table_spaces" ? 2 : 1;
-      EXPECT_LE(at(i, key), per_process * recent.size() + 16)
+      // Plus a quarter for processes the table learned before any window showed them: with the
+      // test run beside the suite's heaviest tests, the loop's rate rose late in the run and the
+      // table held 221-239 threads against 194-200 processes shown (the run: 262). A table that
+      // kept every process would still be far above this in a run at an even pace.
+      EXPECT_LE(at(i, key), per_process * (recent.size() + recent.size() / 4) + 16)
           << key << " at refresh " << i << ": " << recent.size() << " processes shown since "
           << (i - 40) << ", " << burners.size() << " in the run";
     }
