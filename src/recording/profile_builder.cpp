@@ -198,7 +198,8 @@ class Builder {
 
   // A file mapping's id and what the symbolizer is told of it: made once per mapping of each
   // process, not once per address (the collector's mappings do not move while the profile is
-  // built).
+  // built; a builder that outlives that, the incremental one, forgets them between updates).
+  void forget_mappings() { mapped_files_.clear(); }
   struct FileMapping {
     std::uint64_t id = 0;
     symbols::MappedFile file;
@@ -362,6 +363,7 @@ IncrementalProfileBuilder::~IncrementalProfileBuilder() = default;
 
 void IncrementalProfileBuilder::update() {
   State& st = *state_;
+  st.builder.forget_mappings();  // the collector's mappings may have changed since the last update
   const auto& entries = st.collector.stacks().entries();
   for (std::size_t i = st.p.samples().size(); i < entries.size(); ++i) {
     st.p.add_sample(entry_sample(st.builder, st.collector, entries[i], st.keys, st.p));
