@@ -635,6 +635,13 @@ class Reader : public sampling::RecordHandler {
           "{}: {} events, each a sample type ({}): {} is shown; --sample-type NAME picks another",
           source_, read.size(), fmt::join(names, ", "), event.name));
     }
+    if (file_.features_cut_at >= 0) {
+      out.notes.push_back(fmt::format(
+          "{}: the file is cut short inside its feature sections: every sample was read, the "
+          "features from number {} on were not{}",
+          source_, file_.features_cut_at,
+          file_.features_cut_at <= 2 ? " (build-ids among them: files are not checked)" : ""));
+    }
     for (auto& c : collectors_) {
       if (c && c->lost_records() > 0) {
         out.notes.push_back(fmt::format("{}: perf lost {} records while recording (LOST)", source_,

@@ -170,7 +170,9 @@ Status parse_file_layout(std::span<const std::byte> bytes, PerfFile& file,
     std::span<const std::byte> section;
     if (!read_at(bytes, table, off) || !read_at(bytes, table + 8, size) ||
         !section_at(bytes, off, size, section)) {
-      // perf writes the features last: a file cut there still has all its records.
+      // perf writes the features last: a file cut there still has all its records (the reader
+      // says what was not read).
+      file.features_cut_at = static_cast<int>(bit);
       break;
     }
     table += kSectionSize;

@@ -69,6 +69,9 @@ struct PerfFile {
   std::vector<EventAttr> events;
   std::vector<BuildIdEntry> build_ids;
   std::string cmdline;  // HEADER_CMDLINE, words joined with spaces (empty when absent)
+  // The file ends inside its feature sections (perf writes them last): every record is there, the
+  // features from this one (its bit number) on are not read. -1 when they are whole.
+  int features_cut_at = -1;
   // The records: the data section of a file, everything after the header of a pipe stream.
   std::span<const std::byte> data;
 };

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -477,16 +478,34 @@ TEST_F(PerfData, TruncatedFilesAreOneClearError) {
   std::stringstream whole;
   whole << in.rdbuf();
   const std::string bytes = whole.str();
-  for (std::size_t size : {std::size_t{8}, std::size_t{60}, std::size_t{200}, bytes.size() / 2}) {
+  // The data section's end (header: its offset and size at bytes 40 and 48): a cut before
+  // it loses records and is refused; perf writes the feature sections after it, and a cut there
+  // still has every sample: read, with a note saying what was not.
+  std::uint64_t data_offset = 0, data_size = 0;
+  ASSERT_GE(bytes.size(), 72U);
+  std::memcpy(&data_offset, bytes.data() + 40, 8);
+  std::memcpy(&data_size, bytes.data() + 48, 8);
+  const std::uint64_t data_end = data_offset + data_size;
+  ASSERT_LT(data_end, bytes.size());
+  const auto cut_to = [&](std::size_t size) {
     const auto cut = dir_.file("cut.data");
     {
       std::ofstream out(cut, std::ios::binary);
       out << bytes.substr(0, size);
     }
-    const auto r = perfscope({"report", "-i", cut});
+    return perfscope({"report", "-i", cut});
+  };
+  for (std::size_t size : {std::size_t{8}, std::size_t{60}, std::size_t{200},
+                           static_cast<std::size_t>(data_offset + data_size / 2),
+                           static_cast<std::size_t>(data_end - 1)}) {
+    const auto r = cut_to(size);
     EXPECT_EQ(r.exit_code, 1) << size << ": " << r.err;
     EXPECT_NE(r.err.find("perf.data"), std::string::npos) << size << ": " << r.err;
   }
+  const auto r = cut_to(bytes.size() - 8);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("cut short inside its feature sections"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("burn_a"), std::string::npos) << r.out;
 }
 
 // perf record -e task-clock,page-faults: each event is a sample type of its own, named by the
