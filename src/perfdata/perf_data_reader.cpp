@@ -689,13 +689,31 @@ class Reader : public sampling::RecordHandler {
 
 }  // namespace
 
-Result<PerfDataProfile> read_perf_data(std::span<const std::byte> bytes, const std::string& source,
-                                       const PerfDataOptions& options) {
+namespace {
+
+// keep: the file's tables and the reader (symbolizer, process table, stacks) are left for the
+// exit to drop (keep_until_exit), after the symbol caches are written.
+Result<PerfDataProfile> read_file(std::span<const std::byte> bytes, const std::string& source,
+                                  const PerfDataOptions& options, bool keep) {
   auto file = parse_perf_file(bytes, source);
   if (!file) return file.error();
   if (options.resolve) prepare_heap();
-  Reader reader(*file, source, options);
-  return reader.run();
+  auto kept_file = std::make_shared<PerfFile>(std::move(*file));
+  auto reader = std::make_shared<Reader>(*kept_file, source, options);
+  auto r = reader->run();
+  if (keep) {
+    reader->save_symbol_caches();
+    keep_until_exit(kept_file);
+    keep_until_exit(reader);
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<PerfDataProfile> read_perf_data(std::span<const std::byte> bytes, const std::string& source,
+                                       const PerfDataOptions& options) {
+  return read_file(bytes, source, options, false);
 }
 
 namespace {
@@ -729,22 +747,9 @@ void keep_until_exit(std::shared_ptr<void> object) {
 
 Result<profile::Profile> read_perf_data_input(std::string_view bytes, const std::string& source,
                                               std::vector<std::string>& notes) {
-  const auto data = std::as_bytes(std::span(bytes.data(), bytes.size()));
-  Result<PerfDataProfile> r = Error{};
-  if (keep_readers && !kSanitized) {
-    static const PerfDataOptions options;
-    auto file = parse_perf_file(data, source);
-    if (!file) return file.error();
-    prepare_heap();
-    auto kept_file = std::make_shared<PerfFile>(std::move(*file));
-    auto reader = std::make_shared<Reader>(*kept_file, source, options);
-    r = reader->run();
-    reader->save_symbol_caches();
-    keep_until_exit(kept_file);
-    keep_until_exit(reader);
-  } else {
-    r = read_perf_data(data, source);
-  }
+  static const PerfDataOptions defaults;  // a kept reader refers to its options
+  auto r = read_file(std::as_bytes(std::span(bytes.data(), bytes.size())), source, defaults,
+                     keep_readers && !kSanitized);
   if (!r) return r.error();
   for (auto& n : r->notes) notes.push_back(std::move(n));
   return std::move(r->profile);
