@@ -340,6 +340,36 @@ TEST_F(PerfData, DwarfCallGraphIsUnwoundAndAgreesWithPerfReport) {
   EXPECT_GT(std::stod(total), 90.0) << r.out;
 }
 
+// perf record -c N writes no period in its samples (no PERF_SAMPLE_PERIOD: the attr's fixed
+// period holds it). Each sample weighs that period, as in perf report; read as 0, every
+// sample weighed nothing and convert wrote an empty folded file.
+TEST_F(PerfData, FixedPeriodRecordingIsWeighedByItsPeriod) {
+  PS_REQUIRE(paranoid(2), pmu("software"), program("perf"));
+  const auto file = dir_.file("fixed.data");
+  const auto rec = perf({"record", "-q", "-N", "-e", "cpu-clock", "-c", "1000000", "-g", "-o", file,
+                         "--", target("ps-burn"), "800"});
+  PERF_RECORDED_OR_SKIP(rec);
+  expect_agreement(file, "perfscope_targets::burn_a");
+  if (IsSkipped()) return;
+  // Folded stacks count the default sample type, nanoseconds of CPU: 1 ms per sample.
+  const auto c = perfscope({"convert", "-i", file, "-o", "fixed.folded"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  std::ifstream in(dir_.file("fixed.folded"));
+  std::uint64_t stacks = 0, sum = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++stacks;
+    sum += std::stoull(line.substr(line.rfind(' ') + 1));
+  }
+  ASSERT_GT(stacks, 0U) << "empty folded output";
+  const auto r = perfscope({"report", "-i", file, "--top", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto at = r.out.find(" s cpu, ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const auto samples = std::stoull(r.out.substr(at + 8));
+  ASSERT_GT(samples, 100U) << r.out;
+  EXPECT_EQ(sum, samples * 1000000) << r.out;
+}
+
 TEST_F(PerfData, SystemWideRecordingAgreesWithPerfReport) {
   PS_REQUIRE(paranoid(0), pmu("software"), program("perf"));
   const auto file = dir_.file("all.data");
