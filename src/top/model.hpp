@@ -47,6 +47,8 @@ inline constexpr double kHalfLifeSeconds = 5.0;
 // again) below kStackPrune: one sample unseen for two half-lives.
 inline constexpr double kPrune = 0.01;
 inline constexpr double kStackPrune = 0.25;
+// Free heap memory past which a collection gives it back to the system (see Model::sweep).
+inline constexpr std::size_t kTrimAbove = std::size_t{2} << 20;
 
 struct Limits {
   double half_life_s = kHalfLifeSeconds;  // of the AVG% column, and so of what is kept
@@ -77,6 +79,7 @@ struct Footprint {
   std::uint64_t symbolizer_restarts = 0;                      // fresh symbolizers so far
   std::uint64_t stacks_evicted = 0, processes_forgotten = 0;  // in the whole run
   std::uint64_t over_budget = 0;  // collections that found the resident size past the limit
+  std::uint64_t heap_trims = 0;   // collections that gave free heap back (malloc_trim)
 };
 
 struct Caller {
@@ -124,6 +127,9 @@ class Model {
   double interval_s() const { return interval_s_; }
   const Limits& limits() const { return limits_; }
   Footprint footprint() const;
+  // Resident memory as the last collection measured it (read now before the first one): the
+  // status line shows it without reading /proc a second time each refresh.
+  std::uint64_t resident() const { return rss_ != 0 ? rss_ : resident_bytes(); }
   // "comm[pid]" of a process seen so far, or "[pid]".
   std::string process_name(std::int64_t pid) const;
   // The window as a pprof profile (of the zoomed process alone when zoom_pid >= 0).
@@ -319,6 +325,9 @@ class Model {
   std::uint64_t refreshes_ = 0;
   double interval_s_ = 0;
   std::uint64_t stacks_evicted_ = 0, processes_forgotten_ = 0, over_budget_ = 0;
+  std::uint64_t rss_ = 0;         // resident_bytes() at the last collection
+  std::uint64_t trims_ = 0;       // free heap given back to the system (malloc_trim)
+  std::size_t free_at_trim_ = 0;  // malloc's free bytes after the last trim (or fewest since)
 };
 
 }  // namespace perfscope::top

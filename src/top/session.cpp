@@ -42,7 +42,7 @@ Status Live::status(const Query& q) const {
     if (q.zoom_pid >= 0) s.zoom = model_->process_name(q.zoom_pid);
     s.memory = model_->footprint();
   }
-  s.rss_bytes = resident_bytes();
+  s.rss_bytes = model_ ? model_->resident() : resident_bytes();
   return s;
 }
 
