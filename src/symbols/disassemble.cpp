@@ -1,6 +1,7 @@
 #include "symbols/disassemble.hpp"
 
 #include <capstone/capstone.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -8,6 +9,8 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <string>
+#include <type_traits>
 
 #include "core/unique_fd.hpp"
 
@@ -15,6 +18,41 @@ namespace perfscope::symbols {
 namespace {
 
 constexpr std::size_t kMaxInstructions = 4096;
+
+// Capstone, loaded the first time code is disassembled rather than with the binary: loading it
+// relocates its tables, which then stay resident (3 MB) in every perfscope process, while only
+// report --annotate uses it. Resident memory is not only RAM: on a VM with shadow page tables
+// each wake-up of a process costs CPU per resident MB (measured for top; docs/benchmarks.md).
+struct Capstone {
+  decltype(&cs_open) open = nullptr;
+  decltype(&cs_disasm) disasm = nullptr;
+  decltype(&cs_free) free = nullptr;
+  decltype(&cs_close) close = nullptr;
+  std::string error;  // why it could not be loaded, or empty
+};
+
+const Capstone& capstone() {
+  static const Capstone loaded = [] {
+    Capstone c;
+    const std::string name = "libcapstone.so." + std::to_string(CS_API_MAJOR);
+    void* lib = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);  // kept for the process's life
+    if (lib == nullptr) {
+      const char* why = ::dlerror();
+      c.error = why != nullptr ? why : name;
+      return c;
+    }
+    const auto symbol = [&](auto& fn, const char* fn_name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(lib, fn_name));
+      if (fn == nullptr && c.error.empty()) c.error = name + " has no " + fn_name;
+    };
+    symbol(c.open, "cs_open");
+    symbol(c.disasm, "cs_disasm");
+    symbol(c.free, "cs_free");
+    symbol(c.close, "cs_close");
+    return c;
+  }();
+  return loaded;
+}
 
 struct ElfCloser {
   void operator()(Elf* e) const { elf_end(e); }
@@ -97,13 +135,18 @@ Result<std::vector<Instruction>> disassemble_function(const std::string& path,
   if (data == nullptr || data->d_buf == nullptr || data->d_size < shdr.sh_size) {
     return Error{fmt::format("{}: cannot read the code at {:#x}", path, vaddr), 0, {}};
   }
+  const Capstone& cs = capstone();
+  if (!cs.error.empty()) {
+    return Error{"cannot load Capstone, the disassembler: " + cs.error, 0,
+                 "  install it: apt-get install libcapstone4 (scripts/install-deps.sh does)"};
+  }
   csh handle = 0;
-  if (cs_open(arch, mode, &handle) != CS_ERR_OK) {
+  if (cs.open(arch, mode, &handle) != CS_ERR_OK) {
     return Error{"capstone: cs_open failed", 0, "  libcapstone lacks this architecture"};
   }
   const auto* bytes = static_cast<const std::uint8_t*>(data->d_buf) + (start - shdr.sh_addr);
   cs_insn* insn = nullptr;
-  const std::size_t n = cs_disasm(handle, bytes, end - start, start, kMaxInstructions, &insn);
+  const std::size_t n = cs.disasm(handle, bytes, end - start, start, kMaxInstructions, &insn);
   std::vector<Instruction> out;
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -112,8 +155,8 @@ Result<std::vector<Instruction>> disassemble_function(const std::string& path,
     out.push_back(
         {insn[i].address, shdr.sh_offset + (insn[i].address - shdr.sh_addr), std::move(text)});
   }
-  if (insn != nullptr) cs_free(insn, n);
-  cs_close(&handle);
+  if (insn != nullptr) cs.free(insn, n);
+  cs.close(&handle);
   if (out.empty())
     return Error{fmt::format("{}: no instruction decodes at {:#x}", path, start), 0, {}};
   return out;
