@@ -74,6 +74,10 @@ class Backend {
     if (!woken) return woken.error();
     return {};
   }
+  // A live view drains at each refresh (drain_now): a backend that also drains on a timer of its
+  // own may wait up to `interval_s` between those (capped by what its maps can hold), so a view
+  // refreshing every 2 s wakes once per refresh, not twice. Called before start().
+  virtual void drain_with_refreshes(double /*interval_s*/) {}
   // Stops sampling and takes everything still in the rings and maps.
   virtual Status finish() = 0;
   virtual BackendReport report() const = 0;

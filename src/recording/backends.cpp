@@ -200,11 +200,15 @@ std::vector<std::string> cfi_unwind_lines(const bpf::ProfilerStats& s,
 }
 
 // The in-kernel counts are drained once a second (and at the end), so the maps never have to
-// hold more than a second of distinct stacks. The side-band rings are read first: every exec or
+// hold more than a second of distinct stacks; a live view refreshing less often drains at its
+// refreshes, up to kMaxDrainInterval apart. The side-band rings are read first: every exec or
 // mmap a drained sample depends on was written before it.
 class BpfBackend final : public Backend {
  public:
   static constexpr double kDrainInterval = 1.0;  // seconds
+  // The longest a live view's drains wait: 4 s of distinct stacks fit the counts map (16384
+  // keys per generation) on all but the busiest machines, whose overflow is counted as lost.
+  static constexpr double kMaxDrainInterval = 4.0;
   // How soon a process the walker met gets its tables (it uses frame pointers until then).
   static constexpr int kTablePollMs = 10;
 
@@ -218,18 +222,22 @@ class BpfBackend final : public Backend {
   }
   const char* name() const override { return "bpf (in-kernel aggregation)"; }
   bool in_kernel() const override { return true; }
+  void drain_with_refreshes(double interval_s) override {
+    drain_interval_ = std::clamp(interval_s, kDrainInterval, kMaxDrainInterval);
+    collector_->set_bucket_ns(static_cast<std::uint64_t>(drain_interval_ * 1e9));
+  }
 
   Status start(bool) override {
     // Side-band first, so no exec or mmap of a sampled process is missed.
     if (auto st = session_.enable(); !st) return st;
-    next_drain_ = monotonic_seconds() + kDrainInterval;
+    next_drain_ = monotonic_seconds() + drain_interval_;
     collector_->set_time_origin(monotonic_ns());  // time buckets count from the start
     return profiler_.start();
   }
   Result<bool> wait(int timeout_ms) override {
     if (monotonic_seconds() >= next_drain_) {
       if (auto st = drain(); !st) return st.error();
-      next_drain_ = monotonic_seconds() + kDrainInterval;
+      next_drain_ = monotonic_seconds() + drain_interval_;
     }
     const double left_ms = (next_drain_ - monotonic_seconds()) * 1000;
     int timeout = std::max(0, std::min(timeout_ms, static_cast<int>(left_ms) + 1));
@@ -241,7 +249,7 @@ class BpfBackend final : public Backend {
   }
   Status drain_now() override {
     if (auto st = drain(); !st) return st;
-    next_drain_ = monotonic_seconds() + kDrainInterval;
+    next_drain_ = monotonic_seconds() + drain_interval_;
     return {};
   }
   Status finish() override {
@@ -303,6 +311,7 @@ class BpfBackend final : public Backend {
   bpf::Profiler profiler_;
   SideBandTap tap_;
   double next_drain_ = 0;
+  double drain_interval_ = kDrainInterval;
 };
 
 }  // namespace

@@ -377,6 +377,7 @@ Result<RecordResult> Recorder::run(const process::StopSource& stop, const LiveCl
   const auto cpu_times_start = system::read_cpu_times();
   const auto wall_start = std::chrono::system_clock::now();
   const double start = monotonic_seconds();
+  if (is_live) backend.drain_with_refreshes(live.refresh_s);
   if (auto st = backend.start(held.on_exec); !st) return st.error();
   if (held.workload) {
     if (auto st = held.workload->start(); !st) return st.error();
