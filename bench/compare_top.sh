@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # perfscope top against perf top (issue 24's benchmark): their own CPU while both watch the same
-# load, at the same frequency, in one run. A CPU-bound load (ps-threads: 2 threads burning) keeps
+# load, at the same frequency and refresh interval, in one run. A CPU-bound load (ps-threads: 2 threads burning) keeps
 # both CPUs busy for the whole run; on it, one after the other (perf 6.1's perf top aborts with
 # "assertion failed at util/build-id.c:1010" when it samples beside a running eBPF profiler):
-#   perfscope top -a --batch -F HZ          (eBPF: counts aggregated in the kernel, drained each
+#   perfscope top -a --batch -F HZ -d D     (eBPF: counts aggregated in the kernel, drained each
 #                                            refresh; output to /dev/null)
-#   perf top -a --no-bpf-event -F HZ        (its TUI in a tmux pane: a real terminal)
-#   perf top -a -g --no-bpf-event -F HZ     (with call graphs, as perfscope always has stacks)
+#   perf top -a --no-bpf-event -F HZ -d D   (its TUI in a tmux pane: a real terminal)
+#   perf top -a -g --no-bpf-event -F HZ -d D (with call graphs, as perfscope always has stacks)
+# D is DELAY seconds between refreshes (default 1, perfscope top's default; perf top's is 2, at
+# which it costs less: DELAY=2 compares at perf top's default).
 # Each tool's CPU is the time its threads spent on a CPU (/proc/PID/task/*/schedstat) over
 # SECONDS, measured after a WARMUP (start-up: perf top reads kallsyms and every process's maps,
 # perfscope seeds /proc). Printed: CPU ms per second of each, and perfscope's share of perf top's.
@@ -25,6 +27,7 @@ shift $(( $# >= 2 ? 2 : $# ))
 hzs=("$@")
 [ ${#hzs[@]} -gt 0 ] || hzs=(999 4000)
 warmup=${WARMUP:-5}
+delay=${DELAY:-1}
 case $build in /*) ;; *) build="$PWD/$build" ;; esac
 ps="$build/perfscope"
 load="$build/targets/ps-threads"
@@ -52,7 +55,8 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {pri
 load_pid=$!
 pids+=("$load_pid")
 
-echo "own CPU over ${seconds} s after ${warmup} s of warm-up, load: ps-threads (2 burning threads)"
+echo "own CPU over ${seconds} s after ${warmup} s of warm-up, a refresh every ${delay} s (-d), load:"
+echo "ps-threads (2 burning threads)"
 echo "on $(nproc) CPUs, $(uname -r); perf $(perf version 2>/dev/null | awk '{print $3}')"
 # measure PID: its threads' CPU ms per second over $seconds, after $warmup s of start-up.
 measure() {
@@ -71,7 +75,7 @@ perf_top_cpu() {
   shift
   for ((try = 1; try <= ${RETRIES:-5}; try++)); do
     tmux -L "$sock" start-server \; set-option -g remain-on-exit on \; \
-      new-session -d -x 200 -y 50 "exec perf top -a --no-bpf-event -F $hz $*"
+      new-session -d -x 200 -y 50 "exec perf top -a --no-bpf-event -F $hz -d $delay $*"
     pid=$(tmux -L "$sock" list-panes -a -F '#{pane_pid}' | head -1)
     ms=$(measure "$pid")
     if ! tmux -L "$sock" list-panes -a -F '#{pane_dead}' | grep -q 1; then
@@ -106,7 +110,7 @@ median() {
 for hz in "${hzs[@]}"; do
   as=() bs=() cs=()
   for ((r = 1; r <= rounds; r++)); do
-    "$ps" top -a --batch -F "$hz" -d 1 >/dev/null 2>&1 &
+    "$ps" top -a --batch -F "$hz" -d "$delay" >/dev/null 2>&1 &
     ps_pid=$!
     pids+=("$ps_pid")
     a=$(measure "$ps_pid")

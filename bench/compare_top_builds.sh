@@ -4,12 +4,13 @@
 # memory. Unlike perf top, two perfscope tops can sample at once, so the load is the same for both.
 # The load: ps-threads (2 burning threads) of the second build, plus whatever else runs.
 # Usage: bench/compare_top_builds.sh OLD_BUILD_DIR NEW_BUILD_DIR [SECONDS] [HZ] [ROUNDS]
-# (defaults: 30 s, 999 Hz, 1 round). Needs root (system-wide sampling and BPF).
+# (defaults: 30 s, 999 Hz, 1 round; DELAY=D refreshes every D s, default 1). Needs root (system-wide sampling and BPF).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: $0 OLD_BUILD_DIR NEW_BUILD_DIR [SECONDS] [HZ] [ROUNDS]" >&2; exit 2; }
 old=$1 new=$2 seconds=${3:-30} hz=${4:-999} rounds=${5:-1}
 warmup=${WARMUP:-3}
+delay=${DELAY:-1}  # seconds between refreshes (-d)
 for tool in "$old/perfscope" "$new/perfscope" "$new/targets/ps-threads"; do
   [ -x "$tool" ] || { echo "missing $tool: cmake --build DIR --target perfscope ps-threads" >&2; exit 1; }
 done
@@ -26,12 +27,12 @@ rss_mb() { awk '/^VmRSS/ {printf "%.0f\n", $2 / 1024}' /proc/"$1"/status; }
 
 "$new/targets/ps-threads" 2 100000000 >/dev/null &
 pids+=("$!")
-echo "perfscope top -a --batch -F $hz -d 1, two builds side by side, ${seconds} s after ${warmup} s"
+echo "perfscope top -a --batch -F $hz -d $delay, two builds side by side, ${seconds} s after ${warmup} s"
 printf '%-5s %14s %14s %8s %9s %9s %12s\n' round "old" "new" new/old "old RSS" "new RSS" "load (1 min)"
 for ((r = 1; r <= rounds; r++)); do
-  "$old/perfscope" top -a --batch -F "$hz" -d 1 >/dev/null 2>&1 &
+  "$old/perfscope" top -a --batch -F "$hz" -d "$delay" >/dev/null 2>&1 &
   o=$!
-  "$new/perfscope" top -a --batch -F "$hz" -d 1 >/dev/null 2>&1 &
+  "$new/perfscope" top -a --batch -F "$hz" -d "$delay" >/dev/null 2>&1 &
   n=$!
   pids+=("$o" "$n")
   sleep "$warmup"
