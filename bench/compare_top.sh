@@ -7,8 +7,9 @@
 #                                            refresh; output to /dev/null)
 #   perf top -a --no-bpf-event -F HZ -d D   (its TUI in a tmux pane: a real terminal)
 #   perf top -a -g --no-bpf-event -F HZ -d D (with call graphs, as perfscope always has stacks)
-# D is DELAY seconds between refreshes (default 1, perfscope top's default; perf top's is 2, at
-# which it costs less: DELAY=2 compares at perf top's default).
+# D is DELAY seconds between refreshes, a whole number (perf top's -d takes no fraction; default
+# 1, perfscope top's default; perf top's is 2, at which it costs less: DELAY=2 compares at perf
+# top's default).
 # Each tool's CPU is the time its threads spent on a CPU (/proc/PID/task/*/schedstat) over
 # SECONDS, measured after a WARMUP (start-up: perf top reads kallsyms and every process's maps,
 # perfscope seeds /proc). Printed: CPU ms per second of each, and perfscope's share of perf top's.

@@ -207,7 +207,9 @@ class BpfBackend final : public Backend {
  public:
   static constexpr double kDrainInterval = 1.0;  // seconds
   // The longest a live view's drains wait: 4 s of distinct stacks fit the counts map (16384
-  // keys per generation) on all but the busiest machines, whose overflow is counted as lost.
+  // keys per generation) on all but the busiest machines, whose overflow is counted as lost;
+  // the stack maps fill as much more between drains, so more stacks collide (counted as "not
+  // captured" in the report).
   static constexpr double kMaxDrainInterval = 4.0;
   // How soon a process the walker met gets its tables (it uses frame pointers until then).
   static constexpr int kTablePollMs = 10;

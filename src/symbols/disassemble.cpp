@@ -21,7 +21,8 @@ constexpr std::size_t kMaxInstructions = 4096;
 
 // Capstone, loaded the first time code is disassembled rather than with the binary: loading it
 // relocates its tables, which then stay resident (3 MB) in every perfscope process, while only
-// report --annotate uses it. Resident memory is not only RAM: on a VM with shadow page tables
+// disassembly uses it (report --annotate, report's explorer and serve's annotation of code
+// without source lines). Resident memory is not only RAM: on a VM with shadow page tables
 // each wake-up of a process costs CPU per resident MB (measured for top; docs/benchmarks.md).
 struct Capstone {
   decltype(&cs_open) open = nullptr;
@@ -138,7 +139,9 @@ Result<std::vector<Instruction>> disassemble_function(const std::string& path,
   const Capstone& cs = capstone();
   if (!cs.error.empty()) {
     return Error{"cannot load Capstone, the disassembler: " + cs.error, 0,
-                 "  install it: apt-get install libcapstone4 (scripts/install-deps.sh does)"};
+                 fmt::format("  install it: apt-get install libcapstone{} "
+                             "(scripts/install-deps.sh does)",
+                             CS_API_MAJOR)};
   }
   csh handle = 0;
   if (cs.open(arch, mode, &handle) != CS_ERR_OK) {

@@ -46,8 +46,8 @@ double percent(double part, double whole) {
 }  // namespace
 
 std::uint64_t resident_bytes() {
-  // Read once a second: the file stays open (one pread, not fopen's open, read and close), and
-  // its "size resident ..." pages are parsed in place.
+  // Read once per collection: the file stays open (one pread, not fopen's open, read and close),
+  // and its "size resident ..." pages are parsed in place.
   static const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   if (fd < 0) return 0;
@@ -711,6 +711,7 @@ void Model::sweep() {
     jit_pids_.clear();
     ++symbolizer_restarts_;
     ::malloc_trim(0);  // the freed caches back to the system, not only to malloc's free lists
+    free_at_trim_ = ::mallinfo2().fordblks;  // (so the check below does not trim again)
   } else if (over) {
     // Still too big with a fresh symbolizer: the stacks outside the window go (their locations
     // and names at the next collection).
