@@ -253,6 +253,16 @@ TEST(TopCli, ARefreshEveryTwoSecondsWakesOncePerRefresh) {
   PS_REQUIRE(paranoid(1), bpf_backend(), program("strace"));
   TempDir dir;
   BackgroundProcess burn({target("ps-burn"), "600000"}, dir.file("burn.log"));
+  // ps-burn has exec'd before top starts: an exec top sees on its side-band ring (its mmaps) can
+  // wake it besides the refreshes.
+  const std::string comm = "/proc/" + std::to_string(burn.pid()) + "/comm";
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);;) {
+    std::ifstream f(comm);
+    std::string name;
+    if (std::getline(f, name) && name == "ps-burn") break;
+    ASSERT_LT(std::chrono::steady_clock::now(), end) << "ps-burn did not start";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   const auto log = dir.file("strace.txt");
   // (LeakSanitizer cannot run under ptrace: the sanitizer build's leak check is off here.)
   const char* asan = std::getenv("ASAN_OPTIONS");
