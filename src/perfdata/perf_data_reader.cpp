@@ -346,15 +346,6 @@ class Reader : public sampling::RecordHandler {
 
   void on_sample(const sampling::Sample& s) override {
     if (s.id.time > max_time_) max_time_ = s.id.time;
-    const auto& attr = file_.events[current_].attr;
-    if ((attr.sample_type & PERF_SAMPLE_PERIOD) == 0) {
-      // A fixed period (perf record -c N) is in the attr only: every sample weighs it, as in
-      // perf report. (A frequency without the period bit leaves nothing to weigh by: 1 each.)
-      sampling::Sample weighed = s;
-      weighed.period = attr.freq || attr.sample_period == 0 ? 1 : attr.sample_period;
-      collectors_[current_]->on_sample(weighed);
-      return;
-    }
     collectors_[current_]->on_sample(s);
   }
   void on_mmap(const sampling::MmapRecord& m) override {

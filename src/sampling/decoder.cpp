@@ -65,7 +65,10 @@ Error bad_record(const char* what, std::uint32_t type, std::size_t size) {
 Decoder::Decoder(const perf_event_attr& attr)
     : sample_type_(attr.sample_type),
       sample_id_all_(attr.sample_id_all != 0),
-      regs_user_count_(static_cast<unsigned>(std::popcount(attr.sample_regs_user))) {
+      regs_user_count_(static_cast<unsigned>(std::popcount(attr.sample_regs_user))),
+      // A fixed period (perf record -c N) is in the attr only; a frequency without the period
+      // bit leaves nothing to weigh by: 1 a sample.
+      unsampled_period_(attr.freq || attr.sample_period == 0 ? 1 : attr.sample_period) {
   if (sample_id_all_) {
     if (sample_type_ & PERF_SAMPLE_TID) trailer_size_ += 8;
     if (sample_type_ & PERF_SAMPLE_TIME) trailer_size_ += 8;
@@ -108,7 +111,11 @@ Status Decoder::decode_sample(std::span<const std::byte> body, std::uint16_t mis
   if ((sample_type_ & PERF_SAMPLE_STREAM_ID) && !r.read(unused)) return fail("truncated stream id");
   if ((sample_type_ & PERF_SAMPLE_CPU) && !(r.read(s.id.cpu) && r.read(res)))
     return fail("truncated cpu");
-  if ((sample_type_ & PERF_SAMPLE_PERIOD) && !r.read(s.period)) return fail("truncated period");
+  if (!(sample_type_ & PERF_SAMPLE_PERIOD)) {
+    s.period = unsampled_period_;
+  } else if (!r.read(s.period)) {
+    return fail("truncated period");
+  }
   if (sample_type_ & PERF_SAMPLE_CALLCHAIN) {
     std::uint64_t nr = 0;
     if (!r.read(nr) || !r.u64s(nr, s.callchain)) return fail("callchain longer than the record");

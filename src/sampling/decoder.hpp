@@ -60,6 +60,9 @@ class Decoder {
   std::uint64_t sample_type_ = 0;
   bool sample_id_all_ = false;
   unsigned regs_user_count_ = 0;
+  // Each sample's period when the samples carry none (no PERF_SAMPLE_PERIOD), as perf report
+  // weighs them: the attr's fixed period, else 1.
+  std::uint64_t unsampled_period_ = 1;
   std::size_t trailer_size_ = 0;
 };
 
